@@ -1,0 +1,52 @@
+#include "store/sqlite/sqlite_schema.h"
+
+namespace fulcrum::sqlite {
+
+// Never edit a shipped migration: append a new one. Index choice: events are appended in
+// roughly time order, so `at` indexes stay cheap to maintain during bulk ingestion.
+const std::vector<std::string_view>& migrations() {
+  static const std::vector<std::string_view> kMigrations = {
+      R"sql(
+CREATE TABLE users(
+  user_id TEXT PRIMARY KEY, tier INTEGER NOT NULL, signup_at INTEGER NOT NULL,
+  country TEXT NOT NULL, app_version TEXT NOT NULL, attributes TEXT NOT NULL);
+CREATE TABLE features(
+  name TEXT PRIMARY KEY, required_tier INTEGER NOT NULL, monthly_cost_minor INTEGER NOT NULL,
+  monthly_value_minor INTEGER NOT NULL, category TEXT NOT NULL);
+CREATE TABLE feature_usage(user_id TEXT NOT NULL, feature TEXT NOT NULL, at INTEGER NOT NULL,
+  count INTEGER NOT NULL);
+CREATE INDEX feature_usage_at ON feature_usage(at);
+CREATE TABLE sessions(user_id TEXT NOT NULL, at INTEGER NOT NULL,
+  duration_seconds INTEGER NOT NULL);
+CREATE INDEX sessions_at ON sessions(at);
+CREATE TABLE subscription_changes(user_id TEXT NOT NULL, at INTEGER NOT NULL,
+  kind INTEGER NOT NULL, from_tier INTEGER NOT NULL, to_tier INTEGER NOT NULL);
+CREATE INDEX subscription_changes_at ON subscription_changes(at);
+CREATE TABLE payments(user_id TEXT NOT NULL, at INTEGER NOT NULL, succeeded INTEGER NOT NULL,
+  amount_minor INTEGER NOT NULL);
+CREATE INDEX payments_at ON payments(at);
+CREATE TABLE paywall_hits(user_id TEXT NOT NULL, feature TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX paywall_hits_at ON paywall_hits(at);
+CREATE TABLE exposures(experiment_id TEXT NOT NULL, user_id TEXT NOT NULL,
+  variant TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX exposures_experiment_user ON exposures(experiment_id, user_id, at);
+CREATE TABLE metric_events(user_id TEXT NOT NULL, metric TEXT NOT NULL, value REAL NOT NULL,
+  at INTEGER NOT NULL);
+CREATE INDEX metric_events_metric_user ON metric_events(metric, user_id, at);
+CREATE TABLE documents(kind TEXT NOT NULL, id TEXT NOT NULL, status TEXT NOT NULL,
+  body TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  version INTEGER NOT NULL, PRIMARY KEY(kind, id));
+CREATE TABLE campaign_members(campaign_id TEXT NOT NULL, user_id TEXT NOT NULL,
+  holdout INTEGER NOT NULL, targeted_at INTEGER NOT NULL, PRIMARY KEY(campaign_id, user_id));
+CREATE INDEX campaign_members_user ON campaign_members(user_id, targeted_at);
+CREATE TABLE api_keys(key_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE,
+  role TEXT NOT NULL, label TEXT NOT NULL, created_at INTEGER NOT NULL, revoked_at INTEGER);
+CREATE TABLE audit_log(sequence INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL,
+  action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL,
+  previous_hash TEXT NOT NULL, hash TEXT NOT NULL);
+)sql",
+  };
+  return kMigrations;
+}
+
+}  // namespace fulcrum::sqlite

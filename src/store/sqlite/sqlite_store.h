@@ -1,0 +1,80 @@
+// The embedded SQLite backend (WAL, synchronous=FULL): one writer connection guarded by a
+// mutex, and a pool of reader connections so reads run beside writes.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "store/store.h"
+
+struct sqlite3;
+
+namespace fulcrum {
+
+class SqliteStore final : public Store {
+ public:
+  // Opens (creating when absent) the database file and applies pending migrations.
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
+  ~SqliteStore() override;
+
+  Result<int> schema_version() override;
+  Status ingest(const EventBatch& batch) override;
+  Result<std::optional<User>> get_user(const std::string& user_id) override;
+  Status scan_users(const std::function<void(const User&)>& visit) override;
+  Result<std::int64_t> count_users() override;
+  Result<std::vector<Feature>> list_features() override;
+  Status scan_feature_usage(TimeRange range,
+                            const std::function<void(const FeatureUsageEvent&)>& visit) override;
+  Status scan_sessions(TimeRange range,
+                       const std::function<void(const SessionEvent&)>& visit) override;
+  Status scan_subscription_changes(
+      TimeRange range, const std::function<void(const SubscriptionChangeEvent&)>& visit) override;
+  Status scan_payments(TimeRange range,
+                       const std::function<void(const PaymentEvent&)>& visit) override;
+  Status scan_paywall_hits(TimeRange range,
+                           const std::function<void(const PaywallHitEvent&)>& visit) override;
+  Status scan_metric_events(TimeRange range,
+                            const std::function<void(const MetricEvent&)>& visit) override;
+  Status scan_exposures(const std::string& experiment_id,
+                        const std::function<void(const ExposureEvent&)>& visit) override;
+  Result<UnixSeconds> latest_event_time() override;
+  Result<std::vector<std::pair<std::string, std::int64_t>>> exposure_counts(
+      const std::string& experiment_id) override;
+  Result<std::int64_t> count_multi_variant_users(const std::string& experiment_id) override;
+  Result<std::vector<VariantMetricStats>> variant_metric_stats(
+      const std::string& experiment_id, const std::string& metric,
+      UnixSeconds pre_period_seconds) override;
+  Result<std::vector<DailyCumulative>> daily_cumulative(const std::string& experiment_id,
+                                                        const std::string& metric) override;
+  Result<std::int64_t> put_document(const Document& doc) override;
+  Result<std::optional<Document>> get_document(const std::string& kind,
+                                               const std::string& id) override;
+  Result<std::vector<Document>> list_documents(const std::string& kind) override;
+  Status add_campaign_members(const std::vector<CampaignMember>& members) override;
+  Result<std::vector<CampaignMember>> campaign_members(const std::string& campaign_id) override;
+  Result<std::vector<std::pair<std::string, UnixSeconds>>> last_targeted() override;
+  Status put_api_key(const ApiKeyRecord& key) override;
+  Result<std::optional<ApiKeyRecord>> find_api_key_by_hash(const std::string& key_hash) override;
+  Result<std::vector<ApiKeyRecord>> list_api_keys() override;
+  Status revoke_api_key(const std::string& key_id, UnixSeconds at) override;
+  Result<AuditEntry> append_audit(
+      AuditEntry entry, const std::function<std::string(const AuditEntry&)>& compute_hash) override;
+  Status scan_audit(const std::function<void(const AuditEntry&)>& visit) override;
+
+ private:
+  explicit SqliteStore(std::string path);
+  class Reader;  // RAII lease of a pooled read connection
+  Result<sqlite3*> open_connection() const;
+  Result<sqlite3*> acquire_reader();
+  void release_reader(sqlite3* db);
+
+  std::string path_;
+  std::mutex write_mutex_;
+  sqlite3* writer_ = nullptr;
+  std::mutex pool_mutex_;
+  std::vector<sqlite3*> idle_readers_;
+};
+
+}  // namespace fulcrum
