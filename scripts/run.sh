@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Quick start, command 1: installs dependencies, builds, creates the demo data set on the
+# embedded store (once) and starts the server on http://127.0.0.1:8080 with an admin key.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+bash scripts/build.sh
+fulcrum=build/src/cli/fulcrum
+store=${FULCRUM_STORE:-fulcrum-demo.db}
+port=${FULCRUM_PORT:-8080}
+if [ ! -f "$store" ]; then
+  echo "Creating demo data in $store (50,000 users, 90 days)..."
+  "$fulcrum" --store "$store" demo
+fi
+if [ ! -f "$store.admin-key" ]; then
+  "$fulcrum" --store "$store" keys create --role admin --label quickstart --quiet > "$store.admin-key"
+  chmod 600 "$store.admin-key"
+fi
+echo "Fulcrum is starting at http://127.0.0.1:$port/  (admin API key: $(cat "$store.admin-key"))"
+exec "$fulcrum" --store "$store" serve --address 127.0.0.1 --port "$port" --web web
