@@ -65,7 +65,8 @@ export function intervalChart(rows, options = {}) {
   return figure;
 }
 
-// A line chart over time. x: unix seconds; series: [{label, values, color}]. Returns a
+// A line chart, by default over time (x in unix seconds; options.time = false with
+// options.xFormat for other x values); series: [{label, values, color}]. Returns a
 // container; the plot is built once the container has a width and follows its resizes.
 export function lineChart(x, series, options = {}) {
   const box = h('div', { class: 'line-chart', 'data-chart': options.name || 'line' });
@@ -83,15 +84,18 @@ export function lineChart(x, series, options = {}) {
       width, height,
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true } },
+      scales: { x: { time: options.time !== false } },
       axes: [
-        { stroke: '#475569', grid: { stroke: '#e2e8f0' } },
+        { stroke: '#475569', grid: { stroke: '#e2e8f0' },
+          ...(options.xFormat ? { values: (u, splits) => splits.map(options.xFormat) } : {}),
+          ...(options.time === false ? { incrs: [1, 2, 4, 8, 13, 26, 52], space: 36 } : {}) },
         { stroke: '#475569', grid: { stroke: '#e2e8f0' }, size: 60,
           values: (u, splits) => splits.map((v) => (options.percent ? `${(v * 100).toFixed(1)}%`
                                                                     : fmt.number(v, 1))) },
       ],
       series: [
-        { label: options.xLabel || 'Date', value: (u, v) => (v == null ? '—' : fmt.date(v * 1000)) },
+        { label: options.xLabel || 'Date',
+          value: (u, v) => (v == null ? '—' : options.xFormat ? options.xFormat(v) : fmt.date(v * 1000)) },
         ...series.map((ser, i) => ({
           label: ser.label, stroke: ser.color || PALETTE[i % PALETTE.length], width: 2,
           points: { show: x.length <= 40 }, value: (u, v) => valueFormat(v),

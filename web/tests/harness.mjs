@@ -3,7 +3,6 @@
 // playwright-core. Everything started here is stopped by stop().
 import { spawn, execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,17 +29,6 @@ export function outputDir() {
   const dir = join(base, 'screenshots');
   mkdirSync(dir, { recursive: true });
   return dir;
-}
-
-async function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
 }
 
 async function fulcrum(bin, store, args, timeout = 120_000) {
@@ -76,11 +64,17 @@ export async function startEnvironment({ users = 2000, days = 30 } = {}) {
     await fulcrum(bin, store, ['demo', '--users', String(users), '--days', String(days)]);
     const adminKey = parseKey((await fulcrum(bin, store, ['keys', 'create', '--role', 'admin'])).stdout);
     const analystKey = parseKey((await fulcrum(bin, store, ['keys', 'create', '--role', 'analyst'])).stdout);
-    const port = await freePort();
-    const server = spawn(bin, ['--store', store, 'serve', '--address', '127.0.0.1', '--port',
-                               String(port), '--web', WEB_DIR], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // --port 0: the server picks a free port and prints it ("serving on http://...:PORT").
+    const server = spawn(bin, ['--store', store, 'serve', '--address', '127.0.0.1', '--port', '0',
+                               '--web-dir', WEB_DIR], { stdio: ['ignore', 'pipe', 'pipe'] });
     let serverLog = '';
-    server.stdout.on('data', (d) => { serverLog += d; });
+    let announce;
+    const announced = new Promise((r) => { announce = r; });
+    server.stdout.on('data', (d) => {
+      serverLog += d;
+      const match = serverLog.match(/serving on (http:\/\/[0-9.]+:\d+)/);
+      if (match) announce(match[1]);
+    });
     server.stderr.on('data', (d) => { serverLog += d; });
     const exited = new Promise((r) => server.once('exit', (code, signal) => r({ code, signal })));
     cleanups.push(async () => {
@@ -91,7 +85,14 @@ export async function startEnvironment({ users = 2000, days = 30 } = {}) {
         clearTimeout(timer);
       }
     });
-    const baseUrl = `http://127.0.0.1:${port}`;
+    const baseUrl = await Promise.race([
+      announced,
+      exited.then(({ code, signal }) => {
+        throw new Error(`fulcrum serve exited (code ${code}, signal ${signal}):\n${serverLog}`);
+      }),
+      new Promise((_, reject) => setTimeout(() => reject(new Error(
+        `fulcrum serve did not announce its address within 20 s:\n${serverLog}`)), 20_000)),
+    ]);
     await waitForHealth(baseUrl, server, () => serverLog);
     const browser = await chromium.launch({ executablePath: CHROMIUM,
                                             args: ['--no-sandbox', '--headless=new'] });
@@ -104,9 +105,9 @@ export async function startEnvironment({ users = 2000, days = 30 } = {}) {
 }
 
 function parseKey(text) {
-  const match = text.match(/fk_[0-9a-f]{16,}/);
+  const match = text.match(/^secret:\s*(\S+)/m);
   if (!match) throw new Error(`no API key in the output of 'fulcrum keys create': ${text}`);
-  return match[0];
+  return match[1];
 }
 
 async function waitForHealth(baseUrl, server, log) {

@@ -2,8 +2,8 @@
 // (start, pause, resume, complete, cancel) and statistical results: one confidence-interval
 // chart per metric, the sample-ratio-mismatch warning and cumulative conversion over time.
 import { get, post, enc, ApiError } from '../api.js';
-import { h, clear, withStates, card, kpi, fmt, table, badge, errorState, listFrom, isNum,
-         loading } from '../ui.js';
+import { h, clear, withStates, card, kpi, fmt, table, badge, errorState, listFrom, isNum }
+  from '../ui.js';
 import { intervalChart, lineChart } from '../charts.js';
 
 // ---------------------------------------------------------------------------------- list
@@ -142,7 +142,7 @@ function showFieldError(form, message, field, text) {
 const ACTIONS = {
   draft: [['start', 'Start'], ['cancel', 'Cancel test']],
   active: [['pause', 'Pause'], ['complete', 'Complete']],
-  paused: [['start', 'Resume'], ['complete', 'Complete'], ['cancel', 'Cancel test']],
+  paused: [['resume', 'Resume'], ['complete', 'Complete'], ['cancel', 'Cancel test']],
 };
 
 export function renderTestDetail(page, context, testId) {
@@ -168,7 +168,7 @@ export function renderTestDetail(page, context, testId) {
     if (body === null) return;
     button.disabled = true;
     const status = summary.querySelector('.action-message');
-    status?.replaceChildren(loading(`${action}`));
+    status?.replaceChildren(h('span', { class: 'muted' }, `${action}…`));
     try {
       await post(`/ab-tests/${enc(testId)}/${action}`, body);
       await refresh();
@@ -226,21 +226,37 @@ function recommendationText(rec) {
 function renderResults(r) {
   const out = [];
   const exposures = r.srm?.observed || {};
-  const totalExposed = Object.values(exposures).reduce((a, b) => a + (isNum(b) ? b : 0), 0);
+  const totalExposed = isNum(r.total_exposures) ? r.total_exposures
+    : Object.values(exposures).reduce((a, b) => a + (isNum(b) ? b : 0), 0);
   out.push(h('div', { class: 'kpis' },
     kpi('Winner', r.winner || 'none yet'),
     kpi('Users exposed', fmt.number(totalExposed)),
+    isNum(r.days_running) ? kpi('Days running', fmt.number(r.days_running, 1)) : null,
+    isNum(r.days_needed) ? kpi('More days needed', fmt.number(Math.ceil(r.days_needed)),
+      isNum(r.additional_users_per_group) ? `${fmt.number(r.additional_users_per_group)} more users per group` : null) : null,
     r.primary_metric ? kpi('Primary metric', fmt.label(r.primary_metric)) : null,
     isNum(r.alpha) ? kpi('Significance level', fmt.number(r.alpha), r.correction && r.correction !== 'none'
       ? `${r.correction} correction` : null) : null));
   const recText = recommendationText(r.recommendation);
-  if (recText) out.push(h('div', { class: 'callout', 'data-role': 'recommendation' }, h('strong', {}, 'Recommendation: '), recText));
+  if (recText) {
+    const action = r.recommendation_action || r.recommendation?.action;
+    out.push(h('div', { class: 'callout', 'data-role': 'recommendation' },
+      h('strong', {}, 'Recommendation: '), action ? [badge(action, 'info'), ' '] : null, recText));
+  }
+  if (r.multi_variant_users > 0 || r.unknown_variant_exposures > 0) {
+    out.push(h('div', { class: 'callout warning', 'data-role': 'data-quality' },
+      h('strong', {}, 'Data quality: '),
+      `${fmt.number(r.multi_variant_users ?? 0)} users were exposed to more than one group and `,
+      `${fmt.number(r.unknown_variant_exposures ?? 0)} exposures name a group this test does not have.`));
+  }
   out.push(srmBox(r.srm));
   if (r.group_analysis && Object.keys(r.group_analysis).length) {
     out.push(card('Groups', table([
       { label: 'Group', value: ([name]) => name },
+      { label: 'Users', class: 'num', value: ([, g]) => fmt.number(g.sample_size) },
       { label: 'Conversion rate', class: 'num', value: ([, g]) => fmt.percent(g.conversion_rate, 2) },
-      { label: 'Significance', class: 'num', value: ([, g]) => fmt.percent(g.statistical_significance, 1) },
+      { label: 'Lift', class: 'num', value: ([, g]) => (isNum(g.lift) ? `${(g.lift * 100).toFixed(2)}%` : '—') },
+      { label: 'Significant', class: 'num', value: ([, g]) => significance(g) },
       { label: 'p-value', class: 'num', value: ([, g]) => fmt.p(g.p_value) },
       { label: 'Winner', value: ([, g]) => (g.winner ? badge('winner', 'active') : '') },
     ], Object.entries(r.group_analysis), { id: 'group-analysis' })));
@@ -250,13 +266,22 @@ function renderResults(r) {
     out.push(card('Metrics', h('div', { class: 'state state-empty' },
       h('p', {}, 'No metric results yet: no exposures or conversions have been recorded for this test.'))));
   }
-  for (const metric of metrics) out.push(metricCard(metric, r.control));
+  for (const metric of metrics) out.push(metricCard(metric, r.control, r.alpha));
   out.push(conversionOverTime(r));
   return out;
 }
 
+function significance(g) {
+  if (g.is_control) return h('span', { class: 'muted' }, 'control');
+  if (typeof g.statistical_significance === 'boolean') return g.statistical_significance ? 'yes' : 'no';
+  return fmt.percent(g.statistical_significance, 1);
+}
+
 function srmBox(srm) {
-  if (!srm) return null;
+  if (!srm) {
+    return h('p', { class: 'muted', 'data-role': 'srm' },
+             'Sample ratio check: not enough exposed users yet.');
+  }
   if (srm.mismatch) {
     const groups = Object.keys(srm.observed || {});
     return h('div', { class: 'callout warning', role: 'alert', 'data-role': 'srm' },
@@ -270,8 +295,15 @@ function srmBox(srm) {
            `Sample ratio check passed (χ² p = ${fmt.p(srm.p_value)}).`);
 }
 
-function metricCard(metric, control) {
-  const groups = Object.entries(metric.groups || {});
+// Engines put a treatment's effects either under lift{absolute, relative} or directly.
+function effectsOf(g) {
+  if (g.lift && typeof g.lift === 'object') return g.lift;
+  if (g.absolute || g.relative) return { absolute: g.absolute, relative: g.relative };
+  return null;
+}
+
+function metricCard(metric, control, alpha) {
+  const groups = Object.entries(metric.groups || {}).map(([name, g]) => [name, { ...g, lift: effectsOf(g) }]);
   const percent = metric.type === 'binomial';
   const value = percent ? (v) => fmt.percent(v, 2) : (v) => fmt.number(v, 3);
   const treatments = groups.filter(([, g]) => !g.is_control && g.lift);
@@ -281,13 +313,14 @@ function metricCard(metric, control) {
     return { label: name, estimate: effect.estimate, lower: effect.ci?.[0], upper: effect.ci?.[1],
              significant: g.significant };
   });
-  const ciLevel = isNum(metric.alpha) ? 1 - metric.alpha : null;
+  const ciLevel = isNum(metric.alpha ?? alpha) ? 1 - (metric.alpha ?? alpha) : null;
   return card(null,
     h('h2', {}, fmt.label(metric.name), ' ', h('span', { class: 'muted small' }, metric.type),
-      metric.cuped?.applied ? badge('CUPED', 'info') : null),
+      metric.primary ? badge('primary', 'info') : null,
+      metric.cuped?.applied || metric.cuped_applied ? badge('CUPED', 'info') : null),
     table([
       { label: 'Group', value: ([name, g]) => [name, g.is_control ? h('span', { class: 'muted' }, ' (control)') : ''] },
-      { label: 'Users', class: 'num', value: ([, g]) => fmt.number(g.n) },
+      { label: 'Users', class: 'num', value: ([, g]) => fmt.number(g.sample_size ?? g.n) },
       { label: percent ? 'Conversion' : 'Mean', class: 'num', value: ([, g]) => value(g.mean) },
       { label: 'Lift', class: 'num', value: ([, g]) => (g.lift ? liftText(g.lift, percent) : '—') },
       { label: 'Interval', class: 'num', value: ([, g]) => (g.lift ? intervalText(g.lift, useRelative, percent) : '—') },
@@ -324,12 +357,14 @@ function intervalText(lift, relative, percent) {
 // {dates|days: [...], groups: {name: [rates] | {conversion_rate: [...]}}} or a list of
 // {date, group, conversion_rate|cumulative_conversion_rate}.
 function conversionOverTime(r) {
-  const raw = r.cumulative_conversion ?? r.timeseries ?? r.time_series ?? r.daily;
+  const raw = r.daily_cumulative ?? r.cumulative_conversion ?? r.timeseries;
   const series = normalizeSeries(raw);
-  const title = 'Cumulative conversion over time';
+  const metricName = raw?.metric ? ` (${fmt.label(raw.metric)})` : '';
+  const title = `Cumulative conversion over time${metricName}`;
   if (!series) {
     return card(title, h('div', { class: 'state state-empty', 'data-role': 'timeseries-empty' },
-      h('p', {}, 'The server did not send a daily series for this test yet.')));
+      h('p', {}, raw ? 'No daily data yet: nobody has been exposed to this test.'
+                     : 'The server sent no daily series for this test.')));
   }
   return card(title, lineChart(series.x, series.series, { percent: true, name: 'cumulative-conversion' }));
 }
@@ -347,6 +382,13 @@ export function normalizeSeries(raw) {
     }
     if (!dates.length) return null;
     return { x: dates.map(toSeconds), series: [...byGroup].map(([label, m]) => ({ label, values: dates.map((d) => m.get(d)) })) };
+  }
+  if (raw.groups && Object.values(raw.groups).every(Array.isArray) &&
+      Object.values(raw.groups).some((v) => v.length && typeof v[0] === 'object')) {
+    // {metric, groups: {name: [{date, users, converted, conversion_rate}]}}
+    const rows = Object.entries(raw.groups).flatMap(([group, points]) =>
+      points.map((p) => ({ ...p, group })));
+    return rows.length ? normalizeSeries(rows) : null;
   }
   const dates = raw.dates || raw.days;
   if (!Array.isArray(dates) || !dates.length || !raw.groups) return null;

@@ -21,9 +21,10 @@ function verdict(a) {
   return typeof rec === 'string' ? rec.split(/[\s:]/)[0].toLowerCase() : String(rec?.action ?? '');
 }
 
-// Usage series: [{date|week, users|value}] or {dates, values}; else current/previous only.
+// Usage series: weekly active users oldest first (current_usage.weekly_active_users_history),
+// or dated points [{date, users}] / {dates, values}.
 function usageSeries(a) {
-  const raw = a.usage_history ?? a.usage_series ?? a.weekly_usage ?? a.usage_by_week;
+  const raw = a.current_usage?.weekly_active_users_history ?? a.usage_history ?? a.weekly_usage;
   if (Array.isArray(raw) && raw.length) {
     if (typeof raw[0] === 'number') return { values: raw };
     const dates = raw.map((p) => p.date ?? p.week_start ?? p.week ?? p.day);
@@ -34,7 +35,12 @@ function usageSeries(a) {
   return null;
 }
 
-function trendText(trend) {
+function trendText(trend, details) {
+  if (typeof trend === 'string' && details && isNum(details.relative_weekly_change)) {
+    const change = details.relative_weekly_change;
+    const p = isNum(details.p_value) ? ` (Mann-Kendall p = ${fmt.p(details.p_value)})` : '';
+    return `${fmt.label(trend)}, ${change >= 0 ? '+' : ''}${(change * 100).toFixed(1)}% a week${p}`;
+  }
   if (trend === null || trend === undefined) return '—';
   if (isNum(trend)) return `${trend >= 0 ? '+' : ''}${(trend * 100).toFixed(1)}% per period`;
   if (typeof trend === 'string') return fmt.label(trend);
@@ -47,13 +53,22 @@ function trendText(trend) {
 
 function analysis(a) {
   const series = usageSeries(a);
-  const current = isNum(a.current_usage) ? a.current_usage : a.current_usage?.active_users;
+  const usage = a.current_usage;
+  const current = isNum(usage) ? usage : usage?.weekly_active_users ?? usage?.active_users;
   const rec = typeof a.sunset_recommendation === 'string' ? a.sunset_recommendation
     : a.sunset_recommendation?.text ?? fmt.label(a.sunset_recommendation?.action);
   let chart = null;
   if (series && series.dates && series.dates.every((d) => d !== undefined)) {
     const x = series.dates.map((d) => (isNum(d) ? d : Date.parse(d) / 1000));
     chart = lineChart(x, [{ label: 'usage', values: series.values }], { name: 'usage-trend', height: 160 });
+  } else if (series && series.values.length > 1) {
+    // Undated weekly history: x is weeks before the current week.
+    const n = series.values.length;
+    chart = lineChart(series.values.map((_, i) => i - (n - 1)),
+                      [{ label: 'weekly active users', values: series.values,
+                         color: verdict(a) === 'keep' ? '#16a34a' : verdict(a) === 'monitor' ? '#ca8a04' : '#dc2626' }],
+                      { name: 'usage-trend', height: 160, time: false, xLabel: 'Week',
+                        xFormat: (v) => (v === 0 ? 'now' : `${v}w`) });
   } else if (series) {
     chart = sparkline(series.values, { width: 300, height: 60 });
   }
@@ -61,13 +76,19 @@ function analysis(a) {
     h('h2', {}, fmt.label(a.feature_name), ' ', badge(verdict(a) || 'unknown', verdict(a))),
     h('div', { class: 'sunset-grid' },
       h('dl', { class: 'facts' },
-        h('dt', {}, 'Current usage'), h('dd', {}, isNum(current) ? fmt.number(current) : JSON.stringify(a.current_usage ?? '—')),
-        h('dt', {}, 'Trend'), h('dd', {}, trendText(a.usage_trend)),
+        h('dt', {}, 'Weekly active users'), h('dd', {}, isNum(current) ? fmt.number(current) : '—'),
+        isNum(usage?.share_of_active_users)
+          ? [h('dt', {}, 'Share of active users'), h('dd', {}, fmt.percent(usage.share_of_active_users))] : null,
+        isNum(usage?.dependent_paying_users)
+          ? [h('dt', {}, 'Dependent paying users'), h('dd', {}, fmt.number(usage.dependent_paying_users))] : null,
+        h('dt', {}, 'Trend'), h('dd', { 'data-role': 'trend' }, trendText(a.usage_trend, a.usage_trend_details)),
         h('dt', {}, 'Revenue impact'), h('dd', {}, fmt.money(a.revenue_impact)),
         h('dt', {}, 'Maintenance cost'), h('dd', {}, fmt.money(a.maintenance_cost)),
         h('dt', {}, 'Sunset date'), h('dd', {}, a.sunset_date ? fmt.date(a.sunset_date) : 'none')),
       h('div', { class: 'chart-cell' }, chart ?? h('p', { class: 'muted' }, 'No usage history sent.'))),
-    rec ? h('div', { class: 'callout' }, rec) : null,
+    rec ? h('div', { class: 'callout' }, h('strong', {}, 'Recommendation: '), fmt.label(rec)) : null,
+    Array.isArray(a.reasons) && a.reasons.length
+      ? h('ul', { class: 'reasons' }, a.reasons.map((why) => h('li', {}, why))) : null,
     Array.isArray(a.migration_plan) && a.migration_plan.length
       ? [h('h3', {}, 'Migration plan'), h('ol', {}, a.migration_plan.map((s) => h('li', {}, s)))] : null);
   section.dataset.feature = a.feature_name;
