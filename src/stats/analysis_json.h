@@ -1,0 +1,20 @@
+// JSON mapping of the analysis for the `fulcrum analyze` command and the HTTP
+// results route. The input schema is documented in docs/analyze-input.md;
+// unknown keys are rejected so a typo never silently falls back to a default.
+// Errors carry the JSON path of the offending field
+// ("metrics[0].groups.variant.n").
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <string_view>
+
+#include "stats/analysis.h"
+
+namespace fulcrum::stats {
+
+Result<AnalysisInput> analysis_input_from_json(const nlohmann::json &document);
+// Parses text first; malformed JSON is an invalid_argument with an empty field.
+Result<AnalysisInput> parse_analysis_input(std::string_view text);
+nlohmann::json analysis_output_to_json(const AnalysisOutput &output);
+
+} // namespace fulcrum::stats

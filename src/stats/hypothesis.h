@@ -1,0 +1,64 @@
+// Two-sample frequentist comparisons of a treatment group against control, on
+// the absolute difference (treatment - control) and the relative lift
+// (treatment / control - 1). Continuous metrics: Welch t-test with
+// Welch-Satterthwaite df (= scipy ttest_ind_from_stats(equal_var=False)).
+// Binomial metrics: two-proportion z-test whose p-value uses the pooled
+// proportion under H0 (= statsmodels proportions_ztest) while the interval uses
+// the unpooled Wald standard error (= statsmodels confint_proportions_2indep
+// method='wald'), because the pooled variance is only valid under H0. Relative
+// lift uses the delta method (Deng et al. 2018 sec. 3.3; GrowthBook gbstats
+// frequentist engine) with the same degrees of freedom as the absolute test.
+// `alpha` is two-sided.
+#pragma once
+
+#include <limits>
+#include <optional>
+
+#include "stats/sample_stats.h"
+
+namespace fulcrum::stats {
+
+struct Interval {
+  double lower = 0;
+  double upper = 0;
+};
+
+struct EffectTest {
+  double estimate =
+      0; // difference, or relative lift as a fraction (0.05 = +5%)
+  double standard_error = 0;                           // of the estimate
+  double statistic = 0;                                // t or z
+  double df = std::numeric_limits<double>::infinity(); // +inf for z-tests
+  double p_value = 1;                                  // two-sided
+  Interval ci; // (1 - alpha) interval for the estimate
+};
+
+struct Comparison {
+  EffectTest absolute;
+  std::optional<EffectTest> relative; // absent when the control mean is 0
+};
+
+enum class TestDistribution { kStudentT, kNormal };
+
+// Welch t-test of means from sufficient statistics.
+Result<Comparison> compare_means(const SampleStats &control,
+                                 const SampleStats &treatment, double alpha);
+// Two-proportion z-test; `sum` holds conversions.
+Result<Comparison> compare_proportions(const SampleStats &control,
+                                       const SampleStats &treatment,
+                                       double alpha);
+// Ratio metrics sum(x)/sum(y), delta-method variances, Welch df.
+Result<Comparison> compare_ratios(const RatioStats &control,
+                                  const RatioStats &treatment, double alpha);
+// Generic comparison of two group estimates (used by the above and by CUPED).
+// With kStudentT the df is Welch-Satterthwaite on variance/n of each group.
+Result<Comparison> compare_estimates(const GroupEstimate &control,
+                                     const GroupEstimate &treatment,
+                                     double alpha,
+                                     TestDistribution distribution);
+
+// Welch-Satterthwaite degrees of freedom for two groups.
+double welch_degrees_of_freedom(const GroupEstimate &control,
+                                const GroupEstimate &treatment);
+
+} // namespace fulcrum::stats
