@@ -1,0 +1,1102 @@
+#include "store/postgres/postgres_store.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string_view>
+#include <unordered_map>
+
+#include "store/postgres/postgres_schema.h"
+
+namespace fulcrum {
+
+struct PostgresStore::Connection {
+  PGconn* conn = nullptr;
+  bool staging_ready = false;  // temp tables for upserts exist in this session
+  ~Connection() { PQfinish(conn); }
+};
+
+namespace {
+
+// Pooled connections kept beyond this many are closed when returned.
+constexpr std::size_t kMaxIdleConnections = 16;
+// Rows fetched per cursor round trip: large enough to amortise latency, small enough that a
+// scan of any size holds a bounded number of rows in memory.
+constexpr int kFetchRows = 4096;
+// Flush COPY data to the socket once this much is buffered.
+constexpr std::size_t kCopyFlushBytes = 1 << 20;
+// First key of every advisory lock Fulcrum takes ("FULC"); the second key is a hash of the
+// schema and purpose, so stores in different schemas of one database do not contend.
+constexpr char kAdvisoryLockSql[] =
+    "SELECT pg_advisory_xact_lock(1179995203, hashtext(COALESCE(current_schema(), '') || $1))";
+
+using ResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+ResultPtr wrap(PGresult* result) { return ResultPtr(result, &PQclear); }
+
+std::string trimmed(const char* text) {
+  std::string message = text ? text : "";
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
+    message.pop_back();
+  }
+  return message;
+}
+
+// Maps a failed command to a Status: a lost connection is kUnavailable (the caller may
+// retry), a unique violation kAlreadyExists, anything else kInternal.
+Status pg_error(PGconn* conn, const PGresult* result, std::string_view what) {
+  std::string message = trimmed(result ? PQresultErrorMessage(result) : PQerrorMessage(conn));
+  if (message.empty()) message = trimmed(PQerrorMessage(conn));
+  const std::string text = "postgres: " + std::string(what) + ": " + message;
+  if (PQstatus(conn) != CONNECTION_OK) return Status(StatusCode::kUnavailable, text);
+  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  if (state && std::strcmp(state, "23505") == 0) return Status(StatusCode::kAlreadyExists, text);
+  return internal_error(text);
+}
+
+// Text-format query parameters (libpq sends them as untyped literals; SQL casts type them).
+class Params {
+ public:
+  Params& add(std::string_view value) {
+    values_.emplace_back(value);
+    nulls_.push_back(false);
+    return *this;
+  }
+  Params& add(std::int64_t value) { return add(std::to_string(value)); }
+  Params& add_null() {
+    values_.emplace_back();
+    nulls_.push_back(true);
+    return *this;
+  }
+  int size() const { return static_cast<int>(values_.size()); }
+  std::vector<const char*> pointers() const {
+    std::vector<const char*> pointers;
+    for (std::size_t i = 0; i < values_.size(); ++i) {
+      pointers.push_back(nulls_[i] ? nullptr : values_[i].c_str());
+    }
+    return pointers;
+  }
+
+ private:
+  std::vector<std::string> values_;
+  std::vector<bool> nulls_;
+};
+
+// Runs one statement; `expected` is PGRES_TUPLES_OK or PGRES_COMMAND_OK.
+Result<ResultPtr> run(PGconn* conn, const std::string& sql, const Params& params = {},
+                      ExecStatusType expected = PGRES_TUPLES_OK) {
+  const auto pointers = params.pointers();
+  ResultPtr result =
+      wrap(PQexecParams(conn, sql.c_str(), params.size(), nullptr,
+                        pointers.empty() ? nullptr : pointers.data(), nullptr, nullptr, 0));
+  if (!result || PQresultStatus(result.get()) != expected) {
+    return pg_error(conn, result.get(), "query failed");
+  }
+  return result;
+}
+
+Status command(PGconn* conn, const std::string& sql, const Params& params = {}) {
+  auto result = run(conn, sql, params, PGRES_COMMAND_OK);
+  return result.is_ok() ? Status::ok() : result.status();
+}
+
+// Runs a script of several statements (simple query protocol), e.g. a migration.
+Status script(PGconn* conn, std::string_view sql) {
+  ResultPtr result = wrap(PQexec(conn, std::string(sql).c_str()));
+  const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    return pg_error(conn, result.get(), "script failed");
+  }
+  return Status::ok();
+}
+
+// BEGIN on construction, ROLLBACK on destruction unless committed (also when an error
+// return or an exception from a callback leaves the scope).
+class Transaction {
+ public:
+  Transaction(PGconn* conn, const char* begin = "BEGIN") : conn_(conn) {
+    status_ = command(conn, begin);
+  }
+  ~Transaction() {
+    if (status_.is_ok() && !committed_) PQclear(PQexec(conn_, "ROLLBACK"));
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  const Status& status() const { return status_; }
+  Status commit() {
+    FULCRUM_RETURN_IF_ERROR(command(conn_, "COMMIT"));
+    committed_ = true;
+    return Status::ok();
+  }
+
+ private:
+  PGconn* conn_;
+  Status status_;
+  bool committed_ = false;
+};
+
+// A row of a text-format result.
+class Row {
+ public:
+  Row(const PGresult* result, int row) : result_(result), row_(row) {}
+  bool is_null(int column) const { return PQgetisnull(result_, row_, column) != 0; }
+  std::string text(int column) const {
+    return std::string(PQgetvalue(result_, row_, column),
+                       static_cast<std::size_t>(PQgetlength(result_, row_, column)));
+  }
+  std::int64_t int64(int column) const {
+    const char* begin = PQgetvalue(result_, row_, column);
+    std::int64_t value = 0;
+    std::from_chars(begin, begin + PQgetlength(result_, row_, column), value);
+    return value;
+  }
+  std::int32_t int32(int column) const { return static_cast<std::int32_t>(int64(column)); }
+  double real(int column) const {
+    const char* begin = PQgetvalue(result_, row_, column);
+    double value = 0;
+    std::from_chars(begin, begin + PQgetlength(result_, row_, column), value);
+    return value;
+  }
+  bool boolean(int column) const { return PQgetvalue(result_, row_, column)[0] == 't'; }
+
+ private:
+  const PGresult* result_;
+  int row_;
+};
+
+template <typename Fn>
+void each_row(const ResultPtr& result, Fn&& fn) {
+  const int rows = PQntuples(result.get());
+  for (int i = 0; i < rows; ++i) fn(Row(result.get(), i));
+}
+
+// Streams the rows of `select` through a server-side cursor, kFetchRows at a time, in one
+// read-only REPEATABLE READ transaction (so the scan sees one snapshot).
+template <typename Fn>
+Status stream(PGconn* conn, const std::string& select, const Params& params, Fn&& fn) {
+  Transaction transaction(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  FULCRUM_RETURN_IF_ERROR(transaction.status());
+  FULCRUM_RETURN_IF_ERROR(
+      command(conn, "DECLARE fulcrum_scan NO SCROLL CURSOR FOR " + select, params));
+  const std::string fetch = "FETCH " + std::to_string(kFetchRows) + " FROM fulcrum_scan";
+  for (;;) {
+    auto batch = run(conn, fetch);
+    if (!batch.is_ok()) return batch.status();
+    each_row(*batch, fn);
+    if (PQntuples(batch->get()) < kFetchRows) break;
+  }
+  FULCRUM_RETURN_IF_ERROR(command(conn, "CLOSE fulcrum_scan"));
+  return transaction.commit();
+}
+
+// Writes rows in COPY BINARY format (PostgreSQL docs, "COPY", section "Binary Format"):
+// a signature header, then per tuple an int16 field count and per field an int32 length
+// followed by the value in the type's network (big-endian) binary representation.
+class CopyWriter {
+ public:
+  explicit CopyWriter(PGconn* conn) : conn_(conn) {
+    buffer_.append("PGCOPY\n\377\r\n\0", 11);
+    put32(0);  // flags
+    put32(0);  // header extension length
+  }
+  void row(std::int16_t fields) { put16(static_cast<std::uint16_t>(fields)); }
+  void text(std::string_view value) {
+    put32(static_cast<std::uint32_t>(value.size()));
+    buffer_.append(value);
+  }
+  void int64(std::int64_t value) {
+    put32(8);
+    put64(static_cast<std::uint64_t>(value));
+  }
+  void int32(std::int32_t value) {
+    put32(4);
+    put32(static_cast<std::uint32_t>(value));
+  }
+  void real(double value) {
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &value, sizeof bits);
+    put32(8);
+    put64(bits);
+  }
+  void boolean(bool value) {
+    put32(1);
+    buffer_.push_back(value ? 1 : 0);
+  }
+  void null() { put32(0xFFFFFFFFu); }
+  // Sends buffered data when enough has accumulated.
+  Status maybe_flush() { return buffer_.size() >= kCopyFlushBytes ? flush() : Status::ok(); }
+  // Sends the trailer, ends the COPY and returns the server's verdict.
+  Status finish() {
+    put16(0xFFFFu);
+    FULCRUM_RETURN_IF_ERROR(flush());
+    if (PQputCopyEnd(conn_, nullptr) != 1) return pg_error(conn_, nullptr, "copy end failed");
+    Status status = Status::ok();
+    while (PGresult* raw = PQgetResult(conn_)) {
+      ResultPtr result = wrap(raw);
+      if (PQresultStatus(raw) != PGRES_COMMAND_OK && status.is_ok()) {
+        status = pg_error(conn_, raw, "copy failed");
+      }
+    }
+    return status;
+  }
+
+ private:
+  Status flush() {
+    if (!buffer_.empty() &&
+        PQputCopyData(conn_, buffer_.data(), static_cast<int>(buffer_.size())) != 1) {
+      return pg_error(conn_, nullptr, "copy data failed");
+    }
+    buffer_.clear();
+    return Status::ok();
+  }
+  void put16(std::uint16_t v) {
+    const char bytes[2] = {static_cast<char>(v >> 8), static_cast<char>(v)};
+    buffer_.append(bytes, 2);
+  }
+  void put32(std::uint32_t v) {
+    put16(static_cast<std::uint16_t>(v >> 16));
+    put16(static_cast<std::uint16_t>(v));
+  }
+  void put64(std::uint64_t v) {
+    put32(static_cast<std::uint32_t>(v >> 32));
+    put32(static_cast<std::uint32_t>(v));
+  }
+
+  PGconn* conn_;
+  std::string buffer_;
+};
+
+// COPY `rows` into `table_and_columns` with `write(writer, row)` filling each tuple. When
+// the server rejects the data mid-stream, the COPY is cancelled and the error returned.
+template <typename Rows, typename Write>
+Status copy_rows(PGconn* conn, const std::string& table_and_columns, const Rows& rows,
+                 Write&& write) {
+  if (rows.empty()) return Status::ok();
+  ResultPtr start =
+      wrap(PQexec(conn, ("COPY " + table_and_columns + " FROM STDIN (FORMAT binary)").c_str()));
+  if (!start || PQresultStatus(start.get()) != PGRES_COPY_IN) {
+    return pg_error(conn, start.get(), "copy start failed");
+  }
+  CopyWriter writer(conn);
+  for (const auto& row : rows) {
+    write(writer, row);
+    Status flushed = writer.maybe_flush();
+    if (!flushed.is_ok()) {
+      // Drain the server's error so the connection is usable for the ROLLBACK.
+      PQputCopyEnd(conn, "client error");
+      while (PGresult* raw = PQgetResult(conn)) PQclear(raw);
+      return flushed;
+    }
+  }
+  return writer.finish();
+}
+
+std::string attributes_to_json(const std::map<std::string, std::string>& attributes) {
+  return nlohmann::json(attributes).dump();
+}
+
+std::map<std::string, std::string> attributes_from_json(const std::string& text) {
+  auto parsed = nlohmann::json::parse(text, nullptr, false);
+  std::map<std::string, std::string> attributes;
+  if (parsed.is_object()) {
+    for (auto& [key, value] : parsed.items()) {
+      attributes[key] = value.is_string() ? value.get<std::string>() : value.dump();
+    }
+  }
+  return attributes;
+}
+
+constexpr char kUserColumns[] = "user_id,tier,signup_at,country,app_version,attributes";
+
+User read_user(const Row& row) {
+  User user;
+  user.user_id = row.text(0);
+  user.tier = static_cast<Tier>(row.int64(1));
+  user.signup_at = row.int64(2);
+  user.country = row.text(3);
+  user.app_version = row.text(4);
+  user.attributes = attributes_from_json(row.text(5));
+  return user;
+}
+
+// WHERE clause for a time range (the bounds are integers, so inlining them is safe);
+// unbounded sides are omitted so a full scan stays a sequential scan.
+std::string range_clause(TimeRange range) {
+  std::string clause;
+  if (range.from != 0 && range.from != INT64_MIN) {
+    clause += " AND at >= " + std::to_string(range.from);
+  }
+  if (range.to != INT64_MAX) clause += " AND at < " + std::to_string(range.to);
+  return clause.empty() ? std::string() : " WHERE TRUE" + clause;
+}
+
+// Keeps the last occurrence of each key, in first-seen order: a batch may carry the same
+// user twice, and INSERT ... ON CONFLICT DO UPDATE refuses to touch one row twice. The last
+// one wins, as with row-by-row upserts.
+template <typename T, typename Key>
+std::vector<const T*> last_per_key(const std::vector<T>& items, Key key) {
+  std::unordered_map<std::string, std::size_t> slot;
+  std::vector<const T*> unique;
+  for (const T& item : items) {
+    auto [it, inserted] = slot.try_emplace(key(item), unique.size());
+    if (inserted) {
+      unique.push_back(&item);
+    } else {
+      unique[it->second] = &item;
+    }
+  }
+  return unique;
+}
+
+// First exposure per user (ties on time broken by variant name, so results are stable).
+constexpr char kFirstExposureCte[] = R"sql(
+WITH first_exposure AS (
+  SELECT DISTINCT ON (user_id) user_id, variant, at FROM exposures
+  WHERE experiment_id = $1 ORDER BY user_id, at, variant
+))sql";
+
+// Staging tables for the upserts of ingest(): COPY cannot upsert, so users and features are
+// copied here and merged with INSERT ... ON CONFLICT. Session-local and emptied on commit.
+constexpr char kStagingTables[] = R"sql(
+SET LOCAL client_min_messages = warning;
+CREATE TEMP TABLE IF NOT EXISTS fulcrum_stage_users(user_id TEXT, tier INTEGER,
+  signup_at BIGINT, country TEXT, app_version TEXT, attributes TEXT) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS fulcrum_stage_features(name TEXT, required_tier INTEGER,
+  monthly_cost_minor BIGINT, monthly_value_minor BIGINT, category TEXT) ON COMMIT DELETE ROWS;
+)sql";
+
+constexpr char kMergeUsers[] =
+    "INSERT INTO users(user_id,tier,signup_at,country,app_version,attributes) "
+    "SELECT user_id,tier,signup_at,country,app_version,attributes FROM fulcrum_stage_users "
+    "ON CONFLICT(user_id) DO UPDATE SET tier=excluded.tier, signup_at=excluded.signup_at, "
+    "country=excluded.country, app_version=excluded.app_version, "
+    "attributes=excluded.attributes";
+
+constexpr char kMergeFeatures[] =
+    "INSERT INTO features(name,required_tier,monthly_cost_minor,monthly_value_minor,category) "
+    "SELECT name,required_tier,monthly_cost_minor,monthly_value_minor,category "
+    "FROM fulcrum_stage_features ON CONFLICT(name) DO UPDATE SET "
+    "required_tier=excluded.required_tier, monthly_cost_minor=excluded.monthly_cost_minor, "
+    "monthly_value_minor=excluded.monthly_value_minor, category=excluded.category";
+
+}  // namespace
+
+// A pooled connection for the duration of one Store call. A connection that is broken or
+// left mid-transaction is not returned to the pool.
+class PostgresStore::Lease {
+ public:
+  explicit Lease(PostgresStore& store) : store_(store), connection_(store.acquire()) {}
+  ~Lease() {
+    if (!connection_.is_ok()) return;
+    auto& connection = *connection_;
+    if (PQstatus(connection->conn) == CONNECTION_OK &&
+        PQtransactionStatus(connection->conn) == PQTRANS_IDLE) {
+      store_.release(std::move(connection));
+    }
+  }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  const Status& status() const { return connection_.status(); }
+  PGconn* conn() const { return (*connection_)->conn; }
+  Connection& connection() { return **connection_; }
+
+ private:
+  PostgresStore& store_;
+  Result<std::unique_ptr<Connection>> connection_;
+};
+
+#define FULCRUM_WITH_LEASE(lease) \
+  Lease lease(*this);             \
+  if (!lease.status().is_ok()) return lease.status()
+
+PostgresStore::PostgresStore(std::string url) : url_(std::move(url)) {}
+
+PostgresStore::~PostgresStore() = default;
+
+Result<std::unique_ptr<PostgresStore::Connection>> PostgresStore::connect() const {
+  // Defaults first: values in the URL (expanded from dbname) override them.
+  const char* keywords[] = {"application_name", "connect_timeout", "client_encoding", "dbname",
+                            nullptr};
+  const char* values[] = {"fulcrum", "10", "UTF8", url_.c_str(), nullptr};
+  auto connection = std::make_unique<Connection>();
+  connection->conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
+  if (!connection->conn) return Status(StatusCode::kUnavailable, "postgres: out of memory");
+  if (PQstatus(connection->conn) != CONNECTION_OK) {
+    // The message names host and port but never the password.
+    return Status(StatusCode::kUnavailable,
+                  "cannot connect to PostgreSQL: " + trimmed(PQerrorMessage(connection->conn)),
+                  "store");
+  }
+  // NOTICEs (e.g. "relation already exists, skipping") are not errors; keep stderr clean.
+  PQsetNoticeProcessor(
+      connection->conn, [](void*, const char*) {}, nullptr);
+  return connection;
+}
+
+Result<std::unique_ptr<PostgresStore::Connection>> PostgresStore::acquire() {
+  {
+    std::lock_guard lock(pool_mutex_);
+    while (!idle_.empty()) {
+      std::unique_ptr<Connection> connection = std::move(idle_.back());
+      idle_.pop_back();
+      if (PQstatus(connection->conn) == CONNECTION_OK) return connection;
+    }
+  }
+  return connect();
+}
+
+void PostgresStore::release(std::unique_ptr<Connection> connection) {
+  std::lock_guard lock(pool_mutex_);
+  if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(connection));
+}
+
+Result<std::unique_ptr<PostgresStore>> PostgresStore::open(const std::string& url) {
+  std::unique_ptr<PostgresStore> store(new PostgresStore(url));
+  Lease lease(*store);
+  if (!lease.status().is_ok()) return lease.status();
+  PGconn* conn = lease.conn();
+  Transaction transaction(conn);
+  FULCRUM_RETURN_IF_ERROR(transaction.status());
+  // Replicas starting together queue here; the second one finds the work done.
+  FULCRUM_RETURN_IF_ERROR(command(conn, "SET LOCAL client_min_messages = warning"));
+  {
+    auto locked = run(conn, kAdvisoryLockSql, Params().add(".migrate"));
+    if (!locked.is_ok()) return locked.status();
+  }
+  FULCRUM_RETURN_IF_ERROR(
+      command(conn, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)"));
+  auto current = run(conn, "SELECT version FROM schema_version");
+  if (!current.is_ok()) return current.status();
+  std::int64_t version = 0;
+  const bool has_row = PQntuples(current->get()) > 0;
+  each_row(*current, [&](const Row& row) { version = row.int64(0); });
+  const auto& scripts = postgres::migrations();
+  if (version > static_cast<std::int64_t>(scripts.size())) {
+    return failed_precondition("database schema version " + std::to_string(version) +
+                               " is newer than this build supports (" +
+                               std::to_string(scripts.size()) + ")");
+  }
+  for (auto i = static_cast<std::size_t>(version); i < scripts.size(); ++i) {
+    FULCRUM_RETURN_IF_ERROR(script(conn, scripts[i]));
+  }
+  if (has_row) {
+    FULCRUM_RETURN_IF_ERROR(command(conn, "UPDATE schema_version SET version = $1",
+                                    Params().add(static_cast<std::int64_t>(scripts.size()))));
+  } else {
+    FULCRUM_RETURN_IF_ERROR(command(conn, "INSERT INTO schema_version(version) VALUES ($1)",
+                                    Params().add(static_cast<std::int64_t>(scripts.size()))));
+  }
+  FULCRUM_RETURN_IF_ERROR(transaction.commit());
+  return store;
+}
+
+Result<int> PostgresStore::schema_version() {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(), "SELECT version FROM schema_version");
+  if (!result.is_ok()) return result.status();
+  int version = 0;
+  each_row(*result, [&](const Row& row) { version = row.int32(0); });
+  return version;
+}
+
+Status PostgresStore::ingest(const EventBatch& batch) {
+  if (batch.size() == 0) return Status::ok();
+  FULCRUM_WITH_LEASE(lease);
+  PGconn* conn = lease.conn();
+  Transaction transaction(conn);
+  FULCRUM_RETURN_IF_ERROR(transaction.status());
+  const bool creates_staging =
+      (!batch.users.empty() || !batch.features.empty()) && !lease.connection().staging_ready;
+  if (creates_staging) FULCRUM_RETURN_IF_ERROR(script(conn, kStagingTables));
+  if (!batch.users.empty()) {
+    const auto users = last_per_key(batch.users, [](const User& u) { return u.user_id; });
+    FULCRUM_RETURN_IF_ERROR(copy_rows(conn,
+                                      std::string("fulcrum_stage_users(") + kUserColumns + ")",
+                                      users, [](CopyWriter& w, const User* user) {
+                                        w.row(6);
+                                        w.text(user->user_id);
+                                        w.int32(static_cast<std::int32_t>(user->tier));
+                                        w.int64(user->signup_at);
+                                        w.text(user->country);
+                                        w.text(user->app_version);
+                                        w.text(attributes_to_json(user->attributes));
+                                      }));
+    FULCRUM_RETURN_IF_ERROR(command(conn, kMergeUsers));
+  }
+  if (!batch.features.empty()) {
+    const auto features = last_per_key(batch.features, [](const Feature& f) { return f.name; });
+    FULCRUM_RETURN_IF_ERROR(copy_rows(
+        conn,
+        "fulcrum_stage_features(name,required_tier,monthly_cost_minor,monthly_value_minor,"
+        "category)",
+        features, [](CopyWriter& w, const Feature* feature) {
+          w.row(5);
+          w.text(feature->name);
+          w.int32(static_cast<std::int32_t>(feature->required_tier));
+          w.int64(feature->monthly_maintenance_cost_minor);
+          w.int64(feature->monthly_revenue_value_minor);
+          w.text(feature->category);
+        }));
+    FULCRUM_RETURN_IF_ERROR(command(conn, kMergeFeatures));
+  }
+  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "feature_usage(user_id,feature,at,count)",
+                                    batch.feature_usage,
+                                    [](CopyWriter& w, const FeatureUsageEvent& e) {
+                                      w.row(4);
+                                      w.text(e.user_id);
+                                      w.text(e.feature);
+                                      w.int64(e.at);
+                                      w.int32(e.count);
+                                    }));
+  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "sessions(user_id,at,duration_seconds)", batch.sessions,
+                                    [](CopyWriter& w, const SessionEvent& e) {
+                                      w.row(3);
+                                      w.text(e.user_id);
+                                      w.int64(e.at);
+                                      w.int32(e.duration_seconds);
+                                    }));
+  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "subscription_changes(user_id,at,kind,from_tier,to_tier)",
+                                    batch.subscription_changes,
+                                    [](CopyWriter& w, const SubscriptionChangeEvent& e) {
+                                      w.row(5);
+                                      w.text(e.user_id);
+                                      w.int64(e.at);
+                                      w.int32(static_cast<std::int32_t>(e.kind));
+                                      w.int32(static_cast<std::int32_t>(e.from_tier));
+                                      w.int32(static_cast<std::int32_t>(e.to_tier));
+                                    }));
+  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "payments(user_id,at,succeeded,amount_minor)",
+                                    batch.payments, [](CopyWriter& w, const PaymentEvent& e) {
+                                      w.row(4);
+                                      w.text(e.user_id);
+                                      w.int64(e.at);
+                                      w.boolean(e.succeeded);
+                                      w.int64(e.amount_minor);
+                                    }));
+  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "paywall_hits(user_id,feature,at)", batch.paywall_hits,
+                                    [](CopyWriter& w, const PaywallHitEvent& e) {
+                                      w.row(3);
+                                      w.text(e.user_id);
+                                      w.text(e.feature);
+                                      w.int64(e.at);
+                                    }));
+  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "exposures(experiment_id,user_id,variant,at)",
+                                    batch.exposures, [](CopyWriter& w, const ExposureEvent& e) {
+                                      w.row(4);
+                                      w.text(e.experiment_id);
+                                      w.text(e.user_id);
+                                      w.text(e.variant);
+                                      w.int64(e.at);
+                                    }));
+  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "metric_events(user_id,metric,value,at)",
+                                    batch.metric_events, [](CopyWriter& w, const MetricEvent& e) {
+                                      w.row(4);
+                                      w.text(e.user_id);
+                                      w.text(e.metric);
+                                      w.real(e.value);
+                                      w.int64(e.at);
+                                    }));
+  FULCRUM_RETURN_IF_ERROR(transaction.commit());
+  // Only now: a rolled-back transaction also rolls back the CREATE TEMP TABLE.
+  if (creates_staging) lease.connection().staging_ready = true;
+  return Status::ok();
+}
+
+Status PostgresStore::ingest_row_by_row(const EventBatch& batch) {
+  if (!batch.features.empty() || !batch.subscription_changes.empty() || !batch.payments.empty() ||
+      !batch.paywall_hits.empty()) {
+    return invalid_argument(
+        "ingest_row_by_row covers users, usage, sessions, exposures and "
+        "metric events only (it exists for benchmarks)");
+  }
+  FULCRUM_WITH_LEASE(lease);
+  PGconn* conn = lease.conn();
+  Transaction transaction(conn);
+  FULCRUM_RETURN_IF_ERROR(transaction.status());
+  for (const User& user : batch.users) {
+    FULCRUM_RETURN_IF_ERROR(command(
+        conn,
+        std::string("INSERT INTO users(") + kUserColumns +
+            ") VALUES($1,$2,$3,$4,$5,$6) ON CONFLICT(user_id) DO UPDATE SET tier=excluded.tier,"
+            " signup_at=excluded.signup_at, country=excluded.country, "
+            "app_version=excluded.app_version, attributes=excluded.attributes",
+        Params()
+            .add(user.user_id)
+            .add(static_cast<std::int64_t>(user.tier))
+            .add(user.signup_at)
+            .add(user.country)
+            .add(user.app_version)
+            .add(attributes_to_json(user.attributes))));
+  }
+  for (const auto& e : batch.feature_usage) {
+    FULCRUM_RETURN_IF_ERROR(
+        command(conn, "INSERT INTO feature_usage(user_id,feature,at,count) VALUES($1,$2,$3,$4)",
+                Params().add(e.user_id).add(e.feature).add(e.at).add(std::int64_t{e.count})));
+  }
+  for (const auto& e : batch.sessions) {
+    FULCRUM_RETURN_IF_ERROR(
+        command(conn, "INSERT INTO sessions(user_id,at,duration_seconds) VALUES($1,$2,$3)",
+                Params().add(e.user_id).add(e.at).add(std::int64_t{e.duration_seconds})));
+  }
+  for (const auto& e : batch.exposures) {
+    FULCRUM_RETURN_IF_ERROR(
+        command(conn, "INSERT INTO exposures(experiment_id,user_id,variant,at) VALUES($1,$2,$3,$4)",
+                Params().add(e.experiment_id).add(e.user_id).add(e.variant).add(e.at)));
+  }
+  for (const auto& e : batch.metric_events) {
+    char value[32];
+    auto end = std::to_chars(value, value + sizeof value, e.value).ptr;
+    FULCRUM_RETURN_IF_ERROR(command(
+        conn, "INSERT INTO metric_events(user_id,metric,value,at) VALUES($1,$2,$3,$4)",
+        Params().add(e.user_id).add(e.metric).add(std::string_view(value, end - value)).add(e.at)));
+  }
+  return transaction.commit();
+}
+
+Result<std::optional<User>> PostgresStore::get_user(const std::string& user_id) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result =
+      run(lease.conn(), std::string("SELECT ") + kUserColumns + " FROM users WHERE user_id = $1",
+          Params().add(user_id));
+  if (!result.is_ok()) return result.status();
+  std::optional<User> found;
+  each_row(*result, [&](const Row& row) { found = read_user(row); });
+  return found;
+}
+
+Status PostgresStore::scan_users(const std::function<void(const User&)>& visit) {
+  FULCRUM_WITH_LEASE(lease);
+  return stream(lease.conn(), std::string("SELECT ") + kUserColumns + " FROM users", {},
+                [&](const Row& row) { visit(read_user(row)); });
+}
+
+Result<std::int64_t> PostgresStore::count_users() {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(), "SELECT COUNT(*) FROM users");
+  if (!result.is_ok()) return result.status();
+  std::int64_t count = 0;
+  each_row(*result, [&](const Row& row) { count = row.int64(0); });
+  return count;
+}
+
+Result<std::vector<Feature>> PostgresStore::list_features() {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(),
+                    "SELECT name,required_tier,monthly_cost_minor,monthly_value_minor,category "
+                    "FROM features ORDER BY name");
+  if (!result.is_ok()) return result.status();
+  std::vector<Feature> features;
+  each_row(*result, [&](const Row& row) {
+    features.push_back(Feature{row.text(0), static_cast<Tier>(row.int64(1)), row.int64(2),
+                               row.int64(3), row.text(4)});
+  });
+  return features;
+}
+
+Status PostgresStore::scan_feature_usage(
+    TimeRange range, const std::function<void(const FeatureUsageEvent&)>& visit) {
+  FULCRUM_WITH_LEASE(lease);
+  return stream(lease.conn(),
+                "SELECT user_id,feature,at,count FROM feature_usage" + range_clause(range), {},
+                [&](const Row& row) {
+                  visit(FeatureUsageEvent{row.text(0), row.text(1), row.int64(2), row.int32(3)});
+                });
+}
+
+Status PostgresStore::scan_sessions(TimeRange range,
+                                    const std::function<void(const SessionEvent&)>& visit) {
+  FULCRUM_WITH_LEASE(lease);
+  return stream(lease.conn(),
+                "SELECT user_id,at,duration_seconds FROM sessions" + range_clause(range), {},
+                [&](const Row& row) {
+                  visit(SessionEvent{row.text(0), row.int64(1), row.int32(2)});
+                });
+}
+
+Status PostgresStore::scan_subscription_changes(
+    TimeRange range, const std::function<void(const SubscriptionChangeEvent&)>& visit) {
+  FULCRUM_WITH_LEASE(lease);
+  return stream(
+      lease.conn(),
+      "SELECT user_id,at,kind,from_tier,to_tier FROM subscription_changes" + range_clause(range),
+      {}, [&](const Row& row) {
+        visit(SubscriptionChangeEvent{
+            row.text(0), row.int64(1), static_cast<SubscriptionChangeKind>(row.int64(2)),
+            static_cast<Tier>(row.int64(3)), static_cast<Tier>(row.int64(4))});
+      });
+}
+
+Status PostgresStore::scan_payments(TimeRange range,
+                                    const std::function<void(const PaymentEvent&)>& visit) {
+  FULCRUM_WITH_LEASE(lease);
+  return stream(lease.conn(),
+                "SELECT user_id,at,succeeded,amount_minor FROM payments" + range_clause(range), {},
+                [&](const Row& row) {
+                  visit(PaymentEvent{row.text(0), row.int64(1), row.boolean(2), row.int64(3)});
+                });
+}
+
+Status PostgresStore::scan_paywall_hits(TimeRange range,
+                                        const std::function<void(const PaywallHitEvent&)>& visit) {
+  FULCRUM_WITH_LEASE(lease);
+  return stream(lease.conn(), "SELECT user_id,feature,at FROM paywall_hits" + range_clause(range),
+                {}, [&](const Row& row) {
+                  visit(PaywallHitEvent{row.text(0), row.text(1), row.int64(2)});
+                });
+}
+
+Status PostgresStore::scan_metric_events(TimeRange range,
+                                         const std::function<void(const MetricEvent&)>& visit) {
+  FULCRUM_WITH_LEASE(lease);
+  return stream(lease.conn(),
+                "SELECT user_id,metric,value,at FROM metric_events" + range_clause(range), {},
+                [&](const Row& row) {
+                  visit(MetricEvent{row.text(0), row.text(1), row.real(2), row.int64(3)});
+                });
+}
+
+Status PostgresStore::scan_exposures(const std::string& experiment_id,
+                                     const std::function<void(const ExposureEvent&)>& visit) {
+  FULCRUM_WITH_LEASE(lease);
+  return stream(lease.conn(),
+                "SELECT experiment_id,user_id,variant,at FROM exposures WHERE experiment_id = $1",
+                Params().add(experiment_id), [&](const Row& row) {
+                  visit(ExposureEvent{row.text(0), row.text(1), row.text(2), row.int64(3)});
+                });
+}
+
+Result<UnixSeconds> PostgresStore::latest_event_time() {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(),
+                    "SELECT GREATEST((SELECT MAX(at) FROM feature_usage), "
+                    "(SELECT MAX(at) FROM sessions), (SELECT MAX(at) FROM subscription_changes), "
+                    "(SELECT MAX(at) FROM payments), (SELECT MAX(at) FROM paywall_hits), "
+                    "(SELECT MAX(at) FROM exposures), (SELECT MAX(at) FROM metric_events))");
+  if (!result.is_ok()) return result.status();
+  UnixSeconds latest = 0;
+  each_row(*result, [&](const Row& row) {
+    if (!row.is_null(0)) latest = std::max<UnixSeconds>(0, row.int64(0));
+  });
+  return latest;
+}
+
+Result<std::vector<std::pair<std::string, std::int64_t>>> PostgresStore::exposure_counts(
+    const std::string& experiment_id) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(),
+                    std::string(kFirstExposureCte) +
+                        " SELECT variant, COUNT(*) FROM first_exposure GROUP BY variant "
+                        "ORDER BY variant",
+                    Params().add(experiment_id));
+  if (!result.is_ok()) return result.status();
+  std::vector<std::pair<std::string, std::int64_t>> counts;
+  each_row(*result, [&](const Row& row) { counts.emplace_back(row.text(0), row.int64(1)); });
+  return counts;
+}
+
+Result<std::int64_t> PostgresStore::count_multi_variant_users(const std::string& experiment_id) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(),
+                    "SELECT COUNT(*) FROM (SELECT user_id FROM exposures WHERE experiment_id = $1 "
+                    "GROUP BY user_id HAVING COUNT(DISTINCT variant) > 1) multi",
+                    Params().add(experiment_id));
+  if (!result.is_ok()) return result.status();
+  std::int64_t count = 0;
+  each_row(*result, [&](const Row& row) { count = row.int64(0); });
+  return count;
+}
+
+Result<std::vector<VariantMetricStats>> PostgresStore::variant_metric_stats(
+    const std::string& experiment_id, const std::string& metric, UnixSeconds pre_period_seconds) {
+  FULCRUM_WITH_LEASE(lease);
+  // A negative window is empty, and clamping keeps `at - window` inside BIGINT.
+  const UnixSeconds window = std::clamp<UnixSeconds>(pre_period_seconds, 0, INT64_C(1) << 60);
+  // One observation per exposed user: the sum of the metric at or after first exposure and
+  // (for CUPED, Deng et al. 2013) the sum in the pre-period window before it. The join keeps
+  // only each user's events from the window start on, and the server returns one row of
+  // sufficient statistics per variant.
+  const std::string sql = std::string(kFirstExposureCte) + R"sql(,
+per_user AS (
+  SELECT f.variant,
+    COALESCE(SUM(m.value) FILTER (WHERE m.at >= f.at), 0) AS post,
+    COALESCE(SUM(m.value) FILTER (WHERE m.at < f.at), 0) AS pre
+  FROM first_exposure f
+  LEFT JOIN metric_events m
+    ON m.metric = $2 AND m.user_id = f.user_id AND m.at >= f.at - $3::bigint
+  GROUP BY f.user_id, f.variant)
+SELECT variant, COUNT(*), COUNT(*) FILTER (WHERE post > 0), SUM(post), SUM(post * post),
+  SUM(pre), SUM(pre * pre), SUM(pre * post)
+FROM per_user GROUP BY variant ORDER BY variant)sql";
+  auto result = run(lease.conn(), sql, Params().add(experiment_id).add(metric).add(window));
+  if (!result.is_ok()) return result.status();
+  std::vector<VariantMetricStats> stats;
+  each_row(*result, [&](const Row& row) {
+    VariantMetricStats variant;
+    variant.variant = row.text(0);
+    variant.users = row.int64(1);
+    variant.converted = row.int64(2);
+    variant.sum = row.real(3);
+    variant.sum_squares = row.real(4);
+    variant.pre_sum = row.real(5);
+    variant.pre_sum_squares = row.real(6);
+    variant.cross_sum = row.real(7);
+    stats.push_back(std::move(variant));
+  });
+  return stats;
+}
+
+Result<std::vector<Store::DailyCumulative>> PostgresStore::daily_cumulative(
+    const std::string& experiment_id, const std::string& metric) {
+  FULCRUM_WITH_LEASE(lease);
+  // Users by day of first exposure and users by day of first conversion at or after it,
+  // cumulated per variant by a window sum on the server.
+  const std::string sql = std::string(kFirstExposureCte) + R"sql(,
+first_conversion AS (
+  SELECT f.variant, f.at AS exposed_at, MIN(m.at) AS converted_at
+  FROM first_exposure f
+  LEFT JOIN metric_events m
+    ON m.metric = $2 AND m.user_id = f.user_id AND m.at >= f.at AND m.value > 0
+  GROUP BY f.user_id, f.variant, f.at),
+daily AS (
+  SELECT variant, day, SUM(exposed) AS exposed, SUM(converted) AS converted FROM (
+    SELECT variant, exposed_at - exposed_at % 86400 AS day, 1 AS exposed, 0 AS converted
+      FROM first_conversion
+    UNION ALL
+    SELECT variant, converted_at - converted_at % 86400, 0, 1 FROM first_conversion
+      WHERE converted_at IS NOT NULL) events
+  GROUP BY variant, day)
+SELECT variant, day, SUM(exposed) OVER running, SUM(converted) OVER running FROM daily
+WINDOW running AS (PARTITION BY variant ORDER BY day)
+ORDER BY variant, day)sql";
+  auto result = run(lease.conn(), sql, Params().add(experiment_id).add(metric));
+  if (!result.is_ok()) return result.status();
+  std::vector<DailyCumulative> rows;
+  each_row(*result, [&](const Row& row) {
+    rows.push_back(DailyCumulative{row.int64(1), row.text(0), row.int64(2), row.int64(3)});
+  });
+  return rows;
+}
+
+Result<std::int64_t> PostgresStore::put_document(const Document& doc) {
+  FULCRUM_WITH_LEASE(lease);
+  // Each branch is one statement whose WHERE / ON CONFLICT is the compare-and-set, so two
+  // replicas writing the same version cannot both succeed.
+  if (doc.version == 0) {
+    auto result = run(lease.conn(),
+                      "INSERT INTO documents(kind,id,status,body,created_at,updated_at,version) "
+                      "VALUES($1,$2,$3,$4,$5,$6,1) ON CONFLICT(kind,id) DO NOTHING "
+                      "RETURNING version",
+                      Params()
+                          .add(doc.kind)
+                          .add(doc.id)
+                          .add(doc.status)
+                          .add(doc.body)
+                          .add(doc.created_at)
+                          .add(doc.updated_at));
+    if (!result.is_ok()) return result.status();
+    if (PQntuples(result->get()) == 0) {
+      return Status(StatusCode::kAlreadyExists, doc.kind + " " + doc.id + " already exists");
+    }
+    return std::int64_t{1};
+  }
+  auto result = run(lease.conn(),
+                    "UPDATE documents SET status=$3, body=$4, updated_at=$5, version=version+1 "
+                    "WHERE kind=$1 AND id=$2 AND version=$6 RETURNING version",
+                    Params()
+                        .add(doc.kind)
+                        .add(doc.id)
+                        .add(doc.status)
+                        .add(doc.body)
+                        .add(doc.updated_at)
+                        .add(doc.version));
+  if (!result.is_ok()) return result.status();
+  if (PQntuples(result->get()) == 0) {
+    return failed_precondition(doc.kind + " " + doc.id +
+                               " was changed by someone else; reload and try again");
+  }
+  return Row(result->get(), 0).int64(0);
+}
+
+namespace {
+constexpr char kDocumentColumns[] =
+    "SELECT id,kind,status,body,created_at,updated_at,version FROM documents";
+Document read_document(const Row& row) {
+  return Document{row.text(0),  row.text(1),  row.text(2), row.text(3),
+                  row.int64(4), row.int64(5), row.int64(6)};
+}
+}  // namespace
+
+Result<std::optional<Document>> PostgresStore::get_document(const std::string& kind,
+                                                            const std::string& id) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(), std::string(kDocumentColumns) + " WHERE kind=$1 AND id=$2",
+                    Params().add(kind).add(id));
+  if (!result.is_ok()) return result.status();
+  std::optional<Document> found;
+  each_row(*result, [&](const Row& row) { found = read_document(row); });
+  return found;
+}
+
+Result<std::vector<Document>> PostgresStore::list_documents(const std::string& kind) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result =
+      run(lease.conn(), std::string(kDocumentColumns) + " WHERE kind=$1 ORDER BY created_at, id",
+          Params().add(kind));
+  if (!result.is_ok()) return result.status();
+  std::vector<Document> documents;
+  each_row(*result, [&](const Row& row) { documents.push_back(read_document(row)); });
+  return documents;
+}
+
+Status PostgresStore::add_campaign_members(const std::vector<CampaignMember>& members) {
+  if (members.empty()) return Status::ok();
+  FULCRUM_WITH_LEASE(lease);
+  Transaction transaction(lease.conn());
+  FULCRUM_RETURN_IF_ERROR(transaction.status());
+  FULCRUM_RETURN_IF_ERROR(copy_rows(lease.conn(),
+                                    "campaign_members(campaign_id,user_id,holdout,targeted_at)",
+                                    members, [](CopyWriter& w, const CampaignMember& member) {
+                                      w.row(4);
+                                      w.text(member.campaign_id);
+                                      w.text(member.user_id);
+                                      w.boolean(member.holdout);
+                                      w.int64(member.targeted_at);
+                                    }));
+  return transaction.commit();
+}
+
+Result<std::vector<Store::CampaignMember>> PostgresStore::campaign_members(
+    const std::string& campaign_id) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(),
+                    "SELECT campaign_id,user_id,holdout,targeted_at FROM campaign_members "
+                    "WHERE campaign_id=$1 ORDER BY user_id",
+                    Params().add(campaign_id));
+  if (!result.is_ok()) return result.status();
+  std::vector<CampaignMember> members;
+  each_row(*result, [&](const Row& row) {
+    members.push_back(CampaignMember{row.text(0), row.text(1), row.boolean(2), row.int64(3)});
+  });
+  return members;
+}
+
+Result<std::vector<std::pair<std::string, UnixSeconds>>> PostgresStore::last_targeted() {
+  FULCRUM_WITH_LEASE(lease);
+  auto result =
+      run(lease.conn(), "SELECT user_id, MAX(targeted_at) FROM campaign_members GROUP BY user_id");
+  if (!result.is_ok()) return result.status();
+  std::vector<std::pair<std::string, UnixSeconds>> rows;
+  each_row(*result, [&](const Row& row) { rows.emplace_back(row.text(0), row.int64(1)); });
+  return rows;
+}
+
+Status PostgresStore::put_api_key(const ApiKeyRecord& key) {
+  FULCRUM_WITH_LEASE(lease);
+  Params params;
+  params.add(key.key_id).add(key.key_hash).add(key.role).add(key.label).add(key.created_at);
+  if (key.revoked_at) {
+    params.add(*key.revoked_at);
+  } else {
+    params.add_null();
+  }
+  return command(lease.conn(),
+                 "INSERT INTO api_keys(key_id,key_hash,role,label,created_at,revoked_at) "
+                 "VALUES($1,$2,$3,$4,$5,$6)",
+                 params);
+}
+
+namespace {
+constexpr char kApiKeyColumns[] =
+    "SELECT key_id,key_hash,role,label,created_at,revoked_at FROM api_keys";
+ApiKeyRecord read_api_key(const Row& row) {
+  ApiKeyRecord key{row.text(0), row.text(1), row.text(2), row.text(3), row.int64(4), std::nullopt};
+  if (!row.is_null(5)) key.revoked_at = row.int64(5);
+  return key;
+}
+}  // namespace
+
+Result<std::optional<ApiKeyRecord>> PostgresStore::find_api_key_by_hash(
+    const std::string& key_hash) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result =
+      run(lease.conn(), std::string(kApiKeyColumns) + " WHERE key_hash=$1", Params().add(key_hash));
+  if (!result.is_ok()) return result.status();
+  std::optional<ApiKeyRecord> found;
+  each_row(*result, [&](const Row& row) { found = read_api_key(row); });
+  return found;
+}
+
+Result<std::vector<ApiKeyRecord>> PostgresStore::list_api_keys() {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(), std::string(kApiKeyColumns) + " ORDER BY created_at, key_id");
+  if (!result.is_ok()) return result.status();
+  std::vector<ApiKeyRecord> keys;
+  each_row(*result, [&](const Row& row) { keys.push_back(read_api_key(row)); });
+  return keys;
+}
+
+Status PostgresStore::revoke_api_key(const std::string& key_id, UnixSeconds at) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result =
+      run(lease.conn(), "UPDATE api_keys SET revoked_at=$2 WHERE key_id=$1 AND revoked_at IS NULL",
+          Params().add(key_id).add(at), PGRES_COMMAND_OK);
+  if (!result.is_ok()) return result.status();
+  if (std::strcmp(PQcmdTuples(result->get()), "0") == 0) {
+    return not_found("no active API key " + key_id);
+  }
+  return Status::ok();
+}
+
+Result<AuditEntry> PostgresStore::append_audit(
+    AuditEntry entry, const std::function<std::string(const AuditEntry&)>& compute_hash) {
+  FULCRUM_WITH_LEASE(lease);
+  PGconn* conn = lease.conn();
+  Transaction transaction(conn);
+  FULCRUM_RETURN_IF_ERROR(transaction.status());
+  // Replicas append one at a time: the lock is held until COMMIT, and under READ COMMITTED
+  // the SELECT below (a new statement, a new snapshot) sees the previous holder's row.
+  {
+    auto locked = run(conn, kAdvisoryLockSql, Params().add(".audit_log"));
+    if (!locked.is_ok()) return locked.status();
+  }
+  auto last = run(conn, "SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1");
+  if (!last.is_ok()) return last.status();
+  entry.sequence = 1;
+  entry.previous_hash.clear();
+  each_row(*last, [&](const Row& row) {
+    entry.sequence = row.int64(0) + 1;
+    entry.previous_hash = row.text(1);
+  });
+  entry.hash = compute_hash(entry);
+  FULCRUM_RETURN_IF_ERROR(command(conn,
+                                  "INSERT INTO audit_log(sequence,at,actor,action,target,outcome,"
+                                  "previous_hash,hash) VALUES($1,$2,$3,$4,$5,$6,$7,$8)",
+                                  Params()
+                                      .add(entry.sequence)
+                                      .add(entry.at)
+                                      .add(entry.actor)
+                                      .add(entry.action)
+                                      .add(entry.target)
+                                      .add(entry.outcome)
+                                      .add(entry.previous_hash)
+                                      .add(entry.hash)));
+  FULCRUM_RETURN_IF_ERROR(transaction.commit());
+  return entry;
+}
+
+Status PostgresStore::scan_audit(const std::function<void(const AuditEntry&)>& visit) {
+  FULCRUM_WITH_LEASE(lease);
+  return stream(lease.conn(),
+                "SELECT sequence,at,actor,action,target,outcome,previous_hash,hash FROM audit_log "
+                "ORDER BY sequence",
+                {}, [&](const Row& row) {
+                  visit(AuditEntry{row.int64(0), row.int64(1), row.text(2), row.text(3),
+                                   row.text(4), row.text(5), row.text(6), row.text(7)});
+                });
+}
+
+}  // namespace fulcrum

@@ -1,0 +1,1 @@
+target_link_libraries(${target} PRIVATE PkgConfig::LIBPQ)  # store_conformance_test.cc

@@ -1,0 +1,708 @@
+// One behavioural contract, every backend: these tests run unchanged against SQLite (a temp
+// file) and PostgreSQL (a fresh schema in the server named by FULCRUM_TEST_PG_URL, see
+// scripts/pg-test-server.sh). Without that variable the PostgreSQL cases fail in CI (CI=true)
+// and are skipped locally.
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <thread>
+#include <tuple>
+
+#include "store/store.h"
+
+namespace fulcrum {
+namespace {
+
+constexpr UnixSeconds kDay = 86400;
+
+// Where a backend's store lives, and the one thing the tests need to do behind the Store's
+// back: make inserts of a metric fail, to prove a failed batch leaves nothing behind.
+class BackendEnvironment {
+ public:
+  virtual ~BackendEnvironment() = default;
+  virtual std::string location() const = 0;
+  virtual void reject_metric_inserts(const std::string& metric) = 0;
+};
+
+class SqliteEnvironment final : public BackendEnvironment {
+ public:
+  SqliteEnvironment() {
+    directory_ = std::filesystem::temp_directory_path() /
+                 ("fulcrum_conformance_" + std::to_string(::getpid()) + "_" +
+                  std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(directory_);
+  }
+  ~SqliteEnvironment() override { std::filesystem::remove_all(directory_); }
+  std::string location() const override { return (directory_ / "store.db").string(); }
+  void reject_metric_inserts(const std::string& metric) override {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(location().c_str(), &db), SQLITE_OK);
+    const std::string sql =
+        "CREATE TRIGGER reject BEFORE INSERT ON metric_events WHEN "
+        "NEW.metric='" +
+        metric + "' BEGIN SELECT RAISE(ABORT, 'rejected'); END";
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+
+ private:
+  std::filesystem::path directory_;
+};
+
+// A private schema per test in the shared test database, dropped afterwards, so tests run
+// in parallel processes without seeing each other's rows.
+class PostgresEnvironment final : public BackendEnvironment {
+ public:
+  PostgresEnvironment(std::string url, std::string schema)
+      : url_(std::move(url)), schema_(std::move(schema)) {
+    admin_ = PQconnectdb(url_.c_str());
+    if (PQstatus(admin_) != CONNECTION_OK) {
+      ADD_FAILURE() << "cannot connect to FULCRUM_TEST_PG_URL: " << PQerrorMessage(admin_);
+      return;
+    }
+    exec("SET client_min_messages = warning");
+    exec("CREATE SCHEMA " + schema_);
+    exec("SET search_path TO " + schema_);
+  }
+  ~PostgresEnvironment() override {
+    if (PQstatus(admin_) == CONNECTION_OK) exec("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
+    PQfinish(admin_);
+  }
+  std::string location() const override {
+    // libpq's `options` parameter sets search_path for every connection the store opens.
+    const char separator = url_.find('?') == std::string::npos ? '?' : '&';
+    return url_ + separator + "options=-csearch_path%3D" + schema_;
+  }
+  void reject_metric_inserts(const std::string& metric) override {
+    exec(
+        "CREATE FUNCTION reject_metric() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.metric = '" +
+        metric +
+        "' THEN RAISE EXCEPTION 'rejected'; END IF; "
+        "RETURN NEW; END $$");
+    exec(
+        "CREATE TRIGGER reject BEFORE INSERT ON metric_events FOR EACH ROW "
+        "EXECUTE FUNCTION reject_metric()");
+  }
+
+ private:
+  void exec(const std::string& sql) {
+    PGresult* result = PQexec(admin_, sql.c_str());
+    const ExecStatusType status = PQresultStatus(result);
+    EXPECT_TRUE(status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+        << sql << ": " << PQresultErrorMessage(result);
+    PQclear(result);
+  }
+
+  std::string url_;
+  std::string schema_;
+  PGconn* admin_ = nullptr;
+};
+
+class StoreConformanceTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "sqlite") {
+      environment_ = std::make_unique<SqliteEnvironment>();
+    } else {
+      const char* url = std::getenv("FULCRUM_TEST_PG_URL");
+      if (url == nullptr || *url == '\0') {
+        const char* ci = std::getenv("CI");
+        if (ci != nullptr && std::string(ci) == "true") {
+          FAIL() << "FULCRUM_TEST_PG_URL is not set: CI must run the PostgreSQL conformance "
+                    "tests (scripts/test.sh starts a server with scripts/pg-test-server.sh)";
+        }
+        GTEST_SKIP() << "FULCRUM_TEST_PG_URL not set; start a server with "
+                        "`eval \"$(scripts/pg-test-server.sh start)\"`";
+      }
+      const std::string schema = "fulcrum_test_" + std::to_string(::getpid()) + "_" +
+                                 std::to_string(std::random_device{}() % 1000000);
+      environment_ = std::make_unique<PostgresEnvironment>(url, schema);
+      if (HasFailure()) return;
+    }
+    store_ = open();
+  }
+  void TearDown() override {
+    store_.reset();
+    environment_.reset();
+  }
+
+  std::unique_ptr<Store> open() {
+    auto store = open_store(environment_->location());
+    EXPECT_TRUE(store.is_ok()) << store.status().to_string();
+    return store.is_ok() ? std::move(store).value() : nullptr;
+  }
+
+  std::unique_ptr<BackendEnvironment> environment_;
+  std::unique_ptr<Store> store_;
+};
+
+#define REQUIRE_STORE() ASSERT_NE(store_, nullptr)
+
+template <typename Event, typename Scan>
+std::vector<Event> collect(Scan&& scan) {
+  std::vector<Event> events;
+  Status status = scan([&](const Event& event) { events.push_back(event); });
+  EXPECT_TRUE(status.is_ok()) << status.to_string();
+  return events;
+}
+
+TEST_P(StoreConformanceTest, MigratesOnceAndReopensAtTheSameVersion) {
+  REQUIRE_STORE();
+  auto version = store_->schema_version();
+  ASSERT_TRUE(version.is_ok()) << version.status().to_string();
+  EXPECT_GE(*version, 1);
+  auto again = open();
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(*again->schema_version(), *version);
+}
+
+TEST_P(StoreConformanceTest, EveryEventKindRoundTripsExactly) {
+  REQUIRE_STORE();
+  EventBatch batch;
+  // Strings with separators, quotes, backslashes and non-ASCII text; awkward numbers.
+  const std::string odd_id = "user\t\"one\"\\\n,é€";
+  batch.feature_usage = {{odd_id, "budgets", 1000, 3}, {"u2", "tax_reports", -5, -1}};
+  batch.sessions = {{odd_id, 1001, 2147483647}};
+  batch.subscription_changes = {
+      {odd_id, 1002, SubscriptionChangeKind::kDowngrade, Tier::kPremium, Tier::kPlus},
+      {"u2", 1003, SubscriptionChangeKind::kCancel, Tier::kPlus, Tier::kFree}};
+  batch.payments = {{odd_id, 1004, false, -999}, {"u2", 1005, true, INT64_C(900719925474099)}};
+  batch.paywall_hits = {{odd_id, "wealth", 1006}};
+  batch.exposures = {{"exp-1", odd_id, "treatment", 1007}};
+  batch.metric_events = {{odd_id, "revenue", 0.1, 1008}, {"u2", "revenue", -1e-300, 1009}};
+  ASSERT_TRUE(store_->ingest(batch).is_ok());
+
+  auto usage =
+      collect<FeatureUsageEvent>([&](auto visit) { return store_->scan_feature_usage({}, visit); });
+  std::sort(usage.begin(), usage.end(), [](auto& a, auto& b) { return a.at < b.at; });
+  ASSERT_EQ(usage.size(), 2u);
+  EXPECT_EQ(std::tie(usage[0].user_id, usage[0].feature, usage[0].at, usage[0].count),
+            std::make_tuple(std::string("u2"), std::string("tax_reports"), -5, -1));
+  EXPECT_EQ(usage[1].user_id, odd_id);
+  EXPECT_EQ(usage[1].count, 3);
+
+  auto sessions = collect<SessionEvent>([&](auto v) { return store_->scan_sessions({}, v); });
+  ASSERT_EQ(sessions.size(), 1u);
+  EXPECT_EQ(sessions[0].duration_seconds, 2147483647);
+
+  auto changes = collect<SubscriptionChangeEvent>(
+      [&](auto v) { return store_->scan_subscription_changes({}, v); });
+  std::sort(changes.begin(), changes.end(), [](auto& a, auto& b) { return a.at < b.at; });
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0].kind, SubscriptionChangeKind::kDowngrade);
+  EXPECT_EQ(changes[0].from_tier, Tier::kPremium);
+  EXPECT_EQ(changes[0].to_tier, Tier::kPlus);
+  EXPECT_EQ(changes[1].kind, SubscriptionChangeKind::kCancel);
+
+  auto payments = collect<PaymentEvent>([&](auto v) { return store_->scan_payments({}, v); });
+  std::sort(payments.begin(), payments.end(), [](auto& a, auto& b) { return a.at < b.at; });
+  ASSERT_EQ(payments.size(), 2u);
+  EXPECT_FALSE(payments[0].succeeded);
+  EXPECT_EQ(payments[0].amount_minor, -999);
+  EXPECT_TRUE(payments[1].succeeded);
+  EXPECT_EQ(payments[1].amount_minor, INT64_C(900719925474099));
+
+  auto hits = collect<PaywallHitEvent>([&](auto v) { return store_->scan_paywall_hits({}, v); });
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].feature, "wealth");
+  EXPECT_EQ(hits[0].user_id, odd_id);
+
+  auto exposures =
+      collect<ExposureEvent>([&](auto v) { return store_->scan_exposures("exp-1", v); });
+  ASSERT_EQ(exposures.size(), 1u);
+  EXPECT_EQ(exposures[0].variant, "treatment");
+  EXPECT_TRUE(
+      collect<ExposureEvent>([&](auto v) { return store_->scan_exposures("nope", v); }).empty());
+
+  auto metrics = collect<MetricEvent>([&](auto v) { return store_->scan_metric_events({}, v); });
+  std::sort(metrics.begin(), metrics.end(), [](auto& a, auto& b) { return a.at < b.at; });
+  ASSERT_EQ(metrics.size(), 2u);
+  EXPECT_EQ(metrics[0].value, 0.1);  // bit-exact, not just close
+  EXPECT_EQ(metrics[1].value, -1e-300);
+  EXPECT_EQ(*store_->latest_event_time(), 1009);
+}
+
+TEST_P(StoreConformanceTest, ScansReturnExactlyTheHalfOpenRange) {
+  REQUIRE_STORE();
+  EventBatch batch;
+  for (UnixSeconds at : {99, 100, 199, 200, 250, 299, 300, 301}) {
+    batch.feature_usage.push_back({"u", "f", at, 1});
+    batch.sessions.push_back({"u", at, 1});
+    batch.subscription_changes.push_back(
+        {"u", at, SubscriptionChangeKind::kUpgrade, Tier::kFree, Tier::kPlus});
+    batch.payments.push_back({"u", at, true, 1});
+    batch.paywall_hits.push_back({"u", "f", at});
+    batch.metric_events.push_back({"u", "m", 1, at});
+  }
+  ASSERT_TRUE(store_->ingest(batch).is_ok());
+  const TimeRange range{200, 300};
+  const std::vector<UnixSeconds> expected = {200, 250, 299};
+  auto times = [](auto events) {
+    std::vector<UnixSeconds> at;
+    for (const auto& event : events) at.push_back(event.at);
+    std::sort(at.begin(), at.end());
+    return at;
+  };
+  EXPECT_EQ(times(collect<FeatureUsageEvent>(
+                [&](auto v) { return store_->scan_feature_usage(range, v); })),
+            expected);
+  EXPECT_EQ(times(collect<SessionEvent>([&](auto v) { return store_->scan_sessions(range, v); })),
+            expected);
+  EXPECT_EQ(times(collect<SubscriptionChangeEvent>(
+                [&](auto v) { return store_->scan_subscription_changes(range, v); })),
+            expected);
+  EXPECT_EQ(times(collect<PaymentEvent>([&](auto v) { return store_->scan_payments(range, v); })),
+            expected);
+  EXPECT_EQ(
+      times(collect<PaywallHitEvent>([&](auto v) { return store_->scan_paywall_hits(range, v); })),
+      expected);
+  EXPECT_EQ(
+      times(collect<MetricEvent>([&](auto v) { return store_->scan_metric_events(range, v); })),
+      expected);
+  // Open-ended sides.
+  EXPECT_EQ(collect<SessionEvent>([&](auto v) {
+              return store_->scan_sessions({0, 200}, v);
+            }).size(),
+            3u);
+  EXPECT_EQ(collect<SessionEvent>([&](auto v) { return store_->scan_sessions({300}, v); }).size(),
+            2u);
+  EXPECT_EQ(collect<SessionEvent>([&](auto v) { return store_->scan_sessions({}, v); }).size(), 8u);
+  EXPECT_TRUE(collect<SessionEvent>([&](auto v) {
+                return store_->scan_sessions({400, 500}, v);
+              }).empty());
+}
+
+TEST_P(StoreConformanceTest, LargeScansVisitEveryRowOnce) {
+  REQUIRE_STORE();
+  // More rows than one streaming batch of any backend, so the scan must page.
+  constexpr int kRows = 12'345;
+  EventBatch batch;
+  for (int i = 0; i < kRows; ++i) batch.sessions.push_back({"u" + std::to_string(i % 97), i, i});
+  ASSERT_TRUE(store_->ingest(batch).is_ok());
+  std::int64_t rows = 0, duration_sum = 0;
+  ASSERT_TRUE(store_
+                  ->scan_sessions({},
+                                  [&](const SessionEvent& e) {
+                                    ++rows;
+                                    duration_sum += e.duration_seconds;
+                                  })
+                  .is_ok());
+  EXPECT_EQ(rows, kRows);
+  EXPECT_EQ(duration_sum, std::int64_t{kRows} * (kRows - 1) / 2);
+}
+
+TEST_P(StoreConformanceTest, FailedBatchStoresNothingAndTheStoreStaysUsable) {
+  REQUIRE_STORE();
+  environment_->reject_metric_inserts("boom");
+  EventBatch batch;
+  batch.users.push_back(User{"u1", Tier::kFree, 1, "", "", {}});
+  batch.features.push_back(Feature{"budgets", Tier::kFree, 1, 2, "planning"});
+  batch.sessions.push_back(SessionEvent{"u1", 10, 5});
+  batch.exposures.push_back(ExposureEvent{"e", "u1", "control", 10});
+  batch.metric_events.push_back(MetricEvent{"u1", "ok", 1, 10});
+  batch.metric_events.push_back(MetricEvent{"u1", "boom", 1, 11});
+  EXPECT_FALSE(store_->ingest(batch).is_ok());
+  EXPECT_EQ(*store_->count_users(), 0);
+  EXPECT_TRUE(store_->list_features()->empty());
+  EXPECT_TRUE(collect<SessionEvent>([&](auto v) { return store_->scan_sessions({}, v); }).empty());
+  EXPECT_TRUE(store_->exposure_counts("e")->empty());
+  EXPECT_TRUE(
+      collect<MetricEvent>([&](auto v) { return store_->scan_metric_events({}, v); }).empty());
+  // Again, so a pooled connection that saw the failure is reused.
+  EXPECT_FALSE(store_->ingest(batch).is_ok());
+  batch.metric_events.pop_back();
+  ASSERT_TRUE(store_->ingest(batch).is_ok());
+  EXPECT_EQ(*store_->count_users(), 1);
+  EXPECT_EQ(store_->list_features()->size(), 1u);
+  EXPECT_EQ(collect<MetricEvent>([&](auto v) { return store_->scan_metric_events({}, v); }).size(),
+            1u);
+}
+
+TEST_P(StoreConformanceTest, ReadersSeeWholeBatchesOrNothing) {
+  REQUIRE_STORE();
+  constexpr int kBatches = 15, kPerBatch = 40;
+  std::atomic<bool> done = false;
+  std::thread writer([&] {
+    for (int b = 0; b < kBatches; ++b) {
+      EventBatch batch;
+      for (int i = 0; i < kPerBatch; ++i) {
+        const std::string id = "u" + std::to_string(b * kPerBatch + i);
+        batch.users.push_back(User{id, Tier::kFree, 1, "", "", {}});
+        batch.sessions.push_back(SessionEvent{id, b, 1});
+      }
+      EXPECT_TRUE(store_->ingest(batch).is_ok());
+    }
+    done = true;
+  });
+  int observations = 0;
+  while (!done || observations == 0) {
+    auto users = store_->count_users();
+    ASSERT_TRUE(users.is_ok());
+    EXPECT_EQ(*users % kPerBatch, 0) << "saw part of a batch";
+    std::int64_t sessions = 0;
+    ASSERT_TRUE(store_->scan_sessions({}, [&](const SessionEvent&) { ++sessions; }).is_ok());
+    EXPECT_EQ(sessions % kPerBatch, 0) << "saw part of a batch";
+    ++observations;
+  }
+  writer.join();
+  EXPECT_EQ(*store_->count_users(), kBatches * kPerBatch);
+}
+
+TEST_P(StoreConformanceTest, UsersAndFeaturesAreUpsertedLastWriteWins) {
+  REQUIRE_STORE();
+  EventBatch first;
+  first.users = {User{"u1", Tier::kFree, 100, "US", "5.0.0", {{"segment", "student"}}},
+                 User{"u2", Tier::kPlus, 200, "", "", {}},
+                 User{"u1", Tier::kPlus, 100, "DE", "5.1.0", {{"segment", "family"}}}};
+  first.features = {Feature{"zeta", Tier::kPremium, 10, 20, "savings"},
+                    Feature{"Alpha", Tier::kFree, 1, 2, "payments"},
+                    Feature{"budgets", Tier::kPlus, 3, 4, "planning"}};
+  ASSERT_TRUE(store_->ingest(first).is_ok());
+  auto u1 = store_->get_user("u1");
+  ASSERT_TRUE(u1.is_ok() && u1->has_value());
+  EXPECT_EQ((*u1)->tier, Tier::kPlus);
+  EXPECT_EQ((*u1)->country, "DE");
+  EXPECT_EQ((*u1)->app_version, "5.1.0");
+  EXPECT_EQ((*u1)->attributes, (std::map<std::string, std::string>{{"segment", "family"}}));
+  EXPECT_EQ(*store_->count_users(), 2);
+  EXPECT_FALSE(store_->get_user("nobody")->has_value());
+
+  EventBatch second;
+  second.users = {User{"u2", Tier::kPremium, 200, "FR", "6.0.0", {{"a", "1"}, {"b", "x y"}}}};
+  second.features = {Feature{"budgets", Tier::kFree, 30, 40, "budgeting"}};
+  ASSERT_TRUE(store_->ingest(second).is_ok());
+  std::map<std::string, User> users;
+  ASSERT_TRUE(store_->scan_users([&](const User& u) { users[u.user_id] = u; }).is_ok());
+  ASSERT_EQ(users.size(), 2u);
+  EXPECT_EQ(users["u2"].tier, Tier::kPremium);
+  EXPECT_EQ(users["u2"].signup_at, 200);
+  EXPECT_EQ(users["u2"].attributes.at("b"), "x y");
+  EXPECT_EQ(users["u1"].country, "DE");
+
+  auto features = store_->list_features();
+  ASSERT_TRUE(features.is_ok());
+  ASSERT_EQ(features->size(), 3u);
+  // Byte order: upper case sorts before lower case.
+  EXPECT_EQ((*features)[0].name, "Alpha");
+  EXPECT_EQ((*features)[1].name, "budgets");
+  EXPECT_EQ((*features)[2].name, "zeta");
+  EXPECT_EQ((*features)[1].required_tier, Tier::kFree);
+  EXPECT_EQ((*features)[1].monthly_maintenance_cost_minor, 30);
+  EXPECT_EQ((*features)[1].monthly_revenue_value_minor, 40);
+  EXPECT_EQ((*features)[1].category, "budgeting");
+}
+
+TEST_P(StoreConformanceTest, DocumentsUseOptimisticVersions) {
+  REQUIRE_STORE();
+  Document doc{"t1", "experiment", "draft", R"({"a":1})", 10, 10, 0};
+  EXPECT_EQ(*store_->put_document(doc), 1);
+  EXPECT_EQ(store_->put_document(doc).status().code(), StatusCode::kAlreadyExists);
+  doc.version = 1;
+  doc.status = "running";
+  doc.body = R"({"a":2})";
+  doc.updated_at = 20;
+  EXPECT_EQ(*store_->put_document(doc), 2);
+  EXPECT_EQ(store_->put_document(doc).status().code(), StatusCode::kFailedPrecondition);
+  auto stored = store_->get_document("experiment", "t1");
+  ASSERT_TRUE(stored.is_ok() && stored->has_value());
+  EXPECT_EQ((*stored)->status, "running");
+  EXPECT_EQ((*stored)->body, R"({"a":2})");
+  EXPECT_EQ((*stored)->created_at, 10);
+  EXPECT_EQ((*stored)->updated_at, 20);
+  EXPECT_EQ((*stored)->version, 2);
+  // A version for a document that does not exist is a stale read too.
+  Document ghost{"g", "experiment", "draft", "{}", 1, 1, 3};
+  EXPECT_EQ(store_->put_document(ghost).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(store_->get_document("experiment", "g")->has_value());
+  EXPECT_FALSE(store_->get_document("campaign", "t1")->has_value());
+
+  // Same id in another kind is another document; listing is by created_at then id.
+  ASSERT_TRUE(store_->put_document({"t1", "campaign", "draft", "{}", 5, 5, 0}).is_ok());
+  ASSERT_TRUE(store_->put_document({"b", "experiment", "draft", "{}", 10, 10, 0}).is_ok());
+  ASSERT_TRUE(store_->put_document({"z", "experiment", "draft", "{}", 1, 1, 0}).is_ok());
+  auto listed = store_->list_documents("experiment");
+  ASSERT_TRUE(listed.is_ok());
+  std::vector<std::string> ids;
+  for (const auto& d : *listed) ids.push_back(d.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"z", "b", "t1"}));
+  EXPECT_EQ(store_->list_documents("campaign")->size(), 1u);
+}
+
+TEST_P(StoreConformanceTest, ConcurrentWritersOfOneVersionHaveOneWinner) {
+  REQUIRE_STORE();
+  ASSERT_TRUE(store_->put_document({"d", "experiment", "draft", "{}", 1, 1, 0}).is_ok());
+  // Two store instances on one database behave like two server replicas.
+  auto replica = open();
+  ASSERT_NE(replica, nullptr);
+  constexpr int kWriters = 6;
+  std::atomic<int> wins = 0, conflicts = 0;
+  std::vector<std::thread> writers;
+  for (int i = 0; i < kWriters; ++i) {
+    writers.emplace_back([&, i] {
+      Store& store = i % 2 == 0 ? *store_ : *replica;
+      auto result =
+          store.put_document({"d", "experiment", "writer" + std::to_string(i), "{}", 1, 2, 1});
+      if (result.is_ok()) {
+        ++wins;
+      } else if (result.status().code() == StatusCode::kFailedPrecondition) {
+        ++conflicts;
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  EXPECT_EQ(wins, 1);
+  EXPECT_EQ(conflicts, kWriters - 1);
+  EXPECT_EQ((*store_->get_document("experiment", "d"))->version, 2);
+}
+
+TEST_P(StoreConformanceTest, ApiKeysAreFoundByHashListedAndRevokedOnce) {
+  REQUIRE_STORE();
+  ASSERT_TRUE(store_->put_api_key({"k2", "hash2", "analyst", "dash", 7, std::nullopt}).is_ok());
+  ASSERT_TRUE(store_->put_api_key({"k1", "hash1", "admin", "ops", 5, std::nullopt}).is_ok());
+  ASSERT_TRUE(store_->put_api_key({"k0", "hash0", "service", "old", 7, std::int64_t{6}}).is_ok());
+  EXPECT_FALSE(store_->put_api_key({"k3", "hash1", "admin", "same hash", 8, std::nullopt}).is_ok());
+  EXPECT_FALSE(store_->put_api_key({"k1", "hash9", "admin", "same id", 8, std::nullopt}).is_ok());
+
+  auto found = store_->find_api_key_by_hash("hash2");
+  ASSERT_TRUE(found.is_ok() && found->has_value());
+  EXPECT_EQ((*found)->key_id, "k2");
+  EXPECT_EQ((*found)->role, "analyst");
+  EXPECT_EQ((*found)->label, "dash");
+  EXPECT_EQ((*found)->created_at, 7);
+  EXPECT_FALSE((*found)->revoked_at.has_value());
+  EXPECT_FALSE(store_->find_api_key_by_hash("nope")->has_value());
+
+  auto keys = store_->list_api_keys();
+  ASSERT_TRUE(keys.is_ok());
+  std::vector<std::string> ids;
+  for (const auto& k : *keys) ids.push_back(k.key_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"k1", "k0", "k2"}));  // created_at, then key_id
+  EXPECT_EQ(*(*keys)[1].revoked_at, 6);
+
+  ASSERT_TRUE(store_->revoke_api_key("k2", 9).is_ok());
+  EXPECT_EQ(*(*store_->find_api_key_by_hash("hash2"))->revoked_at, 9);
+  EXPECT_EQ(store_->revoke_api_key("k2", 10).code(), StatusCode::kNotFound);
+  EXPECT_EQ(*(*store_->find_api_key_by_hash("hash2"))->revoked_at, 9);
+  EXPECT_EQ(store_->revoke_api_key("k0", 10).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->revoke_api_key("missing", 10).code(), StatusCode::kNotFound);
+}
+
+std::string chain_hash(const AuditEntry& e) {
+  return std::to_string(std::hash<std::string>{}(
+      e.previous_hash + "|" + std::to_string(e.sequence) + "|" + e.actor + "|" + e.action));
+}
+
+void expect_valid_chain(Store& store, std::size_t expected_entries) {
+  std::vector<AuditEntry> entries;
+  ASSERT_TRUE(store.scan_audit([&](const AuditEntry& e) { entries.push_back(e); }).is_ok());
+  ASSERT_EQ(entries.size(), expected_entries);
+  std::string previous;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    EXPECT_EQ(entries[i].sequence, static_cast<std::int64_t>(i + 1));
+    EXPECT_EQ(entries[i].previous_hash, previous);
+    EXPECT_EQ(entries[i].hash, chain_hash(entries[i]));
+    previous = entries[i].hash;
+  }
+}
+
+TEST_P(StoreConformanceTest, AuditAppendsChainInOrder) {
+  REQUIRE_STORE();
+  auto first =
+      store_->append_audit({0, 100, "k1", "keys.create", "k2", "ok", "x", "y"}, chain_hash);
+  ASSERT_TRUE(first.is_ok());
+  EXPECT_EQ(first->sequence, 1);
+  EXPECT_EQ(first->previous_hash, "");  // the store ignores what the caller put there
+  auto second =
+      store_->append_audit({0, 90, "k1", "keys.revoke", "k2", "denied", "", ""}, chain_hash);
+  ASSERT_TRUE(second.is_ok());
+  EXPECT_EQ(second->sequence, 2);
+  EXPECT_EQ(second->previous_hash, first->hash);
+  std::vector<AuditEntry> entries;
+  ASSERT_TRUE(store_->scan_audit([&](const AuditEntry& e) { entries.push_back(e); }).is_ok());
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[1].at, 90);  // order is append order, not time order
+  EXPECT_EQ(entries[1].actor, "k1");
+  EXPECT_EQ(entries[1].action, "keys.revoke");
+  EXPECT_EQ(entries[1].target, "k2");
+  EXPECT_EQ(entries[1].outcome, "denied");
+  expect_valid_chain(*store_, 2);
+}
+
+TEST_P(StoreConformanceTest, ConcurrentAuditAppendsFromTwoReplicasStayGapFree) {
+  REQUIRE_STORE();
+  auto replica = open();
+  ASSERT_NE(replica, nullptr);
+  constexpr int kThreads = 4, kAppends = 15;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Store& store = t % 2 == 0 ? *store_ : *replica;
+      for (int i = 0; i < kAppends; ++i) {
+        auto entry = store.append_audit(
+            {0, i, "actor" + std::to_string(t), "act" + std::to_string(i), "x", "ok", "", ""},
+            chain_hash);
+        EXPECT_TRUE(entry.is_ok()) << entry.status().to_string();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  expect_valid_chain(*store_, kThreads * kAppends);
+}
+
+TEST_P(StoreConformanceTest, CampaignMembersAreAddedAllOrNone) {
+  REQUIRE_STORE();
+  ASSERT_TRUE(
+      store_->add_campaign_members({{"c1", "u2", true, 100}, {"c1", "u1", false, 100}}).is_ok());
+  ASSERT_TRUE(store_->add_campaign_members({{"c2", "u1", false, 200}}).is_ok());
+  ASSERT_TRUE(store_->add_campaign_members({}).is_ok());
+  // u1 is already in c2: the whole call fails and u3 is not added either.
+  EXPECT_FALSE(
+      store_->add_campaign_members({{"c2", "u3", false, 300}, {"c2", "u1", false, 300}}).is_ok());
+  auto c1 = store_->campaign_members("c1");
+  ASSERT_TRUE(c1.is_ok());
+  ASSERT_EQ(c1->size(), 2u);
+  EXPECT_EQ((*c1)[0].user_id, "u1");  // ordered by user
+  EXPECT_FALSE((*c1)[0].holdout);
+  EXPECT_EQ((*c1)[1].user_id, "u2");
+  EXPECT_TRUE((*c1)[1].holdout);
+  EXPECT_EQ((*c1)[1].targeted_at, 100);
+  EXPECT_EQ((*c1)[1].campaign_id, "c1");
+  EXPECT_EQ(store_->campaign_members("c2")->size(), 1u);
+  EXPECT_TRUE(store_->campaign_members("none")->empty());
+  auto last = store_->last_targeted();
+  ASSERT_TRUE(last.is_ok());
+  std::map<std::string, UnixSeconds> by_user(last->begin(), last->end());
+  EXPECT_EQ(by_user, (std::map<std::string, UnixSeconds>{{"u1", 200}, {"u2", 100}}));
+}
+
+// Hand-computed data set for the experiment analyses (T0 = start of day 100):
+//   control:   u1 exposed T0+100 (again T0+5000), u2 T0+200, u6 T0+2d+5
+//   treatment: u3 T0+300, u4 T0+1d+10, u5 T0+150 (later also control: multi-variant)
+// Metric "rev" per user, relative to first exposure:
+//   u1: 7 at T0-1000 (pre, outside a 60 s window), 2 at T0+50 (pre), 3 at T0+100, 4 at T0+1d+7
+//   u3: 0 at T0+310, 5 at T0+350   u4: 1.5 at T0+1d (pre), 2.5 at T0+2d+100
+//   u5: -1 at T0+200               u6: 10 at T0+2d+6          u2: nothing
+class ExperimentAnalysisTest : public StoreConformanceTest {
+ protected:
+  static constexpr UnixSeconds kT0 = 100 * kDay;
+  void ingest_fixture() {
+    EventBatch batch;
+    batch.exposures = {
+        {"e", "u1", "control", kT0 + 100},   {"e", "u1", "control", kT0 + 5000},
+        {"e", "u2", "control", kT0 + 200},   {"e", "u6", "control", kT0 + 2 * kDay + 5},
+        {"e", "u3", "treatment", kT0 + 300}, {"e", "u4", "treatment", kT0 + kDay + 10},
+        {"e", "u5", "treatment", kT0 + 150}, {"e", "u5", "control", kT0 + 400},
+        {"other", "u1", "treatment", kT0}};
+    batch.metric_events = {{"u1", "rev", 7, kT0 - 1000},
+                           {"u1", "rev", 2, kT0 + 50},
+                           {"u1", "rev", 3, kT0 + 100},
+                           {"u1", "rev", 4, kT0 + kDay + 7},
+                           {"u3", "rev", 0, kT0 + 310},
+                           {"u3", "rev", 5, kT0 + 350},
+                           {"u3", "other_metric", 9, kT0 + 350},
+                           {"u4", "rev", 1.5, kT0 + kDay},
+                           {"u4", "rev", 2.5, kT0 + 2 * kDay + 100},
+                           {"u5", "rev", -1, kT0 + 200},
+                           {"u6", "rev", 10, kT0 + 2 * kDay + 6},
+                           {"u7", "rev", 50, kT0 + 10}};  // never exposed
+    ASSERT_TRUE(store_->ingest(batch).is_ok());
+  }
+};
+
+TEST_P(ExperimentAnalysisTest, ExposureCountsUseFirstExposure) {
+  REQUIRE_STORE();
+  ingest_fixture();
+  auto counts = store_->exposure_counts("e");
+  ASSERT_TRUE(counts.is_ok());
+  EXPECT_EQ(*counts,
+            (std::vector<std::pair<std::string, std::int64_t>>{{"control", 3}, {"treatment", 3}}));
+  EXPECT_EQ(*store_->count_multi_variant_users("e"), 1);
+  EXPECT_EQ(*store_->exposure_counts("other"),
+            (std::vector<std::pair<std::string, std::int64_t>>{{"treatment", 1}}));
+  EXPECT_EQ(*store_->count_multi_variant_users("other"), 0);
+  EXPECT_TRUE(store_->exposure_counts("missing")->empty());
+}
+
+TEST_P(ExperimentAnalysisTest, VariantMetricStatsAreSufficientStatistics) {
+  REQUIRE_STORE();
+  ingest_fixture();
+  auto stats = store_->variant_metric_stats("e", "rev", 60);
+  ASSERT_TRUE(stats.is_ok()) << stats.status().to_string();
+  ASSERT_EQ(stats->size(), 2u);
+  const VariantMetricStats& control = (*stats)[0];
+  EXPECT_EQ(control.variant, "control");
+  EXPECT_EQ(control.users, 3);      // u1, u2, u6
+  EXPECT_EQ(control.converted, 2);  // u1 (7), u6 (10)
+  EXPECT_DOUBLE_EQ(control.sum, 17);
+  EXPECT_DOUBLE_EQ(control.sum_squares, 49 + 100);
+  EXPECT_DOUBLE_EQ(control.pre_sum, 2);
+  EXPECT_DOUBLE_EQ(control.pre_sum_squares, 4);
+  EXPECT_DOUBLE_EQ(control.cross_sum, 2 * 7);
+  const VariantMetricStats& treatment = (*stats)[1];
+  EXPECT_EQ(treatment.variant, "treatment");
+  EXPECT_EQ(treatment.users, 3);      // u3, u4, u5
+  EXPECT_EQ(treatment.converted, 2);  // u3 (5), u4 (2.5); u5's sum is -1
+  EXPECT_DOUBLE_EQ(treatment.sum, 5 + 2.5 - 1);
+  EXPECT_DOUBLE_EQ(treatment.sum_squares, 25 + 6.25 + 1);
+  EXPECT_DOUBLE_EQ(treatment.pre_sum, 1.5);
+  EXPECT_DOUBLE_EQ(treatment.pre_sum_squares, 2.25);
+  EXPECT_DOUBLE_EQ(treatment.cross_sum, 1.5 * 2.5);
+
+  // A window of ten years also takes u1's older value into the pre-period; zero takes none.
+  auto wide = store_->variant_metric_stats("e", "rev", 3650 * kDay);
+  ASSERT_TRUE(wide.is_ok());
+  EXPECT_DOUBLE_EQ((*wide)[0].pre_sum, 9);
+  EXPECT_DOUBLE_EQ((*wide)[0].pre_sum_squares, 81);
+  EXPECT_DOUBLE_EQ((*wide)[0].cross_sum, 63);
+  EXPECT_DOUBLE_EQ((*wide)[0].sum, 17);
+  auto none = store_->variant_metric_stats("e", "rev", 0);
+  ASSERT_TRUE(none.is_ok());
+  EXPECT_DOUBLE_EQ((*none)[0].pre_sum, 0);
+  EXPECT_DOUBLE_EQ((*none)[1].pre_sum, 0);
+  EXPECT_DOUBLE_EQ((*none)[1].sum, 6.5);
+
+  // A metric nobody has: every exposed user is an observation of 0.
+  auto empty_metric = store_->variant_metric_stats("e", "absent", 60);
+  ASSERT_TRUE(empty_metric.is_ok());
+  ASSERT_EQ(empty_metric->size(), 2u);
+  EXPECT_EQ((*empty_metric)[0].users, 3);
+  EXPECT_EQ((*empty_metric)[0].converted, 0);
+  EXPECT_DOUBLE_EQ((*empty_metric)[0].sum, 0);
+  EXPECT_TRUE(store_->variant_metric_stats("missing", "rev", 60)->empty());
+}
+
+TEST_P(ExperimentAnalysisTest, DailyCumulativeCountsFirstExposureAndFirstConversion) {
+  REQUIRE_STORE();
+  ingest_fixture();
+  auto daily = store_->daily_cumulative("e", "rev");
+  ASSERT_TRUE(daily.is_ok()) << daily.status().to_string();
+  std::vector<std::tuple<std::string, UnixSeconds, std::int64_t, std::int64_t>> rows;
+  for (const auto& row : *daily) rows.emplace_back(row.variant, row.day, row.users, row.converted);
+  const std::vector<std::tuple<std::string, UnixSeconds, std::int64_t, std::int64_t>> expected = {
+      {"control", kT0, 2, 1},              // u1, u2 exposed; u1 converts at T0+100
+      {"control", kT0 + 2 * kDay, 3, 2},   // u6 exposed and converts
+      {"treatment", kT0, 2, 1},            // u3, u5 exposed; u3 converts (the 0 does not)
+      {"treatment", kT0 + kDay, 3, 1},     // u4 exposed
+      {"treatment", kT0 + 2 * kDay, 3, 2}  // u4 converts
+  };
+  EXPECT_EQ(rows, expected);
+  EXPECT_TRUE(store_->daily_cumulative("missing", "rev")->empty());
+}
+
+std::string backend_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConformanceTest, ::testing::Values("sqlite", "postgres"),
+                         backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, ExperimentAnalysisTest, ::testing::Values("sqlite", "postgres"),
+                         backend_name);
+
+}  // namespace
+}  // namespace fulcrum
