@@ -2,7 +2,7 @@
 
 #include <sqlite3.h>
 
-#include <future>
+#include <unordered_map>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -151,11 +151,6 @@ Status scan_table(sqlite3* db, const std::string& columns_and_table, TimeRange r
   Statement statement(db, sql.c_str());
   return statement.each_row([&](const Statement& row) { visit(read(row)); });
 }
-
-constexpr char kFirstExposureCte[] = R"sql(
-WITH first_exposure AS (
-  SELECT user_id, variant, MIN(at) AS at FROM exposures WHERE experiment_id = ?1 GROUP BY user_id
-))sql";
 
 }  // namespace
 
@@ -517,58 +512,23 @@ Result<UnixSeconds> SqliteStore::latest_event_time() {
   return latest;
 }
 
-Result<std::vector<std::pair<std::string, std::int64_t>>> SqliteStore::exposure_counts(
-    const std::string& experiment_id) {
-  FULCRUM_WITH_READER(reader);
-  const std::string sql = std::string(kFirstExposureCte) +
-                          " SELECT variant, COUNT(*) FROM first_exposure GROUP BY variant "
-                          "ORDER BY variant";
-  Statement query(reader.db(), sql.c_str());
-  query.bind(1, experiment_id);
-  std::vector<std::pair<std::string, std::int64_t>> counts;
-  FULCRUM_RETURN_IF_ERROR(query.each_row(
-      [&](const Statement& row) { counts.emplace_back(row.text(0), row.int64(1)); }));
-  return counts;
-}
-
-Result<std::int64_t> SqliteStore::count_multi_variant_users(const std::string& experiment_id) {
-  FULCRUM_WITH_READER(reader);
-  Statement query(reader.db(),
-                  "SELECT COUNT(*) FROM (SELECT user_id FROM exposures WHERE experiment_id=?1 "
-                  "GROUP BY user_id HAVING COUNT(DISTINCT variant) > 1)");
-  query.bind(1, experiment_id);
-  std::int64_t count = 0;
-  FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) { count = row.int64(0); }));
-  return count;
-}
-
 namespace {
 
-// Experiment analysis reads two covering indexes in user_id order and merges them in
-// memory: one pass over each, no per-user probes (a correlated-subquery plan does one
-// b-tree probe per exposed user and metric, which is ~50x slower at 10M events).
-struct FirstExposures {
-  std::vector<std::string> variants;  // distinct variant names, sorted
-  std::string user_arena;             // user ids back to back, in user_id order
-  std::vector<std::uint32_t> user_end;  // end offset of each user's id in the arena
-  std::vector<std::uint16_t> variant_index;
-  std::vector<UnixSeconds> first_at;
-  std::string_view user(std::size_t i) const {
-    const std::uint32_t begin = i == 0 ? 0 : user_end[i - 1];
-    return std::string_view(user_arena).substr(begin, user_end[i] - begin);
-  }
+// Experiment analysis streams the experiment's exposures into a hash table of first
+// exposures, then streams the metric's events once, joining in memory. Both reads use
+// append-friendly indexes (experiment_id, metric) so ingestion never pays for random
+// b-tree inserts; a correlated-subquery plan instead does one probe per user and metric.
+struct TransparentHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
 };
 
-struct MetricRowsByUser {
-  std::string user_arena;
-  std::vector<std::uint32_t> user_end;
-  std::vector<std::uint32_t> rows_end;  // end index into at/value of each user's rows
-  std::vector<UnixSeconds> at;
-  std::vector<double> value;
-  std::string_view user(std::size_t i) const {
-    const std::uint32_t begin = i == 0 ? 0 : user_end[i - 1];
-    return std::string_view(user_arena).substr(begin, user_end[i] - begin);
-  }
+struct FirstExposures {
+  std::vector<std::string> variants;  // distinct variant names, sorted
+  std::unordered_map<std::string, std::uint32_t, TransparentHash, std::equal_to<>> index_of_user;
+  std::vector<std::uint16_t> variant_index;
+  std::vector<UnixSeconds> first_at;
+  std::int64_t multi_variant_users = 0;  // users exposed to more than one variant
 };
 
 std::string_view column_view(sqlite3_stmt* stmt, int column) {
@@ -578,37 +538,45 @@ std::string_view column_view(sqlite3_stmt* stmt, int column) {
 }
 
 Status load_first_exposures(sqlite3* db, const std::string& experiment_id, FirstExposures& out) {
-  Statement query(db,
-                  "SELECT user_id, at, variant FROM exposures WHERE experiment_id = ?1 "
-                  "ORDER BY user_id, at");
+  Statement query(db, "SELECT user_id, at, variant FROM exposures WHERE experiment_id = ?1");
   FULCRUM_RETURN_IF_ERROR(query.status());
   query.bind(1, experiment_id);
   std::map<std::string, std::uint16_t, std::less<>> variant_ids;
-  std::vector<std::string> variant_by_id;
   std::vector<std::uint16_t> raw_variant;
-  std::string_view previous_user;
+  std::vector<bool> multi_variant;
   for (;;) {
     const int rc = query.step();
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_ROW) return sqlite_error(db, "reading exposures");
     sqlite3_stmt* stmt = query.handle();
-    const std::string_view user = column_view(stmt, 0);
-    if (!out.user_end.empty() && user == previous_user) continue;  // later exposure
+    const UnixSeconds at = sqlite3_column_int64(stmt, 1);
     const std::string_view variant = column_view(stmt, 2);
-    auto found = variant_ids.find(variant);
-    if (found == variant_ids.end()) {
-      found = variant_ids.emplace(std::string(variant),
-                                  static_cast<std::uint16_t>(variant_by_id.size())).first;
-      variant_by_id.emplace_back(variant);
+    auto found_variant = variant_ids.find(variant);
+    if (found_variant == variant_ids.end()) {
+      found_variant = variant_ids.emplace(std::string(variant),
+                                          static_cast<std::uint16_t>(variant_ids.size())).first;
     }
-    out.user_arena.append(user);
-    out.user_end.push_back(static_cast<std::uint32_t>(out.user_arena.size()));
-    raw_variant.push_back(found->second);
-    out.first_at.push_back(sqlite3_column_int64(stmt, 1));
-    previous_user = out.user(out.user_end.size() - 1);
+    const std::string_view user = column_view(stmt, 0);
+    auto found_user = out.index_of_user.find(user);
+    if (found_user == out.index_of_user.end()) {
+      out.index_of_user.emplace(std::string(user), static_cast<std::uint32_t>(out.first_at.size()));
+      out.first_at.push_back(at);
+      raw_variant.push_back(found_variant->second);
+      multi_variant.push_back(false);
+    } else {
+      const std::uint32_t user_index = found_user->second;
+      if (raw_variant[user_index] != found_variant->second && !multi_variant[user_index]) {
+        multi_variant[user_index] = true;
+        ++out.multi_variant_users;
+      }
+      if (at < out.first_at[user_index]) {
+        out.first_at[user_index] = at;
+        raw_variant[user_index] = found_variant->second;
+      }
+    }
   }
-  // Renumber variants in name order so results are sorted by variant.
-  std::vector<std::uint16_t> renumber(variant_by_id.size());
+  // Renumber variants in name order so results come sorted by variant.
+  std::vector<std::uint16_t> renumber(variant_ids.size());
   std::uint16_t rank = 0;
   for (const auto& [name, id] : variant_ids) {
     renumber[id] = rank++;
@@ -619,46 +587,21 @@ Status load_first_exposures(sqlite3* db, const std::string& experiment_id, First
   return Status::ok();
 }
 
-Status load_metric_rows(sqlite3* db, const std::string& metric, MetricRowsByUser& out) {
-  Statement query(db,
-                  "SELECT user_id, at, value FROM metric_events WHERE metric = ?1 "
-                  "ORDER BY user_id");
+// Calls visit(exposed user index, at, value) for each event of the metric by an exposed user.
+template <typename Visit>
+Status join_metric_events(sqlite3* db, const std::string& metric, const FirstExposures& exposed,
+                          Visit visit) {
+  Statement query(db, "SELECT user_id, at, value FROM metric_events WHERE metric = ?1");
   FULCRUM_RETURN_IF_ERROR(query.status());
   query.bind(1, metric);
-  std::string_view previous_user;
   for (;;) {
     const int rc = query.step();
-    if (rc == SQLITE_DONE) break;
+    if (rc == SQLITE_DONE) return Status::ok();
     if (rc != SQLITE_ROW) return sqlite_error(db, "reading metric events");
     sqlite3_stmt* stmt = query.handle();
-    const std::string_view user = column_view(stmt, 0);
-    if (out.user_end.empty() || user != previous_user) {
-      if (!out.user_end.empty()) out.rows_end.push_back(static_cast<std::uint32_t>(out.at.size()));
-      out.user_arena.append(user);
-      out.user_end.push_back(static_cast<std::uint32_t>(out.user_arena.size()));
-      previous_user = out.user(out.user_end.size() - 1);
-    }
-    out.at.push_back(sqlite3_column_int64(stmt, 1));
-    out.value.push_back(sqlite3_column_double(stmt, 2));
-  }
-  if (!out.user_end.empty()) out.rows_end.push_back(static_cast<std::uint32_t>(out.at.size()));
-  return Status::ok();
-}
-
-// Calls visit(exposed user index, metric rows [begin, end)) for every exposed user; users
-// with no metric rows get an empty range.
-template <typename Visit>
-void merge_users(const FirstExposures& exposed, const MetricRowsByUser& metrics, Visit visit) {
-  std::size_t m = 0;
-  const std::size_t metric_users = metrics.user_end.size();
-  for (std::size_t e = 0; e < exposed.user_end.size(); ++e) {
-    const std::string_view user = exposed.user(e);
-    while (m < metric_users && metrics.user(m) < user) ++m;
-    if (m < metric_users && metrics.user(m) == user) {
-      visit(e, m == 0 ? 0u : metrics.rows_end[m - 1], metrics.rows_end[m]);
-    } else {
-      visit(e, 0u, 0u);
-    }
+    auto found = exposed.index_of_user.find(column_view(stmt, 0));
+    if (found == exposed.index_of_user.end()) continue;
+    visit(found->second, sqlite3_column_int64(stmt, 1), sqlite3_column_double(stmt, 2));
   }
 }
 
@@ -666,74 +609,55 @@ void merge_users(const FirstExposures& exposed, const MetricRowsByUser& metrics,
 
 Result<std::vector<VariantMetricStats>> SqliteStore::variant_metric_stats(
     const std::string& experiment_id, const std::string& metric, UnixSeconds pre_period_seconds) {
-  FULCRUM_WITH_READER(exposure_reader);
-  FULCRUM_WITH_READER(metric_reader);
+  FULCRUM_WITH_READER(reader);
   FirstExposures exposed;
-  MetricRowsByUser metrics;
-  // The two index scans are independent: run them on two connections at once.
-  auto metric_load = std::async(std::launch::async, [&] {
-    return load_metric_rows(metric_reader.db(), metric, metrics);
-  });
-  Status exposure_status = load_first_exposures(exposure_reader.db(), experiment_id, exposed);
-  Status metric_status = metric_load.get();
-  FULCRUM_RETURN_IF_ERROR(exposure_status);
-  FULCRUM_RETURN_IF_ERROR(metric_status);
-
+  FULCRUM_RETURN_IF_ERROR(load_first_exposures(reader.db(), experiment_id, exposed));
+  std::vector<double> post(exposed.first_at.size(), 0.0), pre(exposed.first_at.size(), 0.0);
+  FULCRUM_RETURN_IF_ERROR(join_metric_events(
+      reader.db(), metric, exposed, [&](std::uint32_t user, UnixSeconds at, double value) {
+        const UnixSeconds first = exposed.first_at[user];
+        if (at >= first) {
+          post[user] += value;
+        } else if (at >= first - pre_period_seconds) {
+          pre[user] += value;
+        }
+      }));
   std::vector<VariantMetricStats> stats(exposed.variants.size());
   for (std::size_t v = 0; v < stats.size(); ++v) stats[v].variant = exposed.variants[v];
-  merge_users(exposed, metrics, [&](std::size_t e, std::uint32_t begin, std::uint32_t end) {
-    const UnixSeconds first = exposed.first_at[e];
-    double post = 0, pre = 0;
-    for (std::uint32_t r = begin; r < end; ++r) {
-      if (metrics.at[r] >= first) {
-        post += metrics.value[r];
-      } else if (metrics.at[r] >= first - pre_period_seconds) {
-        pre += metrics.value[r];
-      }
-    }
-    VariantMetricStats& variant = stats[exposed.variant_index[e]];
+  for (std::size_t user = 0; user < post.size(); ++user) {
+    VariantMetricStats& variant = stats[exposed.variant_index[user]];
     variant.users += 1;
-    variant.converted += post > 0 ? 1 : 0;
-    variant.sum += post;
-    variant.sum_squares += post * post;
-    variant.pre_sum += pre;
-    variant.pre_sum_squares += pre * pre;
-    variant.cross_sum += pre * post;
-  });
+    variant.converted += post[user] > 0 ? 1 : 0;
+    variant.sum += post[user];
+    variant.sum_squares += post[user] * post[user];
+    variant.pre_sum += pre[user];
+    variant.pre_sum_squares += pre[user] * pre[user];
+    variant.cross_sum += pre[user] * post[user];
+  }
   return stats;
 }
 
 Result<std::vector<Store::DailyCumulative>> SqliteStore::daily_cumulative(
     const std::string& experiment_id, const std::string& metric) {
-  FULCRUM_WITH_READER(exposure_reader);
-  FULCRUM_WITH_READER(metric_reader);
+  FULCRUM_WITH_READER(reader);
   FirstExposures exposed;
-  MetricRowsByUser metrics;
-  auto metric_load = std::async(std::launch::async, [&] {
-    return load_metric_rows(metric_reader.db(), metric, metrics);
-  });
-  Status exposure_status = load_first_exposures(exposure_reader.db(), experiment_id, exposed);
-  Status metric_status = metric_load.get();
-  FULCRUM_RETURN_IF_ERROR(exposure_status);
-  FULCRUM_RETURN_IF_ERROR(metric_status);
-
-  // Per variant and day: users first exposed that day, users first converting that day
-  // (a conversion is the first positive value at or after first exposure).
+  FULCRUM_RETURN_IF_ERROR(load_first_exposures(reader.db(), experiment_id, exposed));
+  // A user converts at their first positive value at or after first exposure.
+  std::vector<UnixSeconds> converted_at(exposed.first_at.size(), INT64_MAX);
+  FULCRUM_RETURN_IF_ERROR(join_metric_events(
+      reader.db(), metric, exposed, [&](std::uint32_t user, UnixSeconds at, double value) {
+        if (value > 0 && at >= exposed.first_at[user] && at < converted_at[user]) {
+          converted_at[user] = at;
+        }
+      }));
+  // Per variant and day: users first exposed that day, users first converting that day.
   std::vector<std::map<UnixSeconds, std::pair<std::int64_t, std::int64_t>>> by_day(
       exposed.variants.size());
-  merge_users(exposed, metrics, [&](std::size_t e, std::uint32_t begin, std::uint32_t end) {
-    const UnixSeconds first = exposed.first_at[e];
-    auto& days = by_day[exposed.variant_index[e]];
-    days[floor_to_day(first)].first += 1;
-    std::optional<UnixSeconds> converted_at;
-    for (std::uint32_t r = begin; r < end; ++r) {
-      if (metrics.at[r] >= first && metrics.value[r] > 0 &&
-          (!converted_at || metrics.at[r] < *converted_at)) {
-        converted_at = metrics.at[r];
-      }
-    }
-    if (converted_at) days[floor_to_day(*converted_at)].second += 1;
-  });
+  for (std::size_t user = 0; user < converted_at.size(); ++user) {
+    auto& days = by_day[exposed.variant_index[user]];
+    days[floor_to_day(exposed.first_at[user])].first += 1;
+    if (converted_at[user] != INT64_MAX) days[floor_to_day(converted_at[user])].second += 1;
+  }
   std::vector<DailyCumulative> rows;
   for (std::size_t v = 0; v < by_day.size(); ++v) {
     std::int64_t users = 0, converted = 0;
@@ -744,6 +668,24 @@ Result<std::vector<Store::DailyCumulative>> SqliteStore::daily_cumulative(
     }
   }
   return rows;
+}
+
+Result<std::vector<std::pair<std::string, std::int64_t>>> SqliteStore::exposure_counts(
+    const std::string& experiment_id) {
+  FULCRUM_WITH_READER(reader);
+  FirstExposures exposed;
+  FULCRUM_RETURN_IF_ERROR(load_first_exposures(reader.db(), experiment_id, exposed));
+  std::vector<std::pair<std::string, std::int64_t>> counts;
+  for (const auto& name : exposed.variants) counts.emplace_back(name, 0);
+  for (std::uint16_t variant : exposed.variant_index) counts[variant].second += 1;
+  return counts;
+}
+
+Result<std::int64_t> SqliteStore::count_multi_variant_users(const std::string& experiment_id) {
+  FULCRUM_WITH_READER(reader);
+  FirstExposures exposed;
+  FULCRUM_RETURN_IF_ERROR(load_first_exposures(reader.db(), experiment_id, exposed));
+  return exposed.multi_variant_users;
 }
 
 Result<std::int64_t> SqliteStore::put_document(const Document& doc) {
