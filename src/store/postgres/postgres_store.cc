@@ -1,6 +1,7 @@
 #include "store/postgres/postgres_store.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <charconv>
@@ -33,6 +34,15 @@ constexpr std::size_t kCopyFlushBytes = 1 << 20;
 // schema and purpose, so stores in different schemas of one database do not contend.
 constexpr char kAdvisoryLockSql[] =
     "SELECT pg_advisory_xact_lock(1179995203, hashtext(COALESCE(current_schema(), '') || $1))";
+
+// An idle connection has nothing to read: we never LISTEN, so readable means the server
+// sent a termination notice or closed the socket (restart, failover, pg_terminate_backend).
+// Such a connection is dropped instead of failing the caller's first statement.
+bool idle_connection_alive(PGconn* conn) {
+  if (PQstatus(conn) != CONNECTION_OK) return false;
+  pollfd descriptor{PQsocket(conn), POLLIN, 0};
+  return ::poll(&descriptor, 1, 0) == 0;
+}
 
 using ResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
 
@@ -443,7 +453,7 @@ Result<std::unique_ptr<PostgresStore::Connection>> PostgresStore::acquire() {
     while (!idle_.empty()) {
       std::unique_ptr<Connection> connection = std::move(idle_.back());
       idle_.pop_back();
-      if (PQstatus(connection->conn) == CONNECTION_OK) return connection;
+      if (idle_connection_alive(connection->conn)) return connection;
     }
   }
   return connect();

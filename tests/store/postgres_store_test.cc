@@ -1,0 +1,139 @@
+// PostgreSQL-only behaviour (the shared contract is in store_conformance_test.cc): migrations
+// under concurrent start-up, refusing a newer schema, connection errors, reconnecting after
+// the server drops connections. Needs FULCRUM_TEST_PG_URL (fails in CI without it).
+#include "store/postgres/postgres_store.h"
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <random>
+#include <thread>
+
+#include "store/store.h"
+
+namespace fulcrum {
+namespace {
+
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* url = std::getenv("FULCRUM_TEST_PG_URL");
+    if (url == nullptr || *url == '\0') {
+      const char* ci = std::getenv("CI");
+      if (ci != nullptr && std::string(ci) == "true") {
+        FAIL() << "FULCRUM_TEST_PG_URL is not set: CI must run the PostgreSQL tests";
+      }
+      GTEST_SKIP() << "FULCRUM_TEST_PG_URL not set";
+    }
+    url_ = url;
+    schema_ = "fulcrum_pgtest_" + std::to_string(::getpid()) + "_" +
+              std::to_string(std::random_device{}() % 1000000);
+    admin_ = PQconnectdb(url_.c_str());
+    ASSERT_EQ(PQstatus(admin_), CONNECTION_OK) << PQerrorMessage(admin_);
+    exec("SET client_min_messages = warning");
+    exec("CREATE SCHEMA " + schema_);
+  }
+  void TearDown() override {
+    if (admin_ != nullptr && PQstatus(admin_) == CONNECTION_OK) {
+      exec("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
+    }
+    PQfinish(admin_);
+  }
+
+  // The store's URL: the test schema, and an application_name no other test process uses.
+  std::string location() const {
+    const char separator = url_.find('?') == std::string::npos ? '?' : '&';
+    return url_ + separator + "options=-csearch_path%3D" + schema_ + "&application_name=" + schema_;
+  }
+  std::string query_one(const std::string& sql) {
+    PGresult* result = PQexec(admin_, sql.c_str());
+    std::string value;
+    if (PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) > 0) {
+      value = PQgetvalue(result, 0, 0);
+    } else {
+      ADD_FAILURE() << sql << ": " << PQresultErrorMessage(result);
+    }
+    PQclear(result);
+    return value;
+  }
+  void exec(const std::string& sql) {
+    PGresult* result = PQexec(admin_, sql.c_str());
+    const ExecStatusType status = PQresultStatus(result);
+    EXPECT_TRUE(status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+        << sql << ": " << PQresultErrorMessage(result);
+    PQclear(result);
+  }
+
+  std::string url_, schema_;
+  PGconn* admin_ = nullptr;
+};
+
+TEST_F(PostgresStoreTest, ReplicasStartingTogetherMigrateOnce) {
+  constexpr int kReplicas = 4;
+  std::vector<std::thread> threads;
+  std::vector<Status> results(kReplicas);
+  for (int i = 0; i < kReplicas; ++i) {
+    threads.emplace_back([&, i] {
+      auto store = open_store(location());
+      results[i] = store.status();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const Status& status : results) EXPECT_TRUE(status.is_ok()) << status.to_string();
+  EXPECT_EQ(query_one("SELECT COUNT(*) FROM " + schema_ + ".schema_version"), "1");
+  EXPECT_EQ(query_one("SELECT COUNT(*) FROM pg_tables WHERE schemaname = '" + schema_ + "'"),
+            "14");  // 13 tables + schema_version
+}
+
+TEST_F(PostgresStoreTest, RefusesADatabaseFromANewerBuild) {
+  { ASSERT_TRUE(open_store(location()).is_ok()); }
+  exec("UPDATE " + schema_ + ".schema_version SET version = 99");
+  auto store = open_store(location());
+  ASSERT_FALSE(store.is_ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find("99"), std::string::npos);
+}
+
+TEST_F(PostgresStoreTest, ReconnectsAfterTheServerDropsItsConnections) {
+  auto opened = open_store(location());
+  ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
+  auto store = std::move(opened).value();
+  EventBatch batch;
+  batch.users.push_back(User{"u1", Tier::kFree, 1, "", "", {}});
+  ASSERT_TRUE(store->ingest(batch).is_ok());
+  // What a server restart or failover does to pooled connections.
+  EXPECT_EQ(query_one("SELECT COUNT(pg_terminate_backend(pid)) > 0 FROM pg_stat_activity "
+                      "WHERE application_name = '" +
+                      schema_ + "'"),
+            "t");
+  for (int i = 0; i < 100; ++i) {  // termination is asynchronous: wait until they are gone
+    if (query_one("SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = '" + schema_ +
+                  "'") == "0") {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // The dead pooled connection is noticed and replaced: the next call just works.
+  auto count = store->count_users();
+  ASSERT_TRUE(count.is_ok()) << count.status().to_string();
+  EXPECT_EQ(*count, 1);
+  // The staging tables of the dropped session are gone; ingest recreates them.
+  batch.users[0].user_id = "u2";
+  ASSERT_TRUE(store->ingest(batch).is_ok());
+  EXPECT_EQ(*store->count_users(), 2);
+}
+
+TEST(PostgresConnectTest, UnreachableServerIsUnavailableAndHidesThePassword) {
+  auto store = open_store("postgresql://fulcrum:s3cretpw@127.0.0.1:1/none?connect_timeout=2");
+  ASSERT_FALSE(store.is_ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(store.status().to_string().find("s3cretpw"), std::string::npos);
+  auto scheme = open_store("postgres://127.0.0.1:1/none?connect_timeout=2");
+  EXPECT_EQ(scheme.status().code(), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace fulcrum
