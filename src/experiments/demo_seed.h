@@ -1,0 +1,19 @@
+// Demo experiments matching the events the demo generator (src/demo) writes: the documents
+// for "exp_onboarding_checklist" (control/variant 50/50; conversion_rate binomial primary,
+// revenue_per_user continuous) and "exp_savings_nudge" (control/nudge_a/nudge_b equal;
+// savings_goal_created binomial), both active and started 28 days before clock.now().
+// Idempotent: tests that already exist are left alone.
+#pragma once
+
+#include "core/time.h"
+#include "store/store.h"
+
+namespace fulcrum::experiments {
+
+inline constexpr const char* kDemoOnboardingTest = "exp_onboarding_checklist";
+inline constexpr const char* kDemoSavingsNudgeTest = "exp_savings_nudge";
+
+// Returns how many experiments were created (0 when all existed).
+Result<int> seed_demo_experiments(Store& store, const Clock& clock);
+
+}  // namespace fulcrum::experiments

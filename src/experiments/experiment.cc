@@ -1,0 +1,382 @@
+#include "experiments/experiment.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "assign/condition.h"
+
+namespace fulcrum::experiments {
+namespace {
+
+using json = nlohmann::json;
+
+const std::set<std::string> kConfigFields = {
+    "test_name",     "feature_name",  "description",     "hypothesis",   "success_metrics",
+    "test_groups",   "traffic_allocation", "start_date",  "created_by",   "control",
+    "coverage",      "namespace",     "targeting",       "metric_types", "lower_is_better",
+    "alpha",         "analysis_method", "min_sample_size", "target_power", "target_mde"};
+
+Status require_string(const json& obj, const char* key, std::string& out, bool required) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) {
+    if (required) return invalid_argument("is required", key);
+    return Status::ok();
+  }
+  if (!it->is_string()) return invalid_argument("must be a string", key);
+  out = it->get<std::string>();
+  if (required && out.empty()) return invalid_argument("must not be empty", key);
+  return Status::ok();
+}
+
+Status optional_number(const json& obj, const char* key, double& out) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return Status::ok();
+  if (!it->is_number()) return invalid_argument("must be a number", key);
+  out = it->get<double>();
+  if (!std::isfinite(out)) return invalid_argument("must be finite", key);
+  return Status::ok();
+}
+
+std::optional<UnixSeconds> opt_time(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_string()) return std::nullopt;
+  return parse_iso8601(it->get<std::string>());
+}
+
+json time_json(const std::optional<UnixSeconds>& t) {
+  return t ? json(format_iso8601(*t)) : json(nullptr);
+}
+
+}  // namespace
+
+const char* analysis_method_name(AnalysisMethod method) {
+  switch (method) {
+    case AnalysisMethod::kFrequentist: return "frequentist";
+    case AnalysisMethod::kBayesian: return "bayesian";
+    case AnalysisMethod::kSequential: return "sequential";
+  }
+  return "frequentist";
+}
+
+stats::MetricType default_metric_type(const std::string& metric_name) {
+  std::string lower = metric_name;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (lower.find("rate") != std::string::npos || lower.find("conversion") != std::string::npos) {
+    return stats::MetricType::kBinomial;
+  }
+  return stats::MetricType::kContinuous;
+}
+
+assign::Allocation ExperimentConfig::allocation() const {
+  assign::Allocation allocation;
+  for (const GroupSpec& g : groups) {
+    allocation.groups.push_back(g.name);
+    allocation.weights.push_back(g.weight);
+  }
+  allocation.coverage = coverage;
+  return allocation;
+}
+
+const GroupSpec* ExperimentConfig::find_group(const std::string& name) const {
+  for (const GroupSpec& g : groups) {
+    if (g.name == name) return &g;
+  }
+  return nullptr;
+}
+
+std::string Experiment::exposure_key_for_phase(int phase_number) const {
+  return phase_number == 0 ? test_id : test_id + ":phase" + std::to_string(phase_number);
+}
+
+Result<ExperimentConfig> parse_config(const json& request) {
+  if (!request.is_object()) return invalid_argument("request body must be a JSON object");
+  for (auto it = request.begin(); it != request.end(); ++it) {
+    if (!kConfigFields.contains(it.key())) {
+      return invalid_argument("unknown field '" + it.key() + "'", it.key());
+    }
+  }
+  ExperimentConfig config;
+  FULCRUM_RETURN_IF_ERROR(require_string(request, "test_name", config.test_name, true));
+  FULCRUM_RETURN_IF_ERROR(require_string(request, "feature_name", config.feature_name, true));
+  FULCRUM_RETURN_IF_ERROR(require_string(request, "description", config.description, false));
+  FULCRUM_RETURN_IF_ERROR(require_string(request, "hypothesis", config.hypothesis, false));
+  FULCRUM_RETURN_IF_ERROR(require_string(request, "created_by", config.created_by, false));
+
+  // success_metrics
+  auto metrics = request.find("success_metrics");
+  if (metrics == request.end() || metrics->is_null()) {
+    return invalid_argument("is required", "success_metrics");
+  }
+  if (!metrics->is_array() || metrics->empty()) {
+    return invalid_argument("must be a non-empty list of metric names", "success_metrics");
+  }
+  std::set<std::string> metric_names;
+  for (std::size_t i = 0; i < metrics->size(); ++i) {
+    const json& m = (*metrics)[i];
+    const std::string field = "success_metrics[" + std::to_string(i) + "]";
+    if (!m.is_string() || m.get<std::string>().empty()) {
+      return invalid_argument("must be a non-empty string", field);
+    }
+    if (!metric_names.insert(m.get<std::string>()).second) {
+      return invalid_argument("duplicate metric", field);
+    }
+    config.success_metrics.push_back({m.get<std::string>(), default_metric_type(m), true});
+  }
+  if (auto types = request.find("metric_types"); types != request.end() && !types->is_null()) {
+    if (!types->is_object()) return invalid_argument("must be an object", "metric_types");
+    for (auto it = types->begin(); it != types->end(); ++it) {
+      const std::string field = "metric_types." + it.key();
+      auto spec = std::find_if(config.success_metrics.begin(), config.success_metrics.end(),
+                               [&](const MetricSpec& s) { return s.name == it.key(); });
+      if (spec == config.success_metrics.end()) {
+        return invalid_argument("not one of success_metrics", field);
+      }
+      if (*it == "binomial") {
+        spec->type = stats::MetricType::kBinomial;
+      } else if (*it == "continuous") {
+        spec->type = stats::MetricType::kContinuous;
+      } else {
+        return invalid_argument("must be \"binomial\" or \"continuous\"", field);
+      }
+    }
+  }
+  if (auto lower = request.find("lower_is_better"); lower != request.end() && !lower->is_null()) {
+    if (!lower->is_array()) return invalid_argument("must be a list of metric names", "lower_is_better");
+    for (std::size_t i = 0; i < lower->size(); ++i) {
+      const std::string field = "lower_is_better[" + std::to_string(i) + "]";
+      const json& m = (*lower)[i];
+      auto spec = std::find_if(config.success_metrics.begin(), config.success_metrics.end(),
+                               [&](const MetricSpec& s) { return m.is_string() && s.name == m; });
+      if (spec == config.success_metrics.end()) {
+        return invalid_argument("not one of success_metrics", field);
+      }
+      spec->higher_is_better = false;
+    }
+  }
+
+  // test_groups and traffic_allocation must name the same groups.
+  auto groups = request.find("test_groups");
+  if (groups == request.end() || groups->is_null()) return invalid_argument("is required", "test_groups");
+  if (!groups->is_object()) return invalid_argument("must be an object of group name to config", "test_groups");
+  auto allocation = request.find("traffic_allocation");
+  if (allocation == request.end() || allocation->is_null()) {
+    return invalid_argument("is required", "traffic_allocation");
+  }
+  if (!allocation->is_object()) {
+    return invalid_argument("must be an object of group name to weight", "traffic_allocation");
+  }
+  if (groups->size() < 2) return invalid_argument("an experiment needs at least two groups", "test_groups");
+  for (auto it = groups->begin(); it != groups->end(); ++it) {
+    const std::string field = "traffic_allocation." + it.key();
+    auto weight = allocation->find(it.key());
+    if (weight == allocation->end()) return invalid_argument("missing weight for group", field);
+    if (!weight->is_number()) return invalid_argument("must be a number", field);
+    GroupSpec spec{it.key(), *it, weight->get<double>()};
+    config.groups.push_back(std::move(spec));
+  }
+  for (auto it = allocation->begin(); it != allocation->end(); ++it) {
+    if (!groups->contains(it.key())) {
+      return invalid_argument("not one of test_groups", "traffic_allocation." + it.key());
+    }
+  }
+
+  // Control: explicit, else "control", else the first name.
+  config.control.clear();
+  FULCRUM_RETURN_IF_ERROR(require_string(request, "control", config.control, false));
+  if (config.control.empty()) {
+    config.control = groups->contains("control") ? "control" : config.groups.front().name;
+  } else if (!groups->contains(config.control)) {
+    return invalid_argument("not one of test_groups", "control");
+  }
+  std::stable_sort(config.groups.begin(), config.groups.end(),
+                   [&](const GroupSpec& a, const GroupSpec& b) {
+                     if ((a.name == config.control) != (b.name == config.control)) {
+                       return a.name == config.control;
+                     }
+                     return a.name < b.name;
+                   });
+
+  FULCRUM_RETURN_IF_ERROR(optional_number(request, "coverage", config.coverage));
+  FULCRUM_RETURN_IF_ERROR(assign::validate_allocation(config.allocation()));
+
+  if (auto ns = request.find("namespace"); ns != request.end() && !ns->is_null()) {
+    if (!ns->is_object()) return invalid_argument("must be {\"id\", \"start\", \"end\"}", "namespace");
+    for (auto it = ns->begin(); it != ns->end(); ++it) {
+      if (it.key() != "id" && it.key() != "start" && it.key() != "end") {
+        return invalid_argument("unknown field '" + it.key() + "'", "namespace." + it.key());
+      }
+    }
+    assign::Namespace parsed;
+    auto id = ns->find("id");
+    if (id == ns->end() || !id->is_string() || id->get<std::string>().empty()) {
+      return invalid_argument("must be a non-empty string", "namespace.id");
+    }
+    parsed.id = id->get<std::string>();
+    auto start = ns->find("start"), end = ns->find("end");
+    if (start != ns->end()) {
+      if (!start->is_number()) return invalid_argument("must be a number", "namespace.start");
+      parsed.start = start->get<double>();
+    }
+    if (end != ns->end()) {
+      if (!end->is_number()) return invalid_argument("must be a number", "namespace.end");
+      parsed.end = end->get<double>();
+    }
+    if (!(parsed.start >= 0 && parsed.start < 1)) {
+      return invalid_argument("must be in [0, 1)", "namespace.start");
+    }
+    if (!(parsed.end > parsed.start && parsed.end <= 1)) {
+      return invalid_argument("must be in (start, 1]", "namespace.end");
+    }
+    config.ns = parsed;
+  }
+
+  if (auto targeting = request.find("targeting"); targeting != request.end() && !targeting->is_null()) {
+    FULCRUM_RETURN_IF_ERROR(assign::validate_condition(*targeting, "targeting"));
+    config.targeting = *targeting;
+  }
+
+  FULCRUM_RETURN_IF_ERROR(optional_number(request, "alpha", config.alpha));
+  if (!(config.alpha > 0 && config.alpha <= 0.5)) return invalid_argument("must be in (0, 0.5]", "alpha");
+  FULCRUM_RETURN_IF_ERROR(optional_number(request, "target_power", config.target_power));
+  if (!(config.target_power > 0 && config.target_power < 1)) {
+    return invalid_argument("must be in (0, 1)", "target_power");
+  }
+  FULCRUM_RETURN_IF_ERROR(optional_number(request, "target_mde", config.target_mde));
+  if (!(config.target_mde > 0)) return invalid_argument("must be > 0", "target_mde");
+  if (auto m = request.find("min_sample_size"); m != request.end() && !m->is_null()) {
+    if (!m->is_number_integer() || m->get<std::int64_t>() < 0) {
+      return invalid_argument("must be a non-negative integer", "min_sample_size");
+    }
+    config.min_sample_size = m->get<std::int64_t>();
+  }
+  if (auto m = request.find("analysis_method"); m != request.end() && !m->is_null()) {
+    if (*m == "frequentist") {
+      config.method = AnalysisMethod::kFrequentist;
+    } else if (*m == "bayesian") {
+      config.method = AnalysisMethod::kBayesian;
+    } else if (*m == "sequential") {
+      config.method = AnalysisMethod::kSequential;
+    } else {
+      return invalid_argument("must be \"frequentist\", \"bayesian\" or \"sequential\"",
+                              "analysis_method");
+    }
+  }
+  if (auto s = request.find("start_date"); s != request.end() && !s->is_null()) {
+    if (!s->is_string()) return invalid_argument("must be an ISO-8601 string", "start_date");
+    config.start_date = parse_iso8601(s->get<std::string>());
+    if (!config.start_date) {
+      return invalid_argument("must be ISO-8601, e.g. 2024-01-01T00:00:00Z", "start_date");
+    }
+  }
+  return config;
+}
+
+json config_to_json(const ExperimentConfig& config) {
+  json groups = json::object(), allocation = json::object(), types = json::object();
+  for (const GroupSpec& g : config.groups) {
+    groups[g.name] = g.config;
+    allocation[g.name] = g.weight;
+  }
+  json metrics = json::array(), lower = json::array();
+  for (const MetricSpec& m : config.success_metrics) {
+    metrics.push_back(m.name);
+    types[m.name] = stats::metric_type_name(m.type);
+    if (!m.higher_is_better) lower.push_back(m.name);
+  }
+  json out = {{"test_name", config.test_name},
+              {"feature_name", config.feature_name},
+              {"description", config.description},
+              {"hypothesis", config.hypothesis},
+              {"success_metrics", metrics},
+              {"metric_types", types},
+              {"lower_is_better", lower},
+              {"test_groups", groups},
+              {"traffic_allocation", allocation},
+              {"control", config.control},
+              {"coverage", config.coverage},
+              {"targeting", config.targeting},
+              {"alpha", config.alpha},
+              {"analysis_method", analysis_method_name(config.method)},
+              {"min_sample_size", config.min_sample_size},
+              {"target_power", config.target_power},
+              {"target_mde", config.target_mde},
+              {"start_date", time_json(config.start_date)},
+              {"created_by", config.created_by}};
+  out["namespace"] = config.ns ? json{{"id", config.ns->id},
+                                      {"start", config.ns->start},
+                                      {"end", config.ns->end}}
+                               : json(nullptr);
+  return out;
+}
+
+json to_json(const Experiment& e) {
+  json out = config_to_json(e.config);
+  out["test_id"] = e.test_id;
+  out["status"] = status_name(e.status);
+  out["phase"] = e.phase;
+  out["hash_seed"] = e.hash_seed;
+  json groups = json::array();
+  for (const GroupSpec& g : e.config.groups) groups.push_back(g.name);
+  out["groups"] = groups;  // assignment order (variation index)
+  json phases = json::array();
+  for (const PhaseRecord& p : e.phases) {
+    phases.push_back({{"phase", p.phase},
+                      {"hash_seed", p.hash_seed},
+                      {"started_at", time_json(p.started_at)},
+                      {"ended_at", time_json(p.ended_at)},
+                      {"traffic_allocation", p.traffic_allocation},
+                      {"coverage", p.coverage}});
+  }
+  out["phases"] = phases;
+  out["created_at"] = format_iso8601(e.created_at);
+  out["updated_at"] = format_iso8601(e.updated_at);
+  out["started_at"] = time_json(e.started_at);
+  out["ended_at"] = time_json(e.ended_at);
+  out["winner"] = e.winner ? json(*e.winner) : json(nullptr);
+  out["winner_forced"] = e.winner_forced;
+  out["version"] = e.version;
+  return out;
+}
+
+Result<Experiment> experiment_from_json(const json& body) {
+  if (!body.is_object()) return internal_error("experiment document is not a JSON object");
+  json request = json::object();
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    if (kConfigFields.contains(it.key())) request[it.key()] = it.value();
+  }
+  auto config = parse_config(request);
+  if (!config) {
+    return internal_error("stored experiment is invalid: " + config.status().to_string());
+  }
+  Experiment e;
+  e.config = std::move(*config);
+  e.test_id = body.value("test_id", "");
+  auto status = parse_status(body.value("status", "draft"));
+  if (!status) return internal_error("stored experiment has an unknown status");
+  e.status = *status;
+  e.phase = body.value("phase", 0);
+  e.hash_seed = body.value("hash_seed", e.test_id);
+  if (auto phases = body.find("phases"); phases != body.end() && phases->is_array()) {
+    for (const json& p : *phases) {
+      PhaseRecord record;
+      record.phase = p.value("phase", 0);
+      record.hash_seed = p.value("hash_seed", "");
+      record.started_at = opt_time(p, "started_at");
+      record.ended_at = opt_time(p, "ended_at");
+      record.traffic_allocation = p.value("traffic_allocation", json::object());
+      record.coverage = p.value("coverage", 1.0);
+      e.phases.push_back(std::move(record));
+    }
+  }
+  e.created_at = opt_time(body, "created_at").value_or(0);
+  e.updated_at = opt_time(body, "updated_at").value_or(0);
+  e.started_at = opt_time(body, "started_at");
+  e.ended_at = opt_time(body, "ended_at");
+  if (auto w = body.find("winner"); w != body.end() && w->is_string()) e.winner = w->get<std::string>();
+  e.winner_forced = body.value("winner_forced", false);
+  return e;
+}
+
+}  // namespace fulcrum::experiments

@@ -1,0 +1,114 @@
+// The A/B test model, its create request (the HTTP contract's body plus optional fields)
+// and its JSON forms. Parsing is strict: unknown fields and bad values are kInvalidArgument
+// naming the field ("traffic_allocation.variant", "metric_types.revenue_per_user").
+//
+// Create request fields (contract names kept):
+//   test_name, feature_name, success_metrics [names], test_groups {group: config},
+//   traffic_allocation {group: weight}                                        (required)
+//   description, hypothesis, start_date (ISO-8601), created_by,
+//   control (default "control" when such a group exists, else the first name in order),
+//   coverage (0,1] = share of eligible users who enter (default 1),
+//   namespace {"id", "start", "end"} (mutually exclusive experiments share an id),
+//   targeting (GrowthBook-style condition on user attributes, see assign/condition.h),
+//   metric_types {metric: "binomial"|"continuous"} (default: names containing "rate" or
+//     "conversion" are binomial, others continuous),
+//   lower_is_better [metric names], alpha (default 0.05),
+//   analysis_method "frequentist"|"bayesian"|"sequential", min_sample_size (per group),
+//   target_power (default 0.8), target_mde (relative, default 0.05)        (optional)
+// Groups are assigned in a fixed order, control first then the others by name, so the
+// bucket a user gets does not depend on JSON key order.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "assign/assigner.h"
+#include "assign/buckets.h"
+#include "core/status.h"
+#include "core/time.h"
+#include "experiments/lifecycle.h"
+#include "stats/analysis.h"
+
+namespace fulcrum::experiments {
+
+enum class AnalysisMethod { kFrequentist, kBayesian, kSequential };
+const char* analysis_method_name(AnalysisMethod method);
+
+struct MetricSpec {
+  std::string name;
+  stats::MetricType type = stats::MetricType::kBinomial;
+  bool higher_is_better = true;
+};
+
+struct GroupSpec {
+  std::string name;
+  nlohmann::json config = nlohmann::json::object();  // what the app renders for this group
+  double weight = 0;
+};
+
+// Everything a person configures; frozen (groups, weights, coverage, namespace, targeting)
+// once the test has started, except through a new phase.
+struct ExperimentConfig {
+  std::string test_name, feature_name, description, hypothesis, created_by;
+  std::vector<MetricSpec> success_metrics;  // the first is the primary metric
+  std::vector<GroupSpec> groups;            // assignment order: control first
+  std::string control = "control";
+  double coverage = 1.0;
+  std::optional<assign::Namespace> ns;
+  nlohmann::json targeting = nlohmann::json::object();
+  double alpha = 0.05;
+  AnalysisMethod method = AnalysisMethod::kFrequentist;
+  std::int64_t min_sample_size = 0;
+  double target_power = 0.8;
+  double target_mde = 0.05;
+  std::optional<UnixSeconds> start_date;
+
+  assign::Allocation allocation() const;
+  const GroupSpec* find_group(const std::string& name) const;
+};
+
+struct PhaseRecord {
+  int phase = 0;
+  std::string hash_seed;
+  std::optional<UnixSeconds> started_at, ended_at;
+  nlohmann::json traffic_allocation;  // weights in force during the phase
+  double coverage = 1.0;
+};
+
+struct Experiment {
+  std::string test_id;
+  ExperimentConfig config;
+  ExperimentStatus status = ExperimentStatus::kDraft;
+  int phase = 0;
+  std::string hash_seed;  // test_id for phase 0, test_id + ":phase<N>" afterwards
+  std::vector<PhaseRecord> phases;
+  UnixSeconds created_at = 0, updated_at = 0;
+  std::optional<UnixSeconds> started_at, ended_at;
+  std::optional<std::string> winner;  // set by complete (forced or from the analysis)
+  bool winner_forced = false;
+  std::int64_t version = 0;  // store document version (optimistic concurrency)
+
+  // experiment_id written on exposures of the current phase: the test id in phase 0,
+  // "<test_id>:phase<N>" afterwards, so each phase's exposures are counted separately.
+  std::string exposure_key() const { return exposure_key_for_phase(phase); }
+  std::string exposure_key_for_phase(int phase_number) const;
+};
+
+// Parses a create request (or a full config during updates). `field_prefix` is prepended to
+// field names in errors.
+Result<ExperimentConfig> parse_config(const nlohmann::json& request);
+// The request-shaped JSON of a config (parse_config(config_to_json(c)) == c).
+nlohmann::json config_to_json(const ExperimentConfig& config);
+
+// Full JSON (config + state); this is also the stored document body.
+nlohmann::json to_json(const Experiment& experiment);
+Result<Experiment> experiment_from_json(const nlohmann::json& body);
+
+// Default metric type from its name: "rate"/"conversion" -> binomial, else continuous.
+stats::MetricType default_metric_type(const std::string& metric_name);
+
+}  // namespace fulcrum::experiments

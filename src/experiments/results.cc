@@ -1,0 +1,329 @@
+// analyze_ab_test_results: reads the store's pushed-down sufficient statistics for the
+// current phase, runs stats::analyze() and shapes the contract's results document:
+// {
+//   "test_id", "test_name", "status", "phase", "analysis_method", "alpha",
+//   "winner": group | null (only when significant), "winner_forced",
+//   "recommendation": plain text, "recommendation_action": ship|keep_running|stop,
+//   "days_needed", "additional_users_per_group",
+//   "group_analysis": {group: {conversion_rate, statistical_significance, p_value, winner,
+//                              sample_size, lift, confidence_interval, raw_p_value,
+//                              chance_to_beat_control}},
+//   "metrics": [{name, type, primary, higher_is_better, cuped_applied, groups: {...}}],
+//   "srm": {p_value, chi_square, mismatch, observed, expected},
+//   "multi_variant_users", "total_exposures", "days_running",
+//   "daily_cumulative": {metric, groups: {group: [{date, users, converted, conversion_rate}]}}
+// }
+// p_value in group_analysis is the multiplicity-adjusted one (Holm over all metric x
+// treatment comparisons) so that it agrees with statistical_significance; raw_p_value is
+// the unadjusted test.
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "experiments/service.h"
+#include "stats/analysis.h"
+
+namespace fulcrum::experiments {
+namespace {
+
+using json = nlohmann::json;
+
+json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+const stats::GroupResult* find_group(const stats::MetricResult& metric, const std::string& name) {
+  for (const auto& g : metric.groups) {
+    if (g.name == name) return &g;
+  }
+  return nullptr;
+}
+
+json effect_json(const stats::EffectTest& t) {
+  return {{"estimate", number_or_null(t.estimate)},
+          {"standard_error", number_or_null(t.standard_error)},
+          {"ci", {number_or_null(t.ci.lower), number_or_null(t.ci.upper)}},
+          {"p_value", number_or_null(t.p_value)}};
+}
+
+// Index of the metric whose rate is reported as conversion_rate: the first binomial
+// success metric, else the primary one.
+std::size_t conversion_metric_index(const ExperimentConfig& config) {
+  for (std::size_t i = 0; i < config.success_metrics.size(); ++i) {
+    if (config.success_metrics[i].type == stats::MetricType::kBinomial) return i;
+  }
+  return 0;
+}
+
+Result<json> daily_chart(Store& store, const std::string& key, const std::string& metric) {
+  auto rows = store.daily_cumulative(key, metric);
+  if (!rows) return rows.status();
+  json groups = json::object();
+  for (const auto& row : *rows) {
+    groups[row.variant].push_back(
+        {{"date", format_date(row.day)},
+         {"users", row.users},
+         {"converted", row.converted},
+         {"conversion_rate", row.users > 0 ? static_cast<double>(row.converted) / row.users : 0.0}});
+  }
+  return json{{"metric", metric}, {"groups", groups}};
+}
+
+}  // namespace
+
+Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std::string& test_id) {
+  auto loaded = get_ab_test(store, test_id);
+  if (!loaded) return loaded.status();
+  const Experiment& e = *loaded;
+  const ExperimentConfig& config = e.config;
+  const std::string key = e.exposure_key();
+
+  auto exposures = store.exposure_counts(key);
+  if (!exposures) return exposures.status();
+  std::map<std::string, std::int64_t> exposed;
+  std::int64_t total_exposures = 0, unknown_variant = 0;
+  for (const auto& [variant, count] : *exposures) {
+    if (config.find_group(variant)) {
+      exposed[variant] = count;
+      total_exposures += count;
+    } else {
+      unknown_variant += count;
+    }
+  }
+  auto multi = store.count_multi_variant_users(key);
+  if (!multi) return multi.status();
+
+  // Days the current phase has been running (to turn "users still needed" into days).
+  std::optional<double> days_running;
+  if (!e.phases.empty() && e.phases.back().started_at) {
+    const UnixSeconds end = e.phases.back().ended_at.value_or(clock.now());
+    days_running = std::max(1.0, static_cast<double>(end - *e.phases.back().started_at) /
+                                     static_cast<double>(kSecondsPerDay));
+  }
+
+  stats::AnalysisInput input;
+  input.control = config.control;
+  for (const GroupSpec& g : config.groups) input.allocation[g.name] = g.weight;
+  input.alpha = config.alpha;
+  input.sequential = config.method == AnalysisMethod::kSequential;
+  input.target_power = config.target_power;
+  input.target_mde = config.target_mde;
+  input.days_elapsed = days_running;
+  std::int64_t min_n = INT64_MAX;
+  for (const MetricSpec& metric : config.success_metrics) {
+    auto rows = store.variant_metric_stats(key, metric.name, kCupedPrePeriod);
+    if (!rows) return rows.status();
+    stats::MetricInput metric_input;
+    metric_input.name = metric.name;
+    metric_input.type = metric.type;
+    metric_input.higher_is_better = metric.higher_is_better;
+    bool any_pre = false;
+    for (const auto& row : *rows) any_pre = any_pre || row.pre_sum_squares > 0;
+    for (const GroupSpec& g : config.groups) {
+      stats::MetricGroupInput group;
+      for (const auto& row : *rows) {
+        if (row.variant != g.name) continue;
+        group.n = row.users;
+        if (metric.type == stats::MetricType::kBinomial) {
+          group.sum = group.sum_squares = static_cast<double>(row.converted);
+        } else {
+          group.sum = row.sum;
+          group.sum_squares = row.sum_squares;
+          if (any_pre) {
+            group.pre_sum = row.pre_sum;
+            group.pre_sum_squares = row.pre_sum_squares;
+            group.pre_cross_sum = row.cross_sum;
+          }
+        }
+      }
+      min_n = std::min(min_n, group.n);
+      metric_input.groups[g.name] = group;
+    }
+    input.metrics.push_back(std::move(metric_input));
+  }
+
+  const std::size_t conversion_index = conversion_metric_index(config);
+  json out = {{"test_id", e.test_id},
+              {"test_name", config.test_name},
+              {"feature_name", config.feature_name},
+              {"status", status_name(e.status)},
+              {"phase", e.phase},
+              {"analysis_method", analysis_method_name(config.method)},
+              {"alpha", config.alpha},
+              {"control", config.control},
+              {"primary_metric", config.success_metrics.front().name},
+              {"total_exposures", total_exposures},
+              {"multi_variant_users", *multi},
+              {"unknown_variant_exposures", unknown_variant},
+              {"days_running", days_running ? json(*days_running) : json(nullptr)},
+              {"winner_forced", e.winner_forced}};
+  auto chart = daily_chart(store, key, config.success_metrics[conversion_index].name);
+  if (!chart) return chart.status();
+  out["daily_cumulative"] = std::move(*chart);
+
+  // Too little data for any test: report counts and raw rates, keep running.
+  if (min_n < 2) {
+    json groups = json::object();
+    const auto& conversion = input.metrics[conversion_index];
+    for (const GroupSpec& g : config.groups) {
+      const auto& stats_in = conversion.groups.at(g.name);
+      groups[g.name] = {{"conversion_rate", stats_in.n > 0 ? stats_in.sum / stats_in.n : 0.0},
+                        {"statistical_significance", false},
+                        {"p_value", nullptr},
+                        {"winner", e.winner_forced && e.winner == g.name},
+                        {"sample_size", stats_in.n}};
+    }
+    out["group_analysis"] = groups;
+    out["winner"] = e.winner_forced ? json(*e.winner) : json(nullptr);
+    out["recommendation"] =
+        "Keep running: not enough exposed users yet to compare the groups (smallest group has " +
+        std::to_string(min_n) + ").";
+    out["recommendation_action"] = "keep_running";
+    out["metrics"] = json::array();
+    out["srm"] = nullptr;
+    return out;
+  }
+
+  auto analysis = stats::analyze(input);
+  if (!analysis && input.cuped) {
+    // CUPED can be degenerate (e.g. a constant pre-period); fall back to the plain test.
+    input.cuped = false;
+    analysis = stats::analyze(input);
+  }
+  if (!analysis) return analysis.status();
+  const stats::AnalysisOutput& result = *analysis;
+
+  std::optional<std::string> winner = result.winner;
+  std::string action = stats::action_name(result.recommendation.action);
+  std::string text = result.recommendation.text;
+  const stats::MetricResult& primary = result.metrics.front();
+
+  if (config.method == AnalysisMethod::kBayesian) {
+    // Decide on the posterior: a treatment wins when its chance to beat control reaches
+    // 1 - alpha; the control wins when every treatment's chance is at most alpha.
+    const stats::GroupResult* best = nullptr;
+    bool all_worse = true;
+    for (const auto& g : primary.groups) {
+      if (!g.vs_control) continue;
+      if (!best || g.vs_control->chance_to_beat_control > best->vs_control->chance_to_beat_control)
+        best = &g;
+      if (g.vs_control->chance_to_beat_control > config.alpha) all_worse = false;
+    }
+    winner.reset();
+    if (best && best->vs_control->chance_to_beat_control >= 1 - config.alpha) {
+      winner = best->name;
+      action = "ship";
+      text = "Ship " + best->name + ": " +
+             std::to_string(static_cast<int>(std::round(
+                 100 * best->vs_control->chance_to_beat_control))) +
+             "% chance to beat " + config.control + " on " + primary.name + ".";
+    } else if (best && all_worse) {
+      winner = config.control;
+      action = "stop";
+      text = "Stop: every treatment is likely worse than " + config.control + " on " +
+             primary.name + ". Keep the control.";
+    } else if (action == "ship") {
+      action = "keep_running";
+      text = "Keep running: the posterior is not yet conclusive on " + primary.name + ".";
+    }
+  }
+  if (action == "ship" && config.min_sample_size > 0 && min_n < config.min_sample_size) {
+    action = "keep_running";
+    winner.reset();
+    text = "Keep running: the difference looks significant, but the smallest group has " +
+           std::to_string(min_n) + " users of the planned minimum " +
+           std::to_string(config.min_sample_size) + ".";
+  }
+  if (e.winner_forced) winner = e.winner;
+
+  json group_analysis = json::object();
+  const stats::MetricResult& conversion = result.metrics[conversion_index];
+  for (const GroupSpec& g : config.groups) {
+    const stats::GroupResult* p = find_group(primary, g.name);
+    const stats::GroupResult* c = find_group(conversion, g.name);
+    json entry = {{"conversion_rate", c ? number_or_null(c->mean) : json(nullptr)},
+                  {"sample_size", p ? p->n : 0},
+                  {"winner", winner && *winner == g.name},
+                  {"is_control", g.name == config.control}};
+    if (p && p->vs_control) {
+      const auto& t = *p->vs_control;
+      entry["statistical_significance"] = t.significant;
+      entry["p_value"] = number_or_null(t.adjusted_p_value);
+      entry["raw_p_value"] = number_or_null(t.p_value);
+      entry["lift"] = t.relative ? number_or_null(t.relative->estimate) : json(nullptr);
+      entry["confidence_interval"] =
+          t.relative ? json{number_or_null(t.relative->ci.lower), number_or_null(t.relative->ci.upper)}
+                     : json(nullptr);
+      entry["absolute_difference"] = number_or_null(t.absolute.estimate);
+      entry["chance_to_beat_control"] = number_or_null(t.chance_to_beat_control);
+    } else {
+      entry["statistical_significance"] = false;
+      entry["p_value"] = nullptr;  // the control is the reference, not a comparison
+    }
+    group_analysis[g.name] = std::move(entry);
+  }
+
+  json metrics = json::array();
+  for (std::size_t m = 0; m < result.metrics.size(); ++m) {
+    const auto& metric = result.metrics[m];
+    json groups = json::object();
+    for (const auto& g : metric.groups) {
+      json entry = {{"sample_size", g.n},
+                    {"mean", number_or_null(g.mean)},
+                    {"variance", number_or_null(g.variance)},
+                    {"is_control", g.is_control}};
+      if (g.vs_control) {
+        const auto& t = *g.vs_control;
+        entry["absolute"] = effect_json(t.absolute);
+        entry["relative"] = t.relative ? effect_json(*t.relative) : json(nullptr);
+        entry["p_value"] = number_or_null(t.p_value);
+        entry["adjusted_p_value"] = number_or_null(t.adjusted_p_value);
+        entry["significant"] = t.significant;
+        entry["chance_to_beat_control"] = number_or_null(t.chance_to_beat_control);
+        if (t.bayesian) {
+          entry["bayesian"] = {{"posterior_mean", number_or_null(t.bayesian->posterior_mean)},
+                               {"posterior_sd", number_or_null(t.bayesian->posterior_sd)},
+                               {"chance_to_beat_control",
+                                number_or_null(t.bayesian->chance_to_beat_control)},
+                               {"expected_loss_treatment",
+                                number_or_null(t.bayesian->expected_loss_treatment)},
+                               {"expected_loss_control",
+                                number_or_null(t.bayesian->expected_loss_control)}};
+        }
+      }
+      groups[g.name] = std::move(entry);
+    }
+    metrics.push_back({{"name", metric.name},
+                       {"type", stats::metric_type_name(metric.type)},
+                       {"primary", m == 0},
+                       {"higher_is_better", metric.higher_is_better},
+                       {"cuped_applied", metric.cuped_applied},
+                       {"cuped_theta", number_or_null(metric.cuped_theta)},
+                       {"sequential", result.sequential},
+                       {"groups", std::move(groups)}});
+  }
+
+  json observed = json::object(), expected = json::object();
+  for (std::size_t i = 0; i < result.group_names.size(); ++i) {
+    if (i < result.exposures.size()) observed[result.group_names[i]] = result.exposures[i];
+    if (i < result.srm.expected.size()) expected[result.group_names[i]] = result.srm.expected[i];
+  }
+  out["srm"] = {{"p_value", number_or_null(result.srm.p_value)},
+                {"chi_square", number_or_null(result.srm.chi_square)},
+                {"mismatch", result.srm.mismatch},
+                {"observed", observed},
+                {"expected", expected}};
+  out["winner"] = winner ? json(*winner) : json(nullptr);
+  out["recommendation"] = text;
+  out["recommendation_action"] = action;
+  out["days_needed"] = result.recommendation.days_needed && action == "keep_running"
+                           ? json(*result.recommendation.days_needed)
+                           : json(nullptr);
+  out["additional_users_per_group"] =
+      result.recommendation.additional_users_per_group && action == "keep_running"
+          ? json(*result.recommendation.additional_users_per_group)
+          : json(nullptr);
+  out["group_analysis"] = std::move(group_analysis);
+  out["metrics"] = std::move(metrics);
+  return out;
+}
+
+}  // namespace fulcrum::experiments

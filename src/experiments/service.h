@@ -1,0 +1,99 @@
+// A/B test operations over a Store, under the contract's names, for the HTTP handlers, the
+// CLI and in-process callers. Every function takes the Store and the Clock explicitly
+// (inject a ManualClock in tests) and returns Result: kInvalidArgument naming the field for
+// bad input, kNotFound for unknown test ids, kFailedPrecondition (HTTP 409) for illegal
+// lifecycle transitions, frozen-config edits and concurrent modifications.
+//
+// Experiments are stored as Store documents of kind "experiment" whose body is
+// to_json(Experiment); writes use the document version for optimistic concurrency.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/time.h"
+#include "experiments/experiment.h"
+#include "store/store.h"
+
+namespace fulcrum::experiments {
+
+inline constexpr const char* kDocumentKind = "experiment";
+
+// Creates a draft test from the contract's create request; the id is new_id("test").
+Result<Experiment> create_ab_test(Store& store, const Clock& clock, const nlohmann::json& request);
+// Same, with a caller-chosen id (demo data, imports). kAlreadyExists when taken.
+Result<Experiment> create_ab_test_with_id(Store& store, const Clock& clock,
+                                          const std::string& test_id,
+                                          const nlohmann::json& request);
+
+Result<Experiment> get_ab_test(Store& store, const std::string& test_id);
+// All tests, optionally only those in one status, newest first.
+Result<std::vector<Experiment>> list_ab_tests(Store& store,
+                                              std::optional<ExperimentStatus> status = {});
+
+Result<Experiment> start_ab_test(Store& store, const Clock& clock, const std::string& test_id);
+Result<Experiment> pause_ab_test(Store& store, const Clock& clock, const std::string& test_id);
+Result<Experiment> resume_ab_test(Store& store, const Clock& clock, const std::string& test_id);
+// Completes the test; `forced_winner` (a group name) overrides the analysis, otherwise the
+// winner is the analysis winner when there is a significant one.
+Result<Experiment> complete_ab_test(Store& store, const Clock& clock, const std::string& test_id,
+                                    std::optional<std::string> forced_winner = std::nullopt);
+Result<Experiment> cancel_ab_test(Store& store, const Clock& clock, const std::string& test_id);
+// Dispatches one of the above by action.
+Result<Experiment> apply_lifecycle_action(Store& store, const Clock& clock,
+                                          const std::string& test_id, LifecycleAction action,
+                                          std::optional<std::string> forced_winner = {});
+
+// Changes configuration fields (top-level keys of `patch` replace the stored ones). In a
+// draft anything may change; once started, groups, weights, coverage, namespace and
+// targeting are frozen (kFailedPrecondition pointing to new_phase), while descriptive
+// fields, metrics settings and alpha may still change.
+Result<Experiment> update_ab_test(Store& store, const Clock& clock, const std::string& test_id,
+                                  const nlohmann::json& patch);
+
+// Starts a new phase of an active or paused test, optionally with new allocation settings
+// (same patch rules as update_ab_test, frozen fields allowed): the phase number goes up, the
+// hash seed changes so users are deliberately reshuffled, and exposures of the new phase are
+// recorded (and analysed) separately.
+Result<Experiment> new_phase(Store& store, const Clock& clock, const std::string& test_id,
+                             const nlohmann::json& patch = nlohmann::json::object());
+
+struct Assignment {
+  std::string test_id;
+  std::string user_id;
+  bool in_experiment = false;
+  std::optional<std::string> variant;  // group name; for completed tests, the winner
+  nlohmann::json config;               // the group's config (null when no variant)
+  std::string reason;  // "assigned", "not_active", "targeting", "namespace", "coverage",
+                       // "completed"
+  int phase = 0;
+  double bucket = 0;          // the user's hash bucket in [0, 1)
+  bool exposure_recorded = false;
+};
+nlohmann::json to_json(const Assignment& assignment);
+
+// Deterministic assignment (GrowthBook algorithm, hash version 2, seed = hash_seed). The
+// targeting condition is evaluated on `attributes` when given, otherwise on the stored user
+// (id, tier, country, app_version, signup_at and free-form attributes). When the test is
+// active and the user is in it, an ExposureEvent (at clock.now()) is stored.
+Result<Assignment> assign_user(Store& store, const Clock& clock, const std::string& test_id,
+                               const std::string& user_id,
+                               const nlohmann::json* attributes = nullptr);
+
+// The user attributes targeting sees for a stored user.
+nlohmann::json user_attributes(const User& user);
+
+// Statistical results with the contract's fields (test_name, winner, recommendation,
+// group_analysis{group: conversion_rate, statistical_significance, p_value, winner}) plus
+// per-metric lift and intervals, sample sizes, SRM verdict, Bayesian/sequential fields and
+// cumulative daily conversion for charts. See results.cc for the full shape.
+Result<nlohmann::json> analyze_ab_test_results(Store& store, const Clock& clock,
+                                               const std::string& test_id);
+
+// Pre-period window for CUPED covariates.
+inline constexpr UnixSeconds kCupedPrePeriod = 14 * kSecondsPerDay;
+
+}  // namespace fulcrum::experiments
