@@ -17,7 +17,6 @@ namespace fulcrum {
 
 struct PostgresStore::Connection {
   PGconn* conn = nullptr;
-  bool staging_ready = false;  // temp tables for upserts exist in this session
   ~Connection() { PQfinish(conn); }
 };
 
@@ -412,7 +411,6 @@ class PostgresStore::Lease {
   Lease& operator=(const Lease&) = delete;
   const Status& status() const { return connection_.status(); }
   PGconn* conn() const { return (*connection_)->conn; }
-  Connection& connection() { return **connection_; }
 
  private:
   PostgresStore& store_;
@@ -519,9 +517,11 @@ Status PostgresStore::ingest(const EventBatch& batch) {
   PGconn* conn = lease.conn();
   Transaction transaction(conn);
   FULCRUM_RETURN_IF_ERROR(transaction.status());
-  const bool creates_staging =
-      (!batch.users.empty() || !batch.features.empty()) && !lease.connection().staging_ready;
-  if (creates_staging) FULCRUM_RETURN_IF_ERROR(script(conn, kStagingTables));
+  // Every time, not once per connection: behind a transaction-pooling PgBouncer the server
+  // session (and its temp tables) can change between transactions.
+  if (!batch.users.empty() || !batch.features.empty()) {
+    FULCRUM_RETURN_IF_ERROR(script(conn, kStagingTables));
+  }
   if (!batch.users.empty()) {
     const auto users = last_per_key(batch.users, [](const User& u) { return u.user_id; });
     FULCRUM_RETURN_IF_ERROR(copy_rows(conn,
@@ -610,10 +610,7 @@ Status PostgresStore::ingest(const EventBatch& batch) {
                                       w.real(e.value);
                                       w.int64(e.at);
                                     }));
-  FULCRUM_RETURN_IF_ERROR(transaction.commit());
-  // Only now: a rolled-back transaction also rolls back the CREATE TEMP TABLE.
-  if (creates_staging) lease.connection().staging_ready = true;
-  return Status::ok();
+  return transaction.commit();
 }
 
 Status PostgresStore::ingest_row_by_row(const EventBatch& batch) {
