@@ -13,8 +13,9 @@ if [ ! -f "$store" ]; then
   "$fulcrum" --store "$store" demo
 fi
 if [ ! -f "$store.admin-key" ]; then
-  "$fulcrum" --store "$store" keys create --role admin --label quickstart --quiet > "$store.admin-key"
+  "$fulcrum" --store "$store" keys create --role admin --label quickstart |
+    sed -n 's/^secret: //p' > "$store.admin-key"
   chmod 600 "$store.admin-key"
 fi
 echo "Fulcrum is starting at http://127.0.0.1:$port/  (admin API key: $(cat "$store.admin-key"))"
-exec "$fulcrum" --store "$store" serve --address 127.0.0.1 --port "$port" --web web
+exec "$fulcrum" --store "$store" serve --address 127.0.0.1 --port "$port" --web-dir web
