@@ -1,0 +1,204 @@
+// analyze_ab_test_results on a real SQLite store with synthetic exposures and metric events
+// whose effects are planted exactly, so the expected rates and verdicts are known.
+#include <gtest/gtest.h>
+
+#include "assign/assigner.h"
+#include "experiments/service.h"
+#include "test_store.h"
+
+namespace fulcrum::experiments {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr UnixSeconds kStart = 1'700'006'400;  // a day boundary (1700006400 % 86400 == 0)
+
+json request() {
+  return json::parse(R"({
+    "test_name": "Feature UI Test", "feature_name": "account_linking",
+    "success_metrics": ["conversion_rate", "revenue_per_user"],
+    "test_groups": {"control": {"ui": "old"}, "variant": {"ui": "new"}},
+    "traffic_allocation": {"control": 0.5, "variant": 0.5}})");
+}
+
+struct Plan {
+  int users_per_group = 4000;
+  int control_per_100 = 10;  // conversions per 100 users
+  int variant_per_100 = 14;
+  double revenue_lift = 2.0;  // added to every variant user's revenue
+  int extra_control_users = 0;  // to plant a sample ratio mismatch
+};
+
+class ResultsTest : public SqliteStoreFixture {
+ protected:
+  ManualClock clock_{kStart};
+
+  std::string start_test(const json& r = request()) {
+    auto created = create_ab_test(store(), clock_, r);
+    EXPECT_TRUE(created.is_ok()) << created.status().to_string();
+    EXPECT_TRUE(start_ab_test(store(), clock_, created->test_id).is_ok());
+    return created->test_id;
+  }
+
+  // Users are exposed over 10 days; within each group user k converts when k % 100 is
+  // below the planted rate, and has revenue = base_k (also seen 3 days before exposure, the
+  // CUPED covariate) + small noise + the planted lift for the variant.
+  void plant(const std::string& test_id, const Plan& plan) {
+    EventBatch batch;
+    const int groups[2] = {plan.users_per_group + plan.extra_control_users, plan.users_per_group};
+    for (int g = 0; g < 2; ++g) {
+      const std::string variant = g == 0 ? "control" : "variant";
+      for (int k = 0; k < groups[g]; ++k) {
+        const std::string user = variant + "_" + std::to_string(k);
+        const UnixSeconds exposed = kStart + (k % 10) * kSecondsPerDay + 3600;
+        batch.exposures.push_back({test_id, user, variant, exposed});
+        if (k % 100 < (g == 0 ? plan.control_per_100 : plan.variant_per_100)) {
+          batch.metric_events.push_back({user, "conversion_rate", 1.0, exposed + 7200});
+        }
+        const double base = 10.0 + (k % 7) * 5.0;
+        const double noise = (k % 3) - 1.0;
+        batch.metric_events.push_back({user, "revenue_per_user", base, exposed - 3 * kSecondsPerDay});
+        batch.metric_events.push_back(
+            {user, "revenue_per_user", base + noise + (g == 1 ? plan.revenue_lift : 0.0),
+             exposed + kSecondsPerDay});
+      }
+    }
+    ASSERT_TRUE(store().ingest(batch).is_ok());
+    clock_.set(kStart + 10 * kSecondsPerDay);
+  }
+};
+
+TEST_F(ResultsTest, PlantedLiftIsFoundAndShipped) {
+  const std::string id = start_test();
+  plant(id, Plan{});
+  auto results = analyze_ab_test_results(store(), clock_, id);
+  ASSERT_TRUE(results.is_ok()) << results.status().to_string();
+  const json& r = *results;
+
+  EXPECT_EQ(r["test_name"], "Feature UI Test");
+  EXPECT_EQ(r["winner"], "variant");
+  EXPECT_EQ(r["recommendation_action"], "ship");
+  EXPECT_NE(r["recommendation"].get<std::string>().find("variant"), std::string::npos);
+
+  const json& control = r["group_analysis"]["control"];
+  const json& variant = r["group_analysis"]["variant"];
+  EXPECT_DOUBLE_EQ(control["conversion_rate"].get<double>(), 0.10);
+  EXPECT_DOUBLE_EQ(variant["conversion_rate"].get<double>(), 0.14);
+  EXPECT_EQ(control["sample_size"], 4000);
+  EXPECT_FALSE(control["winner"].get<bool>());
+  EXPECT_FALSE(control["statistical_significance"].get<bool>());
+  EXPECT_TRUE(control["p_value"].is_null());
+  EXPECT_TRUE(variant["winner"].get<bool>());
+  EXPECT_TRUE(variant["statistical_significance"].get<bool>());
+  EXPECT_LT(variant["p_value"].get<double>(), 1e-6);
+  EXPECT_NEAR(variant["lift"].get<double>(), 0.40, 1e-9);  // 0.14 / 0.10 - 1
+  EXPECT_LT(variant["confidence_interval"][0].get<double>(), 0.40);
+  EXPECT_GT(variant["confidence_interval"][1].get<double>(), 0.40);
+
+  // Revenue: CUPED uses the pre-period and recovers the planted +2.0 tightly.
+  ASSERT_EQ(r["metrics"].size(), 2u);
+  const json& revenue = r["metrics"][1];
+  EXPECT_EQ(revenue["name"], "revenue_per_user");
+  EXPECT_EQ(revenue["type"], "continuous");
+  EXPECT_TRUE(revenue["cuped_applied"].get<bool>());
+  const json& lift = revenue["groups"]["variant"]["absolute"];
+  EXPECT_NEAR(lift["estimate"].get<double>(), 2.0, 0.05);
+  EXPECT_LT(lift["ci"][0].get<double>(), 2.0);
+  EXPECT_GT(lift["ci"][1].get<double>(), 2.0);
+  EXPECT_TRUE(revenue["groups"]["variant"]["significant"].get<bool>());
+
+  EXPECT_FALSE(r["srm"]["mismatch"].get<bool>());
+  EXPECT_EQ(r["srm"]["observed"]["variant"], 4000);
+  EXPECT_EQ(r["total_exposures"], 8000);
+
+  // Charts: ten days of cumulative exposure per group, ending at the totals.
+  const json& days = r["daily_cumulative"]["groups"]["variant"];
+  ASSERT_EQ(days.size(), 10u);
+  EXPECT_EQ(days[0]["date"], format_date(kStart));
+  EXPECT_EQ(days.back()["users"], 4000);
+  EXPECT_EQ(days.back()["converted"], 560);
+
+  // Completing without a forced winner records the analysis winner.
+  auto done = complete_ab_test(store(), clock_, id);
+  ASSERT_TRUE(done.is_ok());
+  EXPECT_EQ(done->winner, "variant");
+  EXPECT_FALSE(done->winner_forced);
+}
+
+TEST_F(ResultsTest, NoEffectMeansNoWinnerAndKeepRunning) {
+  const std::string id = start_test();
+  plant(id, Plan{.control_per_100 = 10, .variant_per_100 = 10, .revenue_lift = 0});
+  auto results = analyze_ab_test_results(store(), clock_, id);
+  ASSERT_TRUE(results.is_ok()) << results.status().to_string();
+  const json& r = *results;
+  EXPECT_TRUE(r["winner"].is_null());
+  EXPECT_EQ(r["recommendation_action"], "keep_running");
+  EXPECT_FALSE(r["group_analysis"]["variant"]["statistical_significance"].get<bool>());
+  EXPECT_GT(r["group_analysis"]["variant"]["p_value"].get<double>(), 0.5);
+  // A 5% relative lift on a 10% rate needs far more than 4000 users per group; at 400 users
+  // per group per day that is a known number of further days.
+  ASSERT_TRUE(r["days_needed"].is_number_integer()) << r.dump(2);
+  EXPECT_GT(r["days_needed"].get<int>(), 10);
+}
+
+TEST_F(ResultsTest, SampleRatioMismatchIsFlagged) {
+  const std::string id = start_test();
+  plant(id, Plan{.users_per_group = 2000, .extra_control_users = 400});
+  auto results = analyze_ab_test_results(store(), clock_, id);
+  ASSERT_TRUE(results.is_ok()) << results.status().to_string();
+  EXPECT_TRUE((*results)["srm"]["mismatch"].get<bool>());
+  EXPECT_LT((*results)["srm"]["p_value"].get<double>(), 0.001);
+  EXPECT_EQ((*results)["recommendation_action"], "stop");
+}
+
+TEST_F(ResultsTest, BayesianAndSequentialMethods) {
+  json bayes = request();
+  bayes["analysis_method"] = "bayesian";
+  const std::string bayes_id = start_test(bayes);
+  plant(bayes_id, Plan{});
+  auto r = analyze_ab_test_results(store(), clock_, bayes_id);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ((*r)["analysis_method"], "bayesian");
+  EXPECT_EQ((*r)["winner"], "variant");
+  EXPECT_GT((*r)["group_analysis"]["variant"]["chance_to_beat_control"].get<double>(), 0.99);
+  EXPECT_TRUE((*r)["metrics"][0]["groups"]["variant"].contains("bayesian"));
+
+  json seq = request();
+  seq["analysis_method"] = "sequential";
+  clock_.set(kStart);
+  const std::string seq_id = start_test(seq);
+  plant(seq_id, Plan{});
+  auto s = analyze_ab_test_results(store(), clock_, seq_id);
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  EXPECT_TRUE((*s)["metrics"][0]["sequential"].get<bool>());
+  // Always-valid p-values are larger than fixed-horizon ones for the same data.
+  EXPECT_GE((*s)["group_analysis"]["variant"]["raw_p_value"].get<double>(),
+            (*r)["group_analysis"]["variant"]["raw_p_value"].get<double>());
+  EXPECT_EQ((*s)["winner"], "variant");
+}
+
+TEST_F(ResultsTest, MinimumSampleSizeHoldsBackShipping) {
+  json r = request();
+  r["min_sample_size"] = 10000;
+  const std::string id = start_test(r);
+  plant(id, Plan{});
+  auto results = analyze_ab_test_results(store(), clock_, id);
+  ASSERT_TRUE(results.is_ok());
+  EXPECT_TRUE((*results)["winner"].is_null());
+  EXPECT_EQ((*results)["recommendation_action"], "keep_running");
+  EXPECT_NE((*results)["recommendation"].get<std::string>().find("10000"), std::string::npos);
+}
+
+TEST_F(ResultsTest, EmptyTestReportsKeepRunning) {
+  const std::string id = start_test();
+  auto results = analyze_ab_test_results(store(), clock_, id);
+  ASSERT_TRUE(results.is_ok()) << results.status().to_string();
+  EXPECT_TRUE((*results)["winner"].is_null());
+  EXPECT_EQ((*results)["recommendation_action"], "keep_running");
+  EXPECT_EQ((*results)["group_analysis"]["control"]["sample_size"], 0);
+  EXPECT_EQ(analyze_ab_test_results(store(), clock_, "nope").status().code(),
+            StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace fulcrum::experiments
