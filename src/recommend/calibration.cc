@@ -1,0 +1,101 @@
+#include "recommend/calibration.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace fulcrum {
+namespace {
+
+struct Block {
+  double sum = 0;    // outcomes
+  double count = 0;  // observations
+  double max_score = 0;
+};
+
+// Pool-adjacent-violators on outcomes ordered by score; rates non-decreasing.
+std::vector<Block> pool_adjacent_violators(const std::vector<std::pair<double, double>>& sorted) {
+  std::vector<Block> blocks;
+  std::size_t i = 0;
+  while (i < sorted.size()) {
+    // Equal scores must share one step.
+    Block block{0, 0, sorted[i].first};
+    while (i < sorted.size() && sorted[i].first == block.max_score) {
+      block.sum += sorted[i].second;
+      block.count += 1;
+      ++i;
+    }
+    blocks.push_back(block);
+    while (blocks.size() > 1) {
+      Block& last = blocks.back();
+      Block& prev = blocks[blocks.size() - 2];
+      if (prev.sum / prev.count <= last.sum / last.count) break;
+      prev.sum += last.sum;
+      prev.count += last.count;
+      prev.max_score = last.max_score;
+      blocks.pop_back();
+    }
+  }
+  return blocks;
+}
+
+double squared_error(const std::vector<Block>& blocks) {
+  // sum over blocks of count * p(1-p) is the within-block squared error for 0/1 outcomes.
+  double error = 0;
+  for (const auto& b : blocks) {
+    double p = b.sum / b.count;
+    error += b.count * p * (1 - p);
+  }
+  return error;
+}
+
+}  // namespace
+
+MonotoneCalibration MonotoneCalibration::fit(const std::vector<double>& scores,
+                                             const std::vector<double>& outcomes,
+                                             double prior_weight, double fallback) {
+  MonotoneCalibration calibration;
+  std::size_t n = std::min(scores.size(), outcomes.size());
+  calibration.sample_size_ = n;
+  if (n == 0) {
+    calibration.base_rate_ = fallback;
+    calibration.rates_ = {fallback};
+    calibration.upper_bounds_ = {0.0};
+    return calibration;
+  }
+  std::vector<std::pair<double, double>> up(n);
+  for (std::size_t i = 0; i < n; ++i) up[i] = {scores[i], outcomes[i]};
+  std::sort(up.begin(), up.end());
+  // Decreasing fit = increasing fit on negated scores.
+  std::vector<std::pair<double, double>> down(up.rbegin(), up.rend());
+  for (auto& p : down) p.first = -p.first;
+  auto blocks_up = pool_adjacent_violators(up);
+  auto blocks_down = pool_adjacent_violators(down);
+  calibration.increasing_ = squared_error(blocks_up) <= squared_error(blocks_down);
+  const auto& blocks = calibration.increasing_ ? blocks_up : blocks_down;
+
+  double total = std::accumulate(up.begin(), up.end(), 0.0,
+                                 [](double acc, const auto& p) { return acc + p.second; });
+  calibration.base_rate_ = total / static_cast<double>(n);
+  for (const auto& b : blocks) {
+    calibration.upper_bounds_.push_back(b.max_score);
+    calibration.rates_.push_back((b.sum + prior_weight * calibration.base_rate_) /
+                                 (b.count + prior_weight));
+  }
+  // Shrinkage can undo the ordering between a big and a tiny step; restore it.
+  for (std::size_t i = 1; i < calibration.rates_.size(); ++i) {
+    calibration.rates_[i] = std::max(calibration.rates_[i], calibration.rates_[i - 1]);
+  }
+  return calibration;
+}
+
+double MonotoneCalibration::operator()(double score) const {
+  double key = increasing_ ? score : -score;
+  // First step whose upper bound is >= key; scores past the last step use the last one.
+  auto it = std::lower_bound(upper_bounds_.begin(), upper_bounds_.end(), key);
+  std::size_t step = it == upper_bounds_.end()
+                         ? rates_.size() - 1
+                         : static_cast<std::size_t>(it - upper_bounds_.begin());
+  return std::clamp(rates_[step], 0.0, 1.0);
+}
+
+}  // namespace fulcrum

@@ -1,0 +1,29 @@
+// Time-split offline evaluation of the recommender: the model is trained on events before
+// `now - window`, ranks each user's unused features, and is scored against the features
+// the user first used in the following window (precision@k, recall@k, NDCG@k averaged over
+// users with at least one new feature), next to a most-popular ranker on the same split.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+#include "recommend/ranking_metrics.h"
+#include "recommend/recommendation_model.h"
+
+namespace fulcrum {
+
+struct RecommendationEvaluation {
+  UnixSeconds cutoff = 0, until = 0;
+  int k = 5;
+  std::size_t users_evaluated = 0;
+  RankingScores model, most_popular;
+
+  nlohmann::json to_json() const;
+};
+
+Result<RecommendationEvaluation> evaluate_recommendations(const EventBatch& history,
+                                                          UnixSeconds now,
+                                                          const RecommendOptions& options = {},
+                                                          int k = 5);
+
+}  // namespace fulcrum

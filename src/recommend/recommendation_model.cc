@@ -1,0 +1,507 @@
+#include "recommend/recommendation_model.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/ids.h"
+
+namespace fulcrum {
+namespace {
+
+// Thresholds in PM terms; see the header for what each type means.
+constexpr double kDeclineRatio = 0.5;          // "less than before": under half the last window
+constexpr float kMinPreviousUses = 2;          // ... of at least this many uses
+constexpr double kPersonalizationShare = 0.3;  // a feature with >= 30% of the user's usage
+constexpr float kMinPersonalizationUses = 3;
+constexpr float kMinActivityForRisk = 4;  // at risk: activity halved from at least 4
+constexpr double kMinRetentionLift = 1.05;
+constexpr double kPaywallWeight = 0.2;  // paywall hits raise upgrade_promotion score
+constexpr double kPopularityTieBreak = 1e-6;
+
+struct UserView {
+  Tier tier = Tier::kFree;
+  const double* used = nullptr;
+  const float* recent = nullptr;
+  const float* previous = nullptr;
+  const float* paywall = nullptr;
+  float activity_recent = 0, activity_previous = 0;
+};
+
+struct Candidate {
+  int feature = 0;
+  RecommendationType type = RecommendationType::kFeatureDiscovery;
+  double score = 0;
+  bool below_peers = false;  // usage_optimization: below peers rather than below own past
+};
+
+UserView view_of(const UsageSnapshot& s, int u) {
+  UserView v;
+  v.tier = s.tiers[u];
+  v.used = s.used.row(u).data();
+  v.recent = s.recent.row(u).data();
+  v.previous = s.previous.row(u).data();
+  v.paywall = s.paywall_recent.row(u).data();
+  v.activity_recent = s.activity_recent[u];
+  v.activity_previous = s.activity_previous[u];
+  return v;
+}
+
+bool at_risk(const UserView& v) {
+  return v.activity_previous >= kMinActivityForRisk &&
+         v.activity_recent <= kDeclineRatio * v.activity_previous;
+}
+
+Eigen::RowVectorXd ease_scores(const RecommendationModel::Core& core, const double* used) {
+  const auto n = core.weights.rows();
+  Eigen::Map<const Eigen::RowVectorXd> x(used, n);
+  Eigen::RowVectorXd scores = x * core.weights;
+  for (Eigen::Index f = 0; f < n; ++f) scores[f] += kPopularityTieBreak * core.popularity[f];
+  return scores;
+}
+
+void collect_candidates(const RecommendationModel::Core& core, const std::vector<Feature>& features,
+                        const UserView& v, std::vector<Candidate>& out) {
+  const int n = static_cast<int>(features.size());
+  Eigen::RowVectorXd scores = ease_scores(core, v.used);
+  bool risk = at_risk(v);
+  double recent_total = 0;
+  int top_feature = -1;
+  for (int f = 0; f < n; ++f) {
+    recent_total += v.recent[f];
+    if (v.recent[f] > 0 && (top_feature < 0 || v.recent[f] > v.recent[top_feature]))
+      top_feature = f;
+  }
+  for (int f = 0; f < n; ++f) {
+    const Feature& feature = features[f];
+    bool used = v.used[f] > 0;
+    bool within_tier = feature.required_tier <= v.tier;
+    if (!used && within_tier) {
+      out.push_back({f, RecommendationType::kFeatureDiscovery, scores[f], false});
+      if (risk && core.retention_lift[f] >= kMinRetentionLift) {
+        out.push_back({f, RecommendationType::kRetention,
+                       scores[f] + std::log(core.retention_lift[f]), false});
+      }
+    }
+    if (!used && !within_tier) {
+      out.push_back({f, RecommendationType::kUpgradePromotion,
+                     scores[f] + kPaywallWeight * std::log1p(v.paywall[f]), false});
+    }
+    if (used) {
+      if (v.previous[f] >= kMinPreviousUses && v.recent[f] < kDeclineRatio * v.previous[f]) {
+        out.push_back(
+            {f, RecommendationType::kUsageOptimization, 1.0 - v.recent[f] / v.previous[f], false});
+      } else if (v.recent[f] > 0 && core.peer_median[f] >= 2 && v.recent[f] < core.peer_low[f]) {
+        out.push_back({f, RecommendationType::kUsageOptimization,
+                       1.0 - v.recent[f] / core.peer_median[f], true});
+      }
+    }
+  }
+  if (top_feature >= 0 && v.recent[top_feature] >= kMinPersonalizationUses &&
+      v.recent[top_feature] >= kPersonalizationShare * recent_total) {
+    out.push_back({top_feature, RecommendationType::kPersonalization,
+                   v.recent[top_feature] / recent_total, false});
+  }
+}
+
+// Outcome of a candidate in the following window (`next` = snapshot one window later).
+double outcome(const Candidate& c, const UsageSnapshot& now_snapshot, const UsageSnapshot& next,
+               int u) {
+  float next_count = next.recent(u, c.feature);
+  switch (c.type) {
+    case RecommendationType::kUsageOptimization:
+      return next_count > now_snapshot.recent(u, c.feature) ? 1.0 : 0.0;
+    default:  // adopted, or (personalization) kept using
+      return next_count > 0 ? 1.0 : 0.0;
+  }
+}
+
+float quantile(std::vector<float>& values, double q) {
+  if (values.empty()) return 0;
+  auto k = static_cast<std::size_t>(q * static_cast<double>(values.size() - 1));
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
+  return values[k];
+}
+
+std::string percent(double p) { return fmt::format("{:.0f}%", 100.0 * p); }
+
+// Names up to two used features that point most strongly at `f` in the EASE weights.
+std::vector<std::string> co_used_features(const RecommendationModel::Core& core,
+                                          const std::vector<Feature>& features, const UserView& v,
+                                          int f) {
+  std::vector<std::pair<double, int>> sources;
+  for (int i = 0; i < static_cast<int>(features.size()); ++i) {
+    if (v.used[i] > 0 && core.weights(i, f) > 0) sources.push_back({core.weights(i, f), i});
+  }
+  std::sort(sources.rbegin(), sources.rend());
+  std::vector<std::string> names;
+  for (std::size_t k = 0; k < sources.size() && k < 2; ++k) {
+    names.push_back(features[sources[k].second].name);
+  }
+  return names;
+}
+
+std::vector<std::string> explain(const RecommendationModel::Core& core,
+                                 const std::vector<Feature>& features, const UserView& v,
+                                 const Candidate& c, double probability,
+                                 const MonotoneCalibration& calibration, UnixSeconds window,
+                                 const User& user) {
+  const Feature& feature = features[c.feature];
+  const int days = static_cast<int>(window / kSecondsPerDay);
+  std::vector<std::string> reasons;
+  auto co_used = co_used_features(core, features, v, c.feature);
+  std::string co_used_text;
+  if (!co_used.empty()) {
+    co_used_text = co_used.size() == 1 ? co_used[0] : co_used[0] + " and " + co_used[1];
+  }
+  switch (c.type) {
+    case RecommendationType::kFeatureDiscovery:
+      reasons.push_back(
+          fmt::format("Not used yet, and included in the {} plan", tier_name(v.tier)));
+      if (!co_used_text.empty()) {
+        reasons.push_back(
+            fmt::format("Users who use {} often also use {}", co_used_text, feature.name));
+      } else {
+        reasons.push_back(
+            fmt::format("Used by {} of all users", percent(core.popularity[c.feature])));
+      }
+      break;
+    case RecommendationType::kUpgradePromotion:
+      reasons.push_back(fmt::format("Needs the {} plan; the user is on {}",
+                                    tier_name(feature.required_tier), tier_name(v.tier)));
+      if (v.paywall[c.feature] > 0) {
+        reasons.push_back(fmt::format("Hit the paywall on {} {} times in the last {} days",
+                                      feature.name, v.paywall[c.feature], days));
+      }
+      if (!co_used_text.empty()) {
+        reasons.push_back(
+            fmt::format("Users who use {} often also use {}", co_used_text, feature.name));
+      }
+      break;
+    case RecommendationType::kUsageOptimization:
+      if (c.below_peers) {
+        reasons.push_back(
+            fmt::format("Used {} {} times in the last {} days; a typical user of it: {}",
+                        feature.name, v.recent[c.feature], days, core.peer_median[c.feature]));
+      } else {
+        reasons.push_back(fmt::format("Used {} {} times in the last {} days, down from {}",
+                                      feature.name, v.recent[c.feature], days,
+                                      v.previous[c.feature]));
+      }
+      break;
+    case RecommendationType::kPersonalization: {
+      reasons.push_back(fmt::format("{} is {} of the user's feature use in the last {} days",
+                                    feature.name, percent(c.score), days));
+      if (!feature.category.empty()) {
+        reasons.push_back(
+            fmt::format("Behaviour segment: {}-focused user; pin {} on the home screen",
+                        feature.category, feature.name));
+      }
+      auto segment = user.attributes.find("segment");
+      if (segment != user.attributes.end()) {
+        reasons.push_back(fmt::format("Customer segment: {}", segment->second));
+      }
+      break;
+    }
+    case RecommendationType::kRetention:
+      reasons.push_back(
+          fmt::format("Activity fell from {} to {} events between the last two {}-day "
+                      "periods (at risk of churning)",
+                      v.activity_previous, v.activity_recent, days));
+      reasons.push_back(fmt::format("Users of {} stayed active {:.1f}x as often as average",
+                                    feature.name, core.retention_lift[c.feature]));
+      if (!co_used_text.empty()) {
+        reasons.push_back(fmt::format("It fits the user's use of {}", co_used_text));
+      }
+      break;
+  }
+  reasons.push_back(fmt::format("{} of {} similar past cases acted on it within {} days",
+                                percent(probability), calibration.sample_size(), days));
+  if (feature.monthly_revenue_value_minor > 0) {
+    reasons.push_back(
+        fmt::format("Worth {} a month per adopting user",
+                    Money::from_minor(feature.monthly_revenue_value_minor).to_string()));
+  }
+  return reasons;
+}
+
+}  // namespace
+
+const char* recommendation_type_name(RecommendationType type) {
+  switch (type) {
+    case RecommendationType::kFeatureDiscovery:
+      return "feature_discovery";
+    case RecommendationType::kUpgradePromotion:
+      return "upgrade_promotion";
+    case RecommendationType::kUsageOptimization:
+      return "usage_optimization";
+    case RecommendationType::kPersonalization:
+      return "personalization";
+    case RecommendationType::kRetention:
+      return "retention";
+  }
+  return "unknown";
+}
+
+nlohmann::json FeatureRecommendation::to_json() const {
+  return nlohmann::json{
+      {"recommendation_id", recommendation_id},
+      {"user_id", user_id},
+      {"feature_name", feature_name},
+      {"recommendation_type", recommendation_type_name(recommendation_type)},
+      {"confidence_score", std::round(confidence_score * 10000.0) / 10000.0},
+      {"expected_value", expected_value.as_major()},
+      {"priority", priority},
+      {"reasoning", reasoning},
+  };
+}
+
+UsageSnapshot UsageSnapshot::build(const ActivityIndex& index, const EventBatch& history,
+                                   UnixSeconds at, UnixSeconds window) {
+  const auto users = static_cast<Eigen::Index>(index.users.size());
+  const auto features = static_cast<Eigen::Index>(index.features.size());
+  UsageSnapshot s;
+  s.at = at;
+  s.window = window;
+  s.used = RowMatrixD::Zero(users, features);
+  s.recent = RowMatrixF::Zero(users, features);
+  s.previous = RowMatrixF::Zero(users, features);
+  s.paywall_recent = RowMatrixF::Zero(users, features);
+  s.first_use.setConstant(users, features, INT64_MAX);
+  s.activity_recent.assign(users, 0);
+  s.activity_previous.assign(users, 0);
+  const UnixSeconds recent_start = at - window, previous_start = at - 2 * window;
+  for (const auto& e : history.feature_usage) {
+    if (e.at >= at) continue;
+    int u = index.user(e.user_id), f = index.feature(e.feature);
+    if (u < 0 || f < 0) continue;
+    s.used(u, f) = 1.0;
+    s.first_use(u, f) = std::min(s.first_use(u, f), e.at);
+    if (e.at >= recent_start) {
+      s.recent(u, f) += static_cast<float>(e.count);
+      s.activity_recent[u] += static_cast<float>(e.count);
+    } else if (e.at >= previous_start) {
+      s.previous(u, f) += static_cast<float>(e.count);
+      s.activity_previous[u] += static_cast<float>(e.count);
+    }
+  }
+  for (const auto& e : history.sessions) {
+    if (e.at >= at || e.at < previous_start) continue;
+    int u = index.user(e.user_id);
+    if (u < 0) continue;
+    (e.at >= recent_start ? s.activity_recent : s.activity_previous)[u] += 1;
+  }
+  for (const auto& e : history.paywall_hits) {
+    if (e.at >= at || e.at < recent_start) continue;
+    int u = index.user(e.user_id), f = index.feature(e.feature);
+    if (u >= 0 && f >= 0) s.paywall_recent(u, f) += 1;
+  }
+  s.tiers.resize(users);
+  for (Eigen::Index u = 0; u < users; ++u) s.tiers[u] = index.tier_at(static_cast<int>(u), at);
+  return s;
+}
+
+Result<RecommendationModel::Core> build_model_core(const ActivityIndex& index,
+                                                   const EventBatch& history, UnixSeconds at,
+                                                   const RecommendOptions& options) {
+  RecommendationModel::Core core;
+  core.snapshot = UsageSnapshot::build(index, history, at, options.window_seconds);
+  const auto& s = core.snapshot;
+  const int n = static_cast<int>(index.features.size());
+  auto weights = fit_ease_from_usage(s.used, options.ease_lambda);
+  if (!weights.is_ok()) return weights.status();
+  core.weights = std::move(weights).value();
+  const auto users = s.used.rows();
+  core.popularity.assign(n, 0);
+  core.peer_median.assign(n, 0);
+  core.peer_low.assign(n, 0);
+  core.retention_lift.assign(n, 1.0);
+  Eigen::VectorXd column_sums = s.used.colwise().sum().transpose();
+  for (int f = 0; f < n; ++f) {
+    core.popularity[f] = users > 0 ? column_sums[f] / static_cast<double>(users) : 0.0;
+    std::vector<float> counts;
+    for (Eigen::Index u = 0; u < users; ++u) {
+      if (s.recent(u, f) > 0) counts.push_back(s.recent(u, f));
+    }
+    core.peer_median[f] = quantile(counts, 0.5);
+    core.peer_low[f] = quantile(counts, 0.25);
+  }
+  // Retention lift: among users active in the previous window, how often users who had
+  // adopted f before it kept at least half their activity, relative to everyone (with a
+  // +1/+2 Laplace prior so rare features do not get extreme lifts).
+  double base_kept = 0, base_n = 0;
+  std::vector<double> kept(n, 0), total(n, 0);
+  const UnixSeconds previous_end = s.at - s.window;
+  for (Eigen::Index u = 0; u < users; ++u) {
+    if (s.activity_previous[u] <= 0) continue;
+    double stayed = s.activity_recent[u] > kDeclineRatio * s.activity_previous[u] ? 1.0 : 0.0;
+    base_kept += stayed;
+    base_n += 1;
+    for (int f = 0; f < n; ++f) {
+      if (s.first_use(u, f) < previous_end) {
+        kept[f] += stayed;
+        total[f] += 1;
+      }
+    }
+  }
+  double base_rate = (base_kept + 1) / (base_n + 2);
+  for (int f = 0; f < n; ++f) core.retention_lift[f] = ((kept[f] + 1) / (total[f] + 2)) / base_rate;
+  return core;
+}
+
+Result<Eigen::MatrixXd> fit_ease_from_usage(const UsageSnapshot::RowMatrixD& used, double lambda) {
+  Eigen::MatrixXd gram = used.transpose() * used;
+  return fit_ease(gram, lambda);
+}
+
+std::vector<int> rank_unused_features(const RecommendationModel::Core& core, int user) {
+  const auto& s = core.snapshot;
+  Eigen::RowVectorXd scores = ease_scores(core, s.used.row(user).data());
+  std::vector<int> ranked;
+  for (int f = 0; f < scores.size(); ++f) {
+    if (s.used(user, f) == 0) ranked.push_back(f);
+  }
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [&](int a, int b) { return scores[a] > scores[b]; });
+  return ranked;
+}
+
+std::vector<int> rank_unused_by_popularity(const RecommendationModel::Core& core, int user) {
+  const auto& s = core.snapshot;
+  std::vector<int> ranked;
+  for (int f = 0; f < static_cast<int>(core.popularity.size()); ++f) {
+    if (s.used(user, f) == 0) ranked.push_back(f);
+  }
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [&](int a, int b) { return core.popularity[a] > core.popularity[b]; });
+  return ranked;
+}
+
+Result<RecommendationModel> RecommendationModel::train(const EventBatch& history, UnixSeconds now,
+                                                       const RecommendOptions& options) {
+  if (!(options.window_seconds > 0)) {
+    return invalid_argument("window_seconds must be positive", "window_seconds");
+  }
+  if (options.max_per_type < 1) return invalid_argument("must be >= 1", "max_per_type");
+  if (options.max_total < 1) return invalid_argument("must be >= 1", "max_total");
+  ActivityIndex index = ActivityIndex::build(history);
+  if (index.features.empty()) return failed_precondition("no features to recommend");
+  auto current = build_model_core(index, history, now, options);
+  if (!current.is_ok()) return current.status();
+  const UnixSeconds holdout_start = now - options.window_seconds;
+  auto past = build_model_core(index, history, holdout_start, options);
+  if (!past.is_ok()) return past.status();
+
+  RecommendationModel model;
+  model.trained_at_ = now;
+  model.options_ = options;
+  model.features_ = index.features;
+  model.core_ = std::move(current).value();
+
+  // Calibration on the time split: the same candidates one window ago, and whether their
+  // outcome happened in the window since.
+  std::array<std::vector<double>, kRecommendationTypeCount> scores, outcomes;
+  std::vector<Candidate> candidates;
+  const auto& past_snapshot = past->snapshot;
+  for (std::size_t u = 0; u < index.users.size(); ++u) {
+    if (index.users[u]->signup_at >= holdout_start) continue;  // did not exist yet
+    candidates.clear();
+    UserView v = view_of(past_snapshot, static_cast<int>(u));
+    collect_candidates(past.value(), model.features_, v, candidates);
+    for (const auto& c : candidates) {
+      int t = static_cast<int>(c.type);
+      scores[t].push_back(c.score);
+      outcomes[t].push_back(outcome(c, past_snapshot, model.core_.snapshot, static_cast<int>(u)));
+    }
+  }
+  for (int t = 0; t < kRecommendationTypeCount; ++t) {
+    model.calibrations_[t] = MonotoneCalibration::fit(scores[t], outcomes[t]);
+  }
+
+  model.users_.reserve(index.users.size());
+  for (std::size_t u = 0; u < index.users.size(); ++u) {
+    model.users_.push_back(*index.users[u]);
+    model.user_ids_.push_back(index.users[u]->user_id);
+    model.user_index_.emplace(index.users[u]->user_id, static_cast<int>(u));
+  }
+  return model;
+}
+
+Result<std::vector<FeatureRecommendation>> RecommendationModel::recommend(
+    const std::string& user_id) const {
+  auto it = user_index_.find(user_id);
+  if (it == user_index_.end()) return not_found("unknown user: " + user_id);
+  return serve(it->second, users_[it->second]);
+}
+
+std::vector<FeatureRecommendation> RecommendationModel::recommend_cold_start(
+    const User& user) const {
+  return serve(-1, user);
+}
+
+std::vector<FeatureRecommendation> RecommendationModel::serve(int user,
+                                                              const User& user_record) const {
+  const int n = static_cast<int>(features_.size());
+  std::vector<double> zeros_d(user >= 0 ? 0 : n, 0.0);
+  std::vector<float> zeros_f(user >= 0 ? 0 : n, 0.0f);
+  UserView v;
+  if (user >= 0) {
+    v = view_of(core_.snapshot, user);
+  } else {
+    v.tier = user_record.tier;
+    v.used = zeros_d.data();
+    v.recent = v.previous = v.paywall = zeros_f.data();
+  }
+  std::vector<Candidate> candidates;
+  collect_candidates(core_, features_, v, candidates);
+
+  struct Scored {
+    Candidate candidate;
+    double probability;
+    double expected_minor;
+  };
+  std::vector<Scored> scored;
+  scored.reserve(candidates.size());
+  for (const auto& c : candidates) {
+    double p = calibrations_[static_cast<int>(c.type)](c.score);
+    double value = static_cast<double>(features_[c.feature].monthly_revenue_value_minor);
+    scored.push_back({c, p, p * value});
+  }
+  auto better = [](const Scored& a, const Scored& b) {
+    if (a.expected_minor != b.expected_minor) return a.expected_minor > b.expected_minor;
+    if (a.probability != b.probability) return a.probability > b.probability;
+    return a.candidate.feature < b.candidate.feature;
+  };
+  std::sort(scored.begin(), scored.end(), better);
+  // Best first: at most max_per_type per type, one recommendation per feature.
+  std::array<int, kRecommendationTypeCount> per_type{};
+  std::vector<bool> feature_taken(n, false);
+  std::vector<FeatureRecommendation> result;
+  for (const auto& s : scored) {
+    if (static_cast<int>(result.size()) >= options_.max_total) break;
+    int t = static_cast<int>(s.candidate.type);
+    if (per_type[t] >= options_.max_per_type || feature_taken[s.candidate.feature]) continue;
+    per_type[t] += 1;
+    feature_taken[s.candidate.feature] = true;
+    FeatureRecommendation r;
+    r.user_id = user_record.user_id;
+    r.feature_name = features_[s.candidate.feature].name;
+    r.recommendation_type = s.candidate.type;
+    r.confidence_score = s.probability;
+    r.expected_value = Money::from_minor(static_cast<std::int64_t>(std::llround(s.expected_minor)));
+    r.priority = static_cast<int>(result.size()) + 1;
+    r.recommendation_id =
+        "rec_" +
+        sha256_hex(fmt::format("{}|{}|{}|{}", r.user_id, r.feature_name,
+                               recommendation_type_name(r.recommendation_type), trained_at_))
+            .substr(0, 16);
+    r.reasoning = explain(core_, features_, v, s.candidate, s.probability, calibrations_[t],
+                          options_.window_seconds, user_record);
+    result.push_back(std::move(r));
+  }
+  return result;
+}
+
+}  // namespace fulcrum
