@@ -191,6 +191,26 @@ TEST_F(SqliteStoreTest, ExperimentAggregatesUseFirstExposureAndPrePeriod) {
   EXPECT_EQ(daily->front().converted, 1);
 }
 
+TEST_F(SqliteStoreTest, ExperimentAggregatesSeeExposuresAddedAfterAnEarlierCall) {
+  auto store = std::move(open_store(path_).value());
+  EventBatch batch;
+  batch.exposures = {{"e", "u1", "control", 100}};
+  ASSERT_TRUE(store->ingest(batch).is_ok());
+  ASSERT_EQ(store->exposure_counts("e")->front().second, 1);
+  batch.exposures = {{"e", "u2", "control", 200}, {"e", "u1", "variant", 50}};
+  ASSERT_TRUE(store->ingest(batch).is_ok());
+  auto counts = store->exposure_counts("e");
+  ASSERT_EQ(counts->size(), 2u);  // u1's earliest exposure is now the variant one
+  EXPECT_EQ((*counts)[0], (std::pair<std::string, std::int64_t>{"control", 1}));
+  EXPECT_EQ((*counts)[1], (std::pair<std::string, std::int64_t>{"variant", 1}));
+  EXPECT_EQ(*store->count_multi_variant_users("e"), 1);
+  // A second process writing the same file is seen too.
+  auto other_process_view = std::move(open_store(path_).value());
+  batch.exposures = {{"e", "u3", "control", 300}};
+  ASSERT_TRUE(other_process_view->ingest(batch).is_ok());
+  EXPECT_EQ((*store->exposure_counts("e"))[0].second, 2);
+}
+
 TEST_F(SqliteStoreTest, DocumentsUseOptimisticVersions) {
   auto store = std::move(open_store(path_).value());
   Document doc{"t1", "experiment", "draft", R"({"a":1})", 10, 10, 0};

@@ -9,6 +9,19 @@
 #include "store/sqlite/sqlite_schema.h"
 
 namespace fulcrum {
+
+struct SqliteTransparentHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+};
+
+struct SqliteFirstExposures {
+  std::vector<std::string> variants;  // distinct variant names, sorted
+  std::unordered_map<std::string, std::uint32_t, SqliteTransparentHash, std::equal_to<>> index_of_user;
+  std::vector<std::uint16_t> variant_index;
+  std::vector<UnixSeconds> first_at;
+  std::int64_t multi_variant_users = 0;  // users exposed to more than one variant
+};
 namespace {
 
 Status sqlite_error(sqlite3* db, const std::string& what) {
@@ -518,18 +531,9 @@ namespace {
 // exposures, then streams the metric's events once, joining in memory. Both reads use
 // append-friendly indexes (experiment_id, metric) so ingestion never pays for random
 // b-tree inserts; a correlated-subquery plan instead does one probe per user and metric.
-struct TransparentHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
-};
 
-struct FirstExposures {
-  std::vector<std::string> variants;  // distinct variant names, sorted
-  std::unordered_map<std::string, std::uint32_t, TransparentHash, std::equal_to<>> index_of_user;
-  std::vector<std::uint16_t> variant_index;
-  std::vector<UnixSeconds> first_at;
-  std::int64_t multi_variant_users = 0;  // users exposed to more than one variant
-};
+
+
 
 std::string_view column_view(sqlite3_stmt* stmt, int column) {
   const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt, column));
@@ -537,7 +541,7 @@ std::string_view column_view(sqlite3_stmt* stmt, int column) {
               : std::string_view();
 }
 
-Status load_first_exposures(sqlite3* db, const std::string& experiment_id, FirstExposures& out) {
+Status load_first_exposures(sqlite3* db, const std::string& experiment_id, SqliteFirstExposures& out) {
   Statement query(db, "SELECT user_id, at, variant FROM exposures WHERE experiment_id = ?1");
   FULCRUM_RETURN_IF_ERROR(query.status());
   query.bind(1, experiment_id);
@@ -589,7 +593,7 @@ Status load_first_exposures(sqlite3* db, const std::string& experiment_id, First
 
 // Calls visit(exposed user index, at, value) for each event of the metric by an exposed user.
 template <typename Visit>
-Status join_metric_events(sqlite3* db, const std::string& metric, const FirstExposures& exposed,
+Status join_metric_events(sqlite3* db, const std::string& metric, const SqliteFirstExposures& exposed,
                           Visit visit) {
   Statement query(db, "SELECT user_id, at, value FROM metric_events WHERE metric = ?1");
   FULCRUM_RETURN_IF_ERROR(query.status());
@@ -607,11 +611,36 @@ Status join_metric_events(sqlite3* db, const std::string& metric, const FirstExp
 
 }  // namespace
 
+Result<std::shared_ptr<const SqliteFirstExposures>> SqliteStore::first_exposures(
+    sqlite3* db, const std::string& experiment_id) {
+  // Exposures are only ever appended, so the largest rowid tells whether anything changed
+  // since the cached table was built (also when another process wrote the file).
+  std::int64_t max_rowid = 0;
+  {
+    Statement query(db, "SELECT COALESCE(MAX(rowid), 0) FROM exposures");
+    FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) { max_rowid = row.int64(0); }));
+  }
+  {
+    std::lock_guard lock(exposure_cache_mutex_);
+    auto cached = exposure_cache_.find(experiment_id);
+    if (cached != exposure_cache_.end() && cached->second.first == max_rowid) {
+      return cached->second.second;
+    }
+  }
+  auto loaded = std::make_shared<SqliteFirstExposures>();
+  FULCRUM_RETURN_IF_ERROR(load_first_exposures(db, experiment_id, *loaded));
+  std::lock_guard lock(exposure_cache_mutex_);
+  if (exposure_cache_.size() > 16) exposure_cache_.clear();  // bound memory
+  exposure_cache_[experiment_id] = {max_rowid, loaded};
+  return std::shared_ptr<const SqliteFirstExposures>(loaded);
+}
+
 Result<std::vector<VariantMetricStats>> SqliteStore::variant_metric_stats(
     const std::string& experiment_id, const std::string& metric, UnixSeconds pre_period_seconds) {
   FULCRUM_WITH_READER(reader);
-  FirstExposures exposed;
-  FULCRUM_RETURN_IF_ERROR(load_first_exposures(reader.db(), experiment_id, exposed));
+  auto snapshot = first_exposures(reader.db(), experiment_id);
+  if (!snapshot.is_ok()) return snapshot.status();
+  const SqliteFirstExposures& exposed = **snapshot;
   std::vector<double> post(exposed.first_at.size(), 0.0), pre(exposed.first_at.size(), 0.0);
   FULCRUM_RETURN_IF_ERROR(join_metric_events(
       reader.db(), metric, exposed, [&](std::uint32_t user, UnixSeconds at, double value) {
@@ -640,8 +669,9 @@ Result<std::vector<VariantMetricStats>> SqliteStore::variant_metric_stats(
 Result<std::vector<Store::DailyCumulative>> SqliteStore::daily_cumulative(
     const std::string& experiment_id, const std::string& metric) {
   FULCRUM_WITH_READER(reader);
-  FirstExposures exposed;
-  FULCRUM_RETURN_IF_ERROR(load_first_exposures(reader.db(), experiment_id, exposed));
+  auto snapshot = first_exposures(reader.db(), experiment_id);
+  if (!snapshot.is_ok()) return snapshot.status();
+  const SqliteFirstExposures& exposed = **snapshot;
   // A user converts at their first positive value at or after first exposure.
   std::vector<UnixSeconds> converted_at(exposed.first_at.size(), INT64_MAX);
   FULCRUM_RETURN_IF_ERROR(join_metric_events(
@@ -673,8 +703,9 @@ Result<std::vector<Store::DailyCumulative>> SqliteStore::daily_cumulative(
 Result<std::vector<std::pair<std::string, std::int64_t>>> SqliteStore::exposure_counts(
     const std::string& experiment_id) {
   FULCRUM_WITH_READER(reader);
-  FirstExposures exposed;
-  FULCRUM_RETURN_IF_ERROR(load_first_exposures(reader.db(), experiment_id, exposed));
+  auto snapshot = first_exposures(reader.db(), experiment_id);
+  if (!snapshot.is_ok()) return snapshot.status();
+  const SqliteFirstExposures& exposed = **snapshot;
   std::vector<std::pair<std::string, std::int64_t>> counts;
   for (const auto& name : exposed.variants) counts.emplace_back(name, 0);
   for (std::uint16_t variant : exposed.variant_index) counts[variant].second += 1;
@@ -683,8 +714,9 @@ Result<std::vector<std::pair<std::string, std::int64_t>>> SqliteStore::exposure_
 
 Result<std::int64_t> SqliteStore::count_multi_variant_users(const std::string& experiment_id) {
   FULCRUM_WITH_READER(reader);
-  FirstExposures exposed;
-  FULCRUM_RETURN_IF_ERROR(load_first_exposures(reader.db(), experiment_id, exposed));
+  auto snapshot = first_exposures(reader.db(), experiment_id);
+  if (!snapshot.is_ok()) return snapshot.status();
+  const SqliteFirstExposures& exposed = **snapshot;
   return exposed.multi_variant_users;
 }
 

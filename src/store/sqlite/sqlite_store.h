@@ -2,6 +2,7 @@
 // mutex, and a pool of reader connections so reads run beside writes.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -12,6 +13,8 @@
 struct sqlite3;
 
 namespace fulcrum {
+
+struct SqliteFirstExposures;  // first exposure per user of one experiment
 
 class SqliteStore final : public Store {
  public:
@@ -75,6 +78,13 @@ class SqliteStore final : public Store {
   sqlite3* writer_ = nullptr;
   std::mutex pool_mutex_;
   std::vector<sqlite3*> idle_readers_;
+  // Built once per experiment and reused while no exposure was added: a results call
+  // reads exposures once instead of once per metric.
+  Result<std::shared_ptr<const SqliteFirstExposures>> first_exposures(
+      sqlite3* db, const std::string& experiment_id);
+  std::mutex exposure_cache_mutex_;
+  std::map<std::string, std::pair<std::int64_t, std::shared_ptr<const SqliteFirstExposures>>>
+      exposure_cache_;
 };
 
 }  // namespace fulcrum
