@@ -23,9 +23,8 @@ Status ChurnModelConfig::validate() const {
 
 const std::vector<std::string>& churn_feature_names() {
   static const std::vector<std::string> names = {
-      "recency_days",   "active_days_28", "log_events_7",       "log_events_28",
-      "weekly_trend",   "recent_ratio",   "failed_payments_28", "paid_tier",
-      "tenure_months"};
+      "recency_days", "active_days_28",     "log_events_7", "log_events_28", "weekly_trend",
+      "recent_ratio", "failed_payments_28", "paid_tier",    "tenure_months"};
   return names;
 }
 
@@ -50,8 +49,7 @@ double relative_weekly_slope(const UserActivity& activity, int user, int cutoff_
 }
 
 // Failures in [from, to) with no later success before `to`.
-int unrecovered_failures(const UserActivity& activity, int user, UnixSeconds from,
-                         UnixSeconds to) {
+int unrecovered_failures(const UserActivity& activity, int user, UnixSeconds from, UnixSeconds to) {
   const auto& payments = activity.payments(user);
   int count = 0;
   bool success_after = false;
@@ -97,8 +95,8 @@ ChurnDataset churn_dataset(const UserActivity& activity, int cutoff_day,
         std::log1p(events_28),
         relative_weekly_slope(activity, user, cutoff_day, weeks),
         events_7 / (prior_28 / 4.0 + 1.0),
-        static_cast<double>(unrecovered_failures(
-            activity, user, cutoff_time - 28 * kSecondsPerDay, cutoff_time)),
+        static_cast<double>(
+            unrecovered_failures(activity, user, cutoff_time - 28 * kSecondsPerDay, cutoff_time)),
         activity.tier(user) == Tier::kFree ? 0.0 : 1.0,
         std::clamp(tenure_days, 0.0, 365.0) / 30.0,
     };
@@ -106,12 +104,13 @@ ChurnDataset churn_dataset(const UserActivity& activity, int cutoff_day,
     data.users.push_back(user);
     if (with_labels) {
       labels.push_back(activity.activity_sum(user, cutoff_day, cutoff_day + label_days) == 0 ? 1.0
-                                                                                              : 0.0);
+                                                                                             : 0.0);
     }
   }
   const auto rows = static_cast<Eigen::Index>(data.users.size());
-  data.features = Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-      values.data(), rows, columns);
+  data.features =
+      Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+          values.data(), rows, columns);
   if (with_labels) data.churned = Eigen::Map<Eigen::VectorXd>(labels.data(), rows);
   return data;
 }
@@ -123,8 +122,8 @@ double LogisticModel::predict(const Eigen::VectorXd& raw_row) const {
 }
 
 Eigen::VectorXd LogisticModel::predict_all(const Eigen::MatrixXd& raw) const {
-  Eigen::MatrixXd z = (raw.rowwise() - mean.transpose()).array().rowwise() /
-                      scale.transpose().array();
+  Eigen::MatrixXd z =
+      (raw.rowwise() - mean.transpose()).array().rowwise() / scale.transpose().array();
   Eigen::VectorXd eta = (z * coefficients).array() + intercept;
   return (1.0 / (1.0 + (-eta.array()).exp())).matrix();
 }
@@ -150,8 +149,8 @@ Result<LogisticModel> fit_logistic_irls(const Eigen::MatrixXd& raw, const Eigen:
   // Design matrix with the intercept in column 0.
   Eigen::MatrixXd x(n, k + 1);
   x.col(0).setOnes();
-  x.rightCols(k) = (raw.rowwise() - model.mean.transpose()).array().rowwise() /
-                   model.scale.transpose().array();
+  x.rightCols(k) =
+      (raw.rowwise() - model.mean.transpose()).array().rowwise() / model.scale.transpose().array();
   Eigen::VectorXd penalty = Eigen::VectorXd::Constant(k + 1, l2);
   penalty[0] = 0.0;
   Eigen::VectorXd beta = Eigen::VectorXd::Zero(k + 1);
@@ -181,9 +180,8 @@ double roc_auc(const std::vector<double>& scores, const std::vector<int>& labels
   const std::size_t n = std::min(scores.size(), labels.size());
   std::vector<std::size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return scores[a] < scores[b];
-  });
+  std::sort(order.begin(), order.end(),
+            [&](std::size_t a, std::size_t b) { return scores[a] < scores[b]; });
   // Mann-Whitney U from mid-ranks (ties share their average rank).
   double positive_rank_sum = 0;
   double positives = 0, negatives = 0;

@@ -20,9 +20,9 @@ class Clock;
 class Store;
 
 struct ChurnModelConfig {
-  int label_days = 28;     // churned = no activity in this many days after the cutoff
-  int feature_days = 56;   // history read for the features (8 weeks)
-  double l2 = 1.0;         // ridge penalty on standardised coefficients (not the intercept)
+  int label_days = 28;    // churned = no activity in this many days after the cutoff
+  int feature_days = 56;  // history read for the features (8 weeks)
+  double l2 = 1.0;        // ridge penalty on standardised coefficients (not the intercept)
   int max_iterations = 50;
   double tolerance = 1e-8;  // stop when the largest Newton step is below this
   Status validate() const;
@@ -45,7 +45,7 @@ ChurnDataset churn_dataset(const UserActivity& activity, int cutoff_day,
                            const ChurnModelConfig& config, bool with_labels);
 
 struct LogisticModel {
-  Eigen::VectorXd mean, scale;  // standardisation learned on the training rows
+  Eigen::VectorXd mean, scale;   // standardisation learned on the training rows
   Eigen::VectorXd coefficients;  // on standardised features
   double intercept = 0;
   int iterations = 0;

@@ -84,8 +84,8 @@ void UserActivity::record_feature_use(std::string_view user_id, std::string_view
   std::uint16_t& cell = daily_[static_cast<std::size_t>(user) * days_ + day];
   cell = static_cast<std::uint16_t>(
       std::min<int>(cell + count, std::numeric_limits<std::uint16_t>::max()));
-  feature_days_[f][static_cast<std::size_t>(user) * words_ + day / 64] |=
-      std::uint64_t{1} << (day % 64);
+  feature_days_[f][static_cast<std::size_t>(user) * words_ + day / 64] |= std::uint64_t{1}
+                                                                          << (day % 64);
 }
 
 void UserActivity::record_payment(std::string_view user_id, UnixSeconds at, bool succeeded,
@@ -131,7 +131,8 @@ int UserActivity::last_active_day(int user, int before_day) const {
 bool UserActivity::used_feature(int user, int feature, int day) const {
   if (day < 0 || day >= days_) return false;
   return (feature_days_[feature][static_cast<std::size_t>(user) * words_ + day / 64] >>
-          (day % 64)) & 1U;
+          (day % 64)) &
+         1U;
 }
 
 bool UserActivity::used_feature_between(int user, int feature, int from_day, int to_day) const {
@@ -159,9 +160,8 @@ bool UserActivity::used_feature_ever(int user, int feature) const {
 Result<UserActivity> load_user_activity(Store& store, UnixSeconds now, int days) {
   if (days <= 0) return invalid_argument("history days must be positive", "history_days");
   UserActivity activity(now, days);
-  FULCRUM_RETURN_IF_ERROR(store.scan_users([&](const User& user) {
-    activity.add_user(user.user_id, user.tier, user.signup_at);
-  }));
+  FULCRUM_RETURN_IF_ERROR(store.scan_users(
+      [&](const User& user) { activity.add_user(user.user_id, user.tier, user.signup_at); }));
   TimeRange range{activity.window_start(), now};
   FULCRUM_RETURN_IF_ERROR(store.scan_sessions(
       range, [&](const SessionEvent& event) { activity.record_session(event.user_id, event.at); }));

@@ -43,7 +43,9 @@ class UserActivity {
 
   UnixSeconds now() const { return now_; }
   int days() const { return days_; }
-  UnixSeconds window_start() const { return now_ - static_cast<UnixSeconds>(days_) * kSecondsPerDay; }
+  UnixSeconds window_start() const {
+    return now_ - static_cast<UnixSeconds>(days_) * kSecondsPerDay;
+  }
   // Day index of t, or -1 when outside the window.
   int day_of(UnixSeconds t) const;
   // Start time of day index d.
@@ -56,7 +58,9 @@ class UserActivity {
   UnixSeconds signup_at(int user) const { return signup_at_[user]; }
 
   // Activity events on a day (saturates at 65535).
-  int activity(int user, int day) const { return daily_[static_cast<std::size_t>(user) * days_ + day]; }
+  int activity(int user, int day) const {
+    return daily_[static_cast<std::size_t>(user) * days_ + day];
+  }
   // Sum of activity over days [from_day, to_day), clamped to the window.
   std::int64_t activity_sum(int user, int from_day, int to_day) const;
   // Days with any activity in [from_day, to_day).

@@ -8,11 +8,16 @@ namespace fulcrum {
 
 const char* trigger_type_name(TriggerType type) {
   switch (type) {
-    case TriggerType::kUsageDrop: return "usage_drop";
-    case TriggerType::kEngagementDecline: return "engagement_decline";
-    case TriggerType::kPaymentIssue: return "payment_issue";
-    case TriggerType::kFeatureAbandonment: return "feature_abandonment";
-    case TriggerType::kChurnRisk: return "churn_risk";
+    case TriggerType::kUsageDrop:
+      return "usage_drop";
+    case TriggerType::kEngagementDecline:
+      return "engagement_decline";
+    case TriggerType::kPaymentIssue:
+      return "payment_issue";
+    case TriggerType::kFeatureAbandonment:
+      return "feature_abandonment";
+    case TriggerType::kChurnRisk:
+      return "churn_risk";
   }
   return "unknown";
 }
@@ -122,8 +127,9 @@ std::optional<TriggerMatch> detect_usage_drop(const UserActivity& activity, int 
   const int baseline_from = recent_from - config.usage_drop_baseline_days;
   if (baseline_from < 0) return std::nullopt;
   // Normalise both periods to a rate per 7 days so recent and baseline compare directly.
-  double baseline_weekly = static_cast<double>(activity.activity_sum(user, baseline_from, recent_from)) *
-                           7.0 / config.usage_drop_baseline_days;
+  double baseline_weekly =
+      static_cast<double>(activity.activity_sum(user, baseline_from, recent_from)) * 7.0 /
+      config.usage_drop_baseline_days;
   if (baseline_weekly < config.usage_drop_min_baseline_weekly || baseline_weekly <= 0) {
     return std::nullopt;
   }
@@ -200,7 +206,8 @@ std::optional<TriggerMatch> detect_feature_abandonment(const UserActivity& activ
     }
     if (weeks_used < config.abandon_min_weeks_used) continue;
     double score = static_cast<double>(weeks_used) / config.abandon_regular_weeks;
-    if (!best || score > best->score) best = TriggerMatch{user, score, activity.feature_name(feature)};
+    if (!best || score > best->score)
+      best = TriggerMatch{user, score, activity.feature_name(feature)};
   }
   return best;
 }

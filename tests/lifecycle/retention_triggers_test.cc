@@ -22,10 +22,10 @@ void add_daily_sessions(UserActivity& activity, const std::string& user, int day
 
 TEST(UserActivity, BucketsAlignToNowAndSumWindows) {
   UserActivity activity(kNow, 10);
-  activity.record_session("u1", kNow - 1);            // last day
-  activity.record_session("u1", kNow - kDay);         // first second of the last day
-  activity.record_session("u1", kNow - kDay - 1);     // the day before
-  activity.record_session("u1", kNow);                // at now: outside (exclusive)
+  activity.record_session("u1", kNow - 1);              // last day
+  activity.record_session("u1", kNow - kDay);           // first second of the last day
+  activity.record_session("u1", kNow - kDay - 1);       // the day before
+  activity.record_session("u1", kNow);                  // at now: outside (exclusive)
   activity.record_session("u1", kNow - 10 * kDay - 1);  // before the window
   int user = activity.find_user("u1");
   ASSERT_GE(user, 0);
