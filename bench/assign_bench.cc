@@ -39,8 +39,8 @@ std::uint32_t naive_fnv(const std::string& s) {
   return h;
 }
 
-int naive_run(const std::string& key, const std::string& user, int num_variations,
-              double coverage, const std::vector<double>& weights) {
+int naive_run(const std::string& key, const std::string& user, int num_variations, double coverage,
+              const std::vector<double>& weights) {
   const std::uint32_t first = naive_fnv(key + user);
   const double n = static_cast<double>(naive_fnv(std::to_string(first)) % 10000u) / 10000.0;
   const auto ranges = get_bucket_ranges(num_variations, coverage, weights);

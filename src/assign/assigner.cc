@@ -31,8 +31,7 @@ Status validate_allocation(const Allocation& allocation) {
     return invalid_argument("weights must sum to 1 (they sum to " + std::to_string(total) + ")",
                             "traffic_allocation");
   }
-  if (!std::isfinite(allocation.coverage) || allocation.coverage <= 0 ||
-      allocation.coverage > 1) {
+  if (!std::isfinite(allocation.coverage) || allocation.coverage <= 0 || allocation.coverage > 1) {
     return invalid_argument("coverage must be in (0, 1]", "coverage");
   }
   return Status::ok();

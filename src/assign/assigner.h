@@ -37,8 +37,7 @@ class Assigner {
  public:
   // Validates the allocation (see above) and the hash version (1 or 2).
   static Result<Assigner> create(std::string seed, const Allocation& allocation,
-                                 std::optional<Namespace> ns = std::nullopt,
-                                 int hash_version = 2);
+                                 std::optional<Namespace> ns = std::nullopt, int hash_version = 2);
 
   // Variation index, or -1 when the user is outside the namespace slice or the coverage.
   // Empty user ids are never in the experiment (as in the SDKs).

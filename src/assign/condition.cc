@@ -111,19 +111,27 @@ bool js_compare(const json& a, const json& b, Rel rel) {
   if (a.is_string() && b.is_string()) {
     const int c = a.get_ref<const std::string&>().compare(b.get_ref<const std::string&>());
     switch (rel) {
-      case Rel::kLess: return c < 0;
-      case Rel::kLessEqual: return c <= 0;
-      case Rel::kGreater: return c > 0;
-      case Rel::kGreaterEqual: return c >= 0;
+      case Rel::kLess:
+        return c < 0;
+      case Rel::kLessEqual:
+        return c <= 0;
+      case Rel::kGreater:
+        return c > 0;
+      case Rel::kGreaterEqual:
+        return c >= 0;
     }
   }
   if (!is_primitive(a) || !is_primitive(b)) return false;
   const double x = js_number(a), y = js_number(b);
   switch (rel) {
-    case Rel::kLess: return x < y;
-    case Rel::kLessEqual: return x <= y;
-    case Rel::kGreater: return x > y;
-    case Rel::kGreaterEqual: return x >= y;
+    case Rel::kLess:
+      return x < y;
+    case Rel::kLessEqual:
+      return x <= y;
+    case Rel::kGreater:
+      return x > y;
+    case Rel::kGreaterEqual:
+      return x >= y;
   }
   return false;
 }
@@ -241,7 +249,8 @@ bool eval_operator(std::string_view op, const json& actual, const json& expected
   if (op == "$alli") return expected.is_array() && is_in_all(actual, expected, true);
   if (op == "$regex") return regex_test(expected, actual, false);
   if (op == "$regexi") return regex_test(expected, actual, true);
-  if (op == "$type") return expected.is_string() && expected.get<std::string>() == type_name(actual);
+  if (op == "$type")
+    return expected.is_string() && expected.get<std::string>() == type_name(actual);
   return false;  // unknown operator: the SDK fails the match
 }
 
@@ -280,9 +289,9 @@ bool eval_and(const json& attributes, const json& conditions) {
 
 bool known_value_operator(std::string_view op) {
   static constexpr std::string_view kOps[] = {
-      "$veq", "$vne", "$vgt", "$vgte", "$vlt",   "$vlte",      "$eq",  "$ne",
-      "$lt",  "$lte", "$gt",  "$gte",  "$exists", "$in",       "$ini", "$nin",
-      "$nini", "$not", "$size", "$elemMatch", "$all", "$alli", "$regex", "$regexi", "$type"};
+      "$veq",  "$vne",       "$vgt", "$vgte",   "$vlt",   "$vlte",   "$eq",  "$ne",   "$lt",
+      "$lte",  "$gt",        "$gte", "$exists", "$in",    "$ini",    "$nin", "$nini", "$not",
+      "$size", "$elemMatch", "$all", "$alli",   "$regex", "$regexi", "$type"};
   for (auto k : kOps) {
     if (k == op) return true;
   }
@@ -315,7 +324,9 @@ Status validate_operator(std::string_view op, const json& operand, const std::st
                                                   "number", "boolean", "object"};
     bool ok = false;
     for (auto t : kTypes) ok = ok || (operand.is_string() && operand.get<std::string>() == t);
-    if (!ok) return invalid_argument("$type must be one of null, array, string, number, boolean, object", field);
+    if (!ok)
+      return invalid_argument("$type must be one of null, array, string, number, boolean, object",
+                              field);
   }
   if (op == "$not" || op == "$size") return validate_value(operand, field);
   if (op == "$elemMatch") {
@@ -371,7 +382,8 @@ Status validate_condition(const json& condition, const std::string& field) {
     const std::string& key = it.key();
     const std::string path = field + "." + key;
     if (key == "$or" || key == "$nor" || key == "$and") {
-      if (!it.value().is_array()) return invalid_argument(key + " needs an array of conditions", path);
+      if (!it.value().is_array())
+        return invalid_argument(key + " needs an array of conditions", path);
       for (std::size_t i = 0; i < it.value().size(); ++i) {
         FULCRUM_RETURN_IF_ERROR(
             validate_condition(it.value()[i], path + "[" + std::to_string(i) + "]"));

@@ -9,9 +9,8 @@
 // strict check for conditions people type, naming the offending path.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "core/status.h"
 

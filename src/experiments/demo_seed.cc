@@ -45,10 +45,19 @@ const json& savings_request() {
 }  // namespace
 
 Result<int> seed_demo_experiments(Store& store, const Clock& clock) {
-  const ManualClock started(clock.now() - 28 * kSecondsPerDay);
   int created = 0;
-  for (const auto& [id, request] : {std::pair{kDemoOnboardingTest, &onboarding_request()},
-                                    std::pair{kDemoSavingsNudgeTest, &savings_request()}}) {
+  // Start dates match the demo generator's exposure windows (src/demo/demo_data.cc: 30 days
+  // for the onboarding checklist, 45 for the savings nudge, ending at the data's last day).
+  struct Seed {
+    const char* id;
+    const nlohmann::json* request;
+    int days_running;
+  };
+  for (const Seed& seed : {Seed{kDemoOnboardingTest, &onboarding_request(), 30},
+                           Seed{kDemoSavingsNudgeTest, &savings_request(), 45}}) {
+    const char* id = seed.id;
+    const nlohmann::json* request = seed.request;
+    const ManualClock started(clock.now() - seed.days_running * kSecondsPerDay);
     auto existing = store.get_document(kDocumentKind, id);
     if (!existing) return existing.status();
     if (existing->has_value()) continue;

@@ -12,10 +12,10 @@ namespace {
 using json = nlohmann::json;
 
 const std::set<std::string> kConfigFields = {
-    "test_name",     "feature_name",  "description",     "hypothesis",   "success_metrics",
-    "test_groups",   "traffic_allocation", "start_date",  "created_by",   "control",
-    "coverage",      "namespace",     "targeting",       "metric_types", "lower_is_better",
-    "alpha",         "analysis_method", "min_sample_size", "target_power", "target_mde"};
+    "test_name",   "feature_name",       "description",     "hypothesis",   "success_metrics",
+    "test_groups", "traffic_allocation", "start_date",      "created_by",   "control",
+    "coverage",    "namespace",          "targeting",       "metric_types", "lower_is_better",
+    "alpha",       "analysis_method",    "min_sample_size", "target_power", "target_mde"};
 
 Status require_string(const json& obj, const char* key, std::string& out, bool required) {
   auto it = obj.find(key);
@@ -52,9 +52,12 @@ json time_json(const std::optional<UnixSeconds>& t) {
 
 const char* analysis_method_name(AnalysisMethod method) {
   switch (method) {
-    case AnalysisMethod::kFrequentist: return "frequentist";
-    case AnalysisMethod::kBayesian: return "bayesian";
-    case AnalysisMethod::kSequential: return "sequential";
+    case AnalysisMethod::kFrequentist:
+      return "frequentist";
+    case AnalysisMethod::kBayesian:
+      return "bayesian";
+    case AnalysisMethod::kSequential:
+      return "sequential";
   }
   return "frequentist";
 }
@@ -143,7 +146,8 @@ Result<ExperimentConfig> parse_config(const json& request) {
     }
   }
   if (auto lower = request.find("lower_is_better"); lower != request.end() && !lower->is_null()) {
-    if (!lower->is_array()) return invalid_argument("must be a list of metric names", "lower_is_better");
+    if (!lower->is_array())
+      return invalid_argument("must be a list of metric names", "lower_is_better");
     for (std::size_t i = 0; i < lower->size(); ++i) {
       const std::string field = "lower_is_better[" + std::to_string(i) + "]";
       const json& m = (*lower)[i];
@@ -158,8 +162,10 @@ Result<ExperimentConfig> parse_config(const json& request) {
 
   // test_groups and traffic_allocation must name the same groups.
   auto groups = request.find("test_groups");
-  if (groups == request.end() || groups->is_null()) return invalid_argument("is required", "test_groups");
-  if (!groups->is_object()) return invalid_argument("must be an object of group name to config", "test_groups");
+  if (groups == request.end() || groups->is_null())
+    return invalid_argument("is required", "test_groups");
+  if (!groups->is_object())
+    return invalid_argument("must be an object of group name to config", "test_groups");
   auto allocation = request.find("traffic_allocation");
   if (allocation == request.end() || allocation->is_null()) {
     return invalid_argument("is required", "traffic_allocation");
@@ -167,7 +173,8 @@ Result<ExperimentConfig> parse_config(const json& request) {
   if (!allocation->is_object()) {
     return invalid_argument("must be an object of group name to weight", "traffic_allocation");
   }
-  if (groups->size() < 2) return invalid_argument("an experiment needs at least two groups", "test_groups");
+  if (groups->size() < 2)
+    return invalid_argument("an experiment needs at least two groups", "test_groups");
   for (auto it = groups->begin(); it != groups->end(); ++it) {
     const std::string field = "traffic_allocation." + it.key();
     auto weight = allocation->find(it.key());
@@ -202,7 +209,8 @@ Result<ExperimentConfig> parse_config(const json& request) {
   FULCRUM_RETURN_IF_ERROR(assign::validate_allocation(config.allocation()));
 
   if (auto ns = request.find("namespace"); ns != request.end() && !ns->is_null()) {
-    if (!ns->is_object()) return invalid_argument("must be {\"id\", \"start\", \"end\"}", "namespace");
+    if (!ns->is_object())
+      return invalid_argument("must be {\"id\", \"start\", \"end\"}", "namespace");
     for (auto it = ns->begin(); it != ns->end(); ++it) {
       if (it.key() != "id" && it.key() != "start" && it.key() != "end") {
         return invalid_argument("unknown field '" + it.key() + "'", "namespace." + it.key());
@@ -232,13 +240,15 @@ Result<ExperimentConfig> parse_config(const json& request) {
     config.ns = parsed;
   }
 
-  if (auto targeting = request.find("targeting"); targeting != request.end() && !targeting->is_null()) {
+  if (auto targeting = request.find("targeting");
+      targeting != request.end() && !targeting->is_null()) {
     FULCRUM_RETURN_IF_ERROR(assign::validate_condition(*targeting, "targeting"));
     config.targeting = *targeting;
   }
 
   FULCRUM_RETURN_IF_ERROR(optional_number(request, "alpha", config.alpha));
-  if (!(config.alpha > 0 && config.alpha <= 0.5)) return invalid_argument("must be in (0, 0.5]", "alpha");
+  if (!(config.alpha > 0 && config.alpha <= 0.5))
+    return invalid_argument("must be in (0, 0.5]", "alpha");
   FULCRUM_RETURN_IF_ERROR(optional_number(request, "target_power", config.target_power));
   if (!(config.target_power > 0 && config.target_power < 1)) {
     return invalid_argument("must be in (0, 1)", "target_power");
@@ -304,10 +314,9 @@ json config_to_json(const ExperimentConfig& config) {
               {"target_mde", config.target_mde},
               {"start_date", time_json(config.start_date)},
               {"created_by", config.created_by}};
-  out["namespace"] = config.ns ? json{{"id", config.ns->id},
-                                      {"start", config.ns->start},
-                                      {"end", config.ns->end}}
-                               : json(nullptr);
+  out["namespace"] =
+      config.ns ? json{{"id", config.ns->id}, {"start", config.ns->start}, {"end", config.ns->end}}
+                : json(nullptr);
   return out;
 }
 
@@ -374,7 +383,8 @@ Result<Experiment> experiment_from_json(const json& body) {
   e.updated_at = opt_time(body, "updated_at").value_or(0);
   e.started_at = opt_time(body, "started_at");
   e.ended_at = opt_time(body, "ended_at");
-  if (auto w = body.find("winner"); w != body.end() && w->is_string()) e.winner = w->get<std::string>();
+  if (auto w = body.find("winner"); w != body.end() && w->is_string())
+    e.winner = w->get<std::string>();
   e.winner_forced = body.value("winner_forced", false);
   return e;
 }

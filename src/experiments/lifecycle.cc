@@ -12,17 +12,27 @@ struct Rule {
   const char* allowed_text;
 };
 
-//                                            draft  active paused completed cancelled
+// allowed_from is in status order: draft, active, paused, completed, cancelled.
 constexpr Rule kRules[] = {
-    {LifecycleAction::kStart, {true, false, true, false, false}, ExperimentStatus::kActive,
+    {LifecycleAction::kStart,
+     {true, false, true, false, false},
+     ExperimentStatus::kActive,
      "draft or paused"},
-    {LifecycleAction::kPause, {false, true, false, false, false}, ExperimentStatus::kPaused,
+    {LifecycleAction::kPause,
+     {false, true, false, false, false},
+     ExperimentStatus::kPaused,
      "active"},
-    {LifecycleAction::kResume, {false, false, true, false, false}, ExperimentStatus::kActive,
+    {LifecycleAction::kResume,
+     {false, false, true, false, false},
+     ExperimentStatus::kActive,
      "paused"},
-    {LifecycleAction::kComplete, {false, true, true, false, false}, ExperimentStatus::kCompleted,
+    {LifecycleAction::kComplete,
+     {false, true, true, false, false},
+     ExperimentStatus::kCompleted,
      "active or paused"},
-    {LifecycleAction::kCancel, {true, true, true, false, false}, ExperimentStatus::kCancelled,
+    {LifecycleAction::kCancel,
+     {true, true, true, false, false},
+     ExperimentStatus::kCancelled,
      "draft, active or paused"},
 };
 
@@ -30,11 +40,16 @@ constexpr Rule kRules[] = {
 
 const char* status_name(ExperimentStatus status) {
   switch (status) {
-    case ExperimentStatus::kDraft: return "draft";
-    case ExperimentStatus::kActive: return "active";
-    case ExperimentStatus::kPaused: return "paused";
-    case ExperimentStatus::kCompleted: return "completed";
-    case ExperimentStatus::kCancelled: return "cancelled";
+    case ExperimentStatus::kDraft:
+      return "draft";
+    case ExperimentStatus::kActive:
+      return "active";
+    case ExperimentStatus::kPaused:
+      return "paused";
+    case ExperimentStatus::kCompleted:
+      return "completed";
+    case ExperimentStatus::kCancelled:
+      return "cancelled";
   }
   return "draft";
 }
@@ -49,11 +64,16 @@ std::optional<ExperimentStatus> parse_status(std::string_view name) {
 
 const char* action_name(LifecycleAction action) {
   switch (action) {
-    case LifecycleAction::kStart: return "start";
-    case LifecycleAction::kPause: return "pause";
-    case LifecycleAction::kResume: return "resume";
-    case LifecycleAction::kComplete: return "complete";
-    case LifecycleAction::kCancel: return "cancel";
+    case LifecycleAction::kStart:
+      return "start";
+    case LifecycleAction::kPause:
+      return "pause";
+    case LifecycleAction::kResume:
+      return "resume";
+    case LifecycleAction::kComplete:
+      return "complete";
+    case LifecycleAction::kCancel:
+      return "cancel";
   }
   return "start";
 }

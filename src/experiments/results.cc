@@ -62,7 +62,8 @@ Result<json> daily_chart(Store& store, const std::string& key, const std::string
         {{"date", format_date(row.day)},
          {"users", row.users},
          {"converted", row.converted},
-         {"conversion_rate", row.users > 0 ? static_cast<double>(row.converted) / row.users : 0.0}});
+         {"conversion_rate",
+          row.users > 0 ? static_cast<double>(row.converted) / row.users : 0.0}});
   }
   return json{{"metric", metric}, {"groups", groups}};
 }
@@ -212,8 +213,8 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
       winner = best->name;
       action = "ship";
       text = "Ship " + best->name + ": " +
-             std::to_string(static_cast<int>(std::round(
-                 100 * best->vs_control->chance_to_beat_control))) +
+             std::to_string(
+                 static_cast<int>(std::round(100 * best->vs_control->chance_to_beat_control))) +
              "% chance to beat " + config.control + " on " + primary.name + ".";
     } else if (best && all_worse) {
       winner = config.control;
@@ -249,9 +250,9 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
       entry["p_value"] = number_or_null(t.adjusted_p_value);
       entry["raw_p_value"] = number_or_null(t.p_value);
       entry["lift"] = t.relative ? number_or_null(t.relative->estimate) : json(nullptr);
-      entry["confidence_interval"] =
-          t.relative ? json{number_or_null(t.relative->ci.lower), number_or_null(t.relative->ci.upper)}
-                     : json(nullptr);
+      entry["confidence_interval"] = t.relative ? json{number_or_null(t.relative->ci.lower),
+                                                       number_or_null(t.relative->ci.upper)}
+                                                : json(nullptr);
       entry["absolute_difference"] = number_or_null(t.absolute.estimate);
       entry["chance_to_beat_control"] = number_or_null(t.chance_to_beat_control);
     } else {
@@ -279,14 +280,12 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
         entry["significant"] = t.significant;
         entry["chance_to_beat_control"] = number_or_null(t.chance_to_beat_control);
         if (t.bayesian) {
-          entry["bayesian"] = {{"posterior_mean", number_or_null(t.bayesian->posterior_mean)},
-                               {"posterior_sd", number_or_null(t.bayesian->posterior_sd)},
-                               {"chance_to_beat_control",
-                                number_or_null(t.bayesian->chance_to_beat_control)},
-                               {"expected_loss_treatment",
-                                number_or_null(t.bayesian->expected_loss_treatment)},
-                               {"expected_loss_control",
-                                number_or_null(t.bayesian->expected_loss_control)}};
+          entry["bayesian"] = {
+              {"posterior_mean", number_or_null(t.bayesian->posterior_mean)},
+              {"posterior_sd", number_or_null(t.bayesian->posterior_sd)},
+              {"chance_to_beat_control", number_or_null(t.bayesian->chance_to_beat_control)},
+              {"expected_loss_treatment", number_or_null(t.bayesian->expected_loss_treatment)},
+              {"expected_loss_control", number_or_null(t.bayesian->expected_loss_control)}};
         }
       }
       groups[g.name] = std::move(entry);

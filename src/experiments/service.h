@@ -8,11 +8,10 @@
 // to_json(Experiment); writes use the document version for optimistic concurrency.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/time.h"
 #include "experiments/experiment.h"
@@ -70,7 +69,7 @@ struct Assignment {
   std::string reason;  // "assigned", "not_active", "targeting", "namespace", "coverage",
                        // "completed"
   int phase = 0;
-  double bucket = 0;          // the user's hash bucket in [0, 1)
+  double bucket = 0;  // the user's hash bucket in [0, 1)
   bool exposure_recorded = false;
 };
 nlohmann::json to_json(const Assignment& assignment);

@@ -1,10 +1,10 @@
 #include "assign/assigner.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <map>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "assign/hash.h"
 

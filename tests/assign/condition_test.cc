@@ -7,8 +7,10 @@ namespace {
 
 using json = nlohmann::json;
 
-const json kUser = {{"id", "user_1"},     {"tier", "free"},
-                    {"country", "GB"},    {"app_version", "5.10.2"},
+const json kUser = {{"id", "user_1"},
+                    {"tier", "free"},
+                    {"country", "GB"},
+                    {"app_version", "5.10.2"},
                     {"segment", "student"}};
 
 TEST(Condition, BankTargetingExamples) {
@@ -28,9 +30,11 @@ TEST(Condition, BankTargetingExamples) {
 
 TEST(Condition, ValidationNamesThePath) {
   EXPECT_TRUE(validate_condition(json::parse(R"({"tier": "free"})")).is_ok());
-  EXPECT_TRUE(validate_condition(json::parse(
-                  R"({"$and": [{"app_version": {"$vgte": "5.2.0"}}, {"country": {"$in": ["GB"]}}]})"))
-                  .is_ok());
+  EXPECT_TRUE(
+      validate_condition(
+          json::parse(
+              R"({"$and": [{"app_version": {"$vgte": "5.2.0"}}, {"country": {"$in": ["GB"]}}]})"))
+          .is_ok());
 
   auto s = validate_condition(json::parse(R"({"app_version": {"$vgtt": "5.2.0"}})"));
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);

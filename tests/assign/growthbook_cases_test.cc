@@ -1,8 +1,8 @@
 // Runs the published GrowthBook SDK cases (growthbook_cases.json) through fulcrum_assign so
 // that assignments agree with the open SDKs.
-#include <fstream>
-
 #include <gtest/gtest.h>
+
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "assign/assigner.h"
@@ -123,8 +123,8 @@ TEST(GrowthBookCases, RunExperiment) {
       ns = Namespace{exp["namespace"][0].get<std::string>(), exp["namespace"][1].get<double>(),
                      exp["namespace"][2].get<double>()};
     }
-    auto assigner = Assigner::create(exp.value("seed", exp["key"].get<std::string>()), alloc,
-                                     ns, exp.value("hashVersion", 1));
+    auto assigner = Assigner::create(exp.value("seed", exp["key"].get<std::string>()), alloc, ns,
+                                     exp.value("hashVersion", 1));
     ASSERT_TRUE(assigner.is_ok()) << c[0] << ": " << assigner.status().to_string();
     const int got = assigner->assign(user);
     const bool in_experiment = c[4].get<bool>();

@@ -47,8 +47,8 @@ TEST(ExperimentConfig, ContractRequestParsesWithDefaults) {
 
 TEST(ExperimentConfig, ControlFirstThenOtherGroupsByName) {
   json request = contract_request();
-  request["test_groups"] = {{"zeta", json::object()}, {"alpha", json::object()},
-                            {"baseline", json::object()}};
+  request["test_groups"] = {
+      {"zeta", json::object()}, {"alpha", json::object()}, {"baseline", json::object()}};
   request["traffic_allocation"] = {{"zeta", 0.2}, {"alpha", 0.3}, {"baseline", 0.5}};
   request["control"] = "baseline";
   auto parsed = parse_config(request);
@@ -83,21 +83,31 @@ TEST(ExperimentConfig, ErrorsNameTheField) {
   EXPECT_EQ(error_field([](json& r) { r["coverage"] = 0; }), "coverage");
   EXPECT_EQ(error_field([](json& r) { r["coverage"] = 1.2; }), "coverage");
   EXPECT_EQ(error_field([](json& r) { r["control"] = "baseline"; }), "control");
-  EXPECT_EQ(error_field([](json& r) { r["metric_types"] = {{"conversion_rate", "ratio"}}; }),
+  EXPECT_EQ(error_field([](json& r) {
+              r["metric_types"] = {{"conversion_rate", "ratio"}};
+            }),
             "metric_types.conversion_rate");
-  EXPECT_EQ(error_field([](json& r) { r["metric_types"] = {{"clicks", "binomial"}}; }),
+  EXPECT_EQ(error_field([](json& r) {
+              r["metric_types"] = {{"clicks", "binomial"}};
+            }),
             "metric_types.clicks");
   EXPECT_EQ(error_field([](json& r) { r["alpha"] = 0.9; }), "alpha");
   EXPECT_EQ(error_field([](json& r) { r["analysis_method"] = "magic"; }), "analysis_method");
   EXPECT_EQ(error_field([](json& r) { r["min_sample_size"] = -5; }), "min_sample_size");
   EXPECT_EQ(error_field([](json& r) { r["target_power"] = 1.0; }), "target_power");
   EXPECT_EQ(error_field([](json& r) { r["start_date"] = "yesterday"; }), "start_date");
-  EXPECT_EQ(error_field([](json& r) { r["namespace"] = {{"id", "checkout"}, {"start", 0.7}, {"end", 0.2}}; }),
+  EXPECT_EQ(error_field([](json& r) {
+              r["namespace"] = {{"id", "checkout"}, {"start", 0.7}, {"end", 0.2}};
+            }),
             "namespace.end");
   EXPECT_EQ(error_field([](json& r) { r["namespace"] = {{"id", ""}}; }), "namespace.id");
-  EXPECT_EQ(error_field([](json& r) { r["namespace"] = {{"id", "n"}, {"size", 1}}; }),
+  EXPECT_EQ(error_field([](json& r) {
+              r["namespace"] = {{"id", "n"}, {"size", 1}};
+            }),
             "namespace.size");
-  EXPECT_EQ(error_field([](json& r) { r["targeting"] = {{"app_version", {{"$vgtt", "5.0.0"}}}}; }),
+  EXPECT_EQ(error_field([](json& r) {
+              r["targeting"] = {{"app_version", {{"$vgtt", "5.0.0"}}}};
+            }),
             "targeting.app_version.$vgtt");
   EXPECT_EQ(error_field([](json& r) { r["lower_is_better"] = {"bounce"}; }), "lower_is_better[0]");
 }

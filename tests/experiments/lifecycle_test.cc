@@ -1,8 +1,8 @@
 #include "experiments/lifecycle.h"
 
-#include <map>
-
 #include <gtest/gtest.h>
+
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "experiments/service.h"
@@ -19,10 +19,10 @@ const A kAllActions[] = {A::kStart, A::kPause, A::kResume, A::kComplete, A::kCan
 
 // The legal transitions, written out independently of lifecycle.cc's table.
 const std::map<std::pair<S, A>, S> kLegal = {
-    {{S::kDraft, A::kStart}, S::kActive},       {{S::kPaused, A::kStart}, S::kActive},
-    {{S::kActive, A::kPause}, S::kPaused},      {{S::kPaused, A::kResume}, S::kActive},
+    {{S::kDraft, A::kStart}, S::kActive},        {{S::kPaused, A::kStart}, S::kActive},
+    {{S::kActive, A::kPause}, S::kPaused},       {{S::kPaused, A::kResume}, S::kActive},
     {{S::kActive, A::kComplete}, S::kCompleted}, {{S::kPaused, A::kComplete}, S::kCompleted},
-    {{S::kDraft, A::kCancel}, S::kCancelled},   {{S::kActive, A::kCancel}, S::kCancelled},
+    {{S::kDraft, A::kCancel}, S::kCancelled},    {{S::kActive, A::kCancel}, S::kCancelled},
     {{S::kPaused, A::kCancel}, S::kCancelled},
 };
 
@@ -73,8 +73,11 @@ std::string make_test_in(Store& store, ManualClock& clock, S status) {
   EXPECT_TRUE(created.is_ok()) << created.status().to_string();
   const std::string id = created->test_id;
   switch (status) {
-    case S::kDraft: break;
-    case S::kActive: EXPECT_TRUE(start_ab_test(store, clock, id).is_ok()); break;
+    case S::kDraft:
+      break;
+    case S::kActive:
+      EXPECT_TRUE(start_ab_test(store, clock, id).is_ok());
+      break;
     case S::kPaused:
       EXPECT_TRUE(start_ab_test(store, clock, id).is_ok());
       EXPECT_TRUE(pause_ab_test(store, clock, id).is_ok());
@@ -83,7 +86,9 @@ std::string make_test_in(Store& store, ManualClock& clock, S status) {
       EXPECT_TRUE(start_ab_test(store, clock, id).is_ok());
       EXPECT_TRUE(complete_ab_test(store, clock, id).is_ok());
       break;
-    case S::kCancelled: EXPECT_TRUE(cancel_ab_test(store, clock, id).is_ok()); break;
+    case S::kCancelled:
+      EXPECT_TRUE(cancel_ab_test(store, clock, id).is_ok());
+      break;
   }
   return id;
 }

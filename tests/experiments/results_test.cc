@@ -25,7 +25,7 @@ struct Plan {
   int users_per_group = 4000;
   int control_per_100 = 10;  // conversions per 100 users
   int variant_per_100 = 14;
-  double revenue_lift = 2.0;  // added to every variant user's revenue
+  double revenue_lift = 2.0;    // added to every variant user's revenue
   int extra_control_users = 0;  // to plant a sample ratio mismatch
 };
 
@@ -57,10 +57,11 @@ class ResultsTest : public SqliteStoreFixture {
         }
         const double base = 10.0 + (k % 7) * 5.0;
         const double noise = (k % 3) - 1.0;
-        batch.metric_events.push_back({user, "revenue_per_user", base, exposed - 3 * kSecondsPerDay});
         batch.metric_events.push_back(
-            {user, "revenue_per_user", base + noise + (g == 1 ? plan.revenue_lift : 0.0),
-             exposed + kSecondsPerDay});
+            {user, "revenue_per_user", base, exposed - 3 * kSecondsPerDay});
+        batch.metric_events.push_back({user, "revenue_per_user",
+                                       base + noise + (g == 1 ? plan.revenue_lift : 0.0),
+                                       exposed + kSecondsPerDay});
       }
     }
     ASSERT_TRUE(store().ingest(batch).is_ok());

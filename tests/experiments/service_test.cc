@@ -1,9 +1,9 @@
 #include "experiments/service.h"
 
+#include <gtest/gtest.h>
+
 #include <map>
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "assign/assigner.h"
 #include "assign/hash.h"
@@ -132,7 +132,8 @@ TEST_F(ServiceTest, InactiveTestsRecordNothing) {
 
 TEST_F(ServiceTest, TargetingUsesStoredUsersOrGivenAttributes) {
   json r = request();
-  r["targeting"] = {{"tier", {{"$in", {"plus", "premium"}}}}, {"app_version", {{"$vgte", "5.2.0"}}}};
+  r["targeting"] = {{"tier", {{"$in", {"plus", "premium"}}}},
+                    {"app_version", {{"$vgte", "5.2.0"}}}};
   const std::string id = make_active(r);
   EventBatch users;
   users.users.push_back({"free_user", Tier::kFree, 0, "GB", "5.3.0", {}});
@@ -167,8 +168,8 @@ TEST_F(ServiceTest, CoverageAndNamespaceKeepUsersOut) {
 
 TEST_F(ServiceTest, DistributionOfTheExperimentAssignerPassesChiSquare) {
   json r = request();
-  r["test_groups"] = {{"control", json::object()}, {"nudge_a", json::object()},
-                      {"nudge_b", json::object()}};
+  r["test_groups"] = {
+      {"control", json::object()}, {"nudge_a", json::object()}, {"nudge_b", json::object()}};
   r["traffic_allocation"] = {{"control", 0.5}, {"nudge_a", 0.25}, {"nudge_b", 0.25}};
   const std::string id = make_active(r);
   const Experiment e = *get_ab_test(store(), id);
@@ -178,7 +179,8 @@ TEST_F(ServiceTest, DistributionOfTheExperimentAssignerPassesChiSquare) {
   for (int i = 0; i < kUsers; ++i) ++counts[assigner->assign("user_" + std::to_string(i))];
   const double expected[] = {0.5 * kUsers, 0.25 * kUsers, 0.25 * kUsers};
   double chi2 = 0;
-  for (int g = 0; g < 3; ++g) chi2 += (counts[g] - expected[g]) * (counts[g] - expected[g]) / expected[g];
+  for (int g = 0; g < 3; ++g)
+    chi2 += (counts[g] - expected[g]) * (counts[g] - expected[g]) / expected[g];
   EXPECT_LT(chi2, 13.82);  // chi-square(2 df) critical value at alpha = 0.001
 }
 
@@ -193,10 +195,10 @@ TEST_F(ServiceTest, ConfigIsFrozenOnceStarted) {
             "colour");
 
   ASSERT_TRUE(start_ab_test(store(), clock_, draft->test_id).is_ok());
-  for (const json& patch : {json{{"traffic_allocation", {{"control", 0.5}, {"variant", 0.5}}}},
-                            json{{"coverage", 0.5}},
-                            json{{"test_groups", {{"control", {{"ui", "old"}}}, {"variant", {{"ui", "x"}}}}}},
-                            json{{"targeting", {{"tier", "free"}}}}}) {
+  for (const json& patch :
+       {json{{"traffic_allocation", {{"control", 0.5}, {"variant", 0.5}}}}, json{{"coverage", 0.5}},
+        json{{"test_groups", {{"control", {{"ui", "old"}}}, {"variant", {{"ui", "x"}}}}}},
+        json{{"targeting", {{"tier", "free"}}}}}) {
     auto refused = update_ab_test(store(), clock_, draft->test_id, patch);
     EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition) << patch.dump();
     EXPECT_NE(refused.status().message().find("new phase"), std::string::npos);
@@ -261,10 +263,11 @@ TEST_F(ServiceTest, DemoExperimentsAreSeededOnce) {
   auto onboarding = get_ab_test(store(), kDemoOnboardingTest);
   ASSERT_TRUE(onboarding.is_ok());
   EXPECT_EQ(onboarding->status, ExperimentStatus::kActive);
-  EXPECT_EQ(onboarding->started_at, clock_.now() - 28 * kSecondsPerDay);
+  EXPECT_EQ(onboarding->started_at, clock_.now() - 30 * kSecondsPerDay);
   EXPECT_EQ(onboarding->config.success_metrics[0].name, "conversion_rate");
   EXPECT_EQ(onboarding->config.success_metrics[1].type, stats::MetricType::kContinuous);
   auto nudge = get_ab_test(store(), kDemoSavingsNudgeTest);
+  EXPECT_EQ(nudge->started_at, clock_.now() - 45 * kSecondsPerDay);
   ASSERT_EQ(nudge->config.groups.size(), 3u);
   EXPECT_EQ(nudge->config.groups[0].name, "control");
   EXPECT_EQ(nudge->config.success_metrics[0].name, "savings_goal_created");

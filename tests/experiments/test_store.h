@@ -1,13 +1,12 @@
 // A real SQLite store in a fresh temp directory per test (removed afterwards).
 #pragma once
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <memory>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "store/store.h"
 
