@@ -12,7 +12,9 @@ namespace {
 
 using nlohmann::json;
 using testing::close;
-using testing::run_oracle;
+using testing::log_uniform_n;
+using testing::oracle_batch;
+using testing::register_oracle_cases;
 
 json sample_json(const SampleStats &s) {
   return {{"n", s.n}, {"sum", s.sum}, {"sum_squares", s.sum_squares}};
@@ -23,66 +25,47 @@ SampleStats sample_from_moments(std::int64_t n, double mean, double sd) {
   return {n, nd * mean, (nd - 1) * sd * sd + nd * mean * mean};
 }
 
-std::int64_t log_uniform_n(std::mt19937_64 &rng, double low, double high) {
-  std::uniform_real_distribution<double> u(std::log(low), std::log(high));
-  return static_cast<std::int64_t>(std::exp(u(rng)));
+SampleStats sample_of(const json &j) {
+  return {j["n"].get<std::int64_t>(), j["sum"].get<double>(),
+          j.contains("sum_squares") ? j["sum_squares"].get<double>()
+                                    : j["sum"].get<double>()};
 }
 
-TEST(WelchTest, MatchesScipyOnRandomInputs) {
+RatioStats ratio_of(const json &j) {
+  return {j["n"].get<std::int64_t>(),
+          j["numerator_sum"].get<double>(),
+          j["numerator_sum_squares"].get<double>(),
+          j["denominator_sum"].get<double>(),
+          j["denominator_sum_squares"].get<double>(),
+          j["cross_sum"].get<double>()};
+}
+
+json welch_cases() {
   std::mt19937_64 rng(20240101);
   std::uniform_real_distribution<double> mean_dist(-50, 200), sd_dist(0.1, 40),
       alpha_dist(0.01, 0.2);
   std::normal_distribution<double> z(0, 2.5);
-  std::vector<std::pair<SampleStats, SampleStats>> inputs;
-  std::vector<double> alphas;
   json cases = json::array();
   for (int i = 0; i < 200; ++i) {
     const std::int64_t n0 = log_uniform_n(rng, 2, 200000),
                        n1 = log_uniform_n(rng, 2, 200000);
     const double m0 = mean_dist(rng), sd0 = sd_dist(rng), sd1 = sd_dist(rng);
     const double m1 = m0 + z(rng) * std::sqrt(sd0 * sd0 / n0 + sd1 * sd1 / n1);
-    inputs.push_back(
-        {sample_from_moments(n0, m0, sd0), sample_from_moments(n1, m1, sd1)});
-    alphas.push_back(alpha_dist(rng));
-    cases.push_back({{"alpha", alphas.back()},
-                     {"control", sample_json(inputs.back().first)},
-                     {"treatment", sample_json(inputs.back().second)}});
+    cases.push_back(
+        {{"alpha", alpha_dist(rng)},
+         {"control", sample_json(sample_from_moments(n0, m0, sd0))},
+         {"treatment", sample_json(sample_from_moments(n1, m1, sd1))}});
   }
-  const json expected = run_oracle("welch", cases);
-  ASSERT_FALSE(expected.is_null()) << "oracle.py failed";
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    SCOPED_TRACE("case " + std::to_string(i) + ": " + cases[i].dump());
-    auto result = compare_means(inputs[i].first, inputs[i].second, alphas[i]);
-    ASSERT_TRUE(result.is_ok()) << result.status().to_string();
-    const EffectTest &abs = result->absolute;
-    const json &e = expected[i];
-    const double width = abs.ci.upper - abs.ci.lower;
-    EXPECT_TRUE(close(abs.statistic, e["statistic"]));
-    EXPECT_TRUE(close(abs.p_value, e["p_value"]));
-    EXPECT_TRUE(close(abs.df, e["df"]));
-    EXPECT_TRUE(close(abs.ci.lower, e["ci"][0], width));
-    EXPECT_TRUE(close(abs.ci.upper, e["ci"][1], width));
-    ASSERT_TRUE(result->relative.has_value());
-    const EffectTest &rel = *result->relative;
-    const double rel_width = rel.ci.upper - rel.ci.lower;
-    EXPECT_TRUE(
-        close(rel.estimate, e["relative"]["estimate"], rel.standard_error));
-    EXPECT_TRUE(close(rel.standard_error, e["relative"]["se"]));
-    EXPECT_TRUE(close(rel.p_value, e["relative"]["p_value"]));
-    EXPECT_TRUE(close(rel.ci.lower, e["relative"]["ci"][0], rel_width));
-    EXPECT_TRUE(close(rel.ci.upper, e["relative"]["ci"][1], rel_width));
-  }
+  return cases;
 }
 
-TEST(TwoProportionTest, MatchesStatsmodelsOnRandomInputs) {
+json proportion_cases() {
   std::mt19937_64 rng(7);
   std::uniform_real_distribution<double> rate_dist(0.005, 0.95),
       alpha_dist(0.01, 0.2);
   std::normal_distribution<double> z(0, 2.5);
-  std::vector<std::pair<SampleStats, SampleStats>> inputs;
-  std::vector<double> alphas;
   json cases = json::array();
-  while (inputs.size() < 200) {
+  while (cases.size() < 200) {
     const std::int64_t n0 = log_uniform_n(rng, 30, 2000000),
                        n1 = log_uniform_n(rng, 30, 2000000);
     const double p0 = rate_dist(rng);
@@ -91,94 +74,113 @@ TEST(TwoProportionTest, MatchesStatsmodelsOnRandomInputs) {
     const double x0 = std::round(p0 * n0), x1 = std::round(p1 * n1);
     if (x0 <= 0 || x1 <= 0 || x0 >= n0 || x1 >= n1)
       continue;
-    inputs.push_back({{n0, x0, x0}, {n1, x1, x1}});
-    alphas.push_back(alpha_dist(rng));
-    cases.push_back({{"alpha", alphas.back()},
+    cases.push_back({{"alpha", alpha_dist(rng)},
                      {"control", {{"n", n0}, {"sum", x0}}},
                      {"treatment", {{"n", n1}, {"sum", x1}}}});
   }
-  const json expected = run_oracle("proportions", cases);
-  ASSERT_FALSE(expected.is_null()) << "oracle.py failed";
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    SCOPED_TRACE("case " + std::to_string(i) + ": " + cases[i].dump());
-    auto result =
-        compare_proportions(inputs[i].first, inputs[i].second, alphas[i]);
-    ASSERT_TRUE(result.is_ok()) << result.status().to_string();
-    const EffectTest &abs = result->absolute;
-    const json &e = expected[i];
-    const double width = abs.ci.upper - abs.ci.lower;
-    EXPECT_TRUE(std::isinf(abs.df));
-    EXPECT_TRUE(close(abs.statistic, e["statistic"]));
-    EXPECT_TRUE(close(abs.p_value, e["p_value"]));
-    EXPECT_TRUE(close(abs.ci.lower, e["ci"][0], width));
-    EXPECT_TRUE(close(abs.ci.upper, e["ci"][1], width));
-    const EffectTest &rel = *result->relative;
-    const double rel_width = rel.ci.upper - rel.ci.lower;
-    EXPECT_TRUE(close(rel.standard_error, e["relative"]["se"]));
-    EXPECT_TRUE(close(rel.p_value, e["relative"]["p_value"]));
-    EXPECT_TRUE(close(rel.ci.lower, e["relative"]["ci"][0], rel_width));
-    EXPECT_TRUE(close(rel.ci.upper, e["relative"]["ci"][1], rel_width));
-  }
+  return cases;
 }
 
-TEST(RatioTest, MatchesDeltaMethodOracleOnRandomInputs) {
+json ratio_cases() {
   std::mt19937_64 rng(99);
   std::uniform_real_distribution<double> mean_dist(1, 50), sd_dist(0.2, 20),
       corr_dist(-0.9, 0.9);
   std::normal_distribution<double> z(0, 2.5);
-  std::vector<std::pair<RatioStats, RatioStats>> inputs;
-  json cases = json::array();
   auto make = [&](std::int64_t n, double mx, double my, double sx, double sy,
                   double rho) {
     const double nd = static_cast<double>(n);
-    return RatioStats{n,
-                      nd * mx,
-                      (nd - 1) * sx * sx + nd * mx * mx,
-                      nd * my,
-                      (nd - 1) * sy * sy + nd * my * my,
-                      (nd - 1) * rho * sx * sy + nd * mx * my};
+    return json{{"n", n},
+                {"numerator_sum", nd * mx},
+                {"numerator_sum_squares", (nd - 1) * sx * sx + nd * mx * mx},
+                {"denominator_sum", nd * my},
+                {"denominator_sum_squares", (nd - 1) * sy * sy + nd * my * my},
+                {"cross_sum", (nd - 1) * rho * sx * sy + nd * mx * my}};
   };
-  auto to_json = [](const RatioStats &r) {
-    return json{{"n", r.n},
-                {"numerator_sum", r.numerator_sum},
-                {"numerator_sum_squares", r.numerator_sum_squares},
-                {"denominator_sum", r.denominator_sum},
-                {"denominator_sum_squares", r.denominator_sum_squares},
-                {"cross_sum", r.cross_sum}};
-  };
+  json cases = json::array();
   for (int i = 0; i < 200; ++i) {
     const std::int64_t n0 = log_uniform_n(rng, 10, 500000),
                        n1 = log_uniform_n(rng, 10, 500000);
     const double mx = mean_dist(rng), my = mean_dist(rng), sx = sd_dist(rng),
                  sy = sd_dist(rng);
     const double rho = corr_dist(rng);
-    RatioStats control = make(n0, mx, my, sx, sy, rho);
     const double shift = z(rng) * (sx / my) * std::sqrt(1.0 / n0 + 1.0 / n1);
-    RatioStats treatment = make(n1, mx + shift * my, my, sx, sy, rho);
-    inputs.push_back({control, treatment});
-    cases.push_back({{"alpha", 0.05},
-                     {"control", to_json(control)},
-                     {"treatment", to_json(treatment)}});
+    cases.push_back(
+        {{"alpha", 0.05},
+         {"control", make(n0, mx, my, sx, sy, rho)},
+         {"treatment", make(n1, mx + shift * my, my, sx, sy, rho)}});
   }
-  const json expected = run_oracle("ratio", cases);
-  ASSERT_FALSE(expected.is_null()) << "oracle.py failed";
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    SCOPED_TRACE("case " + std::to_string(i));
-    auto result = compare_ratios(inputs[i].first, inputs[i].second, 0.05);
+  return cases;
+}
+
+[[maybe_unused]] const bool kRegistered =
+    register_oracle_cases("welch", welch_cases()) &&
+    register_oracle_cases("proportions", proportion_cases()) &&
+    register_oracle_cases("ratio", ratio_cases());
+
+void expect_matches(const EffectTest &actual, const json &e,
+                    bool check_statistic) {
+  const double width = actual.ci.upper - actual.ci.lower;
+  if (check_statistic) {
+    EXPECT_TRUE(close(actual.statistic, e["statistic"]));
+  }
+  EXPECT_TRUE(close(actual.p_value, e["p_value"]));
+  EXPECT_TRUE(close(actual.ci.lower, e["ci"][0], width));
+  EXPECT_TRUE(close(actual.ci.upper, e["ci"][1], width));
+}
+
+void expect_relative_matches(const Comparison &actual, const json &e) {
+  ASSERT_TRUE(actual.relative.has_value());
+  const EffectTest &rel = *actual.relative;
+  EXPECT_TRUE(close(rel.estimate, e["estimate"], rel.standard_error));
+  EXPECT_TRUE(close(rel.standard_error, e["se"]));
+  expect_matches(rel, e, false);
+}
+
+TEST(WelchTest, MatchesScipyOnRandomInputs) {
+  const auto &batch = oracle_batch("welch");
+  ASSERT_FALSE(batch.expected.is_null()) << "oracle.py failed";
+  for (size_t i = 0; i < batch.cases.size(); ++i) {
+    const json &c = batch.cases[i];
+    SCOPED_TRACE("case " + std::to_string(i) + ": " + c.dump());
+    auto result = compare_means(sample_of(c["control"]),
+                                sample_of(c["treatment"]), c["alpha"]);
     ASSERT_TRUE(result.is_ok()) << result.status().to_string();
-    const EffectTest &abs = result->absolute;
-    const json &e = expected[i];
-    const double width = abs.ci.upper - abs.ci.lower;
-    EXPECT_TRUE(close(abs.estimate, e["estimate"], abs.standard_error));
-    EXPECT_TRUE(close(abs.df, e["df"]));
-    EXPECT_TRUE(close(abs.p_value, e["p_value"]));
-    EXPECT_TRUE(close(abs.ci.lower, e["ci"][0], width));
-    EXPECT_TRUE(close(abs.ci.upper, e["ci"][1], width));
-    const EffectTest &rel = *result->relative;
-    const double rel_width = rel.ci.upper - rel.ci.lower;
-    EXPECT_TRUE(close(rel.p_value, e["relative"]["p_value"]));
-    EXPECT_TRUE(close(rel.ci.lower, e["relative"]["ci"][0], rel_width));
-    EXPECT_TRUE(close(rel.ci.upper, e["relative"]["ci"][1], rel_width));
+    expect_matches(result->absolute, batch.expected[i], true);
+    EXPECT_TRUE(close(result->absolute.df, batch.expected[i]["df"]));
+    expect_relative_matches(*result, batch.expected[i]["relative"]);
+  }
+}
+
+TEST(TwoProportionTest, MatchesStatsmodelsOnRandomInputs) {
+  const auto &batch = oracle_batch("proportions");
+  ASSERT_FALSE(batch.expected.is_null()) << "oracle.py failed";
+  for (size_t i = 0; i < batch.cases.size(); ++i) {
+    const json &c = batch.cases[i];
+    SCOPED_TRACE("case " + std::to_string(i) + ": " + c.dump());
+    auto result = compare_proportions(sample_of(c["control"]),
+                                      sample_of(c["treatment"]), c["alpha"]);
+    ASSERT_TRUE(result.is_ok()) << result.status().to_string();
+    EXPECT_TRUE(std::isinf(result->absolute.df));
+    expect_matches(result->absolute, batch.expected[i], true);
+    expect_relative_matches(*result, batch.expected[i]["relative"]);
+  }
+}
+
+TEST(RatioTest, MatchesDeltaMethodOracleOnRandomInputs) {
+  const auto &batch = oracle_batch("ratio");
+  ASSERT_FALSE(batch.expected.is_null()) << "oracle.py failed";
+  for (size_t i = 0; i < batch.cases.size(); ++i) {
+    const json &c = batch.cases[i];
+    SCOPED_TRACE("case " + std::to_string(i) + ": " + c.dump());
+    auto result = compare_ratios(ratio_of(c["control"]),
+                                 ratio_of(c["treatment"]), c["alpha"]);
+    ASSERT_TRUE(result.is_ok()) << result.status().to_string();
+    const json &e = batch.expected[i];
+    EXPECT_TRUE(close(result->absolute.estimate, e["estimate"],
+                      result->absolute.standard_error));
+    EXPECT_TRUE(close(result->absolute.df, e["df"]));
+    expect_matches(result->absolute, e, false);
+    expect_relative_matches(*result, e["relative"]);
   }
 }
 

@@ -1,5 +1,8 @@
-// Test helper: runs tests/stats/oracle.py (scipy/statsmodels) on a batch of
-// cases and compares numbers at 1e-9 relative tolerance.
+// Test helper: every test file registers its random cases per kind at static
+// initialisation; the first test that asks for expected values runs
+// tests/stats/oracle.py (scipy/statsmodels) once for all kinds, because
+// starting Python with scipy costs seconds on a loaded CI machine. Also the
+// 1e-9 relative comparison used by the oracle tests.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -7,45 +10,81 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 
 namespace fulcrum::stats::testing {
 
 inline constexpr double kRelativeTolerance = 1e-9;
 
-// Returns one result per case, or a JSON null when the oracle could not run.
-inline nlohmann::json run_oracle(const std::string &kind,
-                                 const nlohmann::json &cases) {
+struct OracleBatch {
+  nlohmann::json cases = nlohmann::json::array();
+  nlohmann::json expected; // one result per case; null when the oracle failed
+};
+
+inline std::map<std::string, OracleBatch> &oracle_registry() {
+  static std::map<std::string, OracleBatch> registry;
+  return registry;
+}
+
+// Registers the cases of one kind (see KINDS in oracle.py). Returns true for
+// use as a static initialiser.
+inline bool register_oracle_cases(const std::string &kind,
+                                  nlohmann::json cases) {
+  oracle_registry()[kind].cases = std::move(cases);
+  return true;
+}
+
+inline void run_oracle_once() {
+  static bool ran = false;
+  if (ran)
+    return;
+  ran = true;
+  nlohmann::json batches = nlohmann::json::object();
+  for (const auto &[kind, batch] : oracle_registry())
+    batches[kind] = batch.cases;
   const std::string request_path = ::testing::TempDir() + "fulcrum_oracle_" +
-                                   kind + "_" + std::to_string(::getpid()) +
-                                   ".json";
+                                   std::to_string(::getpid()) + ".json";
   {
     std::ofstream request(request_path);
-    request << nlohmann::json{{"kind", kind}, {"cases", cases}}.dump();
+    request << nlohmann::json{{"batches", batches}}.dump();
   }
   const std::string command = std::string("/usr/bin/python3 ") +
                               FULCRUM_SOURCE_DIR + "/tests/stats/oracle.py < " +
                               request_path;
   FILE *pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr)
-    return nullptr;
+    return;
   std::string output;
   char buffer[65536];
   size_t read = 0;
   while ((read = std::fread(buffer, 1, sizeof buffer, pipe)) > 0)
     output.append(buffer, read);
   const int exit_status = ::pclose(pipe);
-  std::remove(request_path.c_str());
+  if (!std::getenv("FULCRUM_KEEP_ORACLE_REQUEST"))
+    std::remove(request_path.c_str());
   if (exit_status != 0)
-    return nullptr;
+    return;
   auto parsed = nlohmann::json::parse(output, nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_array() ||
-      parsed.size() != cases.size()) {
-    return nullptr;
+  if (parsed.is_discarded() || !parsed.is_object())
+    return;
+  for (auto &[kind, batch] : oracle_registry()) {
+    if (parsed.contains(kind) && parsed[kind].size() == batch.cases.size()) {
+      batch.expected = parsed[kind];
+    }
   }
-  return parsed;
+}
+
+// The registered cases of `kind` with the oracle's expected values (null on
+// failure).
+inline const OracleBatch &oracle_batch(const std::string &kind) {
+  run_oracle_once();
+  return oracle_registry()[kind];
 }
 
 // |actual - expected| <= 1e-9 * max(|expected|, scale). `scale` lets quantities
@@ -63,6 +102,12 @@ inline ::testing::AssertionResult close(double actual, double expected,
          << " (relative error "
          << std::abs(actual - expected) / std::max(std::abs(expected), 1e-300)
          << ")";
+}
+
+inline std::int64_t log_uniform_n(std::mt19937_64 &rng, double low,
+                                  double high) {
+  std::uniform_real_distribution<double> u(std::log(low), std::log(high));
+  return static_cast<std::int64_t>(std::exp(u(rng)));
 }
 
 } // namespace fulcrum::stats::testing
