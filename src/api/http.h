@@ -1,0 +1,74 @@
+// Plain request/response values the router hands to route handlers, the caller's identity
+// (AuthContext) and RFC 9457 problem responses. Handlers are ordinary functions
+// `Response(const Request&, const AuthContext&)`, so they know nothing of Beast or sockets.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+
+namespace fulcrum::api {
+
+// Roles of API keys (admin, analyst, service) plus end users holding a signed user token.
+enum class Role { kAdmin, kAnalyst, kService, kUser };
+const char* role_name(Role role);
+// Parses an API-key role: "admin", "analyst" or "service" (user tokens are not keys).
+std::optional<Role> parse_key_role(std::string_view name);
+
+struct AuthContext {
+  bool authenticated = false;
+  Role role = Role::kUser;
+  std::string actor;    // API key id, or "user:<id>" for user tokens, "anonymous" when none
+  std::string user_id;  // set for user tokens only
+};
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // decoded path without the query string
+  std::map<std::string, std::string> params;  // {name} segments of the route pattern
+  std::map<std::string, std::string> query;   // decoded query parameters
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+
+  std::string header(const std::string& lower_case_name) const;
+  std::string query_value(const std::string& name, std::string fallback = {}) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  // The entity the call touched, recorded in the audit log (e.g. a created test_id); when
+  // empty the audit target is the route's first path parameter.
+  std::string audit_target;
+
+  static Response json(int status, const nlohmann::json& document);
+  static Response text(int status, std::string body, std::string content_type);
+};
+
+// An RFC 9457 problem (application/problem+json) with `field` naming the offending input.
+Response problem(int status, std::string_view detail, std::string_view field = {});
+// Maps a Status to its HTTP status (kInvalidArgument -> `invalid_argument_status`, usually
+// 422 for semantically invalid input and 400 for malformed requests; kNotFound 404,
+// kAlreadyExists / kFailedPrecondition 409, kPermissionDenied 403, kUnauthenticated 401,
+// kUnavailable 503, otherwise 500) and builds the problem response.
+Response problem(const Status& status, int invalid_argument_status = 422);
+int http_status_for(const Status& status, int invalid_argument_status = 422);
+
+// Parses a JSON request body into an object, or a 400 problem explaining where it broke.
+Result<nlohmann::json> parse_json_object(std::string_view body);
+// Rejects members of `object` not in `known` with kInvalidArgument naming the field
+// (prefix + name), so typos in create requests fail loudly instead of being ignored.
+Status reject_unknown_fields(const nlohmann::json& object,
+                             std::initializer_list<std::string_view> known,
+                             std::string_view prefix = {});
+
+}  // namespace fulcrum::api

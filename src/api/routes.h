@@ -1,0 +1,30 @@
+// Internal: what route handlers share, and the per-domain registration functions. Each
+// routes_<domain>.cc adds its routes to the table; engines that are not built in simply
+// register nothing.
+#pragma once
+
+#include "api/auth.h"
+#include "api/metrics.h"
+#include "api/router.h"
+#include "api/server.h"
+
+namespace fulcrum::api {
+
+struct ApiContext {
+  Store& store;
+  const Clock& clock;
+  Authenticator& auth;
+  HttpMetrics& metrics;
+  const ServerOptions& options;
+};
+
+inline std::string api_path(std::string_view suffix) {
+  return std::string(kApiPrefix) + std::string(suffix);
+}
+
+void register_core_routes(Router& router, ApiContext& context);
+void register_ingest_routes(Router& router, ApiContext& context);
+void register_experiment_routes(Router& router, ApiContext& context);
+void register_dashboard_routes(Router& router, ApiContext& context);
+
+}  // namespace fulcrum::api

@@ -1,0 +1,154 @@
+// A/B test routes over the experiments engine (src/experiments): create, list, get, the
+// lifecycle actions, assignment and results. Validation lives in the engine; this file maps
+// HTTP to calls and Status to problem responses.
+#include "api/routes.h"
+
+#ifdef FULCRUM_HAVE_EXPERIMENTS
+#include "experiments/service.h"
+#endif
+
+namespace fulcrum::api {
+
+#ifdef FULCRUM_HAVE_EXPERIMENTS
+
+namespace {
+
+namespace ex = experiments;
+
+Response experiment_response(int status, const Result<ex::Experiment>& experiment) {
+  if (!experiment.is_ok()) return problem(experiment.status());
+  Response response = Response::json(status, ex::to_json(*experiment));
+  response.audit_target = experiment->test_id;
+  return response;
+}
+
+// Lifecycle actions take no body, except complete's optional {"winner": "<group>"}.
+Response lifecycle_action(ApiContext& context, const Request& request, ex::LifecycleAction action) {
+  std::optional<std::string> forced_winner;
+  if (!request.body.empty()) {
+    Result<nlohmann::json> body = parse_json_object(request.body);
+    if (!body.is_ok()) return problem(body.status(), 400);
+    if (action == ex::LifecycleAction::kComplete) {
+      Status known = reject_unknown_fields(*body, {"winner"});
+      if (!known.is_ok()) return problem(known, 400);
+      if (body->contains("winner") && !(*body)["winner"].is_null()) {
+        if (!(*body)["winner"].is_string()) {
+          return problem(422, "winner must be a group name (string)", "winner");
+        }
+        forced_winner = (*body)["winner"].get<std::string>();
+      }
+    } else {
+      Status known = reject_unknown_fields(*body, {});
+      if (!known.is_ok()) return problem(known, 400);
+    }
+  }
+  return experiment_response(200, ex::apply_lifecycle_action(context.store, context.clock,
+                                                             request.params.at("test_id"), action,
+                                                             forced_winner));
+}
+
+}  // namespace
+
+void register_experiment_routes(Router& router, ApiContext& context) {
+  const std::vector<Role> admin = {Role::kAdmin};
+  const std::vector<Role> readers = {Role::kAdmin, Role::kAnalyst};
+
+  router.add(Route("POST", api_path("/ab-tests"), admin,
+                   [&context](const Request& request, const AuthContext&) {
+                     Result<nlohmann::json> body = parse_json_object(request.body);
+                     if (!body.is_ok()) return problem(body.status(), 400);
+                     Response response = experiment_response(
+                         201, ex::create_ab_test(context.store, context.clock, *body));
+                     if (response.status == 201) {
+                       response.headers.emplace_back(
+                           "Location", api_path("/ab-tests/" + response.audit_target));
+                     }
+                     return response;
+                   })
+                 .audited());
+
+  router.add(Route("GET", api_path("/ab-tests"), readers,
+                   [&context](const Request& request, const AuthContext&) {
+                     std::optional<ex::ExperimentStatus> status;
+                     const std::string status_text = request.query_value("status");
+                     if (!status_text.empty()) {
+                       status = ex::parse_status(status_text);
+                       if (!status) {
+                         return problem(400,
+                                        "status must be draft, active, paused, completed or "
+                                        "cancelled",
+                                        "status");
+                       }
+                     }
+                     auto tests = ex::list_ab_tests(context.store, status);
+                     if (!tests.is_ok()) return problem(tests.status());
+                     nlohmann::json items = nlohmann::json::array();
+                     for (const ex::Experiment& test : *tests) items.push_back(ex::to_json(test));
+                     return Response::json(200, {{"ab_tests", items}, {"count", items.size()}});
+                   }));
+
+  router.add(Route("GET", api_path("/ab-tests/{test_id}"), readers,
+                   [&context](const Request& request, const AuthContext&) {
+                     return experiment_response(
+                         200, ex::get_ab_test(context.store, request.params.at("test_id")));
+                   }));
+
+  for (ex::LifecycleAction action :
+       {ex::LifecycleAction::kStart, ex::LifecycleAction::kPause, ex::LifecycleAction::kResume,
+        ex::LifecycleAction::kComplete, ex::LifecycleAction::kCancel}) {
+    router.add(Route("POST",
+                     api_path(std::string("/ab-tests/{test_id}/") + ex::action_name(action)),
+                     admin,
+                     [&context, action](const Request& request, const AuthContext&) {
+                       return lifecycle_action(context, request, action);
+                     })
+                   .audited());
+  }
+
+  // The app's backend asks which variant a user sees; an exposure is recorded when the
+  // user is in the running test.
+  router.add(Route("POST", api_path("/ab-tests/{test_id}/assign"),
+                   {Role::kAdmin, Role::kService},
+                   [&context](const Request& request, const AuthContext&) {
+                     Result<nlohmann::json> body = parse_json_object(request.body);
+                     if (!body.is_ok()) return problem(body.status(), 400);
+                     Status known = reject_unknown_fields(*body, {"user_id", "attributes"});
+                     if (!known.is_ok()) return problem(known, 400);
+                     if (!body->contains("user_id") || !(*body)["user_id"].is_string()) {
+                       return problem(422, "user_id is required and must be a string",
+                                      "user_id");
+                     }
+                     const nlohmann::json* attributes = nullptr;
+                     if (body->contains("attributes")) {
+                       attributes = &(*body)["attributes"];
+                       if (!attributes->is_object()) {
+                         return problem(422, "attributes must be an object", "attributes");
+                       }
+                     }
+                     const std::string user_id = (*body)["user_id"].get<std::string>();
+                     auto assignment = ex::assign_user(context.store, context.clock,
+                                                       request.params.at("test_id"), user_id,
+                                                       attributes);
+                     if (!assignment.is_ok()) return problem(assignment.status());
+                     Response response = Response::json(200, ex::to_json(*assignment));
+                     response.audit_target = request.params.at("test_id") + ":" + user_id;
+                     return response;
+                   })
+                 .audited());
+
+  router.add(Route("GET", api_path("/ab-tests/{test_id}/results"), readers,
+                   [&context](const Request& request, const AuthContext&) {
+                     auto results = ex::analyze_ab_test_results(context.store, context.clock,
+                                                                request.params.at("test_id"));
+                     if (!results.is_ok()) return problem(results.status());
+                     return Response::json(200, *results);
+                   }));
+}
+
+#else
+
+void register_experiment_routes(Router&, ApiContext&) {}
+
+#endif
+
+}  // namespace fulcrum::api

@@ -1,0 +1,484 @@
+// <utility> first: Boost 1.74's awaitable.hpp uses std::exchange without including it.
+#include <utility>
+// GCC 12 flags asio's coroutine frame allocator (operator new/delete with a size argument)
+// as mismatched; a known false positive for Boost 1.74 awaitables.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+#include "api/server.h"
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include "api/audit.h"
+#include "api/auth.h"
+#include "api/metrics.h"
+#include "api/routes.h"
+
+namespace fulcrum::api {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::awaitable;
+using asio::use_awaitable;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::map<std::string, std::string> parse_query(std::string_view query) {
+  std::map<std::string, std::string> out;
+  while (!query.empty()) {
+    std::size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    std::size_t eq = pair.find('=');
+    auto key = percent_decode(pair.substr(0, eq), true);
+    auto value = percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
+    if (key && value) out[*key] = *value;
+  }
+  return out;
+}
+
+const char* mime_type(const std::filesystem::path& path) {
+  const std::string ext = lower(path.extension().string());
+  if (ext == ".html" || ext == ".htm") return "text/html; charset=utf-8";
+  if (ext == ".js" || ext == ".mjs") return "text/javascript; charset=utf-8";
+  if (ext == ".css") return "text/css; charset=utf-8";
+  if (ext == ".json") return "application/json";
+  if (ext == ".svg") return "image/svg+xml";
+  if (ext == ".png") return "image/png";
+  if (ext == ".ico") return "image/x-icon";
+  if (ext == ".woff2") return "font/woff2";
+  if (ext == ".txt") return "text/plain; charset=utf-8";
+  return "application/octet-stream";
+}
+
+// Serves a file under web_dir; "/" is index.html. Any ".." segment or hidden file is refused.
+Response serve_static(const std::string& web_dir, std::string_view raw_path) {
+  std::optional<std::string> path = percent_decode(raw_path, false);
+  if (!path || path->find('\0') != std::string::npos) return problem(400, "bad path", "path");
+  std::string relative = *path == "/" ? "index.html" : path->substr(1);
+  std::stringstream segments(relative);
+  for (std::string segment; std::getline(segments, segment, '/');) {
+    if (segment.empty() || segment.front() == '.') return problem(404, "no such file", "path");
+  }
+  const std::filesystem::path file = std::filesystem::path(web_dir) / relative;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) return problem(404, "no such file", "path");
+  std::ifstream in(file, std::ios::binary);
+  std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Response response = Response::text(200, std::move(body), mime_type(file));
+  response.headers.emplace_back("Cache-Control", "no-cache");
+  return response;
+}
+
+std::string strip_prefix(const std::string& pattern) {
+  return pattern.starts_with(kApiPrefix) ? pattern.substr(kApiPrefix.size()) : pattern;
+}
+
+}  // namespace
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+  Impl(Store& store_in, const Clock& clock_in, ServerOptions options_in)
+      : store(store_in),
+        clock(clock_in),
+        options(std::move(options_in)),
+        io(std::max(1, options.io_threads)),
+        workers(static_cast<std::size_t>(std::max(1, options.worker_threads))),
+        acceptor(io),
+        signals(io),
+        drain_timer(io),
+        auth(store, clock,
+             options.token_secret.empty() ? random_token_secret() : options.token_secret,
+             options.key_cache),
+        context{store, clock, auth, metrics, options} {
+    register_core_routes(router, context);
+    register_ingest_routes(router, context);
+    register_experiment_routes(router, context);
+    register_dashboard_routes(router, context);
+  }
+
+  // One connection. Shared with shutdown() so idle connections can be closed.
+  struct Session {
+    asio::strand<asio::io_context::executor_type> strand;
+    beast::tcp_stream* stream = nullptr;  // valid while the coroutine runs; touched on strand
+    bool busy = false;                    // a request is being read, handled or answered
+  };
+
+  Store& store;
+  const Clock& clock;
+  ServerOptions options;
+  asio::io_context io;
+  asio::thread_pool workers;
+  tcp::acceptor acceptor;
+  asio::signal_set signals;
+  asio::steady_timer drain_timer;
+  HttpMetrics metrics;
+  Authenticator auth;
+  ApiContext context;
+  Router router;
+  std::vector<std::thread> threads;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> started{false};
+  std::mutex sessions_mutex;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Session>> sessions;
+  std::uint64_t next_session = 0;
+  std::atomic<int> open_connections{0};
+
+  Status start() {
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(options.address, ec);
+    if (ec) return invalid_argument("not an IP address: '" + options.address + "'", "address");
+    tcp::endpoint endpoint(address, options.port);
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return {StatusCode::kUnavailable,
+              "cannot listen on " + options.address + ":" + std::to_string(options.port) + ": " +
+                  ec.message()};
+    }
+    auto self = shared_from_this();
+    asio::co_spawn(io, accept_loop(self), asio::detached);
+    if (options.handle_signals) {
+      signals.add(SIGTERM);
+      signals.add(SIGINT);
+      signals.async_wait([self](const boost::system::error_code& error, int) {
+        if (!error) self->begin_shutdown();
+      });
+    }
+    started = true;
+    for (int i = 0; i < std::max(1, options.io_threads); ++i) {
+      threads.emplace_back([this] { io.run(); });
+    }
+    return Status::ok();
+  }
+
+  // Runs on the io_context.
+  void begin_shutdown() {
+    if (stopping.exchange(true)) return;
+    boost::system::error_code ignored;
+    acceptor.close(ignored);
+    signals.cancel(ignored);
+    std::vector<std::shared_ptr<Session>> open;
+    {
+      std::lock_guard lock(sessions_mutex);
+      for (auto& [id, session] : sessions) open.push_back(session);
+    }
+    for (auto& session : open) close_if_idle(session, /*force=*/false);
+    if (!open.empty()) {
+      drain_timer.expires_after(options.shutdown_grace);
+      auto self = shared_from_this();
+      drain_timer.async_wait([self](const boost::system::error_code& error) {
+        if (error) return;
+        std::lock_guard lock(self->sessions_mutex);
+        for (auto& [id, session] : self->sessions) self->close_if_idle(session, /*force=*/true);
+      });
+    }
+  }
+
+  void close_if_idle(const std::shared_ptr<Session>& session, bool force) {
+    asio::post(session->strand, [session, force] {
+      if (session->stream && (force || !session->busy)) {
+        boost::system::error_code ignored;
+        session->stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+        session->stream->cancel();
+      }
+    });
+  }
+
+  static awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
+    for (;;) {
+      boost::system::error_code ec;
+      auto strand = asio::make_strand(self->io);
+      tcp::socket socket =
+          co_await self->acceptor.async_accept(strand, asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        if (self->stopping || ec == asio::error::operation_aborted) co_return;
+        continue;  // e.g. EMFILE: keep serving the connections we have
+      }
+      auto session = std::make_shared<Session>(Session{strand});
+      std::uint64_t id;
+      {
+        std::lock_guard lock(self->sessions_mutex);
+        id = self->next_session++;
+        self->sessions.emplace(id, session);
+      }
+      self->metrics.set_in_flight(++self->open_connections);
+      asio::co_spawn(strand, run_session(self, session, id, std::move(socket)), asio::detached);
+    }
+  }
+
+  static awaitable<void> run_session(std::shared_ptr<Impl> self, std::shared_ptr<Session> session,
+                                     std::uint64_t id, tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    session->stream = &stream;
+    boost::system::error_code nodelay_ec;
+    stream.socket().set_option(tcp::no_delay(true), nodelay_ec);
+    try {
+      co_await self->serve_connection(stream, *session);
+    } catch (const std::exception& error) {
+      std::cerr << "fulcrum api: connection error: " << error.what() << "\n";
+    }
+    session->stream = nullptr;
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.socket().close(ignored);
+    bool last = false;
+    {
+      std::lock_guard lock(self->sessions_mutex);
+      self->sessions.erase(id);
+      last = self->sessions.empty();
+    }
+    self->metrics.set_in_flight(--self->open_connections);
+    if (last && self->stopping) {
+      asio::post(self->io, [self] { self->drain_timer.cancel(); });
+    }
+  }
+
+  awaitable<void> serve_connection(beast::tcp_stream& stream, Session& session) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      // Idle between requests: wait for the first byte, closable by shutdown().
+      if (buffer.size() == 0) {
+        session.busy = false;
+        if (stopping) co_return;
+        stream.expires_after(options.idle_timeout);
+        boost::system::error_code ec;
+        std::size_t n = co_await stream.async_read_some(buffer.prepare(4096),
+                                                         asio::redirect_error(use_awaitable, ec));
+        if (ec) co_return;
+        buffer.commit(n);
+      }
+      session.busy = true;
+      stream.expires_after(options.read_timeout);
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(options.body_limit_bytes);
+      boost::system::error_code ec;
+      co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      const auto received = std::chrono::steady_clock::now();
+      if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+          ec == asio::error::operation_aborted) {
+        co_return;
+      }
+      if (ec) {
+        // Malformed or too large: answer once, then close (the stream position is lost).
+        Response response =
+            ec == http::error::body_limit
+                ? problem(413, "request body exceeds the limit of " +
+                                   std::to_string(options.body_limit_bytes) + " bytes",
+                          "body")
+            : ec == http::error::header_limit
+                ? problem(431, "request headers are too large")
+                : problem(400, "malformed HTTP request: " + ec.message());
+        metrics.observe(std::string(parser.get().method_string()), "unparsed", response.status,
+                        0.0);
+        co_await write_response(stream, response, 11, false);
+        co_return;
+      }
+      http::request<http::string_body> message = parser.release();
+      const std::string method(message.method_string());
+      const bool keep_alive = message.keep_alive();
+      const unsigned version = message.version();
+      std::string route_label;
+      Response response = co_await handle(std::move(message), route_label);
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count();
+      metrics.observe(method, route_label, response.status, seconds);
+      const bool keep = keep_alive && !stopping;
+      if (!co_await write_response(stream, response, version, keep)) co_return;
+      if (!keep) co_return;
+    }
+  }
+
+  awaitable<bool> write_response(beast::tcp_stream& stream, const Response& response,
+                                 unsigned version, bool keep_alive) {
+    http::response<http::string_body> out{static_cast<http::status>(response.status), version};
+    out.set(http::field::content_type, response.content_type);
+    for (const auto& [name, value] : response.headers) out.set(name, value);
+    out.body() = response.body;
+    out.keep_alive(keep_alive);
+    out.prepare_payload();
+    stream.expires_after(options.read_timeout);
+    boost::system::error_code ec;
+    co_await http::async_write(stream, out, asio::redirect_error(use_awaitable, ec));
+    co_return !ec;
+  }
+
+  // Routes, authenticates and runs one request. Static files and cheap routes run inline;
+  // the rest on the worker pool.
+  awaitable<Response> handle(http::request<http::string_body> message, std::string& route_label) {
+    Request request;
+    request.method = std::string(message.method_string());
+    const std::string_view target(message.target().data(), message.target().size());
+    const std::size_t question = target.find('?');
+    request.path = std::string(target.substr(0, question));
+    if (question != std::string_view::npos) request.query = parse_query(target.substr(question + 1));
+    for (const auto& field : message) {
+      request.headers[lower(std::string_view(field.name_string().data(),
+                                             field.name_string().size()))] =
+          std::string(field.value());
+    }
+    request.body = std::move(message.body());
+
+    Router::Match match = router.match(request.method, request.path);
+    if (!match.route) {
+      if (match.path_matched) {
+        route_label = "unmatched";
+        Response response = problem(405, "method " + request.method + " is not allowed here");
+        response.headers.emplace_back("Allow", match.allowed_methods);
+        co_return response;
+      }
+      if (!options.web_dir.empty() && request.method == "GET" &&
+          !request.path.starts_with(kApiPrefix)) {
+        route_label = "static";
+        co_return serve_static(options.web_dir, request.path);
+      }
+      route_label = "unmatched";
+      co_return problem(404, "no route for " + request.method + " " + request.path, "path");
+    }
+    route_label = match.route->pattern;
+    request.params = std::move(match.params);
+    const Route* route = match.route;
+    if (!route->offload) co_return process(*route, request);
+    // Named locals, not temporaries, inside the co_await: GCC 12 double-destroys some
+    // temporaries captured across a suspension point.
+    auto shared_request = std::make_shared<Request>(std::move(request));
+    std::function<Response()> work = [this, route, shared_request] {
+      return process(*route, *shared_request);
+    };
+    Response response = co_await run_on_workers(std::move(work));
+    co_return response;
+  }
+
+  // Runs `work` on the worker pool; the awaiting coroutine resumes on its own executor (the
+  // connection's strand). Not a coroutine itself: it returns the initiated operation.
+  awaitable<Response> run_on_workers(std::function<Response()> work) {
+    return asio::async_initiate<decltype(use_awaitable), void(Response)>(
+        [this](auto handler, std::function<Response()> job) {
+          asio::post(workers, [handler = std::move(handler), job = std::move(job)]() mutable {
+            Response response = job();
+            auto executor = asio::get_associated_executor(handler);
+            asio::post(executor, [handler = std::move(handler),
+                                  response = std::move(response)]() mutable {
+              std::move(handler)(std::move(response));
+            });
+          });
+        },
+        use_awaitable, std::move(work));
+  }
+
+  Response process(const Route& route, const Request& request) {
+    AuthContext identity;
+    identity.actor = "anonymous";
+    Response response;
+    bool call_handler = false;
+    if (route.roles.empty()) {
+      call_handler = true;
+    } else {
+      Result<AuthContext> authenticated = auth.authenticate(request.header("authorization"));
+      if (!authenticated.is_ok()) {
+        response = problem(authenticated.status());
+      } else {
+        identity = std::move(*authenticated);
+        if (!role_allowed(route, identity, request.params)) {
+          response = identity.authenticated
+                         ? problem(403, std::string("role ") + role_name(identity.role) +
+                                            " may not call " + request.method + " " +
+                                            strip_prefix(route.pattern))
+                         : problem(401, "credentials required: Authorization: Bearer <key>",
+                                   "Authorization");
+        } else {
+          call_handler = true;
+        }
+      }
+    }
+    if (call_handler) {
+      try {
+        response = route.handler(request, identity);
+      } catch (const std::exception& error) {
+        response = problem(500, std::string("internal error: ") + error.what());
+      }
+    }
+    const bool audited =
+        route.audit || (route.audit_admin_read && identity.authenticated &&
+                        identity.role == Role::kAdmin && call_handler);
+    if (audited) {
+      AuditEntry entry;
+      entry.at = clock.now();
+      entry.actor = identity.actor;
+      entry.action = request.method + " " + strip_prefix(route.pattern);
+      entry.target = response.audit_target;
+      if (entry.target.empty() && !request.params.empty()) {
+        entry.target = request.params.begin()->second;
+      }
+      if (response.status < 400) {
+        entry.outcome = "ok";
+      } else {
+        entry.outcome = (response.status == 401 || response.status == 403 ? "denied: " : "error: ") +
+                        std::to_string(response.status);
+      }
+      Result<AuditEntry> appended = append_audit(store, std::move(entry));
+      if (!appended.is_ok()) {
+        std::cerr << "fulcrum api: audit append failed: " << appended.status().to_string() << "\n";
+        return problem(500, "the call was applied but could not be audited: " +
+                                appended.status().message());
+      }
+    }
+    return response;
+  }
+};
+
+Server::Server(Store& store, const Clock& clock, ServerOptions options)
+    : impl_(std::make_shared<Impl>(store, clock, std::move(options))) {}
+
+Server::~Server() {
+  if (impl_->started) {
+    shutdown();
+    wait();
+  }
+  impl_->workers.join();
+}
+
+Status Server::start() { return impl_->start(); }
+
+std::uint16_t Server::port() const {
+  boost::system::error_code ec;
+  auto endpoint = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : endpoint.port();
+}
+
+void Server::shutdown() {
+  auto impl = impl_;
+  asio::post(impl->io, [impl] { impl->begin_shutdown(); });
+}
+
+void Server::wait() {
+  for (auto& thread : impl_->threads) {
+    if (thread.joinable()) thread.join();
+  }
+  impl_->threads.clear();
+  impl_->workers.join();
+}
+
+Router& Server::router() { return impl_->router; }
+Authenticator& Server::authenticator() { return impl_->auth; }
+
+}  // namespace fulcrum::api

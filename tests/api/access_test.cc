@@ -1,0 +1,199 @@
+// Access control over real HTTP: for every route, each role is either allowed (the answer is
+// not 401/403) or refused with exactly 401 (no or bad credentials) or 403 (wrong role, or a
+// user token for someone else). The expectations are written out here, independently of the
+// server's route table, and every route the server has must appear in this table.
+#include <set>
+
+#include "api_test_support.h"
+
+namespace fulcrum::api::testing {
+namespace {
+
+enum Who { kNobody, kAdmin, kAnalyst, kService, kUserSelf, kUserOther };
+const char* who_name(Who who) {
+  static const char* kNames[] = {"nobody", "admin", "analyst", "service", "user(self)",
+                                 "user(other)"};
+  return kNames[who];
+}
+
+struct Expectation {
+  std::string method;
+  std::string pattern;  // as in the route table
+  std::set<Who> allowed;
+};
+
+const std::set<Who> kEveryone = {kNobody, kAdmin, kAnalyst, kService, kUserSelf, kUserOther};
+
+std::vector<Expectation> expectations() {
+  std::vector<Expectation> table = {
+      {"GET", "/healthz", kEveryone},
+      {"GET", "/metrics", kEveryone},
+      {"POST", std::string(kApiPrefix) + "/auth/user-token", {kAdmin, kService}},
+      {"POST", std::string(kApiPrefix) + "/events", {kAdmin, kService}},
+      {"POST", std::string(kApiPrefix) + "/events/ndjson", {kAdmin, kService}},
+      {"POST", std::string(kApiPrefix) + "/events/csv", {kAdmin, kService}},
+  };
+#ifdef FULCRUM_HAVE_EXPERIMENTS
+  const std::string p = std::string(kApiPrefix);
+  for (const char* action : {"start", "pause", "resume", "complete", "cancel"}) {
+    table.push_back({"POST", p + "/ab-tests/{test_id}/" + action, {kAdmin}});
+  }
+  table.push_back({"POST", p + "/ab-tests", {kAdmin}});
+  table.push_back({"GET", p + "/ab-tests", {kAdmin, kAnalyst}});
+  table.push_back({"GET", p + "/ab-tests/{test_id}", {kAdmin, kAnalyst}});
+  table.push_back({"GET", p + "/ab-tests/{test_id}/results", {kAdmin, kAnalyst}});
+  table.push_back({"POST", p + "/ab-tests/{test_id}/assign", {kAdmin, kService}});
+  table.push_back({"GET", p + "/dashboard", {kAdmin, kAnalyst}});
+#endif
+  return table;
+}
+
+const char* kCreateTest = R"({
+  "test_name": "Feature UI Test", "feature_name": "account_linking",
+  "description": "Testing new UI for account linking",
+  "hypothesis": "New UI will improve conversion rate by 20%",
+  "success_metrics": ["conversion_rate", "revenue_per_user"],
+  "test_groups": {"control": {"ui": "old"}, "variant": {"ui": "new"}},
+  "traffic_allocation": {"control": 0.5, "variant": 0.5},
+  "start_date": "2024-01-01T00:00:00Z"})";
+
+class AccessTest : public ApiServerTest {
+ protected:
+  std::string credential(Who who) {
+    switch (who) {
+      case kNobody:
+        return "";
+      case kAdmin:
+        return keys_["admin"];
+      case kAnalyst:
+        return keys_["analyst"];
+      case kService:
+        return keys_["service"];
+      case kUserSelf:
+        return user_token("u-self");
+      case kUserOther:
+        return user_token("u-other");
+    }
+    return "";
+  }
+
+  // A plausible request for the route, so allowed callers get past validation where cheap.
+  std::pair<std::string, std::string> request_for(const std::string& pattern) {
+    std::string path = pattern;
+    auto replace = [&](const std::string& from, const std::string& to) {
+      auto at = path.find(from);
+      if (at != std::string::npos) path.replace(at, from.size(), to);
+    };
+    replace("{user_id}", "u-self");
+    replace("{test_id}", test_id_);
+    std::string body;
+    if (pattern.ends_with("/auth/user-token")) body = R"({"user_id": "u-self"})";
+    if (pattern.ends_with("/events")) {
+      body = R"({"events": [{"type": "session", "user_id": "u1", "at": 1700000000}]})";
+    }
+    if (pattern.ends_with("/events/ndjson")) {
+      body = R"({"type": "session", "user_id": "u1", "at": 1700000000})";
+    }
+    if (pattern.ends_with("/events/csv")) body = "type,user_id,at\nsession,u1,1700000000\n";
+    if (pattern.ends_with("/ab-tests")) body = kCreateTest;
+    if (pattern.ends_with("/assign")) body = R"({"user_id": "u1"})";
+    return {path, body};
+  }
+
+  std::string test_id_ = "test_missing";
+};
+
+TEST_F(AccessTest, EveryRouteHasExpectations) {
+  std::set<std::string> expected;
+  for (const auto& e : expectations()) expected.insert(e.method + " " + e.pattern);
+  std::set<std::string> served;
+  for (const Route& route : server_->router().routes()) {
+    served.insert(route.method + " " + route.pattern);
+  }
+  EXPECT_EQ(served, expected);
+}
+
+TEST_F(AccessTest, EachRoleIsAllowedOrRefusedWith401Or403) {
+#ifdef FULCRUM_HAVE_EXPERIMENTS
+  HttpReply created = call("POST", api("/ab-tests"), kCreateTest, keys_["admin"]);
+  ASSERT_EQ(created.status, 201) << created.body;
+  test_id_ = created.json()["test_id"];
+#endif
+  for (const Expectation& e : expectations()) {
+    for (Who who : kEveryone) {
+      auto [path, body] = request_for(e.pattern);
+      HttpReply reply = call(e.method, path, body, credential(who));
+      const std::string what = e.method + " " + path + " as " + who_name(who) + ": " +
+                               std::to_string(reply.status) + " " + reply.body;
+      if (e.allowed.count(who)) {
+        EXPECT_NE(reply.status, 401) << what;
+        EXPECT_NE(reply.status, 403) << what;
+        EXPECT_LT(reply.status, 500) << what;
+      } else if (who == kNobody) {
+        EXPECT_EQ(reply.status, 401) << what;
+        EXPECT_EQ(reply.header("content-type"), "application/problem+json") << what;
+        EXPECT_EQ(reply.header("www-authenticate"), "Bearer") << what;
+      } else {
+        EXPECT_EQ(reply.status, 403) << what;
+        EXPECT_EQ(reply.header("content-type"), "application/problem+json") << what;
+      }
+    }
+  }
+}
+
+TEST_F(AccessTest, BadAndRevokedCredentialsAre401) {
+  const std::string path = api("/auth/user-token");
+  const std::string body = R"({"user_id": "u1"})";
+  EXPECT_EQ(call("POST", path, body, "fk_not_a_key").status, 401);
+  EXPECT_EQ(call("POST", path, body, "fut1.garbage.garbage").status, 401);
+  EXPECT_EQ(call("POST", path, body, keys_["service"]).status, 201);
+  ASSERT_TRUE(store_->revoke_api_key(key_ids_["service"], clock_.now()).is_ok());
+  HttpReply revoked = call("POST", path, body, keys_["service"]);
+  EXPECT_EQ(revoked.status, 401);
+  EXPECT_NE(revoked.json()["detail"].get<std::string>().find("revoked"), std::string::npos);
+}
+
+TEST_F(AccessTest, MintedUserTokenAuthenticatesThatUser) {
+  HttpReply minted =
+      call("POST", api("/auth/user-token"), R"({"user_id": "alice", "ttl_seconds": 60})",
+           keys_["service"]);
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  EXPECT_EQ(minted.json()["user_id"], "alice");
+  auto user = server_->authenticator().verify_user_token(minted.json()["token"].get<std::string>());
+  ASSERT_TRUE(user.is_ok());
+  EXPECT_EQ(*user, "alice");
+  // Unknown fields and bad values are named.
+  HttpReply unknown = call("POST", api("/auth/user-token"), R"({"user_id": "a", "ttl": 5})",
+                           keys_["service"]);
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_EQ(unknown.json()["field"], "ttl");
+  HttpReply too_long = call("POST", api("/auth/user-token"),
+                            R"({"user_id": "a", "ttl_seconds": 99999999})", keys_["service"]);
+  EXPECT_EQ(too_long.status, 422);
+  EXPECT_EQ(too_long.json()["field"], "ttl_seconds");
+}
+
+TEST_F(AccessTest, StateChangingCallsAreAuditedWithActorAndOutcome) {
+  ASSERT_EQ(call("POST", api("/auth/user-token"), R"({"user_id": "bob"})", keys_["admin"]).status,
+            201);
+  ASSERT_EQ(call("POST", api("/auth/user-token"), R"({"user_id": "bob"})", keys_["analyst"]).status,
+            403);
+  ASSERT_EQ(call("POST", api("/auth/user-token"), R"({"user_id": "bob"})").status, 401);
+  std::vector<AuditEntry> entries = audit_entries();
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[0].actor, key_ids_["admin"]);
+  EXPECT_EQ(entries[0].action, "POST /auth/user-token");
+  EXPECT_EQ(entries[0].target, "user:bob");
+  EXPECT_EQ(entries[0].outcome, "ok");
+  EXPECT_GT(entries[0].at, 0);
+  EXPECT_EQ(entries[1].actor, key_ids_["analyst"]);
+  EXPECT_EQ(entries[1].outcome, "denied: 403");
+  EXPECT_EQ(entries[2].actor, "anonymous");
+  EXPECT_EQ(entries[2].outcome, "denied: 401");
+  // Reads of non-personal data are not audited.
+  call("GET", "/healthz");
+  EXPECT_EQ(audit_entries().size(), 3u);
+}
+
+}  // namespace
+}  // namespace fulcrum::api::testing

@@ -1,0 +1,161 @@
+// The HTTP framework over real loopback connections: health, metrics, static files, errors,
+// body limit, slow clients, keep-alive and graceful shutdown.
+#include <csignal>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "api_test_support.h"
+
+namespace fulcrum::api::testing {
+namespace {
+
+class ServerTest : public ApiServerTest {
+ protected:
+  void configure(ServerOptions& options) override {
+    std::filesystem::create_directories(dir_ / "web" / "js");
+    std::ofstream(dir_ / "web" / "index.html") << "<html>fulcrum dashboard</html>";
+    std::ofstream(dir_ / "web" / "js" / "app.js") << "console.log(1);";
+    std::ofstream(dir_ / "secret.txt") << "outside web dir";
+    options.web_dir = (dir_ / "web").string();
+    options.body_limit_bytes = 1024;
+    options.read_timeout = std::chrono::milliseconds(300);
+    options.shutdown_grace = std::chrono::milliseconds(5000);
+  }
+  // A route that takes a while, to hold a request in flight across shutdown.
+  void add_routes(Router& router) override {
+    router.add(Route("POST", "/test/slow", {},
+                     [this](const Request& request, const AuthContext&) {
+                       slow_started_.set_value();
+                       std::this_thread::sleep_for(std::chrono::milliseconds(400));
+                       return Response::json(200, {{"echo", request.body}});
+                     }));
+  }
+  std::promise<void> slow_started_;
+};
+
+TEST_F(ServerTest, HealthzNeedsNoCredentialsAndAnswersJson) {
+  HttpReply reply = call("GET", "/healthz");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.json()["status"], "ok");
+  // Any credential (even a user token) may call it too.
+  EXPECT_EQ(call("GET", "/healthz", "", keys_["analyst"]).status, 200);
+}
+
+TEST_F(ServerTest, MetricsCountRequestsByRouteAndStatus) {
+  call("GET", "/healthz");
+  call("GET", "/healthz");
+  call("GET", api("/no-such-route"));
+  HttpReply reply = call("GET", "/metrics");
+  ASSERT_EQ(reply.status, 200);
+  EXPECT_NE(reply.header("content-type").find("text/plain"), std::string::npos);
+  EXPECT_NE(reply.body.find(
+                R"(fulcrum_http_requests_total{method="GET",route="/healthz",status="200"} 2)"),
+            std::string::npos)
+      << reply.body;
+  EXPECT_NE(reply.body.find(R"(route="unmatched",status="404")"), std::string::npos);
+  EXPECT_NE(reply.body.find("fulcrum_http_request_duration_seconds_bucket{"), std::string::npos);
+}
+
+TEST_F(ServerTest, ServesDashboardFilesAndIndexAtRoot) {
+  HttpReply index = call("GET", "/");
+  EXPECT_EQ(index.status, 200);
+  EXPECT_EQ(index.body, "<html>fulcrum dashboard</html>");
+  EXPECT_NE(index.header("content-type").find("text/html"), std::string::npos);
+  HttpReply script = call("GET", "/js/app.js");
+  EXPECT_EQ(script.status, 200);
+  EXPECT_NE(script.header("content-type").find("javascript"), std::string::npos);
+  EXPECT_EQ(call("GET", "/missing.css").status, 404);
+  EXPECT_EQ(call("GET", "/../secret.txt").status, 404);
+  EXPECT_EQ(call("GET", "/%2e%2e/secret.txt").status, 404);
+}
+
+TEST_F(ServerTest, UnknownRoutesAndMethodsGetProblemJson) {
+  HttpReply missing = call("GET", api("/nothing-here"), "", keys_["admin"]);
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.header("content-type"), "application/problem+json");
+  EXPECT_EQ(missing.json()["status"], 404);
+  HttpReply wrong_method = call("DELETE", "/healthz");
+  EXPECT_EQ(wrong_method.status, 405);
+  EXPECT_EQ(wrong_method.header("allow"), "GET");
+}
+
+TEST_F(ServerTest, BodyOverTheLimitIs413) {
+  HttpReply reply = call("POST", "/test/slow", std::string(4096, 'x'));
+  EXPECT_EQ(reply.status, 413);
+  EXPECT_EQ(reply.header("content-type"), "application/problem+json");
+  EXPECT_EQ(reply.json()["field"], "body");
+}
+
+TEST_F(ServerTest, KeepAliveServesManyRequestsOnOneConnection) {
+  HttpClient client(port_);
+  for (int i = 0; i < 20; ++i) {
+    HttpReply reply = client.request("GET", "/healthz");
+    ASSERT_EQ(reply.status, 200);
+    EXPECT_TRUE(reply.keep_alive);
+  }
+  HttpReply last = client.request("GET", "/healthz", "", "", "", /*keep_alive=*/false);
+  EXPECT_FALSE(last.keep_alive);
+}
+
+TEST_F(ServerTest, SlowClientIsDisconnectedAfterReadTimeout) {
+  HttpClient client(port_);
+  // Half a request line, then silence.
+  asio::write(client.socket(), asio::buffer(std::string("GET /heal")));
+  const auto start = std::chrono::steady_clock::now();
+  char byte;
+  boost::system::error_code ec;
+  client.socket().read_some(asio::buffer(&byte, 1), ec);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+  EXPECT_LT(waited, std::chrono::seconds(3));
+}
+
+TEST_F(ServerTest, GracefulShutdownFinishesInFlightRequestAndRefusesNewOnes) {
+  HttpClient idle(port_);
+  ASSERT_EQ(idle.request("GET", "/healthz").status, 200);  // now idle on keep-alive
+  auto in_flight = std::async(std::launch::async, [this] {
+    HttpClient client(port_);
+    return client.request("POST", "/test/slow", "payload", "", "text/plain");
+  });
+  slow_started_.get_future().wait();
+  server_->shutdown();
+  HttpReply reply = in_flight.get();
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.json()["echo"], "payload");
+  EXPECT_FALSE(reply.keep_alive);  // told to go away after this answer
+  server_->wait();
+  // The idle keep-alive connection was closed, and nobody listens any more.
+  char byte;
+  boost::system::error_code ec;
+  idle.socket().read_some(asio::buffer(&byte, 1), ec);
+  EXPECT_TRUE(ec) << "idle connection still open";
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port_}, ec);
+  EXPECT_TRUE(ec) << "server still accepting";
+}
+
+class SignalTest : public ServerTest {
+ protected:
+  void configure(ServerOptions& options) override {
+    ServerTest::configure(options);
+    options.handle_signals = true;
+  }
+};
+
+TEST_F(SignalTest, SigtermDrainsInFlightRequestsThenStops) {
+  auto in_flight = std::async(std::launch::async, [this] {
+    HttpClient client(port_);
+    return client.request("POST", "/test/slow", "sigterm", "", "text/plain");
+  });
+  slow_started_.get_future().wait();
+  ASSERT_EQ(::kill(::getpid(), SIGTERM), 0);
+  HttpReply reply = in_flight.get();
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.json()["echo"], "sigterm");
+  server_->wait();  // returns: the signal shut the server down
+}
+
+}  // namespace
+}  // namespace fulcrum::api::testing
