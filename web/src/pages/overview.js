@@ -38,10 +38,49 @@ function renderDocument(document) {
   }
   const sections = h('div', { class: 'grid' });
   for (const [key, value] of Object.entries(document)) {
-    if (value && typeof value === 'object') sections.append(section(key, value));
+    if (!value || typeof value !== 'object') continue;
+    if (key === 'ab_tests' && Array.isArray(value.tests)) out.push(abTestSection(value));
+    else sections.append(section(key, value));
   }
-  out.push(sections);
+  if (sections.childElementCount) out.push(sections);
   return out;
+}
+
+// The A/B test section: counts by status, then each test with its current verdict (results
+// are included for the newest running or finished tests).
+function abTestSection(value) {
+  const results = value.results || {};
+  const counts = Object.entries(value.counts_by_status || {});
+  const body = [];
+  if (value.error) body.push(h('div', { class: 'state state-error' }, h('p', {}, value.error)));
+  body.push(h('div', { class: 'kpis small' }, kpi('tests', fmt.number(value.tests.length)),
+    counts.map(([status, count]) => kpi(status, fmt.number(count)))));
+  if (!value.tests.length) {
+    body.push(h('div', { class: 'state state-empty' }, h('p', {}, 'No A/B tests yet.'),
+      h('p', {}, h('a', { href: '#/ab-tests/new' }, 'Create the first one'))));
+  } else {
+    body.push(h('div', { class: 'table-scroll' }, table([
+      { label: 'Test', value: (t) => h('a', { href: `#/ab-tests/${encodeURIComponent(t.test_id)}` }, t.test_name || t.test_id) },
+      { label: 'Status', value: (t) => badge(t.status || 'unknown') },
+      { label: 'Exposed', class: 'num', value: (t) => fmt.number(results[t.test_id]?.total_exposures) },
+      { label: 'Winner', value: (t) => results[t.test_id]?.winner || t.winner || '—' },
+      { label: 'Verdict', value: (t) => verdict(results[t.test_id]) },
+    ], value.tests, { id: 'overview-tests' })));
+  }
+  const c = card(null, h('h2', {}, 'A/B tests', h('a', { class: 'more', href: '#/ab-tests' }, 'Open →')), ...body);
+  c.dataset.section = 'ab_tests';
+  return c;
+}
+
+function verdict(result) {
+  if (!result) return h('span', { class: 'muted' }, 'not analysed');
+  if (result.error) return h('span', { class: 'field-error' }, result.error);
+  const parts = [];
+  if (result.recommendation_action) parts.push(badge(result.recommendation_action, 'info'), ' ');
+  if (result.srm?.mismatch) parts.push(badge('SRM', 'cancelled'), ' ');
+  parts.push(h('span', { class: 'small' }, typeof result.recommendation === 'string'
+    ? result.recommendation : result.recommendation?.text ?? ''));
+  return parts;
 }
 
 const TITLES = { ab_tests: 'A/B tests', experiments: 'A/B tests' };
@@ -67,8 +106,7 @@ function section(key, value) {
         body.push(v.length ? rowsTable(v.slice(0, 6)) : h('p', { class: 'muted' }, 'None.'));
       } else {
         body.push(h('div', { class: 'chips' }, Object.entries(v).map(([name, count]) =>
-          h('span', { class: 'chip' }, fmt.label(name), ': ',
-            h('strong', {}, typeof count === 'object' ? JSON.stringify(count) : formatValue(name, count))))));
+          h('span', { class: 'chip' }, fmt.label(name), ': ', h('strong', {}, summarize(name, count))))));
       }
     }
     if (!body.length) body.push(h('p', { class: 'muted' }, 'Nothing yet.'));
@@ -77,6 +115,12 @@ function section(key, value) {
                  ...body);
   c.dataset.section = key;
   return c;
+}
+
+function summarize(key, value) {
+  if (Array.isArray(value)) return `${value.length} items`;
+  if (value && typeof value === 'object') return `${Object.keys(value).length} entries`;
+  return formatValue(key, value);
 }
 
 function formatValue(key, value) {

@@ -1,0 +1,355 @@
+// End-to-end test of the dashboard in a real browser: a real `fulcrum serve` over a demo
+// store, Debian's Chromium driven by playwright-core. It signs in, creates and starts an A/B
+// test through the UI, feeds it exposures and conversions through the events API, reads the
+// results (interval chart, SRM check, cumulative conversion), opens every page and compares
+// what is visible with what the API returns, and fails on any unexpected console error.
+// Screenshots go to $FULCRUM_TEST_OUTPUT/screenshots (default build/test-output/screenshots).
+//
+//   FULCRUM_BIN=build/src/cli/fulcrum node --test web/tests/e2e.mjs
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { startEnvironment, api, outputDir, WEB_DIR } from './harness.mjs';
+
+const TIMEOUT = 15_000;
+let env, context, page, shots;
+const consoleErrors = [];
+const expectedErrorUrls = new Set();  // API calls the test knows fail (and checks are shown)
+// The list inside a list response: a bare array or {<name>: [...]}.
+const listOf = (body, ...keys) => (Array.isArray(body) ? body
+  : keys.map((k) => body?.[k]).find(Array.isArray) ?? []);
+const iso = (seconds) => new Date(seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+
+before(async () => {
+  env = await startEnvironment({ users: 2000, days: 30 });
+  shots = outputDir();
+  context = await env.browser.newContext({ viewport: { width: 1280, height: 900 } });
+  context.setDefaultTimeout(TIMEOUT);
+  page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error') consoleErrors.push({ text: message.text(), url: message.location().url });
+  });
+  page.on('pageerror', (error) => consoleErrors.push({ text: `uncaught: ${error.message}`, url: '' }));
+}, { timeout: 180_000 });
+
+after(async () => {
+  await env?.stop();
+});
+
+async function screenshot(name) {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+// What the API answers for `path`; a failing answer is remembered as an expected console error.
+async function apiGet(path) {
+  const response = await api(env.baseUrl, env.adminKey, 'GET', path);
+  if (response.status >= 400) expectedErrorUrls.add(`${env.baseUrl}/api/automated-optimization${path}`);
+  return response;
+}
+
+// Asserts a panel shows the server's problem: its title with the status and the detail.
+async function expectErrorState(panel, response) {
+  const box = panel.locator('.state-error');
+  await box.waitFor();
+  assert.match(await box.innerText(), new RegExp(`HTTP ${response.status}`));
+  if (response.body?.detail) {
+    assert.ok((await box.innerText()).includes(response.body.detail),
+              `error box should show the problem detail "${response.body.detail}"`);
+  }
+}
+
+async function goto(hash) {
+  await page.goto(`${env.baseUrl}/${hash}`);
+  await page.locator('.state-loading').first().waitFor({ state: 'detached' }).catch(() => {});
+}
+
+async function waitLoaded(scope = page) {
+  // Every data panel swaps its loading state for content, an empty state or an error.
+  await scope.locator('.state-loading').first().waitFor({ state: 'detached', timeout: TIMEOUT });
+}
+
+test('serves every dashboard file itself, with no external references', async () => {
+  const index = await fetch(`${env.baseUrl}/`);
+  assert.equal(index.status, 200);
+  assert.match(index.headers.get('content-type'), /text\/html/);
+  const vendor = await fetch(`${env.baseUrl}/vendor/uplot/uPlot.esm.js`);
+  assert.equal(vendor.status, 200);
+  assert.match(vendor.headers.get('content-type'), /javascript/);
+  // Our own files must not load anything from another host (the vendored library is copied
+  // verbatim from npm; its comments cite web pages but it loads nothing).
+  const own = [];
+  const walk = (dir) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (['node_modules', 'vendor', 'tests'].includes(name)) continue;
+      if (statSync(path).isDirectory()) walk(path);
+      else if (/\.(html|js|mjs|css)$/.test(name)) own.push(path);
+    }
+  };
+  walk(WEB_DIR);
+  assert.ok(own.length >= 8, `expected the dashboard's files, found ${own.length}`);
+  for (const file of own) {
+    const text = readFileSync(file, 'utf8').replaceAll('http://www.w3.org/2000/svg', '');
+    assert.doesNotMatch(text, /(https?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}\//i, `${relative(WEB_DIR, file)} references another host`);
+  }
+});
+
+test('a wrong API key is refused with the server\'s explanation', async () => {
+  await page.goto(`${env.baseUrl}/`);
+  await page.locator('#api-key').waitFor();
+  await screenshot('01-sign-in');
+  expectedErrorUrls.add(`${env.baseUrl}/api/automated-optimization/dashboard`);
+  await page.fill('#api-key', 'fk_' + '0'.repeat(48));
+  await page.click('form.sign-in button[type=submit]');
+  const error = page.locator('.sign-in .state-error');
+  await error.waitFor();
+  assert.match(await error.innerText(), /HTTP 401/);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('fulcrum.apiKey')), null,
+               'a refused key must not be kept');
+  await screenshot('02-sign-in-refused');
+});
+
+test('signs in with an admin key and shows the overview from GET /dashboard', async () => {
+  await page.fill('#api-key', env.adminKey);
+  await page.click('form.sign-in button[type=submit]');
+  await page.waitForURL(/#\/overview$/);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('fulcrum.apiKey')), env.adminKey);
+  const view = page.locator('#view');
+  await waitLoaded(view);
+  const dashboard = await apiGet('/dashboard');
+  if (dashboard.status === 200) {
+    assert.equal(await view.locator('.state-error').count(), 0);
+    // Every object or list section of the document is a card headed by its name.
+    const sections = Object.entries(dashboard.body).filter(([, v]) => v && typeof v === 'object');
+    assert.ok(sections.length > 0, 'the dashboard document has sections');
+    for (const [key] of sections) {
+      await view.locator(`[data-section="${key}"]`).waitFor();
+    }
+  } else {
+    await expectErrorState(view, dashboard);
+  }
+  await screenshot('03-overview');
+});
+
+let testId;
+const testName = `E2E checkout button ${Date.now()}`;
+
+test('creates an A/B test through the form, with field errors for bad input', async () => {
+  await goto('#/ab-tests');
+  await waitLoaded();
+  const list = await apiGet('/ab-tests');
+  if (list.status === 200) {
+    const count = listOf(list.body, 'ab_tests', 'tests').length;
+    if (count) assert.equal(await page.locator('#tests-table tbody tr').count(), count);
+    else await page.locator('.state-empty').waitFor();
+  } else {
+    await expectErrorState(page.locator('#view'), list);
+  }
+  await screenshot('04-ab-tests-before');
+  await page.click('a[href="#/ab-tests/new"]');
+  await page.locator('form.create-test').waitFor();
+  await page.fill('#f-test_name', testName);
+  await page.fill('#f-feature_name', 'bill_pay');
+  await page.fill('#f-hypothesis', 'The new button raises conversion by 20%');
+  await page.fill('#f-success_metrics', 'conversion_rate');
+  // A traffic share of 0 is caught in the browser and the field is named.
+  const shares = page.locator('input[name="group_share"]');
+  await shares.nth(1).fill('0');
+  await page.click('form.create-test button[type=submit]');
+  const fieldError = page.locator('form.create-test .field-error');
+  await fieldError.waitFor();
+  assert.match(await fieldError.innerText(), /traffic_allocation/);
+  assert.ok(await page.locator('[data-field="test_groups"].invalid').count(), 'groups box marked invalid');
+  await screenshot('05-create-invalid');
+  await shares.nth(1).fill('0.5');
+  const threeDaysAgo = Math.floor(Date.now() / 1000) - 3 * 86400;
+  await page.fill('#f-start_date', iso(threeDaysAgo).slice(0, 16));
+  await page.click('form.create-test button[type=submit]');
+  await page.waitForURL(/#\/ab-tests\/(?!new$)[^/]+$/);
+  testId = decodeURIComponent(page.url().split('#/ab-tests/')[1]);
+  await page.locator('h1', { hasText: testName }).waitFor();
+  assert.match(await page.locator('h1 .badge').innerText(), /draft/i);
+  await page.locator('.results .state-empty', { hasText: 'not started' }).waitFor();
+  await screenshot('06-test-draft');
+});
+
+test('starts the test, feeds it events and shows results with charts', async () => {
+  assert.ok(testId, 'the previous test created an A/B test');
+  await page.click('button[data-action="start"]');
+  await page.locator('h1 .badge', { hasText: /active/i }).waitFor();
+  // Exposures and conversions for 600 fresh users over the last three days: control converts
+  // at 20%, variant at 30%, so the variant should win with a clear interval above zero.
+  const now = Math.floor(Date.now() / 1000);
+  const events = [];
+  for (let i = 0; i < 600; i++) {
+    const user = `e2e_user_${i}`;
+    const variant = i % 2 === 0 ? 'control' : 'variant';
+    const at = now - 3 * 86400 + Math.floor((i / 600) * (3 * 86400 - 600));
+    events.push({ type: 'user', user_id: user, tier: 'free', signup_at: iso(at - 86400) });
+    events.push({ type: 'exposure', experiment_id: testId, user_id: user, variant, at: iso(at) });
+    const k = Math.floor(i / 2);  // index within the group
+    const converts = k % 10 < (variant === 'control' ? 2 : 3);
+    if (converts) events.push({ type: 'metric', user_id: user, metric: 'conversion_rate', value: 1, at: iso(at + 60) });
+  }
+  const ingest = await api(env.baseUrl, env.adminKey, 'POST', '/events', { events });
+  assert.equal(ingest.status, 200, `ingest failed: ${JSON.stringify(ingest.body)}`);
+  const response = await apiGet(`/ab-tests/${encodeURIComponent(testId)}/results`);
+  assert.equal(response.status, 200, `results route: ${JSON.stringify(response.body)}`);
+  await page.reload();
+  const results = page.locator('.results');
+  // The results panel fills in after the test summary has loaded.
+  await results.locator('.kpis, .state-error').first().waitFor();
+  const metric = results.locator('table[data-metric="conversion_rate"]');
+  await metric.waitFor();
+  const rows = await metric.locator('tbody tr').allInnerTexts();
+  assert.equal(rows.length, 2);
+  assert.match(rows.join('\n'), /control[\s\S]*300/);
+  await results.locator('[data-chart="confidence-interval"] svg circle').first().waitFor();
+  const srm = await results.locator('[data-role="srm"]').innerText();
+  assert.match(srm, /Sample ratio check passed/);
+  await results.locator('[data-role="recommendation"]').waitFor();
+  if (response.body.winner) {
+    assert.match(await results.locator('.kpi').first().innerText(), new RegExp(response.body.winner));
+  }
+  await screenshot('07-test-results');
+});
+
+test('pauses and resumes the test', async () => {
+  await page.click('button[data-action="pause"]');
+  await page.locator('h1 .badge', { hasText: /paused/i }).waitFor();
+  await page.click('button[data-action="resume"]');
+  await page.locator('h1 .badge', { hasText: /active/i }).waitFor();
+});
+
+test('warns about a sample ratio mismatch', async () => {
+  const created = await api(env.baseUrl, env.adminKey, 'POST', '/ab-tests', {
+    test_name: `E2E SRM ${Date.now()}`, feature_name: 'bill_pay', success_metrics: ['conversion_rate'],
+    test_groups: { control: {}, variant: {} }, traffic_allocation: { control: 0.5, variant: 0.5 },
+    start_date: iso(Math.floor(Date.now() / 1000) - 2 * 86400),
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const id = created.body.test_id;
+  const start = await api(env.baseUrl, env.adminKey, 'POST', `/ab-tests/${encodeURIComponent(id)}/start`);
+  assert.ok(start.status < 300, JSON.stringify(start.body));
+  const now = Math.floor(Date.now() / 1000);
+  const events = [];
+  for (let i = 0; i < 450; i++) {  // 300 control vs 150 variant under a 50/50 plan
+    const user = `e2e_srm_${i}`;
+    const at = now - 86400 + i * 60;
+    events.push({ type: 'user', user_id: user, tier: 'free', signup_at: iso(at - 86400) });
+    events.push({ type: 'exposure', experiment_id: id, user_id: user, variant: i % 3 ? 'control' : 'variant', at: iso(at) });
+    if (i % 5 === 0) events.push({ type: 'metric', user_id: user, metric: 'conversion_rate', value: 1, at: iso(at + 30) });
+  }
+  const ingest = await api(env.baseUrl, env.adminKey, 'POST', '/events', { events });
+  assert.equal(ingest.status, 200, JSON.stringify(ingest.body));
+  await goto(`#/ab-tests/${encodeURIComponent(id)}`);
+  const warning = page.locator('.results [data-role="srm"].warning');
+  await warning.waitFor();
+  assert.match(await warning.innerText(), /Sample ratio mismatch/);
+  assert.match(await warning.innerText(), /control: 300 observed/);
+  await screenshot('08-test-srm');
+  await goto('#/ab-tests');
+  await page.locator('#tests-table', { hasText: testName }).waitFor();
+  await screenshot('09-ab-tests-after');
+});
+
+test('shows a user\'s recommendations and upgrade timing', async () => {
+  // A demo user: the first target of a retention campaign if any, else a user the API knows.
+  let userId = 'u000010';
+  const campaigns = await apiGet('/retention-campaigns');
+  const list = listOf(campaigns.body, 'campaigns', 'retention_campaigns');
+  if (campaigns.status === 200 && list[0]?.target_users?.length) userId = list[0].target_users[0];
+  await goto('#/users');
+  await page.locator('.state-empty', { hasText: 'Enter a user id' }).waitFor();
+  await page.fill('#user-id', userId);
+  await page.click('form.inline-form button[type=submit]');
+  await page.waitForURL(new RegExp(`#/users/${userId}$`));
+  const recsPanel = page.locator('[data-panel="recommendations"]');
+  const timingPanel = page.locator('[data-panel="upgrade-timing"]');
+  await waitLoaded(recsPanel);
+  await waitLoaded(timingPanel);
+  const recs = await apiGet(`/feature-recommendations/${userId}`);
+  if (recs.status === 200) {
+    const items = listOf(recs.body, 'recommendations');
+    if (items.length) {
+      assert.equal(await recsPanel.locator('li.recommendation').count(), items.length);
+      await recsPanel.locator(`li[data-feature="${items[0].feature_name}"]`).waitFor();
+    } else {
+      await recsPanel.locator('.state-empty').waitFor();
+    }
+  } else {
+    await expectErrorState(recsPanel, recs);
+  }
+  const timing = await apiGet(`/upgrade-timing/${userId}`);
+  if (timing.status === 200) {
+    assert.match(await timingPanel.innerText(), new RegExp(timing.body.current_tier, 'i'));
+  } else {
+    await expectErrorState(timingPanel, timing);
+  }
+  await screenshot('10-user');
+  // An unknown user gets the server's not-found explanation, not a blank page.
+  await goto('#/users/no_such_user_e2e');
+  await waitLoaded(recsPanel);
+  const missing = await apiGet('/feature-recommendations/no_such_user_e2e');
+  assert.notEqual(missing.status, 200);
+  await expectErrorState(recsPanel, missing);
+  await apiGet('/upgrade-timing/no_such_user_e2e');
+  await screenshot('11-user-unknown');
+});
+
+test('lists retention campaigns with their lift', async () => {
+  await goto('#/retention');
+  const view = page.locator('#view');
+  await waitLoaded(view);
+  const campaigns = await apiGet('/retention-campaigns');
+  if (campaigns.status === 200) {
+    const list = listOf(campaigns.body, 'campaigns', 'retention_campaigns');
+    if (list.length) {
+      assert.equal(await view.locator('#campaigns-table tbody tr').count(), list.length);
+      const first = view.locator(`[data-campaign="${list[0].campaign_id}"]`);
+      await waitLoaded(first);
+      const results = await apiGet(`/retention-campaigns/${encodeURIComponent(list[0].campaign_id)}/results`);
+      if (results.status === 200) await first.locator('.kpi', { hasText: 'Lift' }).waitFor();
+      else await expectErrorState(first, results);
+      for (const c of list.slice(1)) await apiGet(`/retention-campaigns/${encodeURIComponent(c.campaign_id)}/results`);
+    } else {
+      await view.locator('.state-empty').waitFor();
+    }
+  } else {
+    await expectErrorState(view, campaigns);
+  }
+  await page.waitForTimeout(300);  // let the per-campaign result panels settle for the picture
+  await screenshot('12-retention');
+});
+
+test('shows feature sunset analyses with usage trends', async () => {
+  await goto('#/sunset');
+  const view = page.locator('#view');
+  await waitLoaded(view);
+  const sunset = await apiGet('/feature-sunset');
+  if (sunset.status === 200) {
+    const list = listOf(sunset.body, 'analyses', 'features', 'feature_sunset');
+    if (list.length) {
+      assert.equal(await view.locator('[data-feature]').count(), list.length);
+      await view.locator(`[data-feature="${list[0].feature_name}"]`).waitFor();
+    } else {
+      await view.locator('.state-empty').waitFor();
+    }
+  } else {
+    await expectErrorState(view, sunset);
+  }
+  await screenshot('13-sunset');
+});
+
+test('signing out forgets the key', async () => {
+  await page.click('#sign-out');
+  await page.locator('#api-key').waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('fulcrum.apiKey')), null);
+});
+
+test('no unexpected console errors', () => {
+  const unexpected = consoleErrors.filter((e) => !(e.text.startsWith('Failed to load resource') &&
+                                                   expectedErrorUrls.has(e.url.split('?')[0])));
+  assert.deepEqual(unexpected, []);
+});
