@@ -88,7 +88,9 @@ export function lineChart(x, series, options = {}) {
       axes: [
         { stroke: '#475569', grid: { stroke: '#e2e8f0' },
           ...(options.xFormat ? { values: (u, splits) => splits.map(options.xFormat) } : {}),
-          ...(options.time === false ? { incrs: [1, 2, 4, 8, 13, 26, 52], space: 36 } : {}) },
+          ...(options.time === false ? { incrs: [1, 2, 4, 8, 13, 26, 52], space: 36 } : {}),
+          // Daily points: ticks on whole days only.
+          ...(options.daily ? { incrs: [1, 2, 7, 14, 30, 91].map((d) => d * 86400), space: 50 } : {}) },
         { stroke: '#475569', grid: { stroke: '#e2e8f0' }, size: 60,
           values: (u, splits) => splits.map((v) => (options.percent ? `${(v * 100).toFixed(1)}%`
                                                                     : fmt.number(v, 1))) },

@@ -366,7 +366,7 @@ function conversionOverTime(r) {
       h('p', {}, raw ? 'No daily data yet: nobody has been exposed to this test.'
                      : 'The server sent no daily series for this test.')));
   }
-  return card(title, lineChart(series.x, series.series, { percent: true, name: 'cumulative-conversion' }));
+  return card(title, lineChart(series.x, series.series, { percent: true, daily: true, name: 'cumulative-conversion' }));
 }
 
 export function normalizeSeries(raw) {
