@@ -24,7 +24,9 @@ export function intervalChart(rows, options = {}) {
     figure.append(h('p', { class: 'muted' }, 'No confidence interval yet (not enough data).'));
     return figure;
   }
-  const width = 560, rowHeight = 34, left = 130, right = 24, top = 12, axis = 28;
+  // Compact charts (narrow cards) use a smaller canvas so the text keeps its size.
+  const width = options.compact ? 340 : 560, left = options.compact ? 50 : 130;
+  const rowHeight = 34, right = 24, top = 12, axis = 28;
   const height = top + usable.length * rowHeight + axis;
   let lo = Math.min(0, ...usable.map((r) => r.lower));
   let hi = Math.max(0, ...usable.map((r) => r.upper));
@@ -35,8 +37,8 @@ export function intervalChart(rows, options = {}) {
   const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, width: '100%', role: 'img',
                          'aria-label': options.title || 'confidence intervals' });
   // axis ticks
-  const ticks = 5;
-  for (let i = 0; i <= ticks; i++) {
+  const ticks = options.compact ? 4 : 5;
+  for (let i = 0; i <= ticks; i += options.compact ? 2 : 1) {
     const v = lo + ((hi - lo) * i) / ticks;
     const tx = x(v);
     svg.append(s('line', { x1: tx, x2: tx, y1: top, y2: height - axis, class: 'grid' }));

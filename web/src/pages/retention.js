@@ -80,7 +80,8 @@ function renderLift(r) {
     isNum(r.p_value ?? lift?.p_value) ? kpi('p-value', fmt.p(r.p_value ?? lift?.p_value)) : null)];
   if (Array.isArray(ci) && isNum(liftValue)) {
     out.push(intervalChart([{ label: 'lift', estimate: liftValue, lower: ci[0], upper: ci[1],
-                               significant: ci[0] > 0 || ci[1] < 0 }], { percent: true }));
+                               significant: ci[0] > 0 || ci[1] < 0 }], { percent: true, compact: true,
+                                   caption: 'Lift (targeted minus held out) with its confidence interval.' }));
   }
   if (r.recommendation || r.summary) {
     out.push(h('p', { class: 'muted' }, typeof (r.recommendation ?? r.summary) === 'string'
