@@ -1,0 +1,102 @@
+// Upgrade timing (api-contract.md: optimize_upgrade_timing): for a free or plus user, the
+// day in the next 30 days with the highest projected 7-day upgrade propensity (today when
+// it is already near its peak), projecting the user's engagement trend forward; the
+// calibrated propensity on that day as confidence_score; the largest positive feature
+// contributions (coefficient x standardised value) as upgrade_reasons; churn risk, failed
+// payments and declining use as risk_factors. Premium users get an "already at the top
+// tier" answer; unknown users NotFound.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "core/time.h"
+#include "lifecycle/upgrade_propensity.h"
+#include "store/store.h"
+
+namespace fulcrum {
+
+struct UpgradeTiming {
+  std::string timing_id;
+  std::string user_id;
+  Tier current_tier = Tier::kFree;
+  std::optional<UnixSeconds> optimal_upgrade_date;  // none for premium users
+  double confidence_score = 0;  // calibrated P(upgrade within 7 days of that date)
+  double propensity_today = 0;  // calibrated P(upgrade within 7 days from now)
+  int days_until_optimal = 0;
+  std::vector<std::string> upgrade_reasons;
+  std::vector<std::string> risk_factors;
+  std::string recommendation;
+
+  nlohmann::json to_json() const;
+};
+
+struct UpgradeTimingOptions {
+  UpgradePropensityOptions propensity;
+  int lookahead_days = 30;
+  // "Today" when today's propensity is at least this share of the projected peak.
+  double near_peak_share = 0.9;
+};
+
+// A trained propensity model plus the timelines it reads, answering one user at a time.
+class UpgradeTimingModel {
+ public:
+  static Result<UpgradeTimingModel> train(const EventBatch& history, UnixSeconds now,
+                                          const UpgradeTimingOptions& options = {});
+  Result<UpgradeTiming> timing_for(const std::string& user_id) const;
+  // For a user who joined after training: no engagement yet, only tier and tenure.
+  UpgradeTiming timing_for_new_user(const User& user) const;
+  // Calibrated propensity of a user's projected engagement `days` ahead (for tests/charts).
+  double projected_propensity(const EngagementCounts& counts, int days) const;
+
+  UnixSeconds trained_at() const { return trained_at_; }
+  const UpgradePropensityModel& propensity() const { return *propensity_; }
+
+ private:
+  UpgradeTimingModel() = default;
+  UpgradeTiming answer(const std::string& user_id, Tier tier, const EngagementCounts& counts) const;
+  UnixSeconds trained_at_ = 0;
+  UpgradeTimingOptions options_;
+  std::shared_ptr<const UserTimelines> timelines_;
+  std::shared_ptr<const UpgradePropensityModel> propensity_;
+};
+
+// Engagement counts projected `days` ahead: session, usage and paywall trends continue at
+// their last-14-day growth rate (clamped to 0.5x..2x per 14 days), tenure grows.
+EngagementCounts project_engagement(const EngagementCounts& now, int days);
+
+// One-shot: loads history up to clock.now(), trains, answers. Prefer UpgradeTimingService.
+Result<UpgradeTiming> optimize_upgrade_timing(Store& store, const Clock& clock,
+                                              const std::string& user_id,
+                                              const UpgradeTimingOptions& options = {});
+
+// Time-split evaluation on the store's history up to `now`.
+Result<UpgradeEvaluation> evaluate_upgrade_timing(Store& store, UnixSeconds now,
+                                                  const UpgradePropensityOptions& options = {});
+
+// Thread-safe holder of one trained model; retrains when older than max_model_age.
+class UpgradeTimingService {
+ public:
+  explicit UpgradeTimingService(UpgradeTimingOptions options = {},
+                                UnixSeconds max_model_age = kSecondsPerDay)
+      : options_(options), max_model_age_(max_model_age) {}
+  Status refresh(Store& store, UnixSeconds now);
+  Result<UpgradeTiming> for_user(Store& store, const Clock& clock, const std::string& user_id);
+  std::shared_ptr<const UpgradeTimingModel> model() const;
+
+ private:
+  Status train_locked(Store& store, UnixSeconds now);
+
+  UpgradeTimingOptions options_;
+  UnixSeconds max_model_age_;
+  mutable std::mutex mutex_;
+  std::mutex refresh_mutex_;
+  std::shared_ptr<const UpgradeTimingModel> model_;
+};
+
+}  // namespace fulcrum
