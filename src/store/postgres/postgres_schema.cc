@@ -45,7 +45,8 @@ CREATE TABLE campaign_members(campaign_id TEXT COLLATE "C" NOT NULL,
   PRIMARY KEY(campaign_id, user_id));
 CREATE INDEX campaign_members_user ON campaign_members(user_id, targeted_at);
 CREATE TABLE api_keys(key_id TEXT COLLATE "C" PRIMARY KEY,
-  key_hash TEXT COLLATE "C" NOT NULL UNIQUE, role TEXT NOT NULL, label TEXT NOT NULL, created_at BIGINT NOT NULL, revoked_at BIGINT);
+  key_hash TEXT COLLATE "C" NOT NULL UNIQUE, role TEXT NOT NULL, label TEXT NOT NULL,
+  created_at BIGINT NOT NULL, revoked_at BIGINT);
 CREATE TABLE audit_log(sequence BIGINT PRIMARY KEY, at BIGINT NOT NULL, actor TEXT NOT NULL,
   action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL,
   previous_hash TEXT NOT NULL, hash TEXT NOT NULL);
