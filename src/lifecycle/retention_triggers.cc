@@ -199,15 +199,18 @@ std::optional<TriggerMatch> detect_feature_abandonment(const UserActivity& activ
   for (int feature = 0; feature < activity.feature_count(); ++feature) {
     if (!activity.used_feature_ever(user, feature)) continue;
     if (activity.used_feature_between(user, feature, idle_from, activity.days())) continue;
-    int weeks_used = 0;
+    int weeks_used = 0, days_used = 0;
     for (int w = 0; w < config.abandon_regular_weeks; ++w) {
       int from = regular_from + w * 7;
       weeks_used += activity.used_feature_between(user, feature, from, from + 7) ? 1 : 0;
+      for (int d = from; d < from + 7; ++d) days_used += activity.used_feature(user, feature, d);
     }
     if (weeks_used < config.abandon_min_weeks_used) continue;
-    double score = static_cast<double>(weeks_used) / config.abandon_regular_weeks;
-    if (!best || score > best->score)
+    // The most habitually used abandoned feature is the one worth a reminder.
+    double score = static_cast<double>(days_used) / (config.abandon_regular_weeks * 7);
+    if (!best || score > best->score) {
       best = TriggerMatch{user, score, activity.feature_name(feature)};
+    }
   }
   return best;
 }

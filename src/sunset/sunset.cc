@@ -227,14 +227,19 @@ Result<std::vector<FeatureSunsetAnalysis>> analyze_feature_sunset(const SunsetIn
     usage.users_last_trend_window = per.users_in_window;
     std::vector<double> series(per.weekly_users.begin(), per.weekly_users.end());
     analysis.usage_trend = classify_usage_trend(series, config);
-    analysis.revenue_impact = Money::from_minor(per.dependent_revenue_minor);
+    // The catalog's money value per adopting user and month when it has one, else the
+    // dependents' own payments (docs/sunset.md).
+    analysis.revenue_impact =
+        Money::from_minor(feature.monthly_revenue_value_minor > 0
+                              ? per.dependent_paying_users * feature.monthly_revenue_value_minor
+                              : per.dependent_revenue_minor);
     analysis.maintenance_cost = Money::from_minor(feature.monthly_maintenance_cost_minor);
 
     // Rules (docs/sunset.md), first match wins.
     const std::string& direction = analysis.usage_trend.direction;
     const double share = usage.share_of_active_users;
-    const double expected_loss =
-        static_cast<double>(per.dependent_revenue_minor) * config.expected_revenue_loss_rate;
+    const double expected_loss = static_cast<double>(analysis.revenue_impact.minor_units) *
+                                 config.expected_revenue_loss_rate;
     const bool costs_more_than_it_earns =
         static_cast<double>(feature.monthly_maintenance_cost_minor) > expected_loss;
     auto& reasons = analysis.reasons;
@@ -248,7 +253,7 @@ Result<std::vector<FeatureSunsetAnalysis>> analyze_feature_sunset(const SunsetIn
     } else if (direction != "declining" && share >= config.core_share) {
       verdict = "keep";
       reasons.push_back("core feature: used by " + percent(share) + " of weekly active users");
-    } else if (direction == "declining" && share < config.low_share && costs_more_than_it_earns) {
+    } else if (direction == "declining" && share < config.core_share && costs_more_than_it_earns) {
       verdict = "sunset";
       reasons.push_back("usage is declining and used by only " + percent(share) +
                         " of weekly active users");
@@ -256,7 +261,7 @@ Result<std::vector<FeatureSunsetAnalysis>> analyze_feature_sunset(const SunsetIn
     } else if (direction == "declining") {
       verdict = "deprecate";
       reasons.push_back("usage is declining");
-      if (share >= config.low_share) reasons.push_back("still used by " + percent(share));
+      if (share >= config.core_share) reasons.push_back("still used by " + percent(share));
       if (!costs_more_than_it_earns) {
         reasons.push_back("expected revenue loss exceeds maintenance cost");
       }

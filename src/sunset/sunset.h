@@ -1,8 +1,9 @@
 // Feature sunset analysis (analyze_feature_sunset): for every catalog feature,
 // its current usage (weekly active users, share of all weekly actives), its
 // usage trend over the last `trend_weeks` weeks (Theil-Sen slope + Mann-Kendall
-// significance: growing / stable / declining), the revenue at stake (payments
-// of paying users who depend on it), its maintenance cost (catalog), and a keep
+// significance: growing / stable / declining), the revenue at stake from paying
+// users who depend on it (catalog value per adopting user, else their payments),
+// its maintenance cost (catalog), and a keep
 // / monitor / deprecate / sunset recommendation by the rules in docs/sunset.md,
 // with a sunset date `notice_days` ahead and a migration plan (most similar
 // features by co-usage, users to notify, steps). Weeks are aligned to `now`:
@@ -33,12 +34,13 @@ struct SunsetConfig {
   int dependency_weeks = 4;               // a user depends on a feature used in >= ...
   int dependency_min_weeks_used = 2;      // ... this many of the last dependency_weeks weeks
   double low_share = 0.10;                // below: a niche feature (share of weekly active users)
-  double core_share = 0.25;               // at or above (and not declining): a core feature, keep
-  // Fraction of dependent paying users' revenue expected to be lost when the
-  // feature goes; sunset only when maintenance cost exceeds the expected loss.
-  double expected_revenue_loss_rate = 0.2;
-  int revenue_days = 30;  // revenue_impact = dependents' successful payments in this window
-  int notice_days = 90;   // sunset_date = now + notice_days
+  double core_share = 0.25;  // at or above: a core feature, kept unless declining (then deprecated)
+  // Fraction of revenue_impact expected to be lost when the feature goes; a declining
+  // feature is sunset only when its maintenance cost exceeds the expected loss.
+  double expected_revenue_loss_rate = 1.0;
+  // Payments window for revenue_impact of features whose catalog value is 0.
+  int revenue_days = 30;
+  int notice_days = 90;  // sunset_date = now + notice_days
   int max_alternatives = 3;
   Status validate() const;
   int history_days() const { return 7 * trend_weeks; }

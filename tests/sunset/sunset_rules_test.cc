@@ -73,12 +73,36 @@ TEST(SunsetRules, DecliningNicheCostlyFeatureIsSunsetWithNoticeDate) {
 
 TEST(SunsetRules, DecliningButLucrativeIsDeprecatedNotSunset) {
   SunsetConfig config;
-  // Expected loss 0.2 * 10000.00 = 2000.00 > maintenance 500.00.
+  // Dependents' payments 10000.00 > maintenance 500.00.
   auto input = InputBuilder(1000).feature("legacy", 90, -6, 500'00, 10000'00).build();
   auto result = analyze_feature_sunset(input, config);
   ASSERT_TRUE(result.is_ok());
   EXPECT_EQ((*result)[0].sunset_recommendation, "deprecate");
   EXPECT_FALSE((*result)[0].sunset_date.has_value());
+}
+
+TEST(SunsetRules, CatalogValuePerDependentPayingUserIsTheRevenueImpact) {
+  SunsetConfig config;
+  // 24 dependents in the last week, 6 of them paying; value 100.00 each = 600.00 > 500.00.
+  auto input = InputBuilder(1000).feature("legacy", 90, -6, 500'00, 1'00).build();
+  input.features[0].monthly_revenue_value_minor = 100'00;
+  auto result = analyze_feature_sunset(input, config);
+  ASSERT_TRUE(result.is_ok());
+  EXPECT_EQ((*result)[0].revenue_impact, Money::from_minor(6 * 100'00));
+  EXPECT_EQ((*result)[0].sunset_recommendation, "deprecate");
+  input.features[0].monthly_revenue_value_minor = 50'00;  // 300.00 < 500.00
+  result = analyze_feature_sunset(input, config);
+  ASSERT_TRUE(result.is_ok());
+  EXPECT_EQ((*result)[0].sunset_recommendation, "sunset");
+}
+
+TEST(SunsetRules, DecliningMidShareCostlyIsSunsetDecliningCoreIsDeprecated) {
+  SunsetConfig config;
+  // 18 % of weekly actives and falling: below the core share, so still a sunset candidate.
+  auto input = InputBuilder(1000).feature("fading", 360, -16, 500'00).build();
+  auto result = analyze_feature_sunset(input, config);
+  ASSERT_TRUE(result.is_ok());
+  EXPECT_EQ((*result)[0].sunset_recommendation, "sunset");
 }
 
 TEST(SunsetRules, DecliningWidelyUsedIsDeprecated) {
