@@ -1,0 +1,197 @@
+// `fulcrum serve`: runs the HTTP API and dashboard until SIGTERM/SIGINT, then drains
+// in-flight requests. Options come from flags or a config file (--config): INI/TOML as CLI11
+// reads them, or a JSON object ({"port": 8080, "store": "fulcrum.db"}).
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "api/auth.h"
+#include "api/server.h"
+#include "cli/command_registry.h"
+#include "core/ids.h"
+#include "store/store.h"
+
+namespace fulcrum::cli {
+namespace {
+
+// Reads JSON objects (flat, or nested objects as sections) and hands anything else to
+// CLI11's INI/TOML reader.
+class JsonOrIniConfig : public CLI::ConfigINI {
+ public:
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    std::stringstream buffer;
+    buffer << input.rdbuf();
+    const std::string text = buffer.str();
+    const std::size_t first = text.find_first_not_of(" \t\r\n");
+    if (first == std::string::npos || text[first] != '{') {
+      std::stringstream again(text);
+      return CLI::ConfigINI::from_config(again);
+    }
+    nlohmann::json document = nlohmann::json::parse(text, nullptr, false);
+    if (document.is_discarded() || !document.is_object()) {
+      throw CLI::ConversionError("config file is not a valid JSON object");
+    }
+    std::vector<CLI::ConfigItem> items;
+    add_items(document, {}, items);
+    return items;
+  }
+
+ private:
+  static std::string scalar(const nlohmann::json& value) {
+    return value.is_string() ? value.get<std::string>() : value.dump();
+  }
+  static void add_items(const nlohmann::json& object, const std::vector<std::string>& parents,
+                        std::vector<CLI::ConfigItem>& items) {
+    for (const auto& [key, value] : object.items()) {
+      if (value.is_object()) {
+        auto nested = parents;
+        nested.push_back(key);
+        add_items(value, nested, items);
+        continue;
+      }
+      CLI::ConfigItem item;
+      item.parents = parents;
+      item.name = key;
+      if (value.is_array()) {
+        for (const auto& element : value) item.inputs.push_back(scalar(element));
+      } else {
+        item.inputs.push_back(scalar(value));
+      }
+      items.push_back(std::move(item));
+    }
+  }
+};
+
+std::optional<std::string> decode_hex(std::string_view hex) {
+  if (hex.size() % 2 != 0) return std::nullopt;
+  std::string out;
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    unsigned value = 0;
+    if (std::sscanf(std::string(hex.substr(i, 2)).c_str(), "%2x", &value) != 1) return std::nullopt;
+    out.push_back(static_cast<char>(value));
+  }
+  return out;
+}
+
+// The user-token signing secret: --token-secret-file (64 hex characters), else
+// FULCRUM_TOKEN_SECRET (hex), else one generated on first start and kept in the store so
+// tokens survive restarts.
+Result<std::string> load_token_secret(Store& store, const Clock& clock, const std::string& file) {
+  std::string hex;
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) return invalid_argument("cannot read " + file, "token-secret-file");
+    in >> hex;
+  } else if (const char* env = std::getenv("FULCRUM_TOKEN_SECRET")) {
+    hex = env;
+  }
+  if (!hex.empty()) {
+    auto secret = decode_hex(hex);
+    if (!secret || secret->size() != api::kUserTokenSecretBytes) {
+      return invalid_argument("token secret must be 64 hex characters", "token-secret-file");
+    }
+    return *secret;
+  }
+  auto stored = store.get_document("server_secret", "user_token_key");
+  if (!stored.is_ok()) return stored.status();
+  if (*stored) {
+    auto body = nlohmann::json::parse((*stored)->body, nullptr, false);
+    if (body.is_object() && body.contains("key_hex") && body["key_hex"].is_string()) {
+      auto secret = decode_hex(body["key_hex"].get<std::string>());
+      if (secret && secret->size() == api::kUserTokenSecretBytes) return *secret;
+    }
+    return internal_error("stored user token secret is damaged");
+  }
+  const std::string secret = api::random_token_secret();
+  Document document;
+  document.id = "user_token_key";
+  document.kind = "server_secret";
+  document.status = "active";
+  document.body = nlohmann::json{{"key_hex", to_hex(secret)}}.dump();
+  document.created_at = document.updated_at = clock.now();
+  document.version = 0;  // insert: the store bumps it to 1
+  auto put = store.put_document(document);
+  if (!put.is_ok()) return put.status();
+  return secret;
+}
+
+CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
+  app.description("Serve the HTTP API, /metrics, /healthz and the dashboard");
+  app.config_formatter(std::make_shared<JsonOrIniConfig>());
+  app.set_config("--config", "", "Read options from an INI/TOML or JSON file");
+  struct Args {
+    api::ServerOptions options;
+    std::string store;
+    std::string token_secret_file;
+    std::int64_t read_timeout_ms = 15'000, idle_timeout_ms = 60'000, grace_ms = 30'000;
+  };
+  auto args = std::make_shared<Args>();
+  args->options.address = "127.0.0.1";
+  args->options.web_dir = "web";
+  args->options.handle_signals = true;
+  app.add_option("--address", args->options.address, "Address to listen on")
+      ->capture_default_str();
+  app.add_option("--port", args->options.port, "TCP port (0 picks a free one)")
+      ->capture_default_str();
+  app.add_option("--store", args->store, "SQLite file or postgres:// URL (overrides --store "
+                                         "before the subcommand)");
+  app.add_option("--web-dir", args->options.web_dir, "Dashboard static files ('' disables)")
+      ->capture_default_str();
+  app.add_option("--body-limit", args->options.body_limit_bytes, "Request body limit in bytes")
+      ->capture_default_str();
+  app.add_option("--read-timeout-ms", args->read_timeout_ms,
+                 "A request must arrive within this time")
+      ->capture_default_str();
+  app.add_option("--idle-timeout-ms", args->idle_timeout_ms,
+                 "Keep-alive connections idle longer are closed")
+      ->capture_default_str();
+  app.add_option("--shutdown-grace-ms", args->grace_ms,
+                 "On SIGTERM, in-flight requests get this long to finish")
+      ->capture_default_str();
+  app.add_option("--io-threads", args->options.io_threads, "Threads running network IO")
+      ->capture_default_str();
+  app.add_option("--workers", args->options.worker_threads,
+                 "Threads running handlers (store and engine work)")
+      ->capture_default_str();
+  app.add_option("--token-secret-file", args->token_secret_file,
+                 "File with the 64-hex-character user-token signing secret");
+
+  return [&global, args]() -> int {
+    const std::string location = args->store.empty() ? global.store : args->store;
+    auto store = open_store(location);
+    if (!store.is_ok()) {
+      std::cerr << "fulcrum serve: cannot open store " << location << ": "
+                << store.status().to_string() << "\n";
+      return 1;
+    }
+    SystemClock clock;
+    auto secret = load_token_secret(**store, clock, args->token_secret_file);
+    if (!secret.is_ok()) {
+      std::cerr << "fulcrum serve: " << secret.status().to_string() << "\n";
+      return 1;
+    }
+    api::ServerOptions options = args->options;
+    options.token_secret = *secret;
+    options.read_timeout = std::chrono::milliseconds(args->read_timeout_ms);
+    options.idle_timeout = std::chrono::milliseconds(args->idle_timeout_ms);
+    options.shutdown_grace = std::chrono::milliseconds(args->grace_ms);
+    api::Server server(**store, clock, options);
+    Status started = server.start();
+    if (!started.is_ok()) {
+      std::cerr << "fulcrum serve: " << started.to_string() << "\n";
+      return 1;
+    }
+    std::cout << "fulcrum serving on http://" << options.address << ":" << server.port()
+              << " (store " << location << ")" << std::endl;
+    server.wait();
+    std::cout << "fulcrum serve: stopped" << std::endl;
+    return 0;
+  };
+}
+
+const CommandRegistration kServe("serve", setup_serve);
+
+}  // namespace
+}  // namespace fulcrum::cli
