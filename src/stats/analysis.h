@@ -25,16 +25,15 @@
 namespace fulcrum::stats {
 
 enum class MetricType { kBinomial, kContinuous, kRatio };
-const char *
-metric_type_name(MetricType type); // "binomial", "continuous", "ratio"
+const char* metric_type_name(MetricType type);  // "binomial", "continuous", "ratio"
 
 struct MetricGroupInput {
-  std::int64_t n = 0; // users exposed
-  double sum = 0;     // binomial: conversions; ratio: numerator sum
+  std::int64_t n = 0;  // users exposed
+  double sum = 0;      // binomial: conversions; ratio: numerator sum
   double sum_squares = 0;
   // CUPED (continuous metrics), used when all three are present.
   std::optional<double> pre_sum, pre_sum_squares,
-      pre_cross_sum; // cross = sum pre*post
+      pre_cross_sum;  // cross = sum pre*post
   // Ratio metrics: per-user denominator and its cross product with the
   // numerator.
   double denominator_sum = 0, denominator_sum_squares = 0, ratio_cross_sum = 0;
@@ -44,45 +43,41 @@ struct MetricInput {
   std::string name;
   MetricType type = MetricType::kBinomial;
   bool higher_is_better = true;
-  std::map<std::string, MetricGroupInput>
-      groups; // by group name, control included
+  std::map<std::string, MetricGroupInput> groups;  // by group name, control included
 };
 
 struct AnalysisInput {
   std::string control = "control";
-  std::map<std::string, double>
-      allocation; // group -> weight; empty = equal split
+  std::map<std::string, double> allocation;  // group -> weight; empty = equal split
   double alpha = 0.05;
   Correction correction = Correction::kHolm;
-  bool cuped = true; // apply CUPED where pre-period sums are present
+  bool cuped = true;  // apply CUPED where pre-period sums are present
   bool sequential = false;
   double sequential_tuning = 5000;
-  GaussianPrior prior;       // on the relative lift; flat unless proper
-  double target_power = 0.8; // for keep_running estimates
-  double target_mde = 0.05;  // relative lift the test should be able to detect
-  std::optional<double> days_elapsed; // to turn users into days
-  std::vector<MetricInput> metrics;   // the first one is the primary metric
+  GaussianPrior prior;                 // on the relative lift; flat unless proper
+  double target_power = 0.8;           // for keep_running estimates
+  double target_mde = 0.05;            // relative lift the test should be able to detect
+  std::optional<double> days_elapsed;  // to turn users into days
+  std::vector<MetricInput> metrics;    // the first one is the primary metric
 };
 
 struct TreatmentResult {
-  EffectTest absolute;                // treatment - control
-  std::optional<EffectTest> relative; // treatment / control - 1
-  double p_value = 1; // of the absolute test (sequential when enabled)
+  EffectTest absolute;                 // treatment - control
+  std::optional<EffectTest> relative;  // treatment / control - 1
+  double p_value = 1;                  // of the absolute test (sequential when enabled)
   double adjusted_p_value = 1;
-  bool significant = false; // adjusted_p_value < alpha
-  std::optional<BayesianResult>
-      bayesian; // on the relative lift (absolute if none)
-  double chance_to_beat_control = 0.5; // in the metric's good direction
+  bool significant = false;                // adjusted_p_value < alpha
+  std::optional<BayesianResult> bayesian;  // on the relative lift (absolute if none)
+  double chance_to_beat_control = 0.5;     // in the metric's good direction
 };
 
 struct GroupResult {
   std::string name;
   bool is_control = false;
   std::int64_t n = 0;
-  double mean =
-      0; // conversion rate / mean / ratio (CUPED-adjusted when applied)
-  double variance = 0; // per-user variance used by the test
-  std::optional<TreatmentResult> vs_control; // absent for the control
+  double mean = 0;      // conversion rate / mean / ratio (CUPED-adjusted when applied)
+  double variance = 0;  // per-user variance used by the test
+  std::optional<TreatmentResult> vs_control;  // absent for the control
 };
 
 struct MetricResult {
@@ -91,7 +86,7 @@ struct MetricResult {
   bool higher_is_better = true;
   bool cuped_applied = false;
   double cuped_theta = 0;
-  std::vector<GroupResult> groups; // control first, then treatments by name
+  std::vector<GroupResult> groups;  // control first, then treatments by name
 };
 
 struct AnalysisOutput {
@@ -99,18 +94,16 @@ struct AnalysisOutput {
   double alpha = 0.05;
   Correction correction = Correction::kHolm;
   bool sequential = false;
-  std::vector<std::string> group_names; // control first
-  std::vector<std::int64_t>
-      exposures; // per group (primary metric n), SRM input
+  std::vector<std::string> group_names;  // control first
+  std::vector<std::int64_t> exposures;   // per group (primary metric n), SRM input
   SrmResult srm;
   std::vector<MetricResult> metrics;
-  std::optional<std::string>
-      winner; // group name; "control" when every treatment is worse
+  std::optional<std::string> winner;  // group name; "control" when every treatment is worse
   Recommendation recommendation;
 };
 
 // Errors name the offending field, e.g.
 // "metrics[1].groups.variant.sum_squares".
-Result<AnalysisOutput> analyze(const AnalysisInput &input);
+Result<AnalysisOutput> analyze(const AnalysisInput& input);
 
-} // namespace fulcrum::stats
+}  // namespace fulcrum::stats

@@ -9,122 +9,97 @@ namespace {
 
 using nlohmann::json;
 
-Status reject_unknown_keys(const json &object,
-                           const std::set<std::string> &known,
-                           const std::string &prefix) {
-  for (const auto &[key, value] : object.items()) {
+Status reject_unknown_keys(const json& object, const std::set<std::string>& known,
+                           const std::string& prefix) {
+  for (const auto& [key, value] : object.items()) {
     if (!known.count(key)) {
-      return invalid_argument("unknown field",
-                              prefix.empty() ? key : prefix + "." + key);
+      return invalid_argument("unknown field", prefix.empty() ? key : prefix + "." + key);
     }
   }
   return Status::ok();
 }
 
-std::string join(const std::string &prefix, const std::string &key) {
+std::string join(const std::string& prefix, const std::string& key) {
   return prefix.empty() ? key : prefix + "." + key;
 }
 
-Status read_number(const json &object, const std::string &key,
-                   const std::string &prefix, double &out) {
+Status read_number(const json& object, const std::string& key, const std::string& prefix,
+                   double& out) {
   auto it = object.find(key);
-  if (it == object.end())
-    return Status::ok();
-  if (!it->is_number())
-    return invalid_argument("must be a number", join(prefix, key));
+  if (it == object.end()) return Status::ok();
+  if (!it->is_number()) return invalid_argument("must be a number", join(prefix, key));
   out = it->get<double>();
-  if (!std::isfinite(out))
-    return invalid_argument("must be finite", join(prefix, key));
+  if (!std::isfinite(out)) return invalid_argument("must be finite", join(prefix, key));
   return Status::ok();
 }
 
-Status read_optional_number(const json &object, const std::string &key,
-                            const std::string &prefix,
-                            std::optional<double> &out) {
-  if (!object.contains(key))
-    return Status::ok();
+Status read_optional_number(const json& object, const std::string& key, const std::string& prefix,
+                            std::optional<double>& out) {
+  if (!object.contains(key)) return Status::ok();
   double value = 0;
   FULCRUM_RETURN_IF_ERROR(read_number(object, key, prefix, value));
   out = value;
   return Status::ok();
 }
 
-Status read_bool(const json &object, const std::string &key,
-                 const std::string &prefix, bool &out) {
+Status read_bool(const json& object, const std::string& key, const std::string& prefix, bool& out) {
   auto it = object.find(key);
-  if (it == object.end())
-    return Status::ok();
-  if (!it->is_boolean())
-    return invalid_argument("must be true or false", join(prefix, key));
+  if (it == object.end()) return Status::ok();
+  if (!it->is_boolean()) return invalid_argument("must be true or false", join(prefix, key));
   out = it->get<bool>();
   return Status::ok();
 }
 
-Status read_string(const json &object, const std::string &key,
-                   const std::string &prefix, std::string &out) {
+Status read_string(const json& object, const std::string& key, const std::string& prefix,
+                   std::string& out) {
   auto it = object.find(key);
-  if (it == object.end())
-    return Status::ok();
-  if (!it->is_string())
-    return invalid_argument("must be a string", join(prefix, key));
+  if (it == object.end()) return Status::ok();
+  if (!it->is_string()) return invalid_argument("must be a string", join(prefix, key));
   out = it->get<std::string>();
   return Status::ok();
 }
 
-Status read_group(const json &object, const std::string &prefix,
-                  MetricGroupInput &group) {
-  if (!object.is_object())
-    return invalid_argument("must be an object", prefix);
-  FULCRUM_RETURN_IF_ERROR(reject_unknown_keys(
-      object,
-      {"n", "sum", "sum_squares", "pre_sum", "pre_sum_squares", "pre_cross_sum",
-       "denominator_sum", "denominator_sum_squares", "ratio_cross_sum"},
-      prefix));
+Status read_group(const json& object, const std::string& prefix, MetricGroupInput& group) {
+  if (!object.is_object()) return invalid_argument("must be an object", prefix);
+  FULCRUM_RETURN_IF_ERROR(
+      reject_unknown_keys(object,
+                          {"n", "sum", "sum_squares", "pre_sum", "pre_sum_squares", "pre_cross_sum",
+                           "denominator_sum", "denominator_sum_squares", "ratio_cross_sum"},
+                          prefix));
   auto n = object.find("n");
-  if (n == object.end())
-    return invalid_argument("is required", prefix + ".n");
+  if (n == object.end()) return invalid_argument("is required", prefix + ".n");
   if (!n->is_number_integer() || n->get<std::int64_t>() < 0) {
     return invalid_argument("must be a non-negative integer", prefix + ".n");
   }
   group.n = n->get<std::int64_t>();
-  if (!object.contains("sum"))
-    return invalid_argument("is required", prefix + ".sum");
+  if (!object.contains("sum")) return invalid_argument("is required", prefix + ".sum");
   FULCRUM_RETURN_IF_ERROR(read_number(object, "sum", prefix, group.sum));
+  FULCRUM_RETURN_IF_ERROR(read_number(object, "sum_squares", prefix, group.sum_squares));
+  FULCRUM_RETURN_IF_ERROR(read_optional_number(object, "pre_sum", prefix, group.pre_sum));
   FULCRUM_RETURN_IF_ERROR(
-      read_number(object, "sum_squares", prefix, group.sum_squares));
+      read_optional_number(object, "pre_sum_squares", prefix, group.pre_sum_squares));
   FULCRUM_RETURN_IF_ERROR(
-      read_optional_number(object, "pre_sum", prefix, group.pre_sum));
-  FULCRUM_RETURN_IF_ERROR(read_optional_number(object, "pre_sum_squares",
-                                               prefix, group.pre_sum_squares));
-  FULCRUM_RETURN_IF_ERROR(read_optional_number(object, "pre_cross_sum", prefix,
-                                               group.pre_cross_sum));
-  const int pre_fields = group.pre_sum.has_value() +
-                         group.pre_sum_squares.has_value() +
+      read_optional_number(object, "pre_cross_sum", prefix, group.pre_cross_sum));
+  const int pre_fields = group.pre_sum.has_value() + group.pre_sum_squares.has_value() +
                          group.pre_cross_sum.has_value();
   if (pre_fields != 0 && pre_fields != 3) {
     return invalid_argument(
         "CUPED needs pre_sum, pre_sum_squares and pre_cross_sum together",
-        prefix + (group.pre_sum ? (group.pre_sum_squares ? ".pre_cross_sum"
-                                                         : ".pre_sum_squares")
+        prefix + (group.pre_sum ? (group.pre_sum_squares ? ".pre_cross_sum" : ".pre_sum_squares")
                                 : ".pre_sum"));
   }
+  FULCRUM_RETURN_IF_ERROR(read_number(object, "denominator_sum", prefix, group.denominator_sum));
   FULCRUM_RETURN_IF_ERROR(
-      read_number(object, "denominator_sum", prefix, group.denominator_sum));
-  FULCRUM_RETURN_IF_ERROR(read_number(object, "denominator_sum_squares", prefix,
-                                      group.denominator_sum_squares));
-  FULCRUM_RETURN_IF_ERROR(
-      read_number(object, "ratio_cross_sum", prefix, group.ratio_cross_sum));
+      read_number(object, "denominator_sum_squares", prefix, group.denominator_sum_squares));
+  FULCRUM_RETURN_IF_ERROR(read_number(object, "ratio_cross_sum", prefix, group.ratio_cross_sum));
   return Status::ok();
 }
 
-Status read_metric(const json &object, const std::string &prefix,
-                   MetricInput &metric) {
-  if (!object.is_object())
-    return invalid_argument("must be an object", prefix);
-  FULCRUM_RETURN_IF_ERROR(reject_unknown_keys(
-      object, {"name", "type", "higher_is_better", "groups"}, prefix));
-  if (!object.contains("name"))
-    return invalid_argument("is required", prefix + ".name");
+Status read_metric(const json& object, const std::string& prefix, MetricInput& metric) {
+  if (!object.is_object()) return invalid_argument("must be an object", prefix);
+  FULCRUM_RETURN_IF_ERROR(
+      reject_unknown_keys(object, {"name", "type", "higher_is_better", "groups"}, prefix));
+  if (!object.contains("name")) return invalid_argument("is required", prefix + ".name");
   FULCRUM_RETURN_IF_ERROR(read_string(object, "name", prefix, metric.name));
   std::string type = "binomial";
   FULCRUM_RETURN_IF_ERROR(read_string(object, "type", prefix, type));
@@ -135,28 +110,22 @@ Status read_metric(const json &object, const std::string &prefix,
   } else if (type == "ratio") {
     metric.type = MetricType::kRatio;
   } else {
-    return invalid_argument("must be binomial, continuous or ratio",
-                            prefix + ".type");
+    return invalid_argument("must be binomial, continuous or ratio", prefix + ".type");
   }
-  FULCRUM_RETURN_IF_ERROR(
-      read_bool(object, "higher_is_better", prefix, metric.higher_is_better));
+  FULCRUM_RETURN_IF_ERROR(read_bool(object, "higher_is_better", prefix, metric.higher_is_better));
   auto groups = object.find("groups");
   if (groups == object.end() || !groups->is_object()) {
-    return invalid_argument("must be an object of group name -> statistics",
-                            prefix + ".groups");
+    return invalid_argument("must be an object of group name -> statistics", prefix + ".groups");
   }
-  for (const auto &[name, value] : groups->items()) {
-    FULCRUM_RETURN_IF_ERROR(
-        read_group(value, prefix + ".groups." + name, metric.groups[name]));
+  for (const auto& [name, value] : groups->items()) {
+    FULCRUM_RETURN_IF_ERROR(read_group(value, prefix + ".groups." + name, metric.groups[name]));
   }
   return Status::ok();
 }
 
-json number(double value) {
-  return std::isfinite(value) ? json(value) : json(nullptr);
-}
+json number(double value) { return std::isfinite(value) ? json(value) : json(nullptr); }
 
-json effect_json(const EffectTest &test) {
+json effect_json(const EffectTest& test) {
   return {{"estimate", number(test.estimate)},
           {"standard_error", number(test.standard_error)},
           {"statistic", number(test.statistic)},
@@ -165,38 +134,34 @@ json effect_json(const EffectTest &test) {
           {"ci", json::array({number(test.ci.lower), number(test.ci.upper)})}};
 }
 
-const char *correction_name(Correction correction) {
+const char* correction_name(Correction correction) {
   switch (correction) {
-  case Correction::kHolm:
-    return "holm";
-  case Correction::kBenjaminiHochberg:
-    return "fdr_bh";
-  case Correction::kNone:
-    return "none";
+    case Correction::kHolm:
+      return "holm";
+    case Correction::kBenjaminiHochberg:
+      return "fdr_bh";
+    case Correction::kNone:
+      return "none";
   }
   return "none";
 }
 
-} // namespace
+}  // namespace
 
-Result<AnalysisInput> analysis_input_from_json(const json &document) {
-  if (!document.is_object())
-    return invalid_argument("the input must be a JSON object", "");
+Result<AnalysisInput> analysis_input_from_json(const json& document) {
+  if (!document.is_object()) return invalid_argument("the input must be a JSON object", "");
   FULCRUM_RETURN_IF_ERROR(reject_unknown_keys(
       document,
-      {"control", "allocation", "alpha", "correction", "cuped", "sequential",
-       "sequential_tuning", "prior", "target_power", "target_mde",
-       "days_elapsed", "metrics"},
+      {"control", "allocation", "alpha", "correction", "cuped", "sequential", "sequential_tuning",
+       "prior", "target_power", "target_mde", "days_elapsed", "metrics"},
       ""));
   AnalysisInput input;
   FULCRUM_RETURN_IF_ERROR(read_string(document, "control", "", input.control));
   if (auto it = document.find("allocation"); it != document.end()) {
-    if (!it->is_object())
-      return invalid_argument("must be an object", "allocation");
-    for (const auto &[name, weight] : it->items()) {
+    if (!it->is_object()) return invalid_argument("must be an object", "allocation");
+    for (const auto& [name, weight] : it->items()) {
       if (!weight.is_number() || !(weight.get<double>() > 0)) {
-        return invalid_argument("must be a positive number",
-                                "allocation." + name);
+        return invalid_argument("must be a positive number", "allocation." + name);
       }
       input.allocation[name] = weight.get<double>();
     }
@@ -214,39 +179,29 @@ Result<AnalysisInput> analysis_input_from_json(const json &document) {
     return invalid_argument("must be holm, fdr_bh or none", "correction");
   }
   FULCRUM_RETURN_IF_ERROR(read_bool(document, "cuped", "", input.cuped));
-  FULCRUM_RETURN_IF_ERROR(
-      read_bool(document, "sequential", "", input.sequential));
-  FULCRUM_RETURN_IF_ERROR(
-      read_number(document, "sequential_tuning", "", input.sequential_tuning));
+  FULCRUM_RETURN_IF_ERROR(read_bool(document, "sequential", "", input.sequential));
+  FULCRUM_RETURN_IF_ERROR(read_number(document, "sequential_tuning", "", input.sequential_tuning));
   if (auto it = document.find("prior"); it != document.end()) {
-    if (!it->is_object())
-      return invalid_argument("must be an object", "prior");
-    FULCRUM_RETURN_IF_ERROR(
-        reject_unknown_keys(*it, {"proper", "mean", "variance"}, "prior"));
-    FULCRUM_RETURN_IF_ERROR(
-        read_bool(*it, "proper", "prior", input.prior.proper));
-    FULCRUM_RETURN_IF_ERROR(
-        read_number(*it, "mean", "prior", input.prior.mean));
-    FULCRUM_RETURN_IF_ERROR(
-        read_number(*it, "variance", "prior", input.prior.variance));
+    if (!it->is_object()) return invalid_argument("must be an object", "prior");
+    FULCRUM_RETURN_IF_ERROR(reject_unknown_keys(*it, {"proper", "mean", "variance"}, "prior"));
+    FULCRUM_RETURN_IF_ERROR(read_bool(*it, "proper", "prior", input.prior.proper));
+    FULCRUM_RETURN_IF_ERROR(read_number(*it, "mean", "prior", input.prior.mean));
+    FULCRUM_RETURN_IF_ERROR(read_number(*it, "variance", "prior", input.prior.variance));
     if (input.prior.proper && !(input.prior.variance > 0)) {
       return invalid_argument("must be positive", "prior.variance");
     }
   }
-  FULCRUM_RETURN_IF_ERROR(
-      read_number(document, "target_power", "", input.target_power));
-  FULCRUM_RETURN_IF_ERROR(
-      read_number(document, "target_mde", "", input.target_mde));
-  FULCRUM_RETURN_IF_ERROR(
-      read_optional_number(document, "days_elapsed", "", input.days_elapsed));
+  FULCRUM_RETURN_IF_ERROR(read_number(document, "target_power", "", input.target_power));
+  FULCRUM_RETURN_IF_ERROR(read_number(document, "target_mde", "", input.target_mde));
+  FULCRUM_RETURN_IF_ERROR(read_optional_number(document, "days_elapsed", "", input.days_elapsed));
   auto metrics = document.find("metrics");
   if (metrics == document.end() || !metrics->is_array() || metrics->empty()) {
     return invalid_argument("must be a non-empty array", "metrics");
   }
   for (size_t i = 0; i < metrics->size(); ++i) {
     MetricInput metric;
-    FULCRUM_RETURN_IF_ERROR(read_metric(
-        (*metrics)[i], "metrics[" + std::to_string(i) + "]", metric));
+    FULCRUM_RETURN_IF_ERROR(
+        read_metric((*metrics)[i], "metrics[" + std::to_string(i) + "]", metric));
     input.metrics.push_back(std::move(metric));
   }
   return input;
@@ -254,12 +209,11 @@ Result<AnalysisInput> analysis_input_from_json(const json &document) {
 
 Result<AnalysisInput> parse_analysis_input(std::string_view text) {
   json document = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (document.is_discarded())
-    return invalid_argument("the input is not valid JSON", "");
+  if (document.is_discarded()) return invalid_argument("the input is not valid JSON", "");
   return analysis_input_from_json(document);
 }
 
-json analysis_output_to_json(const AnalysisOutput &output) {
+json analysis_output_to_json(const AnalysisOutput& output) {
   json srm_observed = json::object(), srm_expected = json::object();
   for (size_t i = 0; i < output.group_names.size(); ++i) {
     srm_observed[output.group_names[i]] = output.exposures[i];
@@ -268,18 +222,17 @@ json analysis_output_to_json(const AnalysisOutput &output) {
     }
   }
   json metrics = json::array();
-  for (const MetricResult &metric : output.metrics) {
+  for (const MetricResult& metric : output.metrics) {
     json groups = json::object();
-    for (const GroupResult &group : metric.groups) {
+    for (const GroupResult& group : metric.groups) {
       json g = {{"n", group.n},
                 {"mean", number(group.mean)},
                 {"variance", number(group.variance)},
                 {"is_control", group.is_control}};
       if (group.vs_control) {
-        const TreatmentResult &t = *group.vs_control;
+        const TreatmentResult& t = *group.vs_control;
         g["lift"] = {{"absolute", effect_json(t.absolute)},
-                     {"relative",
-                      t.relative ? effect_json(*t.relative) : json(nullptr)}};
+                     {"relative", t.relative ? effect_json(*t.relative) : json(nullptr)}};
         g["p_value"] = number(t.p_value);
         g["adjusted_p_value"] = number(t.adjusted_p_value);
         g["significant"] = t.significant;
@@ -289,13 +242,10 @@ json analysis_output_to_json(const AnalysisOutput &output) {
           g["bayesian"] = {
               {"posterior_mean", number(t.bayesian->posterior_mean)},
               {"posterior_sd", number(t.bayesian->posterior_sd)},
-              {"expected_loss_treatment",
-               number(t.bayesian->expected_loss_treatment)},
-              {"expected_loss_control",
-               number(t.bayesian->expected_loss_control)},
-              {"credible_interval",
-               json::array({number(t.bayesian->credible_interval.lower),
-                            number(t.bayesian->credible_interval.upper)})}};
+              {"expected_loss_treatment", number(t.bayesian->expected_loss_treatment)},
+              {"expected_loss_control", number(t.bayesian->expected_loss_control)},
+              {"credible_interval", json::array({number(t.bayesian->credible_interval.lower),
+                                                 number(t.bayesian->credible_interval.upper)})}};
         } else {
           g["bayesian"] = nullptr;
         }
@@ -308,18 +258,16 @@ json analysis_output_to_json(const AnalysisOutput &output) {
          {"higher_is_better", metric.higher_is_better},
          {"cuped",
           {{"applied", metric.cuped_applied},
-           {"theta", metric.cuped_applied ? number(metric.cuped_theta)
-                                          : json(nullptr)}}},
+           {"theta", metric.cuped_applied ? number(metric.cuped_theta) : json(nullptr)}}},
          {"groups", std::move(groups)}});
   }
-  const Recommendation &rec = output.recommendation;
+  const Recommendation& rec = output.recommendation;
   return {
       {"control", output.control},
       {"alpha", output.alpha},
       {"correction", correction_name(output.correction)},
       {"sequential", output.sequential},
-      {"primary_metric",
-       output.metrics.empty() ? json(nullptr) : json(output.metrics[0].name)},
+      {"primary_metric", output.metrics.empty() ? json(nullptr) : json(output.metrics[0].name)},
       {"srm",
        {{"chi_square", number(output.srm.chi_square)},
         {"df", output.srm.degrees_of_freedom},
@@ -331,12 +279,10 @@ json analysis_output_to_json(const AnalysisOutput &output) {
       {"winner", output.winner ? json(*output.winner) : json(nullptr)},
       {"recommendation",
        {{"action", action_name(rec.action)},
-        {"days_needed",
-         rec.days_needed ? json(*rec.days_needed) : json(nullptr)},
+        {"days_needed", rec.days_needed ? json(*rec.days_needed) : json(nullptr)},
         {"additional_users_per_group",
-         rec.additional_users_per_group ? json(*rec.additional_users_per_group)
-                                        : json(nullptr)},
+         rec.additional_users_per_group ? json(*rec.additional_users_per_group) : json(nullptr)},
         {"text", rec.text}}}};
 }
 
-} // namespace fulcrum::stats
+}  // namespace fulcrum::stats

@@ -12,9 +12,9 @@
 
 namespace fulcrum::stats {
 
-Result<AnalysisInput> analysis_input_from_json(const nlohmann::json &document);
+Result<AnalysisInput> analysis_input_from_json(const nlohmann::json& document);
 // Parses text first; malformed JSON is an invalid_argument with an empty field.
 Result<AnalysisInput> parse_analysis_input(std::string_view text);
-nlohmann::json analysis_output_to_json(const AnalysisOutput &output);
+nlohmann::json analysis_output_to_json(const AnalysisOutput& output);
 
-} // namespace fulcrum::stats
+}  // namespace fulcrum::stats

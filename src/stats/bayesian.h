@@ -17,25 +17,23 @@
 namespace fulcrum::stats {
 
 struct GaussianPrior {
-  bool proper = false; // false = flat prior (posterior = likelihood)
+  bool proper = false;  // false = flat prior (posterior = likelihood)
   double mean = 0;
-  double variance =
-      0.09; // weak prior on relative lift: sd 0.3 (GrowthBook's default)
+  double variance = 0.09;  // weak prior on relative lift: sd 0.3 (GrowthBook's default)
 };
 
 struct BayesianResult {
   double posterior_mean = 0;
   double posterior_sd = 0;
-  double chance_to_beat_control = 0.5; // P(lift > 0)
-  double expected_loss_treatment = 0;  // risk of shipping the treatment
-  double expected_loss_control = 0;    // risk of keeping the control
-  Interval credible_interval;          // equal-tailed (1 - alpha)
+  double chance_to_beat_control = 0.5;  // P(lift > 0)
+  double expected_loss_treatment = 0;   // risk of shipping the treatment
+  double expected_loss_control = 0;     // risk of keeping the control
+  Interval credible_interval;           // equal-tailed (1 - alpha)
 };
 
 // `estimate` and `standard_error` come from a frequentist EffectTest (usually
 // relative).
 Result<BayesianResult> bayesian_lift(double estimate, double standard_error,
-                                     const GaussianPrior &prior,
-                                     double alpha = 0.05);
+                                     const GaussianPrior& prior, double alpha = 0.05);
 
-} // namespace fulcrum::stats
+}  // namespace fulcrum::stats

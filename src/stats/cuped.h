@@ -18,15 +18,15 @@ namespace fulcrum::stats {
 
 struct CupedAdjustment {
   double theta = 0;
-  std::vector<GroupEstimate> adjusted;   // same order as the input groups
-  std::vector<GroupEstimate> unadjusted; // plain mean / sample variance of y
+  std::vector<GroupEstimate> adjusted;    // same order as the input groups
+  std::vector<GroupEstimate> unadjusted;  // plain mean / sample variance of y
 };
 
-Result<CupedAdjustment> cuped_adjust(const std::vector<CupedStats> &groups);
+Result<CupedAdjustment> cuped_adjust(const std::vector<CupedStats>& groups);
 
 // Welch comparison of the CUPED-adjusted means of two groups (theta pooled over
 // both).
-Result<Comparison> compare_cuped(const CupedStats &control,
-                                 const CupedStats &treatment, double alpha);
+Result<Comparison> compare_cuped(const CupedStats& control, const CupedStats& treatment,
+                                 double alpha);
 
-} // namespace fulcrum::stats
+}  // namespace fulcrum::stats

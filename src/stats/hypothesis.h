@@ -24,41 +24,36 @@ struct Interval {
 };
 
 struct EffectTest {
-  double estimate =
-      0; // difference, or relative lift as a fraction (0.05 = +5%)
-  double standard_error = 0;                           // of the estimate
-  double statistic = 0;                                // t or z
-  double df = std::numeric_limits<double>::infinity(); // +inf for z-tests
-  double p_value = 1;                                  // two-sided
-  Interval ci; // (1 - alpha) interval for the estimate
+  double estimate = 0;        // difference, or relative lift as a fraction (0.05 = +5%)
+  double standard_error = 0;  // of the estimate
+  double statistic = 0;       // t or z
+  double df = std::numeric_limits<double>::infinity();  // +inf for z-tests
+  double p_value = 1;                                   // two-sided
+  Interval ci;                                          // (1 - alpha) interval for the estimate
 };
 
 struct Comparison {
   EffectTest absolute;
-  std::optional<EffectTest> relative; // absent when the control mean is 0
+  std::optional<EffectTest> relative;  // absent when the control mean is 0
 };
 
 enum class TestDistribution { kStudentT, kNormal };
 
 // Welch t-test of means from sufficient statistics.
-Result<Comparison> compare_means(const SampleStats &control,
-                                 const SampleStats &treatment, double alpha);
+Result<Comparison> compare_means(const SampleStats& control, const SampleStats& treatment,
+                                 double alpha);
 // Two-proportion z-test; `sum` holds conversions.
-Result<Comparison> compare_proportions(const SampleStats &control,
-                                       const SampleStats &treatment,
+Result<Comparison> compare_proportions(const SampleStats& control, const SampleStats& treatment,
                                        double alpha);
 // Ratio metrics sum(x)/sum(y), delta-method variances, Welch df.
-Result<Comparison> compare_ratios(const RatioStats &control,
-                                  const RatioStats &treatment, double alpha);
+Result<Comparison> compare_ratios(const RatioStats& control, const RatioStats& treatment,
+                                  double alpha);
 // Generic comparison of two group estimates (used by the above and by CUPED).
 // With kStudentT the df is Welch-Satterthwaite on variance/n of each group.
-Result<Comparison> compare_estimates(const GroupEstimate &control,
-                                     const GroupEstimate &treatment,
-                                     double alpha,
-                                     TestDistribution distribution);
+Result<Comparison> compare_estimates(const GroupEstimate& control, const GroupEstimate& treatment,
+                                     double alpha, TestDistribution distribution);
 
 // Welch-Satterthwaite degrees of freedom for two groups.
-double welch_degrees_of_freedom(const GroupEstimate &control,
-                                const GroupEstimate &treatment);
+double welch_degrees_of_freedom(const GroupEstimate& control, const GroupEstimate& treatment);
 
-} // namespace fulcrum::stats
+}  // namespace fulcrum::stats

@@ -14,11 +14,10 @@ namespace fulcrum::stats {
 enum class Correction { kNone, kHolm, kBenjaminiHochberg };
 
 // adjusted_(i) = max_{j<=i} min(1, (m - j + 1) p_(j)) over ascending p.
-Result<std::vector<double>> holm_adjust(const std::vector<double> &p_values);
+Result<std::vector<double>> holm_adjust(const std::vector<double>& p_values);
 // adjusted_(i) = min_{j>=i} min(1, m p_(j) / j) over ascending p.
-Result<std::vector<double>>
-benjamini_hochberg_adjust(const std::vector<double> &p_values);
-Result<std::vector<double>> adjust_p_values(const std::vector<double> &p_values,
+Result<std::vector<double>> benjamini_hochberg_adjust(const std::vector<double>& p_values);
+Result<std::vector<double>> adjust_p_values(const std::vector<double>& p_values,
                                             Correction correction);
 
-} // namespace fulcrum::stats
+}  // namespace fulcrum::stats

@@ -18,16 +18,13 @@
 
 namespace fulcrum::stats {
 
-double normal_power(double effect_size, double n_per_group, double alpha,
-                    double ratio = 1);
+double normal_power(double effect_size, double n_per_group, double alpha, double ratio = 1);
 // Smallest (fractional) n per group reaching `power`; statsmodels
 // solve_power(nobs1=None).
-Result<double> solve_sample_size(double effect_size, double alpha, double power,
-                                 double ratio = 1);
+Result<double> solve_sample_size(double effect_size, double alpha, double power, double ratio = 1);
 // Standardized effect detectable with `power` given n per group;
 // solve_power(effect_size=None).
-Result<double> solve_effect_size(double n_per_group, double alpha, double power,
-                                 double ratio = 1);
+Result<double> solve_effect_size(double n_per_group, double alpha, double power, double ratio = 1);
 // Cohen's h for proportions (statsmodels proportion_effectsize(p1, p0)).
 double cohens_h(double treatment_rate, double baseline_rate);
 
@@ -35,31 +32,28 @@ enum class MetricKind { kProportion, kMean };
 
 struct PowerQuery {
   MetricKind kind = MetricKind::kProportion;
-  double baseline = 0; // conversion rate in (0,1), or the control mean
-  double sd = 0;       // standard deviation per user (kMean only)
-  double mde =
-      0; // minimum detectable effect: absolute, or a fraction if relative
+  double baseline = 0;  // conversion rate in (0,1), or the control mean
+  double sd = 0;        // standard deviation per user (kMean only)
+  double mde = 0;       // minimum detectable effect: absolute, or a fraction if relative
   bool relative = false;
   double alpha = 0.05;
   double power = 0.8;
-  int groups = 2; // equal allocation over this many groups (control included)
-  std::optional<double>
-      daily_users; // users entering the experiment per day, all groups
+  int groups = 2;                     // equal allocation over this many groups (control included)
+  std::optional<double> daily_users;  // users entering the experiment per day, all groups
 };
 
 struct PowerPlan {
-  double effect_size = 0;                 // Cohen's h or d
-  double absolute_mde = 0;                // treatment - baseline
-  double exact_sample_size = 0;           // fractional solution per group
-  std::int64_t sample_size_per_group = 0; // rounded up
+  double effect_size = 0;                  // Cohen's h or d
+  double absolute_mde = 0;                 // treatment - baseline
+  double exact_sample_size = 0;            // fractional solution per group
+  std::int64_t sample_size_per_group = 0;  // rounded up
   std::int64_t total_sample_size = 0;
-  std::optional<std::int64_t> days_needed; // ceil(total / daily_users)
+  std::optional<std::int64_t> days_needed;  // ceil(total / daily_users)
 };
 
-Result<PowerPlan> plan_sample_size(const PowerQuery &query);
+Result<PowerPlan> plan_sample_size(const PowerQuery& query);
 // Absolute MDE (upward effect) detectable with n users per group; query.mde is
 // ignored.
-Result<double> minimum_detectable_effect(const PowerQuery &query,
-                                         double n_per_group);
+Result<double> minimum_detectable_effect(const PowerQuery& query, double n_per_group);
 
-} // namespace fulcrum::stats
+}  // namespace fulcrum::stats

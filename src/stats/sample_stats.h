@@ -23,9 +23,9 @@ struct SampleStats {
 // users.
 struct CupedStats {
   SampleStats post;
-  double pre_sum = 0;         // sum x_i
-  double pre_sum_squares = 0; // sum x_i^2
-  double cross_sum = 0;       // sum x_i * y_i
+  double pre_sum = 0;          // sum x_i
+  double pre_sum_squares = 0;  // sum x_i^2
+  double cross_sum = 0;        // sum x_i * y_i
 };
 
 // Ratio metric sum(x)/sum(y) per group (e.g. revenue per session), users are
@@ -34,7 +34,7 @@ struct RatioStats {
   std::int64_t n = 0;
   double numerator_sum = 0, numerator_sum_squares = 0;
   double denominator_sum = 0, denominator_sum_squares = 0;
-  double cross_sum = 0; // sum x_i * y_i
+  double cross_sum = 0;  // sum x_i * y_i
 };
 
 // A group's point estimate with the per-unit variance of its influence
@@ -47,13 +47,13 @@ struct GroupEstimate {
 };
 
 // Sample mean and sample variance (ddof = 1). Needs n >= 2.
-Result<GroupEstimate> mean_estimate(const SampleStats &stats);
+Result<GroupEstimate> mean_estimate(const SampleStats& stats);
 // Proportion p = sum/n with Bernoulli variance p(1-p) (ddof = 0). Needs n >= 1,
 // 0<=sum<=n.
-Result<GroupEstimate> proportion_estimate(const SampleStats &stats);
+Result<GroupEstimate> proportion_estimate(const SampleStats& stats);
 // Ratio R = sum x / sum y with delta-method variance (Deng et al. 2018,
 // "Applying the Delta Method in Metric Analytics", eq. 3; same as GrowthBook's
 // RatioStatistic).
-Result<GroupEstimate> ratio_estimate(const RatioStats &stats);
+Result<GroupEstimate> ratio_estimate(const RatioStats& stats);
 
-} // namespace fulcrum::stats
+}  // namespace fulcrum::stats

@@ -24,8 +24,7 @@ inline constexpr double kDefaultSequentialTuning = 5000;
 
 // Replaces the interval and p-value of a fixed-horizon test by the always-valid
 // ones. `total_n` is the number of users in both groups together.
-Result<EffectTest> sequential_test(const EffectTest &fixed_horizon,
-                                   std::int64_t total_n, double alpha,
-                                   double tuning = kDefaultSequentialTuning);
+Result<EffectTest> sequential_test(const EffectTest& fixed_horizon, std::int64_t total_n,
+                                   double alpha, double tuning = kDefaultSequentialTuning);
 
-} // namespace fulcrum::stats
+}  // namespace fulcrum::stats

@@ -18,15 +18,14 @@ struct SrmResult {
   double chi_square = 0;
   int degrees_of_freedom = 0;
   double p_value = 1;
-  bool mismatch = false; // p_value < threshold
+  bool mismatch = false;  // p_value < threshold
   std::vector<double> expected;
 };
 
 // `observed[i]` users in group i, `weights[i]` its allocation (any positive
 // scale).
-Result<SrmResult>
-sample_ratio_mismatch(const std::vector<std::int64_t> &observed,
-                      const std::vector<double> &weights,
-                      double threshold = kSrmThreshold);
+Result<SrmResult> sample_ratio_mismatch(const std::vector<std::int64_t>& observed,
+                                        const std::vector<double>& weights,
+                                        double threshold = kSrmThreshold);
 
-} // namespace fulcrum::stats
+}  // namespace fulcrum::stats

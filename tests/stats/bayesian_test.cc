@@ -14,8 +14,7 @@ using testing::close;
 
 json bayes_cases() {
   std::mt19937_64 rng(555);
-  std::uniform_real_distribution<double> se_dist(0.001, 0.3), z_dist(-4, 4),
-      u(0, 1);
+  std::uniform_real_distribution<double> se_dist(0.001, 0.3), z_dist(-4, 4), u(0, 1);
   json cases = json::array();
   for (int i = 0; i < 200; ++i) {
     const double se = se_dist(rng);
@@ -29,35 +28,28 @@ json bayes_cases() {
   return cases;
 }
 
-[[maybe_unused]] const bool kRegistered =
-    testing::register_oracle_cases("bayes", bayes_cases());
+[[maybe_unused]] const bool kRegistered = testing::register_oracle_cases("bayes", bayes_cases());
 
 TEST(BayesianLift, MatchesScipyTruncatedNormalOnRandomInputs) {
-  const auto &batch = testing::oracle_batch("bayes");
+  const auto& batch = testing::oracle_batch("bayes");
   ASSERT_FALSE(batch.expected.is_null()) << "oracle.py failed";
   for (size_t i = 0; i < batch.cases.size(); ++i) {
-    const json &c = batch.cases[i];
+    const json& c = batch.cases[i];
     SCOPED_TRACE("case " + std::to_string(i) + ": " + c.dump());
     GaussianPrior prior{c["proper"], c["prior_mean"], c["prior_variance"]};
-    auto result =
-        bayesian_lift(c["estimate"], c["standard_error"], prior, c["alpha"]);
+    auto result = bayesian_lift(c["estimate"], c["standard_error"], prior, c["alpha"]);
     ASSERT_TRUE(result.is_ok()) << result.status().to_string();
-    const json &e = batch.expected[i];
+    const json& e = batch.expected[i];
     const double sd = result->posterior_sd;
     EXPECT_TRUE(close(result->posterior_mean, e["posterior_mean"], sd));
     EXPECT_TRUE(close(sd, e["posterior_sd"]));
-    EXPECT_TRUE(
-        close(result->chance_to_beat_control, e["chance_to_beat_control"]));
+    EXPECT_TRUE(close(result->chance_to_beat_control, e["chance_to_beat_control"]));
     // Losses are judged against the posterior scale: scipy's truncnorm loses
     // relative precision when the truncated side has little mass.
-    EXPECT_TRUE(close(result->expected_loss_treatment,
-                      e["expected_loss_treatment"], 1e-3 * sd));
-    EXPECT_TRUE(close(result->expected_loss_control, e["expected_loss_control"],
-                      1e-3 * sd));
-    EXPECT_TRUE(
-        close(result->credible_interval.lower, e["credible_interval"][0], sd));
-    EXPECT_TRUE(
-        close(result->credible_interval.upper, e["credible_interval"][1], sd));
+    EXPECT_TRUE(close(result->expected_loss_treatment, e["expected_loss_treatment"], 1e-3 * sd));
+    EXPECT_TRUE(close(result->expected_loss_control, e["expected_loss_control"], 1e-3 * sd));
+    EXPECT_TRUE(close(result->credible_interval.lower, e["credible_interval"][0], sd));
+    EXPECT_TRUE(close(result->credible_interval.upper, e["credible_interval"][1], sd));
   }
 }
 
@@ -66,10 +58,8 @@ TEST(BayesianLift, FlatPriorZeroEffectIsACoinFlip) {
   ASSERT_TRUE(result.is_ok());
   EXPECT_DOUBLE_EQ(result->chance_to_beat_control, 0.5);
   // E[max(0, -X)] for X ~ N(0, s^2) is s / sqrt(2 pi).
-  EXPECT_NEAR(result->expected_loss_treatment, 0.02 / std::sqrt(2 * M_PI),
-              1e-15);
-  EXPECT_DOUBLE_EQ(result->expected_loss_treatment,
-                   result->expected_loss_control);
+  EXPECT_NEAR(result->expected_loss_treatment, 0.02 / std::sqrt(2 * M_PI), 1e-15);
+  EXPECT_DOUBLE_EQ(result->expected_loss_treatment, result->expected_loss_control);
 }
 
 TEST(BayesianLift, ProperPriorShrinksTowardsItsMean) {
@@ -77,19 +67,16 @@ TEST(BayesianLift, ProperPriorShrinksTowardsItsMean) {
   auto flat = bayesian_lift(0.1, 0.1, GaussianPrior{});
   auto shrunk = bayesian_lift(0.1, 0.1, prior);
   ASSERT_TRUE(flat.is_ok() && shrunk.is_ok());
-  EXPECT_DOUBLE_EQ(shrunk->posterior_mean, 0.05); // equal precisions: halfway
+  EXPECT_DOUBLE_EQ(shrunk->posterior_mean, 0.05);  // equal precisions: halfway
   EXPECT_LT(shrunk->chance_to_beat_control, flat->chance_to_beat_control);
   // Loss identity: E[max(0,X)] - E[max(0,-X)] = E[X].
-  EXPECT_NEAR(flat->expected_loss_control - flat->expected_loss_treatment, 0.1,
-              1e-15);
+  EXPECT_NEAR(flat->expected_loss_control - flat->expected_loss_treatment, 0.1, 1e-15);
 }
 
 TEST(BayesianLift, RejectsDegenerateInput) {
-  EXPECT_EQ(bayesian_lift(0.1, 0, GaussianPrior{}).status().field(),
-            "standard_error");
-  EXPECT_EQ(bayesian_lift(0.1, 0.1, GaussianPrior{true, 0, 0}).status().field(),
-            "prior.variance");
+  EXPECT_EQ(bayesian_lift(0.1, 0, GaussianPrior{}).status().field(), "standard_error");
+  EXPECT_EQ(bayesian_lift(0.1, 0.1, GaussianPrior{true, 0, 0}).status().field(), "prior.variance");
 }
 
-} // namespace
-} // namespace fulcrum::stats
+}  // namespace
+}  // namespace fulcrum::stats

@@ -16,8 +16,8 @@ struct RawGroup {
   std::vector<double> pre, post;
 };
 
-RawGroup simulate(std::mt19937_64 &rng, int n, double pre_mean, double slope,
-                  double effect, double noise) {
+RawGroup simulate(std::mt19937_64& rng, int n, double pre_mean, double slope, double effect,
+                  double noise) {
   std::normal_distribution<double> pre_dist(pre_mean, 10), noise_dist(0, noise);
   RawGroup group;
   for (int i = 0; i < n; ++i) {
@@ -28,8 +28,7 @@ RawGroup simulate(std::mt19937_64 &rng, int n, double pre_mean, double slope,
   return group;
 }
 
-CupedStats cuped_stats(const std::vector<double> &pre,
-                       const std::vector<double> &post) {
+CupedStats cuped_stats(const std::vector<double>& pre, const std::vector<double>& post) {
   CupedStats stats;
   stats.post.n = static_cast<std::int64_t>(post.size());
   for (size_t i = 0; i < post.size(); ++i) {
@@ -45,14 +44,13 @@ CupedStats cuped_stats(const std::vector<double> &pre,
 json cuped_cases() {
   std::mt19937_64 rng(2013);
   std::uniform_int_distribution<int> n_dist(20, 400);
-  std::uniform_real_distribution<double> slope_dist(-1.5, 1.5),
-      noise_dist(1, 20), effect_dist(-3, 3);
+  std::uniform_real_distribution<double> slope_dist(-1.5, 1.5), noise_dist(1, 20),
+      effect_dist(-3, 3);
   json cases = json::array();
   for (int i = 0; i < 100; ++i) {
     const double slope = slope_dist(rng), noise = noise_dist(rng);
     RawGroup control = simulate(rng, n_dist(rng), 50, slope, 0, noise);
-    RawGroup treatment =
-        simulate(rng, n_dist(rng), 50, slope, effect_dist(rng), noise);
+    RawGroup treatment = simulate(rng, n_dist(rng), 50, slope, effect_dist(rng), noise);
     cases.push_back({{"alpha", 0.05},
                      {"control_pre", control.pre},
                      {"control_post", control.post},
@@ -62,28 +60,26 @@ json cuped_cases() {
   return cases;
 }
 
-[[maybe_unused]] const bool kRegistered =
-    testing::register_oracle_cases("cuped", cuped_cases());
+[[maybe_unused]] const bool kRegistered = testing::register_oracle_cases("cuped", cuped_cases());
 
 // The oracle adjusts every raw value with the pooled theta and runs scipy's
 // Welch ttest_ind on them, so this checks the sufficient-statistics algebra end
 // to end.
 TEST(Cuped, MatchesWelchOnAdjustedRawValues) {
-  const auto &batch = testing::oracle_batch("cuped");
+  const auto& batch = testing::oracle_batch("cuped");
   ASSERT_FALSE(batch.expected.is_null()) << "oracle.py failed";
   for (size_t i = 0; i < batch.cases.size(); ++i) {
-    const json &c = batch.cases[i];
+    const json& c = batch.cases[i];
     SCOPED_TRACE("case " + std::to_string(i));
     const CupedStats control = cuped_stats(c["control_pre"], c["control_post"]);
-    const CupedStats treatment =
-        cuped_stats(c["treatment_pre"], c["treatment_post"]);
+    const CupedStats treatment = cuped_stats(c["treatment_pre"], c["treatment_post"]);
     auto adjustment = cuped_adjust({control, treatment});
     ASSERT_TRUE(adjustment.is_ok()) << adjustment.status().to_string();
-    const json &e = batch.expected[i];
+    const json& e = batch.expected[i];
     EXPECT_TRUE(close(adjustment->theta, e["theta"]));
     auto result = compare_cuped(control, treatment, 0.05);
     ASSERT_TRUE(result.is_ok()) << result.status().to_string();
-    const EffectTest &abs = result->absolute;
+    const EffectTest& abs = result->absolute;
     const double width = abs.ci.upper - abs.ci.lower;
     EXPECT_TRUE(close(abs.estimate, e["estimate"], abs.standard_error));
     EXPECT_TRUE(close(abs.p_value, e["p_value"]));
@@ -105,8 +101,7 @@ TEST(Cuped, ReducesVarianceByTheSquaredCorrelation) {
   auto plain = compare_means(c.post, t.post, 0.05);
   auto adjusted = compare_cuped(c, t, 0.05);
   ASSERT_TRUE(plain.is_ok() && adjusted.is_ok());
-  const double ratio =
-      adjusted->absolute.standard_error / plain->absolute.standard_error;
+  const double ratio = adjusted->absolute.standard_error / plain->absolute.standard_error;
   EXPECT_NEAR(ratio, std::sqrt(0.5), 0.02);
   // The true effect 0.5 is inside the tighter interval, and CUPED detects it
   // more strongly.
@@ -119,21 +114,19 @@ TEST(Cuped, UncorrelatedCovariateChangesLittle) {
   std::mt19937_64 rng(7);
   RawGroup control = simulate(rng, 5000, 50, 0.0, 0, 10);
   RawGroup treatment = simulate(rng, 5000, 50, 0.0, 0, 10);
-  auto adjustment = cuped_adjust({cuped_stats(control.pre, control.post),
-                                  cuped_stats(treatment.pre, treatment.post)});
+  auto adjustment = cuped_adjust(
+      {cuped_stats(control.pre, control.post), cuped_stats(treatment.pre, treatment.post)});
   ASSERT_TRUE(adjustment.is_ok());
   EXPECT_NEAR(adjustment->theta, 0, 0.05);
-  EXPECT_NEAR(adjustment->adjusted[0].variance /
-                  adjustment->unadjusted[0].variance,
-              1, 0.01);
+  EXPECT_NEAR(adjustment->adjusted[0].variance / adjustment->unadjusted[0].variance, 1, 0.01);
 }
 
 TEST(Cuped, RejectsBadPreSums) {
-  CupedStats bad{{10, 10, 20}, 100, 5, 3}; // pre_sum_squares < pre_sum^2 / n
+  CupedStats bad{{10, 10, 20}, 100, 5, 3};  // pre_sum_squares < pre_sum^2 / n
   CupedStats good{{10, 10, 20}, 10, 20, 15};
   EXPECT_EQ(cuped_adjust({bad, bad}).status().field(), "pre_sum_squares");
   EXPECT_TRUE(cuped_adjust({good, good}).is_ok());
 }
 
-} // namespace
-} // namespace fulcrum::stats
+}  // namespace
+}  // namespace fulcrum::stats

@@ -40,7 +40,7 @@ json multitest_cases() {
     testing::register_oracle_cases("multitest", multitest_cases());
 
 TEST(MultipleTesting, MatchesStatsmodelsMultipletests) {
-  const auto &batch = testing::oracle_batch("multitest");
+  const auto& batch = testing::oracle_batch("multitest");
   ASSERT_FALSE(batch.expected.is_null()) << "oracle.py failed";
   for (size_t i = 0; i < batch.cases.size(); ++i) {
     SCOPED_TRACE("case " + std::to_string(i) + ": " + batch.cases[i].dump());
@@ -82,5 +82,5 @@ TEST(MultipleTesting, RejectsPValuesOutsideUnitInterval) {
   EXPECT_EQ(*none, (std::vector<double>{0.2, 0.01}));
 }
 
-} // namespace
-} // namespace fulcrum::stats
+}  // namespace
+}  // namespace fulcrum::stats

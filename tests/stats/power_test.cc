@@ -14,9 +14,8 @@ using testing::close;
 
 json power_cases() {
   std::mt19937_64 rng(1999);
-  std::uniform_real_distribution<double> rate_dist(0.01, 0.6),
-      rel_dist(0.01, 0.5), alpha_dist(0.005, 0.2), power_dist(0.5, 0.99),
-      mean_dist(1, 500), sd_ratio_dist(0.1, 3);
+  std::uniform_real_distribution<double> rate_dist(0.01, 0.6), rel_dist(0.01, 0.5),
+      alpha_dist(0.005, 0.2), power_dist(0.5, 0.99), mean_dist(1, 500), sd_ratio_dist(0.1, 3);
   json cases = json::array();
   for (int i = 0; i < 200; ++i) {
     const bool proportion = i % 2 == 0;
@@ -31,21 +30,18 @@ json power_cases() {
               {"relative", relative},
               {"alpha", alpha_dist(rng)},
               {"power", power_dist(rng)},
-              {"n_for_mde",
-               static_cast<double>(testing::log_uniform_n(rng, 50, 1e6))},
+              {"n_for_mde", static_cast<double>(testing::log_uniform_n(rng, 50, 1e6))},
               {"check_solve_power", i < 20}};
     cases.push_back(c);
   }
   return cases;
 }
 
-[[maybe_unused]] const bool kRegistered =
-    testing::register_oracle_cases("power", power_cases());
+[[maybe_unused]] const bool kRegistered = testing::register_oracle_cases("power", power_cases());
 
-PowerQuery query_of(const json &c) {
+PowerQuery query_of(const json& c) {
   PowerQuery query;
-  query.kind =
-      c["kind"] == "proportion" ? MetricKind::kProportion : MetricKind::kMean;
+  query.kind = c["kind"] == "proportion" ? MetricKind::kProportion : MetricKind::kMean;
   query.baseline = c["baseline"];
   query.sd = c["sd"];
   query.mde = c["mde"];
@@ -56,12 +52,12 @@ PowerQuery query_of(const json &c) {
 }
 
 TEST(Power, SampleSizeAndMdeMatchStatsmodelsNormalIndPower) {
-  const auto &batch = testing::oracle_batch("power");
+  const auto& batch = testing::oracle_batch("power");
   ASSERT_FALSE(batch.expected.is_null()) << "oracle.py failed";
   for (size_t i = 0; i < batch.cases.size(); ++i) {
-    const json &c = batch.cases[i];
+    const json& c = batch.cases[i];
     SCOPED_TRACE("case " + std::to_string(i) + ": " + c.dump());
-    const json &e = batch.expected[i];
+    const json& e = batch.expected[i];
     auto plan = plan_sample_size(query_of(c));
     ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
     EXPECT_TRUE(close(plan->effect_size, e["effect_size"]));
@@ -70,11 +66,9 @@ TEST(Power, SampleSizeAndMdeMatchStatsmodelsNormalIndPower) {
     // that far (checked on the first 20 cases: each call costs ~0.1 s of
     // Python).
     if (e.contains("statsmodels_solve_power")) {
-      EXPECT_NEAR(plan->exact_sample_size,
-                  e["statsmodels_solve_power"].get<double>(), 1e-4);
+      EXPECT_NEAR(plan->exact_sample_size, e["statsmodels_solve_power"].get<double>(), 1e-4);
     }
-    EXPECT_EQ(plan->sample_size_per_group,
-              e["sample_size_per_group"].get<std::int64_t>());
+    EXPECT_EQ(plan->sample_size_per_group, e["sample_size_per_group"].get<std::int64_t>());
     auto mde = minimum_detectable_effect(query_of(c), c["n_for_mde"]);
     if (e.contains("mde_for_n") && e["mde_for_n"].is_number() && mde.is_ok()) {
       EXPECT_TRUE(close(*mde, e["mde_for_n"]));
@@ -97,7 +91,7 @@ TEST(Power, KnownValueForTenPercentBaseline) {
   EXPECT_EQ(plan->sample_size_per_group, 3835);
   EXPECT_EQ(plan->total_sample_size, 7670);
   ASSERT_TRUE(plan->days_needed.has_value());
-  EXPECT_EQ(*plan->days_needed, 8); // ceil(7670 / 1000)
+  EXPECT_EQ(*plan->days_needed, 8);  // ceil(7670 / 1000)
 }
 
 TEST(Power, PowerAtTheSolvedSampleSizeIsTheTarget) {
@@ -116,7 +110,7 @@ TEST(Power, RejectsBadQueries) {
   EXPECT_EQ(plan_sample_size(query).status().field(), "baseline");
   query.baseline = 0.95;
   EXPECT_EQ(plan_sample_size(query).status().field(),
-            "mde"); // 1.05 is not a rate
+            "mde");  // 1.05 is not a rate
   query.baseline = 0.1;
   query.mde = 0;
   EXPECT_EQ(plan_sample_size(query).status().field(), "mde");
@@ -129,5 +123,5 @@ TEST(Power, RejectsBadQueries) {
   EXPECT_EQ(plan_sample_size(query).status().field(), "sd");
 }
 
-} // namespace
-} // namespace fulcrum::stats
+}  // namespace
+}  // namespace fulcrum::stats

@@ -1,13 +1,12 @@
 #include "stats/sequential.h"
 
-#include "stats/hypothesis.h"
-
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <random>
 
 #include "oracle_client.h"
+#include "stats/hypothesis.h"
 
 namespace fulcrum::stats {
 namespace {
@@ -17,8 +16,8 @@ using testing::close;
 
 json sequential_cases() {
   std::mt19937_64 rng(8080);
-  std::uniform_real_distribution<double> se_dist(0.001, 2), z_dist(-6, 6),
-      alpha_dist(0.01, 0.2), tuning_dist(100, 50000);
+  std::uniform_real_distribution<double> se_dist(0.001, 2), z_dist(-6, 6), alpha_dist(0.01, 0.2),
+      tuning_dist(100, 50000);
   json cases = json::array();
   for (int i = 0; i < 200; ++i) {
     const double se = se_dist(rng);
@@ -35,10 +34,10 @@ json sequential_cases() {
     testing::register_oracle_cases("sequential", sequential_cases());
 
 TEST(SequentialTest, MatchesReferenceFormulaOnRandomInputs) {
-  const auto &batch = testing::oracle_batch("sequential");
+  const auto& batch = testing::oracle_batch("sequential");
   ASSERT_FALSE(batch.expected.is_null()) << "oracle.py failed";
   for (size_t i = 0; i < batch.cases.size(); ++i) {
-    const json &c = batch.cases[i];
+    const json& c = batch.cases[i];
     SCOPED_TRACE("case " + std::to_string(i) + ": " + c.dump());
     EffectTest fixed;
     fixed.estimate = c["estimate"];
@@ -94,35 +93,30 @@ TEST(SequentialTest, DailyPeekingAtAAExperimentsKeepsFalsePositivesBelowAlpha) {
       auto fixed = compare_proportions(control, treatment, kAlpha);
       ASSERT_TRUE(fixed.is_ok());
       naive = naive || fixed->absolute.p_value < kAlpha;
-      auto always_valid =
-          sequential_test(fixed->absolute, control.n + treatment.n, kAlpha);
+      auto always_valid = sequential_test(fixed->absolute, control.n + treatment.n, kAlpha);
       ASSERT_TRUE(always_valid.is_ok());
       sequential = sequential || always_valid->p_value < kAlpha;
     }
     naive_rejections += naive;
     sequential_rejections += sequential;
   }
-  const double naive_rate =
-      static_cast<double>(naive_rejections) / kExperiments;
-  const double sequential_rate =
-      static_cast<double>(sequential_rejections) / kExperiments;
+  const double naive_rate = static_cast<double>(naive_rejections) / kExperiments;
+  const double sequential_rate = static_cast<double>(sequential_rejections) / kExperiments;
   RecordProperty("naive_false_positive_rate", std::to_string(naive_rate));
-  RecordProperty("sequential_false_positive_rate",
-                 std::to_string(sequential_rate));
+  RecordProperty("sequential_false_positive_rate", std::to_string(sequential_rate));
   EXPECT_LE(sequential_rate, kAlpha) << "sequential " << sequential_rate;
   EXPECT_GT(naive_rate, 2 * kAlpha) << "naive " << naive_rate;
-  std::printf("A/A peeking x%d: naive FPR %.4f, sequential FPR %.4f\n", kLooks,
-              naive_rate, sequential_rate);
+  std::printf("A/A peeking x%d: naive FPR %.4f, sequential FPR %.4f\n", kLooks, naive_rate,
+              sequential_rate);
 }
 
 TEST(SequentialTest, RejectsBadParameters) {
   EffectTest fixed;
   fixed.standard_error = 1;
-  EXPECT_EQ(sequential_test(fixed, 100, 0.05, 0).status().field(),
-            "sequential_tuning");
+  EXPECT_EQ(sequential_test(fixed, 100, 0.05, 0).status().field(), "sequential_tuning");
   EXPECT_EQ(sequential_test(fixed, 0, 0.05).status().field(), "n");
   EXPECT_EQ(sequential_test(fixed, 100, 0).status().field(), "alpha");
 }
 
-} // namespace
-} // namespace fulcrum::stats
+}  // namespace
+}  // namespace fulcrum::stats

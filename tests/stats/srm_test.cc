@@ -15,40 +15,35 @@ using testing::close;
 json srm_cases() {
   std::mt19937_64 rng(31337);
   std::uniform_int_distribution<int> groups_dist(2, 5);
-  std::uniform_real_distribution<double> weight_dist(0.05, 1),
-      skew_dist(0.97, 1.03);
+  std::uniform_real_distribution<double> weight_dist(0.05, 1), skew_dist(0.97, 1.03);
   json cases = json::array();
   for (int i = 0; i < 200; ++i) {
     const int groups = groups_dist(rng);
     const std::int64_t total = testing::log_uniform_n(rng, 100, 5000000);
     std::vector<double> weights;
     double weight_total = 0;
-    for (int g = 0; g < groups; ++g)
-      weight_total += weights.emplace_back(weight_dist(rng));
+    for (int g = 0; g < groups; ++g) weight_total += weights.emplace_back(weight_dist(rng));
     std::vector<std::int64_t> observed;
     for (int g = 0; g < groups; ++g) {
       observed.push_back(static_cast<std::int64_t>(
-          std::round(static_cast<double>(total) * weights[g] / weight_total *
-                     skew_dist(rng))));
+          std::round(static_cast<double>(total) * weights[g] / weight_total * skew_dist(rng))));
     }
     cases.push_back({{"observed", observed}, {"weights", weights}});
   }
   return cases;
 }
 
-[[maybe_unused]] const bool kRegistered =
-    testing::register_oracle_cases("srm", srm_cases());
+[[maybe_unused]] const bool kRegistered = testing::register_oracle_cases("srm", srm_cases());
 
 TEST(SampleRatioMismatch, MatchesScipyChisquareOnRandomInputs) {
-  const auto &batch = testing::oracle_batch("srm");
+  const auto& batch = testing::oracle_batch("srm");
   ASSERT_FALSE(batch.expected.is_null()) << "oracle.py failed";
   int flagged = 0;
   for (size_t i = 0; i < batch.cases.size(); ++i) {
-    const json &c = batch.cases[i];
+    const json& c = batch.cases[i];
     SCOPED_TRACE("case " + std::to_string(i) + ": " + c.dump());
-    auto result =
-        sample_ratio_mismatch(c["observed"].get<std::vector<std::int64_t>>(),
-                              c["weights"].get<std::vector<double>>());
+    auto result = sample_ratio_mismatch(c["observed"].get<std::vector<std::int64_t>>(),
+                                        c["weights"].get<std::vector<double>>());
     ASSERT_TRUE(result.is_ok()) << result.status().to_string();
     EXPECT_TRUE(close(result->chi_square, batch.expected[i]["chi_square"]));
     const double p = batch.expected[i]["p_value"];
@@ -77,12 +72,10 @@ TEST(SampleRatioMismatch, FlagsA5050SplitThatCameOut5149) {
 }
 
 TEST(SampleRatioMismatch, RejectsBadInput) {
-  EXPECT_EQ(sample_ratio_mismatch({1, 2, 3}, {1, 1}).status().field(),
-            "allocation");
-  EXPECT_EQ(sample_ratio_mismatch({1, 2}, {1, 0}).status().field(),
-            "allocation");
+  EXPECT_EQ(sample_ratio_mismatch({1, 2, 3}, {1, 1}).status().field(), "allocation");
+  EXPECT_EQ(sample_ratio_mismatch({1, 2}, {1, 0}).status().field(), "allocation");
   EXPECT_EQ(sample_ratio_mismatch({1, -2}, {1, 1}).status().field(), "n");
 }
 
-} // namespace
-} // namespace fulcrum::stats
+}  // namespace
+}  // namespace fulcrum::stats
