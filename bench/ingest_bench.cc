@@ -71,8 +71,12 @@ void store_ingest(benchmark::State& state) {
 // Wall-clock rate: what a caller sees, fsync waits included (the figure compared with the
 // baseline). On a shared, loaded machine it also includes waiting for a CPU.
 void BM_StoreIngest(benchmark::State& state) { store_ingest(state); }
-BENCHMARK(BM_StoreIngest)->Arg(10'000)->Arg(100'000)->Unit(benchmark::kMillisecond)
-    ->MinTime(3.0)->UseRealTime();
+BENCHMARK(BM_StoreIngest)
+    ->Arg(10'000)
+    ->Arg(100'000)
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(3.0)
+    ->UseRealTime();
 // The same work rated by this thread's CPU time: the bound when the CPU is not shared.
 void BM_StoreIngestCpuTime(benchmark::State& state) { store_ingest(state); }
 BENCHMARK(BM_StoreIngestCpuTime)->Arg(100'000)->Unit(benchmark::kMillisecond)->MinTime(3.0);
@@ -86,8 +90,7 @@ void BM_NaiveInsertPerRowAutocommit(benchmark::State& state) {
     state.SkipWithError("cannot open");
     return;
   }
-  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", nullptr, nullptr,
-               nullptr);
+  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", nullptr, nullptr, nullptr);
   sqlite3_stmt* insert = nullptr;
   sqlite3_prepare_v2(db, "INSERT INTO feature_usage(user_id,feature,at,count) VALUES(?1,?2,?3,?4)",
                      -1, &insert, nullptr);
@@ -135,8 +138,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
     std::printf("\nbaseline (one INSERT per row, autocommit): %.0f events/s\n", baseline);
     for (const auto& [name, rate] : rates_) {
       if (name.find("Naive") != std::string::npos) continue;
-      std::printf("%s: %.0f events/s = %.0fx the baseline%s\n", name.c_str(), rate,
-                  rate / baseline,
+      std::printf("%s: %.0f events/s = %.0fx the baseline%s\n", name.c_str(), rate, rate / baseline,
                   name.find("CpuTime") != std::string::npos ? " (per CPU second)" : "");
     }
   }

@@ -64,17 +64,16 @@ int run_demo(const DemoCommandOptions& options, const GlobalOptions& global) {
   const demo::DemoSummary& s = *summary;
   std::cout << "demo data: " << s.users << " user records, " << s.features << " features, "
             << s.events() << " events from " << format_date(s.start) << " to "
-            << format_date(s.end - 1) << " (seed " << options.seed << ") in " << seconds
-            << " s (" << static_cast<std::int64_t>(static_cast<double>(s.events()) / seconds)
+            << format_date(s.end - 1) << " (seed " << options.seed << ") in " << seconds << " s ("
+            << static_cast<std::int64_t>(static_cast<double>(s.events()) / seconds)
             << " events/s)\n"
             << "  feature_usage " << s.feature_usage << ", sessions " << s.sessions
-            << ", subscription_changes " << s.subscription_changes << ", payments "
-            << s.payments << ", paywall_hits " << s.paywall_hits << ", exposures "
-            << s.exposures << ", metric_events " << s.metric_events << "\n"
-            << "  planted: " << s.truth.churners.size() << " churners, "
-            << s.truth.upgraders.size() << " upgraders, " << s.truth.abandonments.size()
-            << " feature abandonments; checksum " << std::hex << s.checksum << std::dec
-            << "\n";
+            << ", subscription_changes " << s.subscription_changes << ", payments " << s.payments
+            << ", paywall_hits " << s.paywall_hits << ", exposures " << s.exposures
+            << ", metric_events " << s.metric_events << "\n"
+            << "  planted: " << s.truth.churners.size() << " churners, " << s.truth.upgraders.size()
+            << " upgraders, " << s.truth.abandonments.size() << " feature abandonments; checksum "
+            << std::hex << s.checksum << std::dec << "\n";
   return 0;
 }
 

@@ -27,9 +27,8 @@ constexpr std::size_t kErrorsShown = 20;
 
 struct Counts {
   std::int64_t records = 0, invalid = 0, stored = 0, chunks = 0;
-  std::int64_t users = 0, features = 0, feature_usage = 0, sessions = 0,
-               subscription_changes = 0, payments = 0, paywall_hits = 0, exposures = 0,
-               metric_events = 0;
+  std::int64_t users = 0, features = 0, feature_usage = 0, sessions = 0, subscription_changes = 0,
+               payments = 0, paywall_hits = 0, exposures = 0, metric_events = 0;
 
   void add(const EventBatch& batch) {
     users += static_cast<std::int64_t>(batch.users.size());
@@ -119,8 +118,8 @@ int run_import(const ImportOptions& options, const GlobalOptions& global) {
   DecodedChunk chunk;
   Counts counts;
   std::size_t shown = 0;
-  const InvalidRecordPolicy policy = options.skip_invalid ? InvalidRecordPolicy::kSkipInvalid
-                                                          : InvalidRecordPolicy::kRejectChunk;
+  const InvalidRecordPolicy policy =
+      options.skip_invalid ? InvalidRecordPolicy::kSkipInvalid : InvalidRecordPolicy::kRejectChunk;
   while (true) {
     auto more = reader.next(chunk);
     if (!more.is_ok()) {
@@ -152,11 +151,11 @@ int run_import(const ImportOptions& options, const GlobalOptions& global) {
   }
   std::cout << "imported " << counts.stored << " of " << counts.records << " records from "
             << options.file << " in " << counts.chunks << " chunk(s), " << seconds << " s\n"
-            << "  users " << counts.users << ", features " << counts.features
-            << ", feature_usage " << counts.feature_usage << ", sessions " << counts.sessions
-            << ", subscription_changes " << counts.subscription_changes << ", payments "
-            << counts.payments << ", paywall_hits " << counts.paywall_hits << ", exposures "
-            << counts.exposures << ", metric_events " << counts.metric_events << "\n";
+            << "  users " << counts.users << ", features " << counts.features << ", feature_usage "
+            << counts.feature_usage << ", sessions " << counts.sessions << ", subscription_changes "
+            << counts.subscription_changes << ", payments " << counts.payments << ", paywall_hits "
+            << counts.paywall_hits << ", exposures " << counts.exposures << ", metric_events "
+            << counts.metric_events << "\n";
   if (counts.invalid > 0) std::cout << "  skipped " << counts.invalid << " invalid record(s)\n";
   return 0;
 }
@@ -166,8 +165,7 @@ CommandRunner setup_import(CLI::App& app, const GlobalOptions& global) {
       "Import events from an NDJSON or CSV file (see docs/ingestion.md). Strict by default: "
       "nothing is stored when any record is invalid.");
   auto options = std::make_shared<ImportOptions>();
-  app.add_option("file", options->file, "NDJSON (.ndjson/.jsonl) or CSV (.csv) file")
-      ->required();
+  app.add_option("file", options->file, "NDJSON (.ndjson/.jsonl) or CSV (.csv) file")->required();
   app.add_option("--format", options->format, "ndjson or csv (default: from the extension)");
   app.add_flag("--skip-invalid", options->skip_invalid,
                "store the valid records and report the invalid ones");

@@ -137,7 +137,7 @@ constexpr double kNudgeConversion = 0.15;
 constexpr std::int64_t kPriceMinor[3] = {0, 499, 1499};
 
 // Hourly weights for session starts: quiet nights, lunch and evening peaks.
-constexpr std::array<int, 24> kHourWeights = {2, 1, 1, 1, 1, 2, 4, 7, 9, 8, 7, 8,
+constexpr std::array<int, 24> kHourWeights = {2,  1, 1, 1, 1, 2, 4,  7,  9,  8, 7, 8,
                                               10, 9, 7, 7, 8, 9, 11, 12, 11, 9, 6, 4};
 
 struct Profile {
@@ -145,7 +145,7 @@ struct Profile {
   Tier tier0 = Tier::kFree;
   int signup_day = -1;  // first day with activity (0 for users who joined before the period)
   UnixSeconds signup_at = 0;
-  float activity = 0;  // probability of being active on a day
+  float activity = 0;         // probability of being active on a day
   std::uint32_t adopted = 0;  // features the user uses (or wants, when above their tier)
   std::array<float, kFeatureCount> daily_use{};
   int churn_day = INT_MAX;
@@ -217,7 +217,8 @@ Profile make_profile(const DemoOptions& options, std::int64_t index, UnixSeconds
   p.tier0 = tier_draw < 0.70 ? Tier::kFree : tier_draw < 0.90 ? Tier::kPlus : Tier::kPremium;
   if (rng.chance(kNewSignupShare)) {
     p.signup_day = rng.below(days);
-    p.signup_at = start + p.signup_day * kSecondsPerDay + rng.below(static_cast<int>(kSecondsPerDay));
+    p.signup_at =
+        start + p.signup_day * kSecondsPerDay + rng.below(static_cast<int>(kSecondsPerDay));
     p.tier0 = Tier::kFree;  // new customers start free
   } else {
     p.signup_day = 0;
@@ -248,8 +249,8 @@ Profile make_profile(const DemoOptions& options, std::int64_t index, UnixSeconds
   p.legacy_stop_day = days_until_stop(rng, kLegacyWeeklyDecline);
   // Instant savings: the number of adopters grows 5 %/week, i.e. a user's start day is
   // days + 7 * ln(u) / ln(1.05); negative means adopted before the period began.
-  p.instant_start_day = static_cast<int>(
-      std::floor(days + 7.0 * std::log(1.0 - rng.uniform()) / std::log(1.0 + kInstantWeeklyGrowth)));
+  p.instant_start_day = static_cast<int>(std::floor(
+      days + 7.0 * std::log(1.0 - rng.uniform()) / std::log(1.0 + kInstantWeeklyGrowth)));
 
   p.billing_offset = rng.below(30);
 
@@ -313,8 +314,8 @@ Profile make_profile(const DemoOptions& options, std::int64_t index, UnixSeconds
         const int pre_gap = exp_rng.between(1, 21);
         if (day - pre_gap >= 0) {
           p.pre_day = day - pre_gap;
-          p.pre_value = static_cast<float>(
-              std::round(spend * (0.7 + 0.6 * exp_rng.uniform()) * 100) / 100);
+          p.pre_value =
+              static_cast<float>(std::round(spend * (0.7 + 0.6 * exp_rng.uniform()) * 100) / 100);
         }
         p.post_day = std::min(day + exp_rng.below(15), days - 1);
         const double lift = p.onboarding_variant == 1 ? 1.0 + kOnboardingRevenueLift : 1.0;
@@ -442,9 +443,7 @@ class Emitter {
     ++summary_.metric_events;
   }
 
-  Status maybe_flush() {
-    return batch_.size() >= options_.batch_records ? flush() : Status::ok();
-  }
+  Status maybe_flush() { return batch_.size() >= options_.batch_records ? flush() : Status::ok(); }
   Status flush() {
     if (batch_.size() == 0) return Status::ok();
     FULCRUM_RETURN_IF_ERROR(sink_(batch_));
@@ -568,10 +567,8 @@ void generate_day(const DemoOptions& options, std::int64_t index, const Profile&
     if (f == p.abandon_feature && day > p.abandon_day) continue;
     if (!rng.chance(std::min(0.95, p.daily_use[f] * engagement))) continue;
     const int s = rng.below(session_count);
-    out.usage(p.user_id, f, session_at[s] + rng.below(session_length[s] + 1),
-              1 + rng.below(3));
+    out.usage(p.user_id, f, session_at[s] + rng.below(session_length[s] + 1), 1 + rng.below(3));
   }
-
 }
 
 // Exposures happen between 08:00 and 22:00 of the exposure day; metric events (recorded by
@@ -581,8 +578,7 @@ void generate_experiment_events(std::int64_t index, const Profile& p, int day,
   if (day < p.signup_day || day >= p.churn_day) return;
   const UnixSeconds exposure_at = day_start + 8 * 3600 + (index * 7919) % (14 * 3600);
   if (day == p.onboarding_day) {
-    out.exposure(kExpOnboarding, p.user_id, kOnboardingVariants[p.onboarding_variant],
-                 exposure_at);
+    out.exposure(kExpOnboarding, p.user_id, kOnboardingVariants[p.onboarding_variant], exposure_at);
   }
   if (day == p.nudge_day) {
     out.exposure(kExpSavingsNudge, p.user_id, kNudgeVariants[p.nudge_variant], exposure_at + 60);
@@ -625,8 +621,8 @@ Result<DemoSummary> generate_demo_data(const DemoOptions& options,
     profiles.push_back(make_profile(options, i, summary.start));
     const Profile& p = profiles.back();
     if (p.churn_day != INT_MAX) {
-      summary.truth.churners.push_back({p.user_id, p.churn_day, p.tier0 != Tier::kFree,
-                                        p.payment_failure_churn});
+      summary.truth.churners.push_back(
+          {p.user_id, p.churn_day, p.tier0 != Tier::kFree, p.payment_failure_churn});
     }
     if (p.upgrade_day != INT_MAX) {
       summary.truth.upgraders.push_back({p.user_id, p.upgrade_day, p.upgrade_to});

@@ -53,17 +53,16 @@ struct DemoGroundTruth {
 
 struct DemoSummary {
   UnixSeconds start = 0, end = 0;
-  std::int64_t users = 0, features = 0, feature_usage = 0, sessions = 0,
-               subscription_changes = 0, payments = 0, paywall_hits = 0, exposures = 0,
-               metric_events = 0;
+  std::int64_t users = 0, features = 0, feature_usage = 0, sessions = 0, subscription_changes = 0,
+               payments = 0, paywall_hits = 0, exposures = 0, metric_events = 0;
   std::int64_t batches = 0;
   // FNV-1a over every generated record in order: equal checksums mean identical data.
   std::uint64_t checksum = 0;
   DemoGroundTruth truth;
 
   std::int64_t events() const {
-    return feature_usage + sessions + subscription_changes + payments + paywall_hits +
-           exposures + metric_events;
+    return feature_usage + sessions + subscription_changes + payments + paywall_hits + exposures +
+           metric_events;
   }
 };
 

@@ -132,9 +132,8 @@ std::uint32_t allowed_fields(RecordType type) {
     case RecordType::kUser:
       return bit(kUserId) | bit(kTier) | bit(kSignupAt) | bit(kCountry) | bit(kAppVersion);
     case RecordType::kFeature:
-      return bit(kName) | bit(kRequiredTier) | bit(kMaintenanceCost) |
-             bit(kMaintenanceCostMinor) | bit(kRevenueValue) | bit(kRevenueValueMinor) |
-             bit(kCategory);
+      return bit(kName) | bit(kRequiredTier) | bit(kMaintenanceCost) | bit(kMaintenanceCostMinor) |
+             bit(kRevenueValue) | bit(kRevenueValueMinor) | bit(kCategory);
     case RecordType::kFeatureUsage:
       return bit(kUserId) | bit(kFeature) | bit(kAt) | bit(kCount);
     case RecordType::kSession:
@@ -252,8 +251,8 @@ class RecordBuilder {
     const std::uint32_t allowed = allowed_fields(*type) | bit(kType);
     for (std::size_t f = 0; f < kFieldCount; ++f) {
       if (raw_.values[f].kind != Kind::kAbsent && !(allowed & (1u << f))) {
-        return fail(Field(f), std::string("is not a field of a ") + std::string(type_value.text) +
-                                  " record");
+        return fail(Field(f),
+                    std::string("is not a field of a ") + std::string(type_value.text) + " record");
       }
     }
     if (*type != RecordType::kUser && !raw_.attributes.empty()) {
@@ -331,8 +330,8 @@ class RecordBuilder {
     auto parsed = v.kind == Kind::kBool ? std::nullopt : parse_int(v.text);
     if (!parsed) return fail(field, "must be an integer, got " + shown(v.text));
     if (*parsed < min || *parsed > max) {
-      return fail(field, "must be between " + std::to_string(min) + " and " +
-                             std::to_string(max) + ", got " + std::to_string(*parsed));
+      return fail(field, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                             ", got " + std::to_string(*parsed));
     }
     out = static_cast<Int>(*parsed);
     return true;
@@ -356,8 +355,8 @@ class RecordBuilder {
       const Value& v = raw_.values[major];
       auto parsed = v.kind == Kind::kBool ? std::nullopt : parse_money(v.text);
       if (!parsed) {
-        return fail(major, "must be a decimal amount with at most two decimals, got " +
-                               shown(v.text));
+        return fail(major,
+                    "must be a decimal amount with at most two decimals, got " + shown(v.text));
       }
       if (parsed->minor_units < 0) return fail(major, "must not be negative");
       out = parsed->minor_units;
@@ -396,10 +395,9 @@ class RecordBuilder {
     const Value& v = raw_.values[field];
     if (v.kind == Kind::kAbsent) return true;
     double parsed = 0;
-    auto [end, ec] =
-        v.kind == Kind::kBool
-            ? std::from_chars_result{v.text.data(), std::errc::invalid_argument}
-            : std::from_chars(v.text.data(), v.text.data() + v.text.size(), parsed);
+    auto [end, ec] = v.kind == Kind::kBool
+                         ? std::from_chars_result{v.text.data(), std::errc::invalid_argument}
+                         : std::from_chars(v.text.data(), v.text.data() + v.text.size(), parsed);
     if (ec != std::errc() || end != v.text.data() + v.text.size() || !std::isfinite(parsed)) {
       return fail(field, "must be a finite number, got " + shown(v.text));
     }
@@ -410,15 +408,15 @@ class RecordBuilder {
   bool build_user() {
     User user;
     if (!get_id(kUserId, user.user_id) || !get_tier(kTier, user.tier, false) ||
-        !get_time(kSignupAt, user.signup_at, false) ||
-        !get_id(kCountry, user.country, false) || !get_id(kAppVersion, user.app_version, false)) {
+        !get_time(kSignupAt, user.signup_at, false) || !get_id(kCountry, user.country, false) ||
+        !get_id(kAppVersion, user.app_version, false)) {
       return false;
     }
     for (const auto& [key, value] : raw_.attributes) {
       if (value.kind == Kind::kAbsent) continue;
-      user.attributes.emplace(std::string(key),
-                              value.kind == Kind::kBool ? (value.boolean ? "true" : "false")
-                                                        : std::string(value.text));
+      user.attributes.emplace(std::string(key), value.kind == Kind::kBool
+                                                    ? (value.boolean ? "true" : "false")
+                                                    : std::string(value.text));
     }
     batch_.users.push_back(std::move(user));
     return true;
@@ -427,10 +425,9 @@ class RecordBuilder {
   bool build_feature() {
     Feature feature;
     if (!get_id(kName, feature.name) || !get_tier(kRequiredTier, feature.required_tier, false) ||
-        !get_money(kMaintenanceCost, kMaintenanceCostMinor,
-                   feature.monthly_maintenance_cost_minor, false) ||
-        !get_money(kRevenueValue, kRevenueValueMinor, feature.monthly_revenue_value_minor,
+        !get_money(kMaintenanceCost, kMaintenanceCostMinor, feature.monthly_maintenance_cost_minor,
                    false) ||
+        !get_money(kRevenueValue, kRevenueValueMinor, feature.monthly_revenue_value_minor, false) ||
         !get_id(kCategory, feature.category, false)) {
       return false;
     }
@@ -613,7 +610,8 @@ void collect_json(simdjson::ondemand::parser& parser, const char* data, std::siz
             } else if (attribute_type == ondemand::json_type::number) {
               attr.kind = Kind::kNumber;
               attr.text = attribute_value.raw_json_token();
-              while (!attr.text.empty() && std::isspace(static_cast<unsigned char>(attr.text.back()))) {
+              while (!attr.text.empty() &&
+                     std::isspace(static_cast<unsigned char>(attr.text.back()))) {
                 attr.text.remove_suffix(1);
               }
             } else if (attribute_type == ondemand::json_type::boolean) {
@@ -645,7 +643,7 @@ void collect_json(simdjson::ondemand::parser& parser, const char* data, std::siz
     if (out.kind != Kind::kAbsent) raw.set(key, out);
     if (raw.failed) return;
   }
-    const char* location = nullptr;
+  const char* location = nullptr;
   if (!doc.current_location().get(location)) {
     raw.fail("", "trailing content after the JSON object");
   }
@@ -717,8 +715,7 @@ class EventReader::Impl {
       }
       raw_.reset(start_line);
       if (format_ == EventFormat::kNdjson) {
-        collect_json(parser_, text.data(), text.size(),
-                     buffer_.size() - begin_, raw_);
+        collect_json(parser_, text.data(), text.size(), buffer_.size() - begin_, raw_);
       } else {
         collect_csv(text);
       }
@@ -762,8 +759,8 @@ class EventReader::Impl {
       }
       resize(std::max(capacity() * 2, end_ + kReadSize));
     }
-    const auto got = in_->rdbuf()->sgetn(buffer_.data() + end_,
-                                         static_cast<std::streamsize>(capacity() - end_));
+    const auto got =
+        in_->rdbuf()->sgetn(buffer_.data() + end_, static_cast<std::streamsize>(capacity() - end_));
     if (got <= 0) {
       if (in_->bad()) return Status(StatusCode::kUnavailable, "read error");
       eof_ = true;
@@ -925,9 +922,9 @@ class EventReader::Impl {
     if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // BOM
     begin_ = next_begin;
     if (csv_unterminated_ || !split_csv(text)) {
-      return invalid_argument("line 1: bad CSV header: " +
-                                  (raw_.failed ? raw_.error_reason : "unterminated quote"),
-                              "header");
+      return invalid_argument(
+          "line 1: bad CSV header: " + (raw_.failed ? raw_.error_reason : "unterminated quote"),
+          "header");
     }
     bool has_type = false;
     for (std::size_t c = 0; c < cells_count_; ++c) {
@@ -956,9 +953,9 @@ class EventReader::Impl {
       if (!columns_[c].field) {
         for (std::size_t e = 0; e < c; ++e) {
           if (!columns_[e].field && columns_[e].attribute == header_names_[c]) {
-            return invalid_argument("line 1: duplicate CSV column 'attributes." +
-                                        header_names_[c] + "'",
-                                    "attributes." + header_names_[c]);
+            return invalid_argument(
+                "line 1: duplicate CSV column 'attributes." + header_names_[c] + "'",
+                "attributes." + header_names_[c]);
           }
         }
         columns_[c].attribute = header_names_[c];
@@ -993,8 +990,7 @@ class EventReader::Impl {
 
 EventReader::EventReader(std::istream& in, EventFormat format, std::size_t records_per_chunk)
     : impl_(std::make_unique<Impl>(&in, format, records_per_chunk)) {}
-EventReader::EventReader(std::string_view text, EventFormat format,
-                         std::size_t records_per_chunk)
+EventReader::EventReader(std::string_view text, EventFormat format, std::size_t records_per_chunk)
     : impl_(std::make_unique<Impl>(text, format, records_per_chunk)) {}
 EventReader::~EventReader() = default;
 

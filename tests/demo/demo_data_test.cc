@@ -278,8 +278,8 @@ TEST(DemoDataTest, ExperimentExposuresAreConsistentAndConversionsFollowThem) {
 }
 
 TEST(DemoDataTest, IngestsIntoARealSqliteStore) {
-  const auto directory = std::filesystem::temp_directory_path() /
-                         ("fulcrum_demo_test_" + std::to_string(::getpid()));
+  const auto directory =
+      std::filesystem::temp_directory_path() / ("fulcrum_demo_test_" + std::to_string(::getpid()));
   std::filesystem::remove_all(directory);
   std::filesystem::create_directories(directory);
   {

@@ -122,9 +122,8 @@ TEST(EventCodecTest, ReportsBadLinesWithLineNumberAndField) {
     std::string field;
   };
   const std::vector<Expected> expected = {
-      {2, "at"},       {4, "type"},  {5, ""},          {6, "amount"},
-      {7, "feature"},  {8, "colour"}, {9, "feature"},  {10, "user_id"},
-      {11, ""},        {12, "count"}, {13, "to_tier"},
+      {2, "at"},      {4, "type"},     {5, ""},  {6, "amount"}, {7, "feature"},  {8, "colour"},
+      {9, "feature"}, {10, "user_id"}, {11, ""}, {12, "count"}, {13, "to_tier"},
   };
   ASSERT_EQ(chunk.errors.size(), expected.size());
   for (std::size_t i = 0; i < expected.size(); ++i) {
@@ -194,8 +193,8 @@ TEST(EventCodecTest, CsvFieldRulesMatchNdjson) {
 }
 
 TEST(EventCodecTest, CsvUnterminatedQuoteIsReported) {
-  DecodedChunk chunk = decode("type,user_id,at\nsession,u1,1\nsession,\"u2,2\nsession,u3,3\n",
-                              EventFormat::kCsv);
+  DecodedChunk chunk =
+      decode("type,user_id,at\nsession,u1,1\nsession,\"u2,2\nsession,u3,3\n", EventFormat::kCsv);
   EXPECT_EQ(chunk.batch.sessions.size(), 1u);
   ASSERT_EQ(chunk.errors.size(), 1u);
   EXPECT_EQ(chunk.errors[0].line, 3);
@@ -221,8 +220,8 @@ TEST(EventCodecTest, StreamsLargeInputInChunksWithContinuousLineNumbers) {
   std::string text;
   for (int i = 0; i < kLines; ++i) {
     text += R"({"type":"feature_usage","user_id":"user_)" + std::to_string(i) +
-            R"(","feature":"budgets","at":)" + std::to_string(kJan1 + i) + ",\"count\":" +
-            std::to_string(i % 7 == 3 ? 0 : 1 + i % 5) + "}\n";
+            R"(","feature":"budgets","at":)" + std::to_string(kJan1 + i) +
+            ",\"count\":" + std::to_string(i % 7 == 3 ? 0 : 1 + i % 5) + "}\n";
   }
   std::istringstream in(text);
   EventReader reader(in, EventFormat::kNdjson, 7'000);
