@@ -93,6 +93,11 @@ export const fmt = {
     if (!isNum(value)) return '—';
     return value < 0.0001 ? '< 0.0001' : value.toFixed(4);
   },
+  // "p = 0.0123" or "p < 0.0001".
+  pEquals(value) {
+    if (!isNum(value)) return 'p = —';
+    return value < 0.0001 ? 'p < 0.0001' : `p = ${value.toFixed(4)}`;
+  },
   date(value) {
     if (!value) return '—';
     const d = new Date(value);

@@ -286,13 +286,13 @@ function srmBox(srm) {
     const groups = Object.keys(srm.observed || {});
     return h('div', { class: 'callout warning', role: 'alert', 'data-role': 'srm' },
       h('strong', {}, 'Sample ratio mismatch. '),
-      `Exposures do not match the planned traffic split (χ² p = ${fmt.p(srm.p_value)}); `,
+      `Exposures do not match the planned traffic split (χ² ${fmt.pEquals(srm.p_value)}); `,
       'the assignment or logging is likely broken, so treat these results as untrustworthy. ',
       h('span', { class: 'muted' }, groups.map((g) =>
         `${g}: ${fmt.number(srm.observed[g])} observed vs ${fmt.number(srm.expected?.[g], 0)} expected`).join('; ')));
   }
   return h('p', { class: 'muted', 'data-role': 'srm' },
-           `Sample ratio check passed (χ² p = ${fmt.p(srm.p_value)}).`);
+           `Sample ratio check passed (χ² ${fmt.pEquals(srm.p_value)}).`);
 }
 
 // Engines put a treatment's effects either under lift{absolute, relative} or directly.

@@ -38,7 +38,7 @@ function usageSeries(a) {
 function trendText(trend, details) {
   if (typeof trend === 'string' && details && isNum(details.relative_weekly_change)) {
     const change = details.relative_weekly_change;
-    const p = isNum(details.p_value) ? ` (Mann-Kendall p = ${fmt.p(details.p_value)})` : '';
+    const p = isNum(details.p_value) ? ` (Mann-Kendall ${fmt.pEquals(details.p_value)})` : '';
     return `${fmt.label(trend)}, ${change >= 0 ? '+' : ''}${(change * 100).toFixed(1)}% a week${p}`;
   }
   if (trend === null || trend === undefined) return '—';
