@@ -26,5 +26,8 @@ void register_core_routes(Router& router, ApiContext& context);
 void register_ingest_routes(Router& router, ApiContext& context);
 void register_experiment_routes(Router& router, ApiContext& context);
 void register_dashboard_routes(Router& router, ApiContext& context);
+void register_recommend_routes(Router& router, ApiContext& context);
+void register_sunset_routes(Router& router, ApiContext& context);
+void register_lifecycle_routes(Router& router, ApiContext& context);
 
 }  // namespace fulcrum::api

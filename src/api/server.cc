@@ -112,6 +112,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     register_ingest_routes(router, context);
     register_experiment_routes(router, context);
     register_dashboard_routes(router, context);
+    register_recommend_routes(router, context);
+    register_sunset_routes(router, context);
+    register_lifecycle_routes(router, context);
   }
 
   // One connection. Shared with shutdown() so idle connections can be closed.

@@ -45,6 +45,19 @@ std::vector<Expectation> expectations() {
   table.push_back({"POST", p + "/ab-tests/{test_id}/assign", {kAdmin, kService}});
   table.push_back({"GET", p + "/dashboard", {kAdmin, kAnalyst}});
 #endif
+#ifdef FULCRUM_HAVE_RECOMMEND
+  table.push_back({"GET", std::string(kApiPrefix) + "/feature-recommendations/{user_id}",
+                   {kAdmin, kUserSelf}});
+#endif
+#ifdef FULCRUM_HAVE_SUNSET
+  table.push_back({"GET", std::string(kApiPrefix) + "/feature-sunset", {kAdmin}});
+#endif
+#ifdef FULCRUM_HAVE_LIFECYCLE
+  table.push_back({"GET", std::string(kApiPrefix) + "/retention-campaigns", {kAdmin}});
+  table.push_back({"POST", std::string(kApiPrefix) + "/retention-campaigns/trigger", {kAdmin}});
+  table.push_back({"GET", std::string(kApiPrefix) + "/retention-campaigns/{campaign_id}/results",
+                   {kAdmin, kAnalyst}});
+#endif
   return table;
 }
 
@@ -86,6 +99,7 @@ class AccessTest : public ApiServerTest {
     };
     replace("{user_id}", "u-self");
     replace("{test_id}", test_id_);
+    replace("{campaign_id}", "camp_missing");
     std::string body;
     if (pattern.ends_with("/auth/user-token")) body = R"({"user_id": "u-self"})";
     if (pattern.ends_with("/events")) {

@@ -1,0 +1,73 @@
+// Retention campaigns (src/lifecycle): list (admin; target_users is personal data, so the
+// read is audited), trigger a run (admin), and a campaign's measured results (admin,
+// analyst: aggregates only). Upgrade timing is wired here once its engine lands.
+#include "api/routes.h"
+
+#ifdef FULCRUM_HAVE_LIFECYCLE
+#include "lifecycle/retention_campaigns.h"
+#endif
+
+namespace fulcrum::api {
+
+#ifdef FULCRUM_HAVE_LIFECYCLE
+
+void register_lifecycle_routes(Router& router, ApiContext& context) {
+  router.add(Route("GET", api_path("/retention-campaigns"), {Role::kAdmin},
+                   [&context](const Request& request, const AuthContext&) {
+                     const std::string status = request.query_value("status");
+                     if (!status.empty() && status != "draft" && status != "active" &&
+                         status != "completed") {
+                       return problem(400, "status must be draft, active or completed", "status");
+                     }
+                     auto campaigns = list_campaigns(context.store, status);
+                     if (!campaigns.is_ok()) return problem(campaigns.status());
+                     nlohmann::json items = nlohmann::json::array();
+                     for (const RetentionCampaign& campaign : *campaigns) {
+                       items.push_back(campaign.to_json());
+                     }
+                     Response response = Response::json(
+                         200, {{"retention_campaigns", items}, {"count", items.size()}});
+                     response.audit_target = "retention-campaigns";
+                     return response;
+                   })
+                 .audit_admin_reads());
+
+  router.add(Route("POST", api_path("/retention-campaigns/trigger"), {Role::kAdmin},
+                   [&context](const Request& request, const AuthContext&) {
+                     if (!request.body.empty()) {
+                       Result<nlohmann::json> body = parse_json_object(request.body);
+                       if (!body.is_ok()) return problem(body.status(), 400);
+                       Status known = reject_unknown_fields(*body, {});
+                       if (!known.is_ok()) return problem(known, 400);
+                     }
+                     auto created = trigger_retention_campaigns(context.store, context.clock,
+                                                                RetentionCampaignConfig{});
+                     if (!created.is_ok()) return problem(created.status());
+                     nlohmann::json items = nlohmann::json::array();
+                     for (const RetentionCampaign& campaign : *created) {
+                       items.push_back(campaign.to_json());
+                     }
+                     Response response = Response::json(
+                         201, {{"retention_campaigns", items}, {"count", items.size()}});
+                     response.audit_target = "campaigns:" + std::to_string(items.size());
+                     return response;
+                   })
+                 .audited());
+
+  router.add(Route("GET", api_path("/retention-campaigns/{campaign_id}/results"),
+                   {Role::kAdmin, Role::kAnalyst},
+                   [&context](const Request& request, const AuthContext&) {
+                     auto results = campaign_results(context.store, context.clock,
+                                                     request.params.at("campaign_id"));
+                     if (!results.is_ok()) return problem(results.status());
+                     return Response::json(200, results->to_json());
+                   }));
+}
+
+#else
+
+void register_lifecycle_routes(Router&, ApiContext&) {}
+
+#endif
+
+}  // namespace fulcrum::api

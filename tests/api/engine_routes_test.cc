@@ -1,0 +1,65 @@
+// Routes over the recommendation, sunset and retention engines, when built in: personal
+// reads are limited to admin or the user themself, and admin reads of personal data are
+// audited.
+#include "api_test_support.h"
+
+namespace fulcrum::api::testing {
+namespace {
+
+class EngineRoutesTest : public ApiServerTest {};
+
+#ifdef FULCRUM_HAVE_RECOMMEND
+TEST_F(EngineRoutesTest, RecommendationsForSelfOrAdminAndAdminReadsAreAudited) {
+  HttpReply ingested = call("POST", api("/events"), R"({"events": [
+      {"type": "feature", "name": "transfers", "required_tier": "free"},
+      {"type": "feature", "name": "budgets", "required_tier": "free"},
+      {"type": "user", "user_id": "alice", "tier": "free", "signup_at": 1700000000},
+      {"type": "user", "user_id": "bob", "tier": "free", "signup_at": 1700000000},
+      {"type": "feature_usage", "user_id": "alice", "feature": "transfers", "at": 1700100000},
+      {"type": "feature_usage", "user_id": "bob", "feature": "transfers", "at": 1700100000},
+      {"type": "feature_usage", "user_id": "bob", "feature": "budgets", "at": 1700100000}]})",
+                            keys_["service"]);
+  ASSERT_EQ(ingested.status, 200) << ingested.body;
+  const std::size_t audited_before = audit_entries().size();
+
+  HttpReply self = call("GET", api("/feature-recommendations/alice"), "", user_token("alice"));
+  EXPECT_NE(self.status, 401);
+  EXPECT_NE(self.status, 403);
+  EXPECT_LT(self.status, 500) << self.body;
+  EXPECT_EQ(call("GET", api("/feature-recommendations/alice"), "", user_token("bob")).status, 403);
+  EXPECT_EQ(audit_entries().size(), audited_before);  // the user's own read is not audited
+
+  HttpReply admin = call("GET", api("/feature-recommendations/alice"), "", keys_["admin"]);
+  EXPECT_LT(admin.status, 500) << admin.body;
+  std::vector<AuditEntry> entries = audit_entries();
+  ASSERT_EQ(entries.size(), audited_before + 1);
+  EXPECT_EQ(entries.back().actor, key_ids_["admin"]);
+  EXPECT_EQ(entries.back().action, "GET /feature-recommendations/{user_id}");
+  EXPECT_EQ(entries.back().target, "user:alice");
+}
+#endif
+
+#ifdef FULCRUM_HAVE_SUNSET
+TEST_F(EngineRoutesTest, FeatureSunsetAnswersAnArray) {
+  HttpReply reply = call("GET", api("/feature-sunset"), "", keys_["admin"]);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_TRUE(reply.json().is_array());
+}
+#endif
+
+#ifdef FULCRUM_HAVE_LIFECYCLE
+TEST_F(EngineRoutesTest, CampaignListIsAnAuditedAdminRead) {
+  HttpReply reply = call("GET", api("/retention-campaigns"), "", keys_["admin"]);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_EQ(reply.json()["count"], 0);
+  ASSERT_EQ(audit_entries().size(), 1u);
+  EXPECT_EQ(audit_entries()[0].action, "GET /retention-campaigns");
+  EXPECT_EQ(call("GET", api("/retention-campaigns?status=nope"), "", keys_["admin"]).status,
+            400);
+  EXPECT_EQ(call("GET", api("/retention-campaigns/camp_x/results"), "", keys_["analyst"]).status,
+            404);
+}
+#endif
+
+}  // namespace
+}  // namespace fulcrum::api::testing
