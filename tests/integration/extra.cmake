@@ -1,0 +1,4 @@
+# Integration tests drive the real `fulcrum` binary (replicas_test.cc starts two servers on
+# one PostgreSQL) and talk to PostgreSQL directly for per-test schemas.
+add_dependencies(${target} fulcrum)
+target_link_libraries(${target} PRIVATE PkgConfig::LIBPQ nlohmann_json::nlohmann_json)
