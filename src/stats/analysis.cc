@@ -91,6 +91,10 @@ Result<AnalysisOutput> analyze(const AnalysisInput& input) {
     return invalid_argument("control group '" + input.control + "' is missing",
                             "metrics[0].groups." + input.control);
   }
+  if (primary.groups.size() < 2) {
+    return invalid_argument("a metric needs the control and at least one treatment",
+                            "metrics[0].groups");
+  }
   output.group_names.push_back(input.control);
   for (const auto& [name, group] : primary.groups) {
     if (name != input.control) output.group_names.push_back(name);
@@ -117,7 +121,7 @@ Result<AnalysisOutput> analyze(const AnalysisInput& input) {
     }
   }
   auto srm = sample_ratio_mismatch(output.exposures, weights);
-  if (!srm) return with_prefix(srm.status(), "allocation");
+  if (!srm) return srm.status();
   output.srm = *srm;
 
   std::vector<PendingTreatment> pending;
