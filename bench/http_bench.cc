@@ -1,0 +1,270 @@
+// HTTP throughput and tail latency of the Fulcrum server over loopback: a small Beast/Asio
+// client keeps several keep-alive connections busy (one request outstanding per connection)
+// against an in-process server backed by a real SQLite file. Baseline in the same run: one
+// connection that opens a new TCP connection for every request (no keep-alive).
+//
+// Counters: req_per_s (requests / wall seconds), p50_us and p99_us (per-request latency from
+// write start to full response). Routes: GET /healthz, and with the experiments engine GET
+// /ab-tests/{id} (a stored document as JSON) and POST /ab-tests/{id}/assign (assignment,
+// exposure write and audit append).
+#include <utility>
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "api/auth.h"
+#include "api/server.h"
+#include "store/store.h"
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::awaitable;
+using asio::use_awaitable;
+using tcp = asio::ip::tcp;
+using namespace fulcrum;
+
+struct Target {
+  http::verb method = http::verb::get;
+  std::string path;
+  std::string body;
+  std::string bearer;
+};
+
+std::uint16_t g_port = 0;  // set once the server listens (no recursion into fixture())
+
+// One server for the whole program: started on first use.
+struct Fixture {
+  std::filesystem::path dir;
+  std::unique_ptr<Store> store;
+  SystemClock clock;
+  std::unique_ptr<api::Server> server;
+  std::string admin_key, analyst_key, service_key;
+  std::string test_id;
+
+  Fixture() {
+    std::random_device random;
+    dir = std::filesystem::temp_directory_path() / ("fulcrum_http_bench_" + std::to_string(random()));
+    std::filesystem::create_directories(dir);
+    store = open_store((dir / "bench.db").string()).value();
+    admin_key = api::create_api_key(*store, clock, "admin", "bench")->secret;
+    analyst_key = api::create_api_key(*store, clock, "analyst", "bench")->secret;
+    service_key = api::create_api_key(*store, clock, "service", "bench")->secret;
+    api::ServerOptions options;
+    options.port = 0;
+    options.io_threads = 1;
+    options.worker_threads = 1;
+    options.token_secret = api::random_token_secret();
+    server = std::make_unique<api::Server>(*store, clock, options);
+    if (!server->start().is_ok()) std::abort();
+    g_port = server->port();
+#ifdef FULCRUM_HAVE_EXPERIMENTS
+    // Create and start one test through the API itself.
+    test_id = create_test();
+#endif
+  }
+  ~Fixture() {
+    server.reset();
+    store.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+
+  std::string create_test();
+};
+
+Fixture& fixture() {
+  static Fixture instance;
+  return instance;
+}
+
+http::request<http::string_body> make_request(const Target& target, bool keep_alive) {
+  http::request<http::string_body> request{target.method, target.path, 11};
+  request.set(http::field::host, "127.0.0.1");
+  if (!target.bearer.empty()) request.set(http::field::authorization, "Bearer " + target.bearer);
+  if (!target.body.empty()) {
+    request.set(http::field::content_type, "application/json");
+    request.body() = target.body;
+  }
+  request.keep_alive(keep_alive);
+  request.prepare_payload();
+  return request;
+}
+
+std::string blocking_call(const Target& target) {
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), g_port));
+  http::write(stream, make_request(target, false));
+  beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  http::read(stream, buffer, response);
+  return response.body();
+}
+
+std::string Fixture::create_test() {
+  Target create{http::verb::post, std::string(api::kApiPrefix) + "/ab-tests",
+                R"({"test_name": "Bench", "feature_name": "account_linking",
+                    "success_metrics": ["conversion_rate"],
+                    "test_groups": {"control": {"ui": "old"}, "variant": {"ui": "new"}},
+                    "traffic_allocation": {"control": 0.5, "variant": 0.5}})",
+                admin_key};
+  auto created = nlohmann::json::parse(blocking_call(create));
+  const std::string id = created.at("test_id");
+  blocking_call({http::verb::post, std::string(api::kApiPrefix) + "/ab-tests/" + id + "/start",
+                 "", admin_key});
+  return id;
+}
+
+struct LoadResult {
+  double seconds = 0;
+  std::vector<double> latencies_us;
+  std::int64_t failures = 0;
+};
+
+awaitable<void> keep_alive_client(const Target& target, std::int64_t requests, LoadResult& result,
+                                  int client_index) {
+  auto executor = co_await asio::this_coro::executor;
+  beast::tcp_stream stream(executor);
+  co_await stream.async_connect(
+      tcp::endpoint(asio::ip::make_address("127.0.0.1"), g_port), use_awaitable);
+  beast::flat_buffer buffer;
+  for (std::int64_t i = 0; i < requests; ++i) {
+    Target this_target = target;
+    // Different users per request so assignments are not all the same row.
+    auto at = this_target.body.find("USER");
+    if (at != std::string::npos) {
+      this_target.body.replace(at, 4, "u" + std::to_string(client_index) + "_" + std::to_string(i));
+    }
+    auto request = make_request(this_target, true);
+    const auto start = std::chrono::steady_clock::now();
+    co_await http::async_write(stream, request, use_awaitable);
+    http::response<http::string_body> response;
+    co_await http::async_read(stream, buffer, response, use_awaitable);
+    result.latencies_us.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+            .count());
+    if (response.result_int() >= 400) ++result.failures;
+  }
+}
+
+awaitable<void> new_connection_client(const Target& target, std::int64_t requests,
+                                      LoadResult& result) {
+  auto executor = co_await asio::this_coro::executor;
+  for (std::int64_t i = 0; i < requests; ++i) {
+    Target this_target = target;
+    auto at = this_target.body.find("USER");
+    if (at != std::string::npos) this_target.body.replace(at, 4, "nc_" + std::to_string(i));
+    const auto start = std::chrono::steady_clock::now();
+    beast::tcp_stream stream(executor);
+    co_await stream.async_connect(
+        tcp::endpoint(asio::ip::make_address("127.0.0.1"), g_port),
+        use_awaitable);
+    auto request = make_request(this_target, false);
+    co_await http::async_write(stream, request, use_awaitable);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    co_await http::async_read(stream, buffer, response, use_awaitable);
+    result.latencies_us.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+            .count());
+    if (response.result_int() >= 400) ++result.failures;
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  }
+}
+
+// connections == 0 means the baseline: one connection per request, sequential.
+LoadResult run_load(const Target& target, int connections, std::int64_t total_requests) {
+  asio::io_context io(1);
+  LoadResult result;
+  std::vector<LoadResult> per_client(std::max(1, connections));
+  const auto start = std::chrono::steady_clock::now();
+  if (connections == 0) {
+    asio::co_spawn(io, new_connection_client(target, total_requests, per_client[0]),
+                   asio::detached);
+  } else {
+    for (int c = 0; c < connections; ++c) {
+      asio::co_spawn(io,
+                     keep_alive_client(target, total_requests / connections, per_client[c], c),
+                     asio::detached);
+    }
+  }
+  io.run();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (auto& client : per_client) {
+    result.latencies_us.insert(result.latencies_us.end(), client.latencies_us.begin(),
+                               client.latencies_us.end());
+    result.failures += client.failures;
+  }
+  return result;
+}
+
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  const std::size_t index =
+      std::min(values.size() - 1, static_cast<std::size_t>(p * static_cast<double>(values.size())));
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(index),
+                   values.end());
+  return values[index];
+}
+
+void run(benchmark::State& state, const Target& target) {
+  fixture();  // start the server (sets g_port) before the first load
+  const int connections = static_cast<int>(state.range(0));
+  const std::int64_t requests = state.range(1);
+  std::vector<double> latencies;
+  double seconds = 0;
+  std::int64_t served = 0, failures = 0;
+  for (auto _ : state) {
+    LoadResult result = run_load(target, connections, requests);
+    state.SetIterationTime(result.seconds);
+    seconds += result.seconds;
+    served += static_cast<std::int64_t>(result.latencies_us.size());
+    failures += result.failures;
+    latencies.insert(latencies.end(), result.latencies_us.begin(), result.latencies_us.end());
+  }
+  state.counters["req_per_s"] = static_cast<double>(served) / seconds;
+  state.counters["p50_us"] = percentile(latencies, 0.50);
+  state.counters["p99_us"] = percentile(latencies, 0.99);
+  state.counters["failures"] = static_cast<double>(failures);
+  state.SetItemsProcessed(served);
+}
+
+void BM_Healthz(benchmark::State& state) { run(state, {http::verb::get, "/healthz", "", ""}); }
+
+#ifdef FULCRUM_HAVE_EXPERIMENTS
+void BM_GetAbTest(benchmark::State& state) {
+  run(state, {http::verb::get, std::string(api::kApiPrefix) + "/ab-tests/" + fixture().test_id,
+              "", fixture().analyst_key});
+}
+void BM_Assign(benchmark::State& state) {
+  run(state, {http::verb::post,
+              std::string(api::kApiPrefix) + "/ab-tests/" + fixture().test_id + "/assign",
+              R"({"user_id": "USER"})", fixture().service_key});
+}
+#endif
+
+// Args: {connections (0 = baseline: new connection per request), requests per iteration}.
+BENCHMARK(BM_Healthz)->Args({0, 2000})->Args({1, 20000})->Args({8, 40000})->UseManualTime()
+    ->Unit(benchmark::kMillisecond)->Iterations(2);
+#ifdef FULCRUM_HAVE_EXPERIMENTS
+BENCHMARK(BM_GetAbTest)->Args({0, 2000})->Args({8, 40000})->UseManualTime()
+    ->Unit(benchmark::kMillisecond)->Iterations(2);
+BENCHMARK(BM_Assign)->Args({0, 1000})->Args({8, 10000})->UseManualTime()
+    ->Unit(benchmark::kMillisecond)->Iterations(2);
+#endif
+
+}  // namespace
+
+BENCHMARK_MAIN();
