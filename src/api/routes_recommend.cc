@@ -5,6 +5,9 @@
 #ifdef FULCRUM_HAVE_RECOMMEND
 #include "recommend/recommendations.h"
 #endif
+#ifdef FULCRUM_HAVE_LIFECYCLE
+#include "lifecycle/upgrade_timing.h"
+#endif
 
 namespace fulcrum::api {
 
@@ -26,6 +29,22 @@ void register_recommend_routes(Router& router, ApiContext& context) {
                    })
                  .self_only("user_id")
                  .audit_admin_reads());
+#ifdef FULCRUM_HAVE_LIFECYCLE
+  // GET /upgrade-timing/{user_id}: same access rule; the propensity model is trained once
+  // and kept in memory by the service.
+  auto timing_service = std::make_shared<UpgradeTimingService>();
+  router.add(Route("GET", api_path("/upgrade-timing/{user_id}"), {Role::kAdmin, Role::kUser},
+                   [&context, timing_service](const Request& request, const AuthContext&) {
+                     const std::string& user_id = request.params.at("user_id");
+                     auto timing = timing_service->for_user(context.store, context.clock, user_id);
+                     if (!timing.is_ok()) return problem(timing.status());
+                     Response response = Response::json(200, timing->to_json());
+                     response.audit_target = "user:" + user_id;
+                     return response;
+                   })
+                 .self_only("user_id")
+                 .audit_admin_reads());
+#endif
 }
 
 #else

@@ -6,6 +6,7 @@
 #include "cli/command_registry.h"
 #include "core/time.h"
 #include "demo/demo_data.h"
+#include "experiments/demo_seed.h"
 #include "store/store.h"
 
 namespace fulcrum::cli {
@@ -57,6 +58,14 @@ int run_demo(const DemoCommandOptions& options, const GlobalOptions& global) {
       demo_options, [&](const EventBatch& batch) { return target.ingest(batch); });
   if (!summary.is_ok()) {
     std::cerr << "fulcrum demo: " << summary.status().to_string() << "\n";
+    return 1;
+  }
+  // The demo exposures belong to two running A/B tests: register them so the dashboard and
+  // the results route show them.
+  ManualClock demo_clock(demo_options.end);
+  auto seeded = experiments::seed_demo_experiments(target, demo_clock);
+  if (!seeded.is_ok()) {
+    std::cerr << "fulcrum demo: " << seeded.status().to_string() << "\n";
     return 1;
   }
   const double seconds =

@@ -52,6 +52,10 @@ std::vector<Expectation> expectations() {
 #ifdef FULCRUM_HAVE_SUNSET
   table.push_back({"GET", std::string(kApiPrefix) + "/feature-sunset", {kAdmin}});
 #endif
+#if defined(FULCRUM_HAVE_RECOMMEND) && defined(FULCRUM_HAVE_LIFECYCLE)
+  table.push_back({"GET", std::string(kApiPrefix) + "/upgrade-timing/{user_id}",
+                   {kAdmin, kUserSelf}});
+#endif
 #ifdef FULCRUM_HAVE_LIFECYCLE
   table.push_back({"GET", std::string(kApiPrefix) + "/retention-campaigns", {kAdmin}});
   table.push_back({"POST", std::string(kApiPrefix) + "/retention-campaigns/trigger", {kAdmin}});
