@@ -1,8 +1,9 @@
-// SQLite ingestion throughput: Store::ingest (one transaction per batch, prepared statements)
-// against the naive baseline of one INSERT per row in autocommit mode (each row its own
-// transaction), both on a real file with the store's pragmas (WAL, synchronous=FULL), in the
-// same run. The events are the demo dataset's mix (feature usage, sessions, payments, ...).
-// After the runs, prints the events/s ratio of each Store::ingest run to the baseline.
+// SQLite ingestion throughput: Store::ingest (one transaction per batch, events packed into
+// segments) against two baselines in the same run, all on real files with WAL and
+// synchronous=FULL: the naive one INSERT per row in autocommit mode, and a row per event
+// with a prepared statement and one transaction per 100k-event batch (the design before
+// segments). Store::ingest gets the demo dataset's mix (feature usage, sessions, payments...).
+// After the runs, prints the events/s ratio of each run to the baselines.
 #include <benchmark/benchmark.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -81,35 +82,53 @@ BENCHMARK(BM_StoreIngest)
 void BM_StoreIngestCpuTime(benchmark::State& state) { store_ingest(state); }
 BENCHMARK(BM_StoreIngestCpuTime)->Arg(100'000)->Unit(benchmark::kMillisecond)->MinTime(3.0);
 
-// Naive: the same schema and pragmas, one INSERT per feature-usage row, autocommit.
-void BM_NaiveInsertPerRowAutocommit(benchmark::State& state) {
-  const auto path = bench_directory() / "naive.db";
-  { auto store = open_store(path.string()); }  // creates the schema
+// Baselines write feature-usage events as one row each into schema 1's table (a row per
+// event, indexed by time), which is how Fulcrum stored events before segments.
+sqlite3* open_row_per_event_db(benchmark::State& state, const std::string& name) {
+  const auto path = bench_directory() / name;
   sqlite3* db = nullptr;
   if (sqlite3_open(path.string().c_str(), &db) != SQLITE_OK) {
     state.SkipWithError("cannot open");
-    return;
+    return nullptr;
   }
-  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", nullptr, nullptr, nullptr);
+  sqlite3_exec(db,
+               "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+               "CREATE TABLE IF NOT EXISTS feature_usage(user_id TEXT NOT NULL, "
+               "feature TEXT NOT NULL, at INTEGER NOT NULL, count INTEGER NOT NULL); "
+               "CREATE INDEX IF NOT EXISTS feature_usage_at ON feature_usage(at);",
+               nullptr, nullptr, nullptr);
+  return db;
+}
+
+bool insert_row(sqlite3_stmt* insert, const FeatureUsageEvent& event) {
+  sqlite3_bind_text(insert, 1, event.user_id.data(), static_cast<int>(event.user_id.size()),
+                    SQLITE_STATIC);
+  sqlite3_bind_text(insert, 2, event.feature.data(), static_cast<int>(event.feature.size()),
+                    SQLITE_STATIC);
+  sqlite3_bind_int64(insert, 3, event.at);
+  sqlite3_bind_int64(insert, 4, event.count);
+  const bool done = sqlite3_step(insert) == SQLITE_DONE;
+  sqlite3_reset(insert);
+  return done;
+}
+
+constexpr const char* kInsertRow =
+    "INSERT INTO feature_usage(user_id,feature,at,count) VALUES(?1,?2,?3,?4)";
+
+// Naive: one INSERT per row in autocommit mode (a transaction and an fsync per event).
+void BM_NaiveInsertPerRowAutocommit(benchmark::State& state) {
+  sqlite3* db = open_row_per_event_db(state, "naive.db");
+  if (!db) return;
   sqlite3_stmt* insert = nullptr;
-  sqlite3_prepare_v2(db, "INSERT INTO feature_usage(user_id,feature,at,count) VALUES(?1,?2,?3,?4)",
-                     -1, &insert, nullptr);
+  sqlite3_prepare_v2(db, kInsertRow, -1, &insert, nullptr);
   const EventBatch batch = demo_batches(10'000).front();
   std::size_t next = 0;
   std::int64_t events = 0;
   for (auto _ : state) {
-    const FeatureUsageEvent& event = batch.feature_usage[next++ % batch.feature_usage.size()];
-    sqlite3_bind_text(insert, 1, event.user_id.data(), static_cast<int>(event.user_id.size()),
-                      SQLITE_STATIC);
-    sqlite3_bind_text(insert, 2, event.feature.data(), static_cast<int>(event.feature.size()),
-                      SQLITE_STATIC);
-    sqlite3_bind_int64(insert, 3, event.at);
-    sqlite3_bind_int64(insert, 4, event.count);
-    if (sqlite3_step(insert) != SQLITE_DONE) {
+    if (!insert_row(insert, batch.feature_usage[next++ % batch.feature_usage.size()])) {
       state.SkipWithError(sqlite3_errmsg(db));
       break;
     }
-    sqlite3_reset(insert);
     ++events;
   }
   sqlite3_finalize(insert);
@@ -117,6 +136,36 @@ void BM_NaiveInsertPerRowAutocommit(benchmark::State& state) {
   state.SetItemsProcessed(events);
 }
 BENCHMARK(BM_NaiveInsertPerRowAutocommit)->Iterations(2'000)->UseRealTime();
+
+// The previous design: a row per event, prepared statement, one transaction per batch.
+void BM_RowPerEventBatched(benchmark::State& state) {
+  sqlite3* db = open_row_per_event_db(state, "rows.db");
+  if (!db) return;
+  sqlite3_stmt* insert = nullptr;
+  sqlite3_prepare_v2(db, kInsertRow, -1, &insert, nullptr);
+  std::vector<FeatureUsageEvent> usage;
+  for (const EventBatch& batch : demo_batches(100'000)) {
+    usage.insert(usage.end(), batch.feature_usage.begin(), batch.feature_usage.end());
+  }
+  std::size_t next = 0;
+  std::int64_t events = 0;
+  for (auto _ : state) {
+    sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    for (int i = 0; i < 100'000; ++i) {
+      if (!insert_row(insert, usage[next++ % usage.size()])) {
+        state.SkipWithError(sqlite3_errmsg(db));
+        break;
+      }
+    }
+    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+    events += 100'000;
+  }
+  sqlite3_finalize(insert);
+  sqlite3_close(db);
+  state.SetItemsProcessed(events);
+}
+BENCHMARK(BM_RowPerEventBatched)->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+
 
 // Console output plus a closing line with each run's speed relative to the baseline.
 class RatioReporter : public benchmark::ConsoleReporter {
@@ -130,16 +179,20 @@ class RatioReporter : public benchmark::ConsoleReporter {
   }
   void Finalize() override {
     ConsoleReporter::Finalize();
-    double baseline = 0;
+    double baseline = 0, rows_batched = 0;
     for (const auto& [name, rate] : rates_) {
       if (name.find("Naive") != std::string::npos) baseline = rate;
+      if (name.find("RowPerEventBatched") != std::string::npos) rows_batched = rate;
     }
     if (baseline <= 0) return;
     std::printf("\nbaseline (one INSERT per row, autocommit): %.0f events/s\n", baseline);
     for (const auto& [name, rate] : rates_) {
       if (name.find("Naive") != std::string::npos) continue;
-      std::printf("%s: %.0f events/s = %.0fx the baseline%s\n", name.c_str(), rate, rate / baseline,
-                  name.find("CpuTime") != std::string::npos ? " (per CPU second)" : "");
+      std::printf("%s: %.0f events/s = %.0fx the baseline", name.c_str(), rate, rate / baseline);
+      if (rows_batched > 0 && name.find("RowPerEvent") == std::string::npos) {
+        std::printf(", %.1fx a row per event batched", rate / rows_batched);
+      }
+      std::printf("%s\n", name.find("CpuTime") != std::string::npos ? " (per CPU second)" : "");
     }
   }
 

@@ -1,24 +1,22 @@
 """Baseline for bench/results_bench.cc: the same experiment analysis with pandas and
-statsmodels, reading the same SQLite file (first exposure per user, per-user sums of each
-metric after exposure and in the 14-day pre-period, then Welch t-tests)."""
-import sqlite3
+statsmodels on the same events, exported as CSV by the bench (first exposure per user,
+per-user sums of each metric after exposure and in the 14-day pre-period, then Welch t-tests).
+Argument: the path prefix of <prefix>exposures.csv and <prefix>metric_events.csv."""
 import sys
 
 import pandas as pd
 from statsmodels.stats.weightstats import ttest_ind
 
-path = sys.argv[1]
-con = sqlite3.connect(path)
-exposures = pd.read_sql_query(
-    "SELECT user_id, variant, at FROM exposures WHERE experiment_id = 'exp_bench'", con)
-first = exposures.sort_values("at").drop_duplicates("user_id", keep="first")
+prefix = sys.argv[1]
+exposures = pd.read_csv(prefix + "exposures.csv").rename(columns={"at": "exposed_at"})
+all_events = pd.read_csv(prefix + "metric_events.csv").rename(columns={"at": "event_at"})
+first = exposures.sort_values("exposed_at").drop_duplicates("user_id", keep="first")
 for metric in ["conversion_rate", "revenue_per_user"]:
-    events = pd.read_sql_query(
-        "SELECT user_id, value, at AS event_at FROM metric_events WHERE metric = ?", con,
-        params=(metric,))
+    events = all_events[all_events.metric == metric]
     joined = events.merge(first, on="user_id")
-    post = joined[joined.event_at >= joined.at].groupby("user_id").value.sum()
-    pre_rows = joined[(joined.event_at < joined.at) & (joined.event_at >= joined.at - 14 * 86400)]
+    post = joined[joined.event_at >= joined.exposed_at].groupby("user_id").value.sum()
+    pre_rows = joined[(joined.event_at < joined.exposed_at) &
+                    (joined.event_at >= joined.exposed_at - 14 * 86400)]
     pre = pre_rows.groupby("user_id").value.sum()
     per_user = first.set_index("user_id")
     per_user["post"] = post.reindex(per_user.index, fill_value=0.0)

@@ -17,7 +17,7 @@
 namespace fulcrum {
 
 struct TimeRange {
-  UnixSeconds from = 0;                   // inclusive
+  UnixSeconds from = 0;                   // inclusive; 0 (the default) means no lower bound
   UnixSeconds to = INT64_MAX;             // exclusive
 };
 

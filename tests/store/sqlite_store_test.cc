@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 
+#include "store/sqlite/sqlite_schema.h"
 #include "store/store.h"
 
 namespace fulcrum {
@@ -42,11 +44,11 @@ TEST_F(SqliteStoreTest, MigratesOnceAndReopens) {
   {
     auto store = open_store(path_);
     ASSERT_TRUE(store.is_ok()) << store.status().to_string();
-    EXPECT_EQ(*(*store)->schema_version(), 1);
+    EXPECT_EQ(*(*store)->schema_version(), static_cast<int>(sqlite::migrations().size()));
   }
   auto reopened = open_store(path_);
   ASSERT_TRUE(reopened.is_ok());
-  EXPECT_EQ(*(*reopened)->schema_version(), 1);
+  EXPECT_EQ(*(*reopened)->schema_version(), static_cast<int>(sqlite::migrations().size()));
   EXPECT_EQ(count_rows(path_, "schema_version"), 1);
 }
 
@@ -124,7 +126,7 @@ TEST_F(SqliteStoreTest, FailedBatchStoresNothing) {
   sqlite3* db = nullptr;
   sqlite3_open(path_.c_str(), &db);
   ASSERT_EQ(sqlite3_exec(db,
-                         "CREATE TRIGGER boom BEFORE INSERT ON metric_events WHEN NEW.metric='boom' "
+                         "CREATE TRIGGER boom BEFORE INSERT ON event_segments WHEN NEW.key='boom' "
                          "BEGIN SELECT RAISE(ABORT, 'boom'); END",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
@@ -136,12 +138,12 @@ TEST_F(SqliteStoreTest, FailedBatchStoresNothing) {
   batch.metric_events.push_back(MetricEvent{"u1", "boom", 1, 11});
   EXPECT_FALSE(store->ingest(batch).is_ok());
   EXPECT_EQ(count_rows(path_, "users"), 0);
-  EXPECT_EQ(count_rows(path_, "sessions"), 0);
-  EXPECT_EQ(count_rows(path_, "metric_events"), 0);
+  EXPECT_EQ(count_rows(path_, "event_segments"), 0);
+  EXPECT_EQ(count_rows(path_, "user_keys"), 0);
   // The store stays usable after the rollback.
   batch.metric_events.pop_back();
   EXPECT_TRUE(store->ingest(batch).is_ok());
-  EXPECT_EQ(count_rows(path_, "metric_events"), 1);
+  EXPECT_EQ(count_rows(path_, "event_segments WHERE kind = 7"), 1);  // one metric segment
 }
 
 TEST_F(SqliteStoreTest, ExperimentAggregatesUseFirstExposureAndPrePeriod) {
@@ -264,6 +266,81 @@ TEST_F(SqliteStoreTest, ApiKeysAuditAndCampaignMembers) {
 TEST(OpenStoreTest, ReportsUnopenableLocations) {
   EXPECT_FALSE(open_store("").is_ok());
   EXPECT_FALSE(open_store("/nonexistent-dir/x/y.db").is_ok());
+}
+
+}  // namespace
+}  // namespace fulcrum
+
+namespace fulcrum {
+namespace {
+
+// A database written by schema 1 (one table per event kind) opens with its events intact.
+TEST_F(SqliteStoreTest, MigratesSchemaOneEventTablesIntoSegments) {
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    const std::string schema_one = std::string(sqlite::migrations()[0]) + R"sql(
+      CREATE TABLE schema_version(version INTEGER NOT NULL);
+      INSERT INTO schema_version VALUES (1);
+      INSERT INTO feature_usage VALUES ('u1', 'budgets', 100, 2), ('u2', 'tax', 200, 1);
+      INSERT INTO sessions VALUES ('u1', 100, 60);
+      INSERT INTO subscription_changes VALUES ('u2', 300, 0, 0, 2);
+      INSERT INTO payments VALUES ('u2', 310, 0, 999);
+      INSERT INTO paywall_hits VALUES ('u1', 'wealth', 150);
+      INSERT INTO exposures VALUES ('exp', 'u1', 'control', 100), ('exp', 'u2', 'variant', 100);
+      INSERT INTO metric_events VALUES ('u1', 'revenue', 2.5, 120), ('u2', 'revenue', 4.0, 130);
+    )sql";
+    ASSERT_EQ(sqlite3_exec(db, schema_one.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+  auto store = open_store(path_);
+  ASSERT_TRUE(store.is_ok()) << store.status().to_string();
+  EXPECT_EQ(*(*store)->schema_version(), static_cast<int>(sqlite::migrations().size()));
+  std::vector<FeatureUsageEvent> usage;
+  ASSERT_TRUE((*store)->scan_feature_usage({}, [&](const auto& e) { usage.push_back(e); }).is_ok());
+  ASSERT_EQ(usage.size(), 2u);
+  std::sort(usage.begin(), usage.end(), [](auto& a, auto& b) { return a.at < b.at; });
+  EXPECT_EQ(std::tie(usage[1].user_id, usage[1].feature, usage[1].at, usage[1].count),
+            std::make_tuple(std::string("u2"), std::string("tax"), UnixSeconds{200}, 1));
+  std::vector<PaymentEvent> payments;
+  ASSERT_TRUE((*store)->scan_payments({}, [&](const auto& e) { payments.push_back(e); }).is_ok());
+  ASSERT_EQ(payments.size(), 1u);
+  EXPECT_EQ(payments[0].amount_minor, 999);
+  EXPECT_FALSE(payments[0].succeeded);
+  auto revenue = (*store)->variant_metric_stats("exp", "revenue", 0);
+  ASSERT_TRUE(revenue.is_ok());
+  ASSERT_EQ(revenue->size(), 2u);
+  EXPECT_EQ((*revenue)[0].variant, "control");
+  EXPECT_DOUBLE_EQ((*revenue)[0].sum, 2.5);
+  EXPECT_DOUBLE_EQ((*revenue)[1].sum, 4.0);
+  // The schema-1 tables are gone; new events go to segments.
+  EXPECT_EQ(count_rows(path_, "sqlite_master WHERE name = 'metric_events'"), 0);
+  EventBatch more;
+  more.sessions.push_back(SessionEvent{"u3", 500, 30});
+  ASSERT_TRUE((*store)->ingest(more).is_ok());
+  std::size_t sessions = 0;
+  ASSERT_TRUE((*store)->scan_sessions({}, [&](const auto&) { ++sessions; }).is_ok());
+  EXPECT_EQ(sessions, 2u);
+}
+
+// Many one-event writes (an assignment's exposure each) top up one segment instead of
+// leaving a segment per event, and every event stays readable.
+TEST_F(SqliteStoreTest, SmallBatchesShareSegments) {
+  auto store = std::move(open_store(path_).value());
+  for (int i = 0; i < 300; ++i) {
+    EventBatch one;
+    one.exposures.push_back(ExposureEvent{"exp", "u" + std::to_string(i), i % 2 ? "b" : "a", i});
+    ASSERT_TRUE(store->ingest(one).is_ok());
+    // Reading in between must not serve a stale cached table.
+    if (i % 100 == 99) {
+      EXPECT_EQ((*store->exposure_counts("exp"))[0].second, (i + 1) / 2);
+    }
+  }
+  EXPECT_EQ(count_rows(path_, "event_segments"), 1);
+  std::size_t seen = 0;
+  ASSERT_TRUE(store->scan_exposures("exp", [&](const auto&) { ++seen; }).is_ok());
+  EXPECT_EQ(seen, 300u);
 }
 
 }  // namespace

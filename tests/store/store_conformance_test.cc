@@ -45,8 +45,8 @@ class SqliteEnvironment final : public BackendEnvironment {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(location().c_str(), &db), SQLITE_OK);
     const std::string sql =
-        "CREATE TRIGGER reject BEFORE INSERT ON metric_events WHEN "
-        "NEW.metric='" +
+        "CREATE TRIGGER reject BEFORE INSERT ON event_segments WHEN "
+        "NEW.key='" +
         metric + "' BEGIN SELECT RAISE(ABORT, 'rejected'); END";
     EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(db);

@@ -47,6 +47,25 @@ CREATE TABLE audit_log(sequence INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor 
   action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL,
   previous_hash TEXT NOT NULL, hash TEXT NOT NULL);
 )sql",
+      // 2: events move into segments (see event_segment.h); users get integer keys.
+      // SqliteStore::open converts the rows of the schema-1 event tables after this script.
+      R"sql(
+CREATE TABLE user_keys(user_key INTEGER PRIMARY KEY, user_id TEXT NOT NULL UNIQUE);
+CREATE TABLE event_segments(segment_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind INTEGER NOT NULL, key TEXT NOT NULL, event_count INTEGER NOT NULL,
+  min_at INTEGER NOT NULL, max_at INTEGER NOT NULL, payload BLOB NOT NULL);
+CREATE INDEX event_segments_kind_key ON event_segments(kind, key, segment_id);
+)sql",
+      // 3: the schema-1 event tables, now empty.
+      R"sql(
+DROP TABLE feature_usage;
+DROP TABLE sessions;
+DROP TABLE subscription_changes;
+DROP TABLE payments;
+DROP TABLE paywall_hits;
+DROP TABLE exposures;
+DROP TABLE metric_events;
+)sql",
   };
   return kMigrations;
 }

@@ -7,121 +7,17 @@
 #include <nlohmann/json.hpp>
 
 #include "store/sqlite/sqlite_schema.h"
+#include "store/sqlite/sqlite_statement.h"
 
 namespace fulcrum {
 
-struct SqliteTransparentHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
-};
-
-struct SqliteFirstExposures {
-  std::vector<std::string> variants;  // distinct variant names, sorted
-  std::unordered_map<std::string, std::uint32_t, SqliteTransparentHash, std::equal_to<>> index_of_user;
-  std::vector<std::uint16_t> variant_index;
-  std::vector<UnixSeconds> first_at;
-  std::int64_t multi_variant_users = 0;  // users exposed to more than one variant
-};
 namespace {
 
-Status sqlite_error(sqlite3* db, const std::string& what) {
-  return internal_error(what + ": " + (db ? sqlite3_errmsg(db) : "cannot open database"));
-}
+using sqlite::exec;
+using sqlite::sqlite_error;
+using sqlite::Statement;
+using sqlite::Transaction;
 
-Status exec(sqlite3* db, const char* sql) {
-  char* error = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
-    std::string message = error ? error : "unknown error";
-    sqlite3_free(error);
-    return internal_error(std::string("sqlite: ") + message);
-  }
-  return Status::ok();
-}
-
-// RAII prepared statement with positional binding helpers.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) != SQLITE_OK) {
-      status_ = sqlite_error(db, std::string("prepare failed for: ") + sql);
-    }
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  const Status& status() const { return status_; }
-  Statement& bind(int index, std::int64_t value) {
-    sqlite3_bind_int64(stmt_, index, value);
-    return *this;
-  }
-  Statement& bind(int index, double value) {
-    sqlite3_bind_double(stmt_, index, value);
-    return *this;
-  }
-  Statement& bind(int index, std::string_view value) {
-    sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
-    return *this;
-  }
-  Statement& bind_null(int index) {
-    sqlite3_bind_null(stmt_, index);
-    return *this;
-  }
-  // Returns SQLITE_ROW, SQLITE_DONE or an error code.
-  int step() { return sqlite3_step(stmt_); }
-  sqlite3_stmt* handle() const { return stmt_; }
-  // Runs a statement that returns no rows and resets it for reuse.
-  Status run() {
-    const int rc = sqlite3_step(stmt_);
-    sqlite3_reset(stmt_);
-    if (rc != SQLITE_DONE) return sqlite_error(db_, "write failed");
-    return Status::ok();
-  }
-  std::int64_t int64(int column) const { return sqlite3_column_int64(stmt_, column); }
-  double real(int column) const { return sqlite3_column_double(stmt_, column); }
-  bool is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
-  std::string text(int column) const {
-    const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
-    return data ? std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)))
-                : std::string();
-  }
-  // Visits every row; returns an error status if stepping fails.
-  template <typename Fn>
-  Status each_row(Fn&& fn) {
-    if (!status_.is_ok()) return status_;
-    for (;;) {
-      const int rc = step();
-      if (rc == SQLITE_DONE) return Status::ok();
-      if (rc != SQLITE_ROW) return sqlite_error(db_, "query failed");
-      fn(*this);
-    }
-  }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  Status status_;
-};
-
-// Begin/commit with rollback when the scope exits without commit.
-class Transaction {
- public:
-  explicit Transaction(sqlite3* db) : db_(db) { status_ = exec(db, "BEGIN IMMEDIATE"); }
-  ~Transaction() {
-    if (status_.is_ok() && !committed_) exec(db_, "ROLLBACK");
-  }
-  const Status& status() const { return status_; }
-  Status commit() {
-    FULCRUM_RETURN_IF_ERROR(exec(db_, "COMMIT"));
-    committed_ = true;
-    return Status::ok();
-  }
-
- private:
-  sqlite3* db_;
-  Status status_;
-  bool committed_ = false;
-};
 
 std::string attributes_to_json(const std::map<std::string, std::string>& attributes) {
   return nlohmann::json(attributes).dump();
@@ -149,41 +45,8 @@ User read_user(const Statement& row) {
   return user;
 }
 
-// WHERE clause for a time range; unbounded sides are omitted so full scans stay table scans.
-std::string range_clause(TimeRange range) {
-  std::string clause;
-  if (range.from != 0 && range.from != INT64_MIN) clause += " AND at >= " + std::to_string(range.from);
-  if (range.to != INT64_MAX) clause += " AND at < " + std::to_string(range.to);
-  return clause.empty() ? std::string() : " WHERE 1=1" + clause;
-}
-
-template <typename Event, typename Read>
-Status scan_table(sqlite3* db, const std::string& columns_and_table, TimeRange range,
-                  const std::function<void(const Event&)>& visit, Read read) {
-  const std::string sql = "SELECT " + columns_and_table + range_clause(range);
-  Statement statement(db, sql.c_str());
-  return statement.each_row([&](const Statement& row) { visit(read(row)); });
-}
-
 }  // namespace
 
-class SqliteStore::Reader {
- public:
-  explicit Reader(SqliteStore& store) : store_(store), connection_(store.acquire_reader()) {}
-  ~Reader() {
-    if (connection_.is_ok()) store_.release_reader(*connection_);
-  }
-  const Status& status() const { return connection_.status(); }
-  sqlite3* db() const { return *connection_; }
-
- private:
-  SqliteStore& store_;
-  Result<sqlite3*> connection_;
-};
-
-#define FULCRUM_WITH_READER(reader)         \
-  Reader reader(*this);                     \
-  if (!reader.status().is_ok()) return reader.status()
 
 SqliteStore::SqliteStore(std::string path) : path_(std::move(path)) {}
 
@@ -240,11 +103,16 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
   }
   for (auto i = static_cast<std::size_t>(version); i < scripts.size(); ++i) {
     FULCRUM_RETURN_IF_ERROR(exec(db, std::string(scripts[i]).c_str()));
+    if (i + 1 == 2 && version >= 1) {
+      FULCRUM_RETURN_IF_ERROR(store->convert_legacy_events());
+    }
   }
   FULCRUM_RETURN_IF_ERROR(exec(db, has_row ? "DELETE FROM schema_version" : "SELECT 1"));
   Statement record(db, "INSERT INTO schema_version(version) VALUES (?1)");
   FULCRUM_RETURN_IF_ERROR(record.bind(1, static_cast<std::int64_t>(scripts.size())).run());
-  FULCRUM_RETURN_IF_ERROR(transaction.commit());
+  Status committed = transaction.commit();
+  store->settle_user_keys(committed.is_ok());
+  FULCRUM_RETURN_IF_ERROR(committed);
   return store;
 }
 
@@ -316,85 +184,10 @@ Status SqliteStore::ingest(const EventBatch& batch) {
                                   .run());
     }
   }
-  if (!batch.feature_usage.empty()) {
-    Statement insert(db, "INSERT INTO feature_usage(user_id,feature,at,count) VALUES(?1,?2,?3,?4)");
-    FULCRUM_RETURN_IF_ERROR(insert.status());
-    for (const auto& event : batch.feature_usage) {
-      FULCRUM_RETURN_IF_ERROR(insert.bind(1, event.user_id)
-                                  .bind(2, event.feature)
-                                  .bind(3, event.at)
-                                  .bind(4, static_cast<std::int64_t>(event.count))
-                                  .run());
-    }
-  }
-  if (!batch.sessions.empty()) {
-    Statement insert(db, "INSERT INTO sessions(user_id,at,duration_seconds) VALUES(?1,?2,?3)");
-    FULCRUM_RETURN_IF_ERROR(insert.status());
-    for (const auto& event : batch.sessions) {
-      FULCRUM_RETURN_IF_ERROR(insert.bind(1, event.user_id)
-                                  .bind(2, event.at)
-                                  .bind(3, static_cast<std::int64_t>(event.duration_seconds))
-                                  .run());
-    }
-  }
-  if (!batch.subscription_changes.empty()) {
-    Statement insert(db,
-                     "INSERT INTO subscription_changes(user_id,at,kind,from_tier,to_tier) "
-                     "VALUES(?1,?2,?3,?4,?5)");
-    FULCRUM_RETURN_IF_ERROR(insert.status());
-    for (const auto& event : batch.subscription_changes) {
-      FULCRUM_RETURN_IF_ERROR(insert.bind(1, event.user_id)
-                                  .bind(2, event.at)
-                                  .bind(3, static_cast<std::int64_t>(event.kind))
-                                  .bind(4, static_cast<std::int64_t>(event.from_tier))
-                                  .bind(5, static_cast<std::int64_t>(event.to_tier))
-                                  .run());
-    }
-  }
-  if (!batch.payments.empty()) {
-    Statement insert(db,
-                     "INSERT INTO payments(user_id,at,succeeded,amount_minor) VALUES(?1,?2,?3,?4)");
-    FULCRUM_RETURN_IF_ERROR(insert.status());
-    for (const auto& event : batch.payments) {
-      FULCRUM_RETURN_IF_ERROR(insert.bind(1, event.user_id)
-                                  .bind(2, event.at)
-                                  .bind(3, static_cast<std::int64_t>(event.succeeded ? 1 : 0))
-                                  .bind(4, event.amount_minor)
-                                  .run());
-    }
-  }
-  if (!batch.paywall_hits.empty()) {
-    Statement insert(db, "INSERT INTO paywall_hits(user_id,feature,at) VALUES(?1,?2,?3)");
-    FULCRUM_RETURN_IF_ERROR(insert.status());
-    for (const auto& event : batch.paywall_hits) {
-      FULCRUM_RETURN_IF_ERROR(
-          insert.bind(1, event.user_id).bind(2, event.feature).bind(3, event.at).run());
-    }
-  }
-  if (!batch.exposures.empty()) {
-    Statement insert(db,
-                     "INSERT INTO exposures(experiment_id,user_id,variant,at) VALUES(?1,?2,?3,?4)");
-    FULCRUM_RETURN_IF_ERROR(insert.status());
-    for (const auto& event : batch.exposures) {
-      FULCRUM_RETURN_IF_ERROR(insert.bind(1, event.experiment_id)
-                                  .bind(2, event.user_id)
-                                  .bind(3, event.variant)
-                                  .bind(4, event.at)
-                                  .run());
-    }
-  }
-  if (!batch.metric_events.empty()) {
-    Statement insert(db, "INSERT INTO metric_events(user_id,metric,value,at) VALUES(?1,?2,?3,?4)");
-    FULCRUM_RETURN_IF_ERROR(insert.status());
-    for (const auto& event : batch.metric_events) {
-      FULCRUM_RETURN_IF_ERROR(insert.bind(1, event.user_id)
-                                  .bind(2, event.metric)
-                                  .bind(3, event.value)
-                                  .bind(4, event.at)
-                                  .run());
-    }
-  }
-  return transaction.commit();
+  Status written = write_events(batch);
+  if (written.is_ok()) written = transaction.commit();
+  settle_user_keys(written.is_ok());
+  return written;
 }
 
 Result<std::optional<User>> SqliteStore::get_user(const std::string& user_id) {
@@ -434,290 +227,6 @@ Result<std::vector<Feature>> SqliteStore::list_features() {
                                row.int64(3), row.text(4)});
   }));
   return features;
-}
-
-Status SqliteStore::scan_feature_usage(
-    TimeRange range, const std::function<void(const FeatureUsageEvent&)>& visit) {
-  FULCRUM_WITH_READER(reader);
-  return scan_table<FeatureUsageEvent>(
-      reader.db(), "user_id,feature,at,count FROM feature_usage", range, visit,
-      [](const Statement& row) {
-        return FeatureUsageEvent{row.text(0), row.text(1), row.int64(2),
-                                 static_cast<std::int32_t>(row.int64(3))};
-      });
-}
-
-Status SqliteStore::scan_sessions(TimeRange range,
-                                  const std::function<void(const SessionEvent&)>& visit) {
-  FULCRUM_WITH_READER(reader);
-  return scan_table<SessionEvent>(
-      reader.db(), "user_id,at,duration_seconds FROM sessions", range, visit,
-      [](const Statement& row) {
-        return SessionEvent{row.text(0), row.int64(1), static_cast<std::int32_t>(row.int64(2))};
-      });
-}
-
-Status SqliteStore::scan_subscription_changes(
-    TimeRange range, const std::function<void(const SubscriptionChangeEvent&)>& visit) {
-  FULCRUM_WITH_READER(reader);
-  return scan_table<SubscriptionChangeEvent>(
-      reader.db(), "user_id,at,kind,from_tier,to_tier FROM subscription_changes", range, visit,
-      [](const Statement& row) {
-        return SubscriptionChangeEvent{row.text(0), row.int64(1),
-                                       static_cast<SubscriptionChangeKind>(row.int64(2)),
-                                       static_cast<Tier>(row.int64(3)),
-                                       static_cast<Tier>(row.int64(4))};
-      });
-}
-
-Status SqliteStore::scan_payments(TimeRange range,
-                                  const std::function<void(const PaymentEvent&)>& visit) {
-  FULCRUM_WITH_READER(reader);
-  return scan_table<PaymentEvent>(
-      reader.db(), "user_id,at,succeeded,amount_minor FROM payments", range, visit,
-      [](const Statement& row) {
-        return PaymentEvent{row.text(0), row.int64(1), row.int64(2) != 0, row.int64(3)};
-      });
-}
-
-Status SqliteStore::scan_paywall_hits(TimeRange range,
-                                      const std::function<void(const PaywallHitEvent&)>& visit) {
-  FULCRUM_WITH_READER(reader);
-  return scan_table<PaywallHitEvent>(
-      reader.db(), "user_id,feature,at FROM paywall_hits", range, visit,
-      [](const Statement& row) {
-        return PaywallHitEvent{row.text(0), row.text(1), row.int64(2)};
-      });
-}
-
-Status SqliteStore::scan_metric_events(TimeRange range,
-                                       const std::function<void(const MetricEvent&)>& visit) {
-  FULCRUM_WITH_READER(reader);
-  return scan_table<MetricEvent>(
-      reader.db(), "user_id,metric,value,at FROM metric_events", range, visit,
-      [](const Statement& row) {
-        return MetricEvent{row.text(0), row.text(1), row.real(2), row.int64(3)};
-      });
-}
-
-Status SqliteStore::scan_exposures(const std::string& experiment_id,
-                                   const std::function<void(const ExposureEvent&)>& visit) {
-  FULCRUM_WITH_READER(reader);
-  Statement query(reader.db(),
-                  "SELECT experiment_id,user_id,variant,at FROM exposures WHERE experiment_id=?1");
-  query.bind(1, experiment_id);
-  return query.each_row([&](const Statement& row) {
-    visit(ExposureEvent{row.text(0), row.text(1), row.text(2), row.int64(3)});
-  });
-}
-
-Result<UnixSeconds> SqliteStore::latest_event_time() {
-  FULCRUM_WITH_READER(reader);
-  UnixSeconds latest = 0;
-  for (const char* table : {"feature_usage", "sessions", "subscription_changes", "payments",
-                            "paywall_hits", "exposures", "metric_events"}) {
-    const std::string sql = std::string("SELECT MAX(at) FROM ") + table;
-    Statement query(reader.db(), sql.c_str());
-    FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
-      if (!row.is_null(0)) latest = std::max(latest, row.int64(0));
-    }));
-  }
-  return latest;
-}
-
-namespace {
-
-// Experiment analysis streams the experiment's exposures into a hash table of first
-// exposures, then streams the metric's events once, joining in memory. Both reads use
-// append-friendly indexes (experiment_id, metric) so ingestion never pays for random
-// b-tree inserts; a correlated-subquery plan instead does one probe per user and metric.
-
-
-
-
-std::string_view column_view(sqlite3_stmt* stmt, int column) {
-  const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt, column));
-  return data ? std::string_view(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt, column)))
-              : std::string_view();
-}
-
-Status load_first_exposures(sqlite3* db, const std::string& experiment_id, SqliteFirstExposures& out) {
-  Statement query(db, "SELECT user_id, at, variant FROM exposures WHERE experiment_id = ?1");
-  FULCRUM_RETURN_IF_ERROR(query.status());
-  query.bind(1, experiment_id);
-  std::map<std::string, std::uint16_t, std::less<>> variant_ids;
-  std::vector<std::uint16_t> raw_variant;
-  std::vector<bool> multi_variant;
-  for (;;) {
-    const int rc = query.step();
-    if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) return sqlite_error(db, "reading exposures");
-    sqlite3_stmt* stmt = query.handle();
-    const UnixSeconds at = sqlite3_column_int64(stmt, 1);
-    const std::string_view variant = column_view(stmt, 2);
-    auto found_variant = variant_ids.find(variant);
-    if (found_variant == variant_ids.end()) {
-      found_variant = variant_ids.emplace(std::string(variant),
-                                          static_cast<std::uint16_t>(variant_ids.size())).first;
-    }
-    const std::string_view user = column_view(stmt, 0);
-    auto found_user = out.index_of_user.find(user);
-    if (found_user == out.index_of_user.end()) {
-      out.index_of_user.emplace(std::string(user), static_cast<std::uint32_t>(out.first_at.size()));
-      out.first_at.push_back(at);
-      raw_variant.push_back(found_variant->second);
-      multi_variant.push_back(false);
-    } else {
-      const std::uint32_t user_index = found_user->second;
-      if (raw_variant[user_index] != found_variant->second && !multi_variant[user_index]) {
-        multi_variant[user_index] = true;
-        ++out.multi_variant_users;
-      }
-      if (at < out.first_at[user_index]) {
-        out.first_at[user_index] = at;
-        raw_variant[user_index] = found_variant->second;
-      }
-    }
-  }
-  // Renumber variants in name order so results come sorted by variant.
-  std::vector<std::uint16_t> renumber(variant_ids.size());
-  std::uint16_t rank = 0;
-  for (const auto& [name, id] : variant_ids) {
-    renumber[id] = rank++;
-    out.variants.push_back(name);
-  }
-  out.variant_index.reserve(raw_variant.size());
-  for (std::uint16_t id : raw_variant) out.variant_index.push_back(renumber[id]);
-  return Status::ok();
-}
-
-// Calls visit(exposed user index, at, value) for each event of the metric by an exposed user.
-template <typename Visit>
-Status join_metric_events(sqlite3* db, const std::string& metric, const SqliteFirstExposures& exposed,
-                          Visit visit) {
-  Statement query(db, "SELECT user_id, at, value FROM metric_events WHERE metric = ?1");
-  FULCRUM_RETURN_IF_ERROR(query.status());
-  query.bind(1, metric);
-  for (;;) {
-    const int rc = query.step();
-    if (rc == SQLITE_DONE) return Status::ok();
-    if (rc != SQLITE_ROW) return sqlite_error(db, "reading metric events");
-    sqlite3_stmt* stmt = query.handle();
-    auto found = exposed.index_of_user.find(column_view(stmt, 0));
-    if (found == exposed.index_of_user.end()) continue;
-    visit(found->second, sqlite3_column_int64(stmt, 1), sqlite3_column_double(stmt, 2));
-  }
-}
-
-}  // namespace
-
-Result<std::shared_ptr<const SqliteFirstExposures>> SqliteStore::first_exposures(
-    sqlite3* db, const std::string& experiment_id) {
-  // Exposures are only ever appended, so the largest rowid tells whether anything changed
-  // since the cached table was built (also when another process wrote the file).
-  std::int64_t max_rowid = 0;
-  {
-    Statement query(db, "SELECT COALESCE(MAX(rowid), 0) FROM exposures");
-    FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) { max_rowid = row.int64(0); }));
-  }
-  {
-    std::lock_guard lock(exposure_cache_mutex_);
-    auto cached = exposure_cache_.find(experiment_id);
-    if (cached != exposure_cache_.end() && cached->second.first == max_rowid) {
-      return cached->second.second;
-    }
-  }
-  auto loaded = std::make_shared<SqliteFirstExposures>();
-  FULCRUM_RETURN_IF_ERROR(load_first_exposures(db, experiment_id, *loaded));
-  std::lock_guard lock(exposure_cache_mutex_);
-  if (exposure_cache_.size() > 16) exposure_cache_.clear();  // bound memory
-  exposure_cache_[experiment_id] = {max_rowid, loaded};
-  return std::shared_ptr<const SqliteFirstExposures>(loaded);
-}
-
-Result<std::vector<VariantMetricStats>> SqliteStore::variant_metric_stats(
-    const std::string& experiment_id, const std::string& metric, UnixSeconds pre_period_seconds) {
-  FULCRUM_WITH_READER(reader);
-  auto snapshot = first_exposures(reader.db(), experiment_id);
-  if (!snapshot.is_ok()) return snapshot.status();
-  const SqliteFirstExposures& exposed = **snapshot;
-  std::vector<double> post(exposed.first_at.size(), 0.0), pre(exposed.first_at.size(), 0.0);
-  FULCRUM_RETURN_IF_ERROR(join_metric_events(
-      reader.db(), metric, exposed, [&](std::uint32_t user, UnixSeconds at, double value) {
-        const UnixSeconds first = exposed.first_at[user];
-        if (at >= first) {
-          post[user] += value;
-        } else if (at >= first - pre_period_seconds) {
-          pre[user] += value;
-        }
-      }));
-  std::vector<VariantMetricStats> stats(exposed.variants.size());
-  for (std::size_t v = 0; v < stats.size(); ++v) stats[v].variant = exposed.variants[v];
-  for (std::size_t user = 0; user < post.size(); ++user) {
-    VariantMetricStats& variant = stats[exposed.variant_index[user]];
-    variant.users += 1;
-    variant.converted += post[user] > 0 ? 1 : 0;
-    variant.sum += post[user];
-    variant.sum_squares += post[user] * post[user];
-    variant.pre_sum += pre[user];
-    variant.pre_sum_squares += pre[user] * pre[user];
-    variant.cross_sum += pre[user] * post[user];
-  }
-  return stats;
-}
-
-Result<std::vector<Store::DailyCumulative>> SqliteStore::daily_cumulative(
-    const std::string& experiment_id, const std::string& metric) {
-  FULCRUM_WITH_READER(reader);
-  auto snapshot = first_exposures(reader.db(), experiment_id);
-  if (!snapshot.is_ok()) return snapshot.status();
-  const SqliteFirstExposures& exposed = **snapshot;
-  // A user converts at their first positive value at or after first exposure.
-  std::vector<UnixSeconds> converted_at(exposed.first_at.size(), INT64_MAX);
-  FULCRUM_RETURN_IF_ERROR(join_metric_events(
-      reader.db(), metric, exposed, [&](std::uint32_t user, UnixSeconds at, double value) {
-        if (value > 0 && at >= exposed.first_at[user] && at < converted_at[user]) {
-          converted_at[user] = at;
-        }
-      }));
-  // Per variant and day: users first exposed that day, users first converting that day.
-  std::vector<std::map<UnixSeconds, std::pair<std::int64_t, std::int64_t>>> by_day(
-      exposed.variants.size());
-  for (std::size_t user = 0; user < converted_at.size(); ++user) {
-    auto& days = by_day[exposed.variant_index[user]];
-    days[floor_to_day(exposed.first_at[user])].first += 1;
-    if (converted_at[user] != INT64_MAX) days[floor_to_day(converted_at[user])].second += 1;
-  }
-  std::vector<DailyCumulative> rows;
-  for (std::size_t v = 0; v < by_day.size(); ++v) {
-    std::int64_t users = 0, converted = 0;
-    for (const auto& [day, counts] : by_day[v]) {
-      users += counts.first;
-      converted += counts.second;
-      rows.push_back(DailyCumulative{day, exposed.variants[v], users, converted});
-    }
-  }
-  return rows;
-}
-
-Result<std::vector<std::pair<std::string, std::int64_t>>> SqliteStore::exposure_counts(
-    const std::string& experiment_id) {
-  FULCRUM_WITH_READER(reader);
-  auto snapshot = first_exposures(reader.db(), experiment_id);
-  if (!snapshot.is_ok()) return snapshot.status();
-  const SqliteFirstExposures& exposed = **snapshot;
-  std::vector<std::pair<std::string, std::int64_t>> counts;
-  for (const auto& name : exposed.variants) counts.emplace_back(name, 0);
-  for (std::uint16_t variant : exposed.variant_index) counts[variant].second += 1;
-  return counts;
-}
-
-Result<std::int64_t> SqliteStore::count_multi_variant_users(const std::string& experiment_id) {
-  FULCRUM_WITH_READER(reader);
-  auto snapshot = first_exposures(reader.db(), experiment_id);
-  if (!snapshot.is_ok()) return snapshot.status();
-  const SqliteFirstExposures& exposed = **snapshot;
-  return exposed.multi_variant_users;
 }
 
 Result<std::int64_t> SqliteStore::put_document(const Document& doc) {

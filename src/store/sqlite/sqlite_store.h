@@ -6,6 +6,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "store/store.h"
@@ -78,6 +80,35 @@ class SqliteStore final : public Store {
   sqlite3* writer_ = nullptr;
   std::mutex pool_mutex_;
   std::vector<sqlite3*> idle_readers_;
+  // --- events, stored as segments (sqlite_events.cc, event_segment.h) ---
+  // Inside the caller's write transaction: gives users integer keys and writes segments.
+  Status write_events(const EventBatch& batch);
+  // After that transaction ends: keeps or forgets the user keys it handed out.
+  void settle_user_keys(bool committed);
+  Status load_user_keys();
+  template <typename Event>
+  Status register_user_keys(const std::vector<Event>& events);
+  template <typename Event>
+  Status write_segments(const std::vector<Event>& events);
+  template <typename Event>
+  Status scan_segments(sqlite3* db, const std::string* key, TimeRange range,
+                       const std::function<void(const Event&)>& visit);
+  // Names of user keys (index = key), grown as users are added; shared by readers.
+  Result<std::shared_ptr<const std::vector<std::string>>> user_names(sqlite3* db);
+  // Migration 2: moves events from the per-kind tables of schema 1 into segments.
+  Status convert_legacy_events();
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const {
+      return std::hash<std::string_view>{}(text);
+    }
+  };
+  // Writer side (under write_mutex_): every user key known to this process.
+  std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> user_key_of_;
+  std::uint32_t max_user_key_ = 0;
+  std::vector<std::string> user_keys_added_;  // in the open write transaction
+  std::mutex names_mutex_;
+  std::shared_ptr<const std::vector<std::string>> user_names_;
   // Built once per experiment and reused while no exposure was added: a results call
   // reads exposures once instead of once per metric.
   Result<std::shared_ptr<const SqliteFirstExposures>> first_exposures(

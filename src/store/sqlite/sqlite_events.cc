@@ -1,0 +1,574 @@
+// SqliteStore's events: ingestion into segments, scans, and the experiment aggregates
+// (first exposure per user joined with metric events), all over event_segments.
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+
+#include "store/sqlite/event_segment.h"
+#include "store/sqlite/sqlite_statement.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace fulcrum {
+
+using sqlite::EventCodec;
+using sqlite::EventKind;
+using sqlite::SegmentReader;
+using sqlite::SegmentWriter;
+using sqlite::Statement;
+using sqlite::UserKey;
+
+struct SqliteFirstExposures {
+  std::vector<std::string> variants;         // distinct variant names, sorted
+  std::vector<std::uint32_t> slot_of_key;    // user key -> exposed slot + 1 (0: not exposed)
+  std::vector<std::uint16_t> variant_index;  // per slot
+  std::vector<UnixSeconds> first_at;         // per slot
+  std::int64_t multi_variant_users = 0;      // users exposed to more than one variant
+};
+
+namespace {
+
+// A full segment; large batches are cut into segments of this many events.
+constexpr std::uint32_t kSegmentEvents = 4096;
+// A batch's events of one kind and key are appended to the newest segment when that one
+// holds fewer than this many, so one-event writes (an assignment's exposure) do not leave
+// a segment per event behind, while a top-up never rewrites more than ~this many events.
+constexpr std::uint32_t kTopUpBelow = 1024;
+
+// One read snapshot across several statements (user keys, then segments), so a segment
+// never names a user key the snapshot cannot see.
+class ReadSnapshot {
+ public:
+  explicit ReadSnapshot(sqlite3* db) : db_(db) { status_ = sqlite::exec(db, "BEGIN"); }
+  ~ReadSnapshot() {
+    if (status_.is_ok()) sqlite::exec(db_, "COMMIT");
+  }
+  const Status& status() const { return status_; }
+
+ private:
+  sqlite3* db_;
+  Status status_;
+};
+
+}  // namespace
+
+Status SqliteStore::load_user_keys() {
+  std::int64_t stored_max = 0;
+  Statement max_query(writer_, "SELECT COALESCE(MAX(user_key), 0) FROM user_keys");
+  FULCRUM_RETURN_IF_ERROR(
+      max_query.each_row([&](const Statement& row) { stored_max = row.int64(0); }));
+  if (stored_max == max_user_key_) return Status::ok();
+  // Another process (or the first call here) added keys: learn them.
+  Statement query(writer_, "SELECT user_key, user_id FROM user_keys WHERE user_key > ?1");
+  query.bind(1, static_cast<std::int64_t>(max_user_key_));
+  return query.each_row([&](const Statement& row) {
+    const auto key = static_cast<UserKey>(row.int64(0));
+    user_key_of_.insert_or_assign(row.text(1), key);
+    max_user_key_ = std::max(max_user_key_, key);
+  });
+}
+
+template <typename Event>
+Status SqliteStore::register_user_keys(const std::vector<Event>& events) {
+  std::optional<Statement> insert;
+  for (const Event& event : events) {
+    if (user_key_of_.find(event.user_id) != user_key_of_.end()) continue;
+    if (!insert) {
+      insert.emplace(writer_, "INSERT INTO user_keys(user_key, user_id) VALUES(?1, ?2)");
+      FULCRUM_RETURN_IF_ERROR(insert->status());
+    }
+    const UserKey key = max_user_key_ + 1;
+    FULCRUM_RETURN_IF_ERROR(
+        insert->bind(1, static_cast<std::int64_t>(key)).bind(2, event.user_id).run());
+    max_user_key_ = key;
+    user_key_of_.emplace(event.user_id, key);
+    user_keys_added_.push_back(event.user_id);
+  }
+  return Status::ok();
+}
+
+void SqliteStore::settle_user_keys(bool committed) {
+  if (!committed) {
+    for (const auto& user_id : user_keys_added_) user_key_of_.erase(user_id);
+    max_user_key_ -= static_cast<UserKey>(user_keys_added_.size());
+  }
+  user_keys_added_.clear();
+}
+
+template <typename Event>
+Status SqliteStore::write_segments(const std::vector<Event>& events) {
+  using Codec = EventCodec<Event>;
+  if (events.empty()) return Status::ok();
+  FULCRUM_RETURN_IF_ERROR(register_user_keys(events));
+  const auto kind = static_cast<std::int64_t>(Codec::kKind);
+  // Group by segment key (experiment, metric), keeping each group's order.
+  std::map<std::string_view, std::vector<const Event*>> groups;
+  for (const Event& event : events) groups[Codec::key(event)].push_back(&event);
+
+  Statement newest(writer_,
+                   "SELECT segment_id, event_count, min_at, max_at, payload FROM event_segments "
+                   "WHERE kind = ?1 AND key = ?2 ORDER BY segment_id DESC LIMIT 1");
+  Statement insert(writer_,
+                   "INSERT INTO event_segments(kind, key, event_count, min_at, max_at, payload) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+  Statement remove(writer_, "DELETE FROM event_segments WHERE segment_id = ?1");
+  FULCRUM_RETURN_IF_ERROR(newest.status());
+  FULCRUM_RETURN_IF_ERROR(insert.status());
+  FULCRUM_RETURN_IF_ERROR(remove.status());
+
+  for (const auto& [key, group] : groups) {
+    SegmentWriter segment;
+    UnixSeconds min_at = INT64_MAX, max_at = INT64_MIN;
+    std::optional<std::int64_t> replaced;  // the small segment being topped up
+    if (group.size() < kTopUpBelow) {
+      Status resumed = Status::ok();
+      newest.bind(1, kind).bind(2, key);
+      FULCRUM_RETURN_IF_ERROR(newest.each_row([&](const Statement& row) {
+        if (row.int64(1) >= kTopUpBelow) return;
+        auto writer = SegmentWriter::resume(row.blob(4));
+        if (!writer.is_ok()) {
+          resumed = writer.status();
+          return;
+        }
+        segment = std::move(*writer);
+        min_at = row.int64(2);
+        max_at = row.int64(3);
+        replaced = row.int64(0);
+      }));
+      FULCRUM_RETURN_IF_ERROR(resumed);
+    }
+    // Inserts the new segment before deleting the one it replaces, so segment ids only
+    // grow: the largest id per key then tells whether anything changed (see the cache).
+    auto flush = [&]() -> Status {
+      const std::string payload = segment.finish();
+      FULCRUM_RETURN_IF_ERROR(insert.bind(1, kind)
+                                  .bind(2, key)
+                                  .bind(3, static_cast<std::int64_t>(segment.count()))
+                                  .bind(4, min_at)
+                                  .bind(5, max_at)
+                                  .bind_blob(6, payload)
+                                  .run());
+      if (replaced) FULCRUM_RETURN_IF_ERROR(remove.bind(1, *replaced).run());
+      replaced.reset();
+      segment = SegmentWriter();
+      min_at = INT64_MAX;
+      max_at = INT64_MIN;
+      return Status::ok();
+    };
+    for (const Event* event : group) {
+      Codec::write(segment, user_key_of_.find(event->user_id)->second, *event);
+      segment.end_event();
+      min_at = std::min(min_at, event->at);
+      max_at = std::max(max_at, event->at);
+      if (segment.count() >= kSegmentEvents) FULCRUM_RETURN_IF_ERROR(flush());
+    }
+    if (segment.count() > 0) FULCRUM_RETURN_IF_ERROR(flush());
+  }
+  return Status::ok();
+}
+
+Status SqliteStore::write_events(const EventBatch& batch) {
+  FULCRUM_RETURN_IF_ERROR(load_user_keys());
+  FULCRUM_RETURN_IF_ERROR(write_segments(batch.feature_usage));
+  FULCRUM_RETURN_IF_ERROR(write_segments(batch.sessions));
+  FULCRUM_RETURN_IF_ERROR(write_segments(batch.subscription_changes));
+  FULCRUM_RETURN_IF_ERROR(write_segments(batch.payments));
+  FULCRUM_RETURN_IF_ERROR(write_segments(batch.paywall_hits));
+  FULCRUM_RETURN_IF_ERROR(write_segments(batch.exposures));
+  return write_segments(batch.metric_events);
+}
+
+Result<std::shared_ptr<const std::vector<std::string>>> SqliteStore::user_names(sqlite3* db) {
+  std::int64_t stored_max = 0;
+  Statement max_query(db, "SELECT COALESCE(MAX(user_key), 0) FROM user_keys");
+  FULCRUM_RETURN_IF_ERROR(
+      max_query.each_row([&](const Statement& row) { stored_max = row.int64(0); }));
+  std::shared_ptr<const std::vector<std::string>> known;
+  {
+    std::lock_guard lock(names_mutex_);
+    known = user_names_;
+  }
+  // Keys are dense and never reused, so the vector's size says which are loaded.
+  if (known && static_cast<std::int64_t>(known->size()) > stored_max) return known;
+  auto grown = known ? std::make_shared<std::vector<std::string>>(*known)
+                     : std::make_shared<std::vector<std::string>>(1);  // key 0 is unused
+  Statement query(db, "SELECT user_key, user_id FROM user_keys WHERE user_key >= ?1");
+  query.bind(1, static_cast<std::int64_t>(grown->size()));
+  FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
+    const auto key = static_cast<std::size_t>(row.int64(0));
+    if (key >= grown->size()) grown->resize(key + 1);
+    (*grown)[key] = row.text(1);
+  }));
+  std::lock_guard lock(names_mutex_);
+  if (!user_names_ || user_names_->size() < grown->size()) user_names_ = grown;
+  return std::shared_ptr<const std::vector<std::string>>(grown);
+}
+
+template <typename Event>
+Status SqliteStore::scan_segments(sqlite3* db, const std::string* key, TimeRange range,
+                                  const std::function<void(const Event&)>& visit) {
+  using Codec = EventCodec<Event>;
+  if (range.from == 0) range.from = INT64_MIN;  // the default range has no lower bound
+  ReadSnapshot snapshot(db);
+  FULCRUM_RETURN_IF_ERROR(snapshot.status());
+  auto names = user_names(db);
+  if (!names.is_ok()) return names.status();
+  std::string sql =
+      "SELECT key, payload FROM event_segments WHERE kind = ?1 AND max_at >= ?2 AND min_at < ?3";
+  if (key) sql += " AND key = ?4";
+  Statement query(db, sql.c_str());
+  query.bind(1, static_cast<std::int64_t>(Codec::kKind)).bind(2, range.from).bind(3, range.to);
+  if (key) query.bind(4, *key);
+  Status damaged = Status::ok();
+  FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
+    if (!damaged.is_ok()) return;
+    const std::string segment_key = row.text(0);
+    auto reader = SegmentReader::open(row.blob(1));
+    if (!reader.is_ok()) {
+      damaged = reader.status();
+      return;
+    }
+    for (std::uint32_t i = 0; i < reader->count(); ++i) {
+      const Event event = Codec::read(*reader, segment_key, **names);
+      if (!reader->status().is_ok()) break;
+      if (event.at >= range.from && event.at < range.to) visit(event);
+    }
+    damaged = reader->status();
+  }));
+  return damaged;
+}
+
+#define FULCRUM_SCAN_SEGMENTS(Event, key, range, visit) \
+  FULCRUM_WITH_READER(reader);                          \
+  return scan_segments<Event>(reader.db(), key, range, visit)
+
+Status SqliteStore::scan_feature_usage(
+    TimeRange range, const std::function<void(const FeatureUsageEvent&)>& visit) {
+  FULCRUM_SCAN_SEGMENTS(FeatureUsageEvent, nullptr, range, visit);
+}
+
+Status SqliteStore::scan_sessions(TimeRange range,
+                                  const std::function<void(const SessionEvent&)>& visit) {
+  FULCRUM_SCAN_SEGMENTS(SessionEvent, nullptr, range, visit);
+}
+
+Status SqliteStore::scan_subscription_changes(
+    TimeRange range, const std::function<void(const SubscriptionChangeEvent&)>& visit) {
+  FULCRUM_SCAN_SEGMENTS(SubscriptionChangeEvent, nullptr, range, visit);
+}
+
+Status SqliteStore::scan_payments(TimeRange range,
+                                  const std::function<void(const PaymentEvent&)>& visit) {
+  FULCRUM_SCAN_SEGMENTS(PaymentEvent, nullptr, range, visit);
+}
+
+Status SqliteStore::scan_paywall_hits(TimeRange range,
+                                      const std::function<void(const PaywallHitEvent&)>& visit) {
+  FULCRUM_SCAN_SEGMENTS(PaywallHitEvent, nullptr, range, visit);
+}
+
+Status SqliteStore::scan_metric_events(TimeRange range,
+                                       const std::function<void(const MetricEvent&)>& visit) {
+  FULCRUM_SCAN_SEGMENTS(MetricEvent, nullptr, range, visit);
+}
+
+Status SqliteStore::scan_exposures(const std::string& experiment_id,
+                                   const std::function<void(const ExposureEvent&)>& visit) {
+  constexpr TimeRange kAllTime{INT64_MIN, INT64_MAX};
+  FULCRUM_SCAN_SEGMENTS(ExposureEvent, &experiment_id, kAllTime, visit);
+}
+
+Result<UnixSeconds> SqliteStore::latest_event_time() {
+  FULCRUM_WITH_READER(reader);
+  UnixSeconds latest = 0;
+  Statement query(reader.db(), "SELECT MAX(max_at) FROM event_segments");
+  FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
+    if (!row.is_null(0)) latest = std::max(latest, row.int64(0));
+  }));
+  return latest;
+}
+
+// --- experiment aggregates -----------------------------------------------------------------
+// The experiment's exposure segments become arrays indexed by user key (first exposure time
+// and variant per exposed user); the metric's segments are then joined by array lookup.
+
+namespace {
+
+// Visits every segment payload of one kind and key.
+template <typename Visit>
+Status each_segment(sqlite3* db, EventKind kind, const std::string& key, Visit visit) {
+  Statement query(db, "SELECT payload FROM event_segments WHERE kind = ?1 AND key = ?2");
+  query.bind(1, static_cast<std::int64_t>(kind)).bind(2, key);
+  Status damaged = Status::ok();
+  FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
+    if (!damaged.is_ok()) return;
+    auto reader = SegmentReader::open(row.blob(0));
+    if (!reader.is_ok()) {
+      damaged = reader.status();
+      return;
+    }
+    visit(*reader);
+    damaged = reader->status();
+  }));
+  return damaged;
+}
+
+Status load_first_exposures(sqlite3* db, const std::string& experiment_id,
+                            SqliteFirstExposures& out) {
+  std::map<std::string, std::uint16_t, std::less<>> variant_ids;  // in order of appearance
+  std::vector<std::uint16_t> raw_variant;
+  std::vector<bool> multi_variant;
+  FULCRUM_RETURN_IF_ERROR(
+      each_segment(db, EventKind::kExposure, experiment_id, [&](SegmentReader& segment) {
+        // This segment's dictionary entries -> variant ids.
+        std::vector<std::uint16_t> variant_of_string;
+        variant_of_string.reserve(segment.strings().size());
+        for (std::string_view name : segment.strings()) {
+          auto found = variant_ids.find(name);
+          if (found == variant_ids.end()) {
+            found = variant_ids
+                        .emplace(std::string(name), static_cast<std::uint16_t>(variant_ids.size()))
+                        .first;
+          }
+          variant_of_string.push_back(found->second);
+        }
+        for (std::uint32_t i = 0; i < segment.count(); ++i) {
+          const UserKey user = segment.user();
+          const std::uint16_t variant = variant_of_string.empty()
+                                            ? 0
+                                            : variant_of_string[segment.text_index()];
+          const UnixSeconds at = segment.integer();
+          if (!segment.status().is_ok()) return;
+          if (user >= out.slot_of_key.size()) out.slot_of_key.resize(user + 1, 0);
+          std::uint32_t& slot = out.slot_of_key[user];
+          if (slot == 0) {
+            out.first_at.push_back(at);
+            raw_variant.push_back(variant);
+            multi_variant.push_back(false);
+            slot = static_cast<std::uint32_t>(out.first_at.size());
+            continue;
+          }
+          const std::uint32_t index = slot - 1;
+          if (raw_variant[index] != variant && !multi_variant[index]) {
+            multi_variant[index] = true;
+            ++out.multi_variant_users;
+          }
+          if (at < out.first_at[index]) {
+            out.first_at[index] = at;
+            raw_variant[index] = variant;
+          }
+        }
+      }));
+  // Renumber variants in name order so results come sorted by variant.
+  std::vector<std::uint16_t> renumber(variant_ids.size());
+  std::uint16_t rank = 0;
+  for (const auto& [name, id] : variant_ids) {
+    renumber[id] = rank++;
+    out.variants.push_back(name);
+  }
+  out.variant_index.reserve(raw_variant.size());
+  for (std::uint16_t id : raw_variant) out.variant_index.push_back(renumber[id]);
+  return Status::ok();
+}
+
+// Calls visit(exposed slot, at, value) for each event of the metric by an exposed user.
+template <typename Visit>
+Status join_metric_events(sqlite3* db, const std::string& metric,
+                          const SqliteFirstExposures& exposed, Visit visit) {
+  return each_segment(db, EventKind::kMetric, metric, [&](SegmentReader& segment) {
+    for (std::uint32_t i = 0; i < segment.count(); ++i) {
+      const UserKey user = segment.user();
+      const double value = segment.real();
+      const UnixSeconds at = segment.integer();
+      if (user >= exposed.slot_of_key.size()) continue;
+      const std::uint32_t slot = exposed.slot_of_key[user];
+      if (slot != 0) visit(slot - 1, at, value);
+    }
+  });
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const SqliteFirstExposures>> SqliteStore::first_exposures(
+    sqlite3* db, const std::string& experiment_id) {
+  // Segment ids only grow (a topped-up segment is re-inserted under a new id), so the
+  // largest id of the experiment's segments tells whether anything changed since the
+  // cached table was built, also when another process wrote the file.
+  std::int64_t newest_segment = 0;
+  {
+    Statement query(db,
+                    "SELECT COALESCE(MAX(segment_id), 0) FROM event_segments "
+                    "WHERE kind = ?1 AND key = ?2");
+    query.bind(1, static_cast<std::int64_t>(EventKind::kExposure)).bind(2, experiment_id);
+    FULCRUM_RETURN_IF_ERROR(
+        query.each_row([&](const Statement& row) { newest_segment = row.int64(0); }));
+  }
+  {
+    std::lock_guard lock(exposure_cache_mutex_);
+    auto cached = exposure_cache_.find(experiment_id);
+    if (cached != exposure_cache_.end() && cached->second.first == newest_segment) {
+      return cached->second.second;
+    }
+  }
+  auto loaded = std::make_shared<SqliteFirstExposures>();
+  FULCRUM_RETURN_IF_ERROR(load_first_exposures(db, experiment_id, *loaded));
+  std::lock_guard lock(exposure_cache_mutex_);
+  if (exposure_cache_.size() > 16) exposure_cache_.clear();  // bound memory
+  exposure_cache_[experiment_id] = {newest_segment, loaded};
+  return std::shared_ptr<const SqliteFirstExposures>(loaded);
+}
+
+Result<std::vector<VariantMetricStats>> SqliteStore::variant_metric_stats(
+    const std::string& experiment_id, const std::string& metric, UnixSeconds pre_period_seconds) {
+  FULCRUM_WITH_READER(reader);
+  auto snapshot = first_exposures(reader.db(), experiment_id);
+  if (!snapshot.is_ok()) return snapshot.status();
+  const SqliteFirstExposures& exposed = **snapshot;
+  std::vector<double> post(exposed.first_at.size(), 0.0), pre(exposed.first_at.size(), 0.0);
+  FULCRUM_RETURN_IF_ERROR(join_metric_events(
+      reader.db(), metric, exposed, [&](std::uint32_t user, UnixSeconds at, double value) {
+        const UnixSeconds first = exposed.first_at[user];
+        if (at >= first) {
+          post[user] += value;
+        } else if (at >= first - pre_period_seconds) {
+          pre[user] += value;
+        }
+      }));
+  std::vector<VariantMetricStats> stats(exposed.variants.size());
+  for (std::size_t v = 0; v < stats.size(); ++v) stats[v].variant = exposed.variants[v];
+  for (std::size_t user = 0; user < post.size(); ++user) {
+    VariantMetricStats& variant = stats[exposed.variant_index[user]];
+    variant.users += 1;
+    variant.converted += post[user] > 0 ? 1 : 0;
+    variant.sum += post[user];
+    variant.sum_squares += post[user] * post[user];
+    variant.pre_sum += pre[user];
+    variant.pre_sum_squares += pre[user] * pre[user];
+    variant.cross_sum += pre[user] * post[user];
+  }
+  return stats;
+}
+
+Result<std::vector<Store::DailyCumulative>> SqliteStore::daily_cumulative(
+    const std::string& experiment_id, const std::string& metric) {
+  FULCRUM_WITH_READER(reader);
+  auto snapshot = first_exposures(reader.db(), experiment_id);
+  if (!snapshot.is_ok()) return snapshot.status();
+  const SqliteFirstExposures& exposed = **snapshot;
+  // A user converts at their first positive value at or after first exposure.
+  std::vector<UnixSeconds> converted_at(exposed.first_at.size(), INT64_MAX);
+  FULCRUM_RETURN_IF_ERROR(join_metric_events(
+      reader.db(), metric, exposed, [&](std::uint32_t user, UnixSeconds at, double value) {
+        if (value > 0 && at >= exposed.first_at[user] && at < converted_at[user]) {
+          converted_at[user] = at;
+        }
+      }));
+  // Per variant and day: users first exposed that day, users first converting that day.
+  std::vector<std::map<UnixSeconds, std::pair<std::int64_t, std::int64_t>>> by_day(
+      exposed.variants.size());
+  for (std::size_t user = 0; user < converted_at.size(); ++user) {
+    auto& days = by_day[exposed.variant_index[user]];
+    days[floor_to_day(exposed.first_at[user])].first += 1;
+    if (converted_at[user] != INT64_MAX) days[floor_to_day(converted_at[user])].second += 1;
+  }
+  std::vector<DailyCumulative> rows;
+  for (std::size_t v = 0; v < by_day.size(); ++v) {
+    std::int64_t users = 0, converted = 0;
+    for (const auto& [day, counts] : by_day[v]) {
+      users += counts.first;
+      converted += counts.second;
+      rows.push_back(DailyCumulative{day, exposed.variants[v], users, converted});
+    }
+  }
+  return rows;
+}
+
+Result<std::vector<std::pair<std::string, std::int64_t>>> SqliteStore::exposure_counts(
+    const std::string& experiment_id) {
+  FULCRUM_WITH_READER(reader);
+  auto snapshot = first_exposures(reader.db(), experiment_id);
+  if (!snapshot.is_ok()) return snapshot.status();
+  const SqliteFirstExposures& exposed = **snapshot;
+  std::vector<std::pair<std::string, std::int64_t>> counts;
+  for (const auto& name : exposed.variants) counts.emplace_back(name, 0);
+  for (std::uint16_t variant : exposed.variant_index) counts[variant].second += 1;
+  return counts;
+}
+
+Result<std::int64_t> SqliteStore::count_multi_variant_users(const std::string& experiment_id) {
+  FULCRUM_WITH_READER(reader);
+  auto snapshot = first_exposures(reader.db(), experiment_id);
+  if (!snapshot.is_ok()) return snapshot.status();
+  return (*snapshot)->multi_variant_users;
+}
+
+// --- migration 2 ------------------------------------------------------------------------------
+
+Status SqliteStore::convert_legacy_events() {
+  constexpr std::size_t kChunk = 65'536;
+  auto convert = [this]<typename Event>(const char* sql, auto read_row,
+                                        std::vector<Event> chunk) -> Status {
+    Statement query(writer_, sql);
+    Status written = Status::ok();
+    FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
+      if (!written.is_ok()) return;
+      chunk.push_back(read_row(row));
+      if (chunk.size() == kChunk) {
+        written = write_segments(chunk);
+        chunk.clear();
+      }
+    }));
+    FULCRUM_RETURN_IF_ERROR(written);
+    return write_segments(chunk);
+  };
+  FULCRUM_RETURN_IF_ERROR(load_user_keys());
+  FULCRUM_RETURN_IF_ERROR(convert(
+      "SELECT user_id, feature, at, count FROM feature_usage ORDER BY rowid",
+      [](const Statement& row) {
+        return FeatureUsageEvent{row.text(0), row.text(1), row.int64(2),
+                                 static_cast<std::int32_t>(row.int64(3))};
+      },
+      std::vector<FeatureUsageEvent>{}));
+  FULCRUM_RETURN_IF_ERROR(convert(
+      "SELECT user_id, at, duration_seconds FROM sessions ORDER BY rowid",
+      [](const Statement& row) {
+        return SessionEvent{row.text(0), row.int64(1), static_cast<std::int32_t>(row.int64(2))};
+      },
+      std::vector<SessionEvent>{}));
+  FULCRUM_RETURN_IF_ERROR(convert(
+      "SELECT user_id, at, kind, from_tier, to_tier FROM subscription_changes ORDER BY rowid",
+      [](const Statement& row) {
+        return SubscriptionChangeEvent{row.text(0), row.int64(1),
+                                       static_cast<SubscriptionChangeKind>(row.int64(2)),
+                                       static_cast<Tier>(row.int64(3)),
+                                       static_cast<Tier>(row.int64(4))};
+      },
+      std::vector<SubscriptionChangeEvent>{}));
+  FULCRUM_RETURN_IF_ERROR(convert(
+      "SELECT user_id, at, succeeded, amount_minor FROM payments ORDER BY rowid",
+      [](const Statement& row) {
+        return PaymentEvent{row.text(0), row.int64(1), row.int64(2) != 0, row.int64(3)};
+      },
+      std::vector<PaymentEvent>{}));
+  FULCRUM_RETURN_IF_ERROR(convert(
+      "SELECT user_id, feature, at FROM paywall_hits ORDER BY rowid",
+      [](const Statement& row) {
+        return PaywallHitEvent{row.text(0), row.text(1), row.int64(2)};
+      },
+      std::vector<PaywallHitEvent>{}));
+  FULCRUM_RETURN_IF_ERROR(convert(
+      "SELECT experiment_id, user_id, variant, at FROM exposures ORDER BY rowid",
+      [](const Statement& row) {
+        return ExposureEvent{row.text(0), row.text(1), row.text(2), row.int64(3)};
+      },
+      std::vector<ExposureEvent>{}));
+  return convert(
+      "SELECT user_id, metric, value, at FROM metric_events ORDER BY rowid",
+      [](const Statement& row) {
+        return MetricEvent{row.text(0), row.text(1), row.real(2), row.int64(3)};
+      },
+      std::vector<MetricEvent>{});
+}
+
+}  // namespace fulcrum
