@@ -55,6 +55,8 @@ class Store {
                                 const std::function<void(const ExposureEvent&)>& visit) = 0;
   // Latest event time over all event tables (0 when empty): "now" for demo data analyses.
   virtual Result<UnixSeconds> latest_event_time() = 0;
+  // Earliest event time over all event tables (0 when empty): where the history starts.
+  virtual Result<UnixSeconds> earliest_event_time() = 0;
 
   // --- experiments analysis, pushed down to the store --------------------------------------
   // Exposed users per variant (first exposure per user; a user seen in two variants is

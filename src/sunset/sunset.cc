@@ -19,6 +19,9 @@ Status SunsetConfig::validate() const {
   }
   if (!(trend_min_weekly_change >= 0))
     return invalid_argument("must be >= 0", "trend_min_weekly_change");
+  if (trend_min_weeks < 3 || trend_min_weeks > trend_weeks) {
+    return invalid_argument("must be in [3, trend_weeks]", "trend_min_weeks");
+  }
   if (dependency_weeks < 1 || dependency_weeks > trend_weeks) {
     return invalid_argument("must be in [1, trend_weeks]", "dependency_weeks");
   }
@@ -64,6 +67,14 @@ Result<SunsetInput> load_sunset_input(Store& store, UnixSeconds now, const Sunse
   const UnixSeconds window_start = now - static_cast<UnixSeconds>(weeks) * 7 * kSecondsPerDay;
   SunsetInput input;
   input.now = now;
+  auto earliest = store.earliest_event_time();
+  if (!earliest.is_ok()) return earliest.status();
+  if (*earliest > window_start) {
+    // Counting the weeks before the data begins as zero would make every feature "grow".
+    constexpr UnixSeconds kWeek = 7 * kSecondsPerDay;
+    input.first_full_week =
+        static_cast<int>(std::min<UnixSeconds>(weeks, (*earliest - window_start + kWeek - 1) / kWeek));
+  }
   auto features = store.list_features();
   if (!features) return features.status();
   input.features = std::move(*features);
@@ -225,8 +236,19 @@ Result<std::vector<FeatureSunsetAnalysis>> analyze_feature_sunset(const SunsetIn
     usage.dependent_users = per.dependent_users;
     usage.dependent_paying_users = per.dependent_paying_users;
     usage.users_last_trend_window = per.users_in_window;
-    std::vector<double> series(per.weekly_users.begin(), per.weekly_users.end());
-    analysis.usage_trend = classify_usage_trend(series, config);
+    if (input.first_full_week < 0 || input.first_full_week > config.trend_weeks) {
+      return invalid_argument("must be in [0, trend_weeks]", "first_full_week");
+    }
+    std::vector<double> series(per.weekly_users.begin() + input.first_full_week,
+                               per.weekly_users.end());
+    if (static_cast<int>(series.size()) >= config.trend_min_weeks) {
+      analysis.usage_trend = classify_usage_trend(series, config);
+    }
+    analysis.usage_trend.weeks_observed = static_cast<int>(series.size());
+    if (analysis.usage_trend.weeks_observed < config.trend_min_weeks) {
+      analysis.reasons.push_back("only " + std::to_string(series.size()) +
+                                 " full weeks of history: trend not assessed");
+    }
     // The catalog's money value per adopting user and month when it has one, else the
     // dependents' own payments (docs/sunset.md).
     analysis.revenue_impact =
@@ -359,7 +381,8 @@ nlohmann::json FeatureSunsetAnalysis::to_json() const {
         {"mann_kendall_s", trend.mann_kendall.s},
         {"mann_kendall_z", trend.mann_kendall.z},
         {"kendall_tau", trend.mann_kendall.tau},
-        {"p_value", trend.mann_kendall.p_value}}},
+        {"p_value", trend.mann_kendall.p_value},
+        {"weeks_observed", trend.weeks_observed}}},
       {"revenue_impact", revenue_impact.as_major()},
       {"maintenance_cost", maintenance_cost.as_major()},
       {"sunset_recommendation", sunset_recommendation},

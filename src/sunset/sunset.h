@@ -29,6 +29,9 @@ class Store;
 
 struct SunsetConfig {
   int trend_weeks = 12;                   // weekly series the trend is fitted on
+  // Fewer full weeks of history than this (a young store): the trend is reported "stable"
+  // rather than guessed from a few points.
+  int trend_min_weeks = 4;
   double trend_max_p_value = 0.05;        // Mann-Kendall significance for growing/declining
   double trend_min_weekly_change = 0.02;  // |Theil-Sen slope| / mean weekly users per week
   int dependency_weeks = 4;               // a user depends on a feature used in >= ...
@@ -60,6 +63,7 @@ struct UsageTrendResult {
   TheilSen theil_sen;                 // users per week
   double relative_weekly_change = 0;  // slope / mean weekly users
   MannKendall mann_kendall;
+  int weeks_observed = 0;  // full weeks of history the trend was fitted on
 };
 
 struct FeatureSunsetAnalysis {
@@ -93,6 +97,9 @@ struct SunsetInput {
     std::vector<double> co_usage;
   };
   std::vector<PerFeature> per_feature;  // same order as features
+  // Weeks before this index began before the store's first event (or only partly
+  // after it): they hold no or partial data, so trends are fitted from here.
+  int first_full_week = 0;
 };
 
 Result<SunsetInput> load_sunset_input(Store& store, UnixSeconds now, const SunsetConfig& config);

@@ -228,6 +228,7 @@ TEST_P(StoreConformanceTest, EveryEventKindRoundTripsExactly) {
   EXPECT_EQ(metrics[0].value, 0.1);  // bit-exact, not just close
   EXPECT_EQ(metrics[1].value, -1e-300);
   EXPECT_EQ(*store_->latest_event_time(), 1009);
+  EXPECT_EQ(*store_->earliest_event_time(), -5);  // the feature use at -5
 }
 
 TEST_P(StoreConformanceTest, ScansReturnExactlyTheHalfOpenRange) {

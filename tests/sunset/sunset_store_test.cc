@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -149,6 +150,42 @@ TEST_F(SunsetStoreTest, WeeklyCountsAreDistinctUsersInNowAlignedWeeks) {
   EXPECT_EQ(input->per_feature[0].users_in_window, 2);
   // b used an unknown feature in the last week: active, but not a user of f.
   EXPECT_EQ(input->weekly_active_users_total[11], 2);
+}
+
+// A young store: steady daily use that began mid-week 5.5 weeks ago. The weeks before the
+// first event are not zeros (which would read as growth); the partial first week is
+// skipped too, and with under trend_min_weeks full weeks no trend is claimed.
+TEST_F(SunsetStoreTest, TrendIgnoresWeeksBeforeTheDataBegins) {
+  auto analyse = [&](int days_of_history) {
+    EventBatch batch;
+    batch.features = {make_feature("steady", 100'00, "x")};
+    for (int user = 0; user < 200; ++user) {
+      const std::string id = "u" + std::to_string(user);
+      batch.users.push_back({id, Tier::kFree, 0, "", "", {}});
+      for (int day = 0; day < days_of_history; ++day) {
+        batch.feature_usage.push_back(
+            {id, "steady", kNow - kSecondsPerDay / 2 - day * kSecondsPerDay, 1});
+      }
+    }
+    EXPECT_TRUE(store_->ingest(batch).is_ok());
+    auto input = load_sunset_input(*store_, kNow, SunsetConfig{});
+    EXPECT_TRUE(input.is_ok());
+    return std::make_pair(*input, *analyze_feature_sunset(*input, SunsetConfig{}));
+  };
+  auto [input, analyses] = analyse(38);  // 5 weeks and 3 days
+  EXPECT_EQ(input.first_full_week, 7);
+  ASSERT_EQ(analyses.size(), 1u);
+  EXPECT_EQ(analyses[0].usage_trend.weeks_observed, 5);
+  EXPECT_EQ(analyses[0].usage_trend.direction, "stable");
+  EXPECT_EQ(analyses[0].sunset_recommendation, "keep");  // all actives use it: core
+
+  SetUp();  // a fresh, empty store
+  auto [young_input, young] = analyse(16);
+  EXPECT_EQ(young[0].usage_trend.weeks_observed, 2);
+  EXPECT_EQ(young[0].usage_trend.direction, "stable");
+  EXPECT_NE(std::find(young[0].reasons.begin(), young[0].reasons.end(),
+                      "only 2 full weeks of history: trend not assessed"),
+            young[0].reasons.end());
 }
 
 }  // namespace

@@ -791,6 +791,21 @@ Result<UnixSeconds> PostgresStore::latest_event_time() {
   return latest;
 }
 
+Result<UnixSeconds> PostgresStore::earliest_event_time() {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(),
+                    "SELECT LEAST((SELECT MIN(at) FROM feature_usage), "
+                    "(SELECT MIN(at) FROM sessions), (SELECT MIN(at) FROM subscription_changes), "
+                    "(SELECT MIN(at) FROM payments), (SELECT MIN(at) FROM paywall_hits), "
+                    "(SELECT MIN(at) FROM exposures), (SELECT MIN(at) FROM metric_events))");
+  if (!result.is_ok()) return result.status();
+  UnixSeconds earliest = 0;
+  each_row(*result, [&](const Row& row) {
+    if (!row.is_null(0)) earliest = row.int64(0);
+  });
+  return earliest;
+}
+
 Result<std::vector<std::pair<std::string, std::int64_t>>> PostgresStore::exposure_counts(
     const std::string& experiment_id) {
   FULCRUM_WITH_LEASE(lease);

@@ -45,6 +45,7 @@ class PostgresStore final : public Store {
   Status scan_exposures(const std::string& experiment_id,
                         const std::function<void(const ExposureEvent&)>& visit) override;
   Result<UnixSeconds> latest_event_time() override;
+  Result<UnixSeconds> earliest_event_time() override;
   Result<std::vector<std::pair<std::string, std::int64_t>>> exposure_counts(
       const std::string& experiment_id) override;
   Result<std::int64_t> count_multi_variant_users(const std::string& experiment_id) override;

@@ -289,6 +289,16 @@ Result<UnixSeconds> SqliteStore::latest_event_time() {
   return latest;
 }
 
+Result<UnixSeconds> SqliteStore::earliest_event_time() {
+  FULCRUM_WITH_READER(reader);
+  UnixSeconds earliest = 0;
+  Statement query(reader.db(), "SELECT MIN(min_at) FROM event_segments");
+  FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
+    if (!row.is_null(0)) earliest = row.int64(0);
+  }));
+  return earliest;
+}
+
 // --- experiment aggregates -----------------------------------------------------------------
 // The experiment's exposure segments become arrays indexed by user key (first exposure time
 // and variant per exposed user); the metric's segments are then joined by array lookup.
