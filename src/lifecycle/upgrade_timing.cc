@@ -232,40 +232,27 @@ Result<UpgradeEvaluation> evaluate_upgrade_timing(Store& store, UnixSeconds now,
   return model->evaluation;
 }
 
-Status UpgradeTimingService::refresh(Store& store, UnixSeconds now) {
-  std::lock_guard<std::mutex> training(refresh_mutex_);
-  return train_locked(store, now);
+TrainedModelHolder<UpgradeTimingModel>::Train UpgradeTimingService::trainer(Store& store) const {
+  return [&store, options = options_](UnixSeconds now) -> Result<UpgradeTimingModel> {
+    auto history = load_activity(store, now);
+    if (!history.is_ok()) return history.status();
+    return UpgradeTimingModel::train(*history, now, options);
+  };
 }
 
-Status UpgradeTimingService::train_locked(Store& store, UnixSeconds now) {
-  auto history = load_activity(store, now);
-  if (!history.is_ok()) return history.status();
-  auto model = UpgradeTimingModel::train(*history, now, options_);
-  if (!model.is_ok()) return model.status();
-  auto shared = std::make_shared<const UpgradeTimingModel>(std::move(model).value());
-  std::lock_guard<std::mutex> lock(mutex_);
-  model_ = std::move(shared);
-  return Status::ok();
+Status UpgradeTimingService::refresh(Store& store, UnixSeconds now) {
+  return models_.refresh(now, trainer(store));
 }
 
 std::shared_ptr<const UpgradeTimingModel> UpgradeTimingService::model() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return model_;
+  return models_.model();
 }
 
 Result<UpgradeTiming> UpgradeTimingService::for_user(Store& store, const Clock& clock,
                                                      const std::string& user_id) {
-  auto current = model();
-  const UnixSeconds now = clock.now();
-  auto stale = [&] { return !current || now - current->trained_at() > max_model_age_; };
-  if (stale()) {
-    std::lock_guard<std::mutex> training(refresh_mutex_);
-    current = model();
-    if (stale()) {
-      FULCRUM_RETURN_IF_ERROR(train_locked(store, now));
-      current = model();
-    }
-  }
+  auto fresh = models_.fresh(clock.now(), trainer(store));
+  if (!fresh.is_ok()) return fresh.status();
+  const auto& current = *fresh;
   auto timing = current->timing_for(user_id);
   if (timing.is_ok() || timing.status().code() != StatusCode::kNotFound) return timing;
   // Joined after training: no engagement yet, answered from tenure and tier.

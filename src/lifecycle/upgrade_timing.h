@@ -8,7 +8,6 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -16,6 +15,7 @@
 
 #include "core/status.h"
 #include "core/time.h"
+#include "core/trained_model_holder.h"
 #include "lifecycle/upgrade_propensity.h"
 #include "store/store.h"
 
@@ -84,19 +84,16 @@ class UpgradeTimingService {
  public:
   explicit UpgradeTimingService(UpgradeTimingOptions options = {},
                                 UnixSeconds max_model_age = kSecondsPerDay)
-      : options_(options), max_model_age_(max_model_age) {}
+      : options_(options), models_(max_model_age) {}
   Status refresh(Store& store, UnixSeconds now);
   Result<UpgradeTiming> for_user(Store& store, const Clock& clock, const std::string& user_id);
   std::shared_ptr<const UpgradeTimingModel> model() const;
 
  private:
-  Status train_locked(Store& store, UnixSeconds now);
+  TrainedModelHolder<UpgradeTimingModel>::Train trainer(Store& store) const;
 
   UpgradeTimingOptions options_;
-  UnixSeconds max_model_age_;
-  mutable std::mutex mutex_;
-  std::mutex refresh_mutex_;
-  std::shared_ptr<const UpgradeTimingModel> model_;
+  TrainedModelHolder<UpgradeTimingModel> models_;
 };
 
 }  // namespace fulcrum

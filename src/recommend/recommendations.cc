@@ -23,40 +23,28 @@ nlohmann::json recommendations_to_json(const std::vector<FeatureRecommendation>&
   return array;
 }
 
-Status RecommendationService::refresh(Store& store, UnixSeconds now) {
-  std::lock_guard<std::mutex> training(refresh_mutex_);
-  return train_locked(store, now);
+TrainedModelHolder<RecommendationModel>::Train RecommendationService::trainer(
+    Store& store) const {
+  return [&store, options = options_](UnixSeconds now) -> Result<RecommendationModel> {
+    auto history = load_activity(store, now);
+    if (!history.is_ok()) return history.status();
+    return RecommendationModel::train(*history, now, options);
+  };
 }
 
-Status RecommendationService::train_locked(Store& store, UnixSeconds now) {
-  auto history = load_activity(store, now);
-  if (!history.is_ok()) return history.status();
-  auto model = RecommendationModel::train(*history, now, options_);
-  if (!model.is_ok()) return model.status();
-  auto shared = std::make_shared<const RecommendationModel>(std::move(model).value());
-  std::lock_guard<std::mutex> lock(mutex_);
-  model_ = std::move(shared);
-  return Status::ok();
+Status RecommendationService::refresh(Store& store, UnixSeconds now) {
+  return models_.refresh(now, trainer(store));
 }
 
 std::shared_ptr<const RecommendationModel> RecommendationService::model() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return model_;
+  return models_.model();
 }
 
 Result<std::vector<FeatureRecommendation>> RecommendationService::for_user(
     Store& store, const Clock& clock, const std::string& user_id) {
-  auto current = model();
-  const UnixSeconds now = clock.now();
-  auto stale = [&] { return !current || now - current->trained_at() > max_model_age_; };
-  if (stale()) {
-    std::lock_guard<std::mutex> training(refresh_mutex_);
-    current = model();  // another caller may have retrained while we waited
-    if (stale()) {
-      FULCRUM_RETURN_IF_ERROR(train_locked(store, now));
-      current = model();
-    }
-  }
+  auto fresh = models_.fresh(clock.now(), trainer(store));
+  if (!fresh.is_ok()) return fresh.status();
+  const auto& current = *fresh;
   auto result = current->recommend(user_id);
   if (result.is_ok() || result.status().code() != StatusCode::kNotFound) return result;
   auto user = store.get_user(user_id);

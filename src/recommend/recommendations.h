@@ -4,13 +4,13 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
 #include "core/time.h"
+#include "core/trained_model_holder.h"
 #include "recommend/recommendation_model.h"
 #include "store/store.h"
 
@@ -30,7 +30,7 @@ class RecommendationService {
   // `max_model_age`: for_user retrains when the model is older than this (by the clock).
   explicit RecommendationService(RecommendOptions options = {},
                                  UnixSeconds max_model_age = kSecondsPerDay)
-      : options_(options), max_model_age_(max_model_age) {}
+      : options_(options), models_(max_model_age) {}
 
   // Retrains from the store's history up to `now` and swaps the model in atomically;
   // readers keep serving the old model meanwhile.
@@ -46,13 +46,10 @@ class RecommendationService {
   std::shared_ptr<const RecommendationModel> model() const;
 
  private:
-  Status train_locked(Store& store, UnixSeconds now);  // caller holds refresh_mutex_
+  TrainedModelHolder<RecommendationModel>::Train trainer(Store& store) const;
 
   RecommendOptions options_;
-  UnixSeconds max_model_age_;
-  mutable std::mutex mutex_;  // guards model_
-  std::mutex refresh_mutex_;  // one training at a time
-  std::shared_ptr<const RecommendationModel> model_;
+  TrainedModelHolder<RecommendationModel> models_;
 };
 
 }  // namespace fulcrum
