@@ -66,6 +66,7 @@ enum Purpose : std::uint64_t {
   kDaily = 2,
   kBilling = 3,
   kExperiment = 4,
+  kDowngrade = 5,
 };
 
 // --- the bank's features ----------------------------------------------------------------------
@@ -119,6 +120,7 @@ constexpr double kChurnerShare = 0.08;
 constexpr int kChurnDeclineDays = 21;
 constexpr double kUpgraderShareOfFree = 0.10;
 constexpr int kUpgradeRampDays = 14;
+constexpr double kDowngraderShareOfPremium = 0.04;
 constexpr double kAbandonerShare = 0.05;
 constexpr int kAbandonQuietDays = 21;
 constexpr double kClusterAdoption = 0.80, kOffClusterAdoption = 0.04;
@@ -152,6 +154,7 @@ struct Profile {
   bool payment_failure_churn = false;
   int upgrade_day = INT_MAX;
   Tier upgrade_to = Tier::kFree;
+  int downgrade_day = INT_MAX;  // premium -> plus
   int abandon_feature = -1, abandon_day = INT_MAX;
   int legacy_stop_day = INT_MAX, instant_start_day = 0;
   int billing_offset = 0;
@@ -166,6 +169,7 @@ struct Profile {
 
   Tier tier_on(int day) const {
     if (day >= churn_day) return Tier::kFree;
+    if (day >= downgrade_day) return Tier::kPlus;
     return day >= upgrade_day ? upgrade_to : tier0;
   }
 };
@@ -335,6 +339,13 @@ Profile make_profile(const DemoOptions& options, std::int64_t index, UnixSeconds
       }
     }
   }
+  // Downgraders: some established premium users move down to plus (their own stream, so
+  // adding them changed no other draw).
+  Rng downgrade_rng(stream_key(options.seed, static_cast<std::uint64_t>(index), 0, kDowngrade));
+  if (p.tier0 == Tier::kPremium && p.signup_day == 0 && p.churn_day == INT_MAX &&
+      p.upgrade_day == INT_MAX && days > 10 && downgrade_rng.chance(kDowngraderShareOfPremium)) {
+    p.downgrade_day = downgrade_rng.between(days / 5, days - 1);
+  }
   return p;
 }
 
@@ -492,6 +503,13 @@ void generate_day(const DemoOptions& options, std::int64_t index, const Profile&
     out.subscription(p.user_id, at, SubscriptionChangeKind::kUpgrade, p.tier0, p.upgrade_to);
     out.user(p, p.upgrade_to);
     out.payment(p.user_id, at + 5, true, kPriceMinor[static_cast<int>(p.upgrade_to)]);
+  }
+  if (day == p.downgrade_day) {
+    // A fixed time, so the day's other draws stay as they were.
+    out.subscription(p.user_id, day_start + 10 * 3600 + index % 3600,
+                     SubscriptionChangeKind::kDowngrade,
+                     Tier::kPremium, Tier::kPlus);
+    out.user(p, Tier::kPlus);
   }
   const Tier paying = p.tier_on(day);
   if (day == p.churn_day) {

@@ -222,6 +222,34 @@ TEST(DemoDataTest, UpgradersHitPaywallsMoreBeforeUpgradingAndTheirTierIsUpdated)
   }
 }
 
+// About 4 % of established premium users move down to plus: one downgrade event each, their
+// last user record says plus, and from then on they pay the plus price.
+TEST(DemoDataTest, SomePremiumUsersDowngradeToPlusAndPayThePlusPrice) {
+  const Collected& data = dataset();
+  std::map<std::string, UnixSeconds> downgraded_at;
+  for (const auto& e : data.all.subscription_changes) {
+    if (e.kind != SubscriptionChangeKind::kDowngrade) continue;
+    EXPECT_EQ(e.from_tier, Tier::kPremium);
+    EXPECT_EQ(e.to_tier, Tier::kPlus);
+    EXPECT_TRUE(downgraded_at.emplace(e.user_id, e.at).second) << "twice: " << e.user_id;
+  }
+  EXPECT_GE(downgraded_at.size(), 2u);  // 2000 users, ~10 % premium, 4 % of them
+  EXPECT_LE(downgraded_at.size(), 20u);
+  std::map<std::string, Tier> last_tier;
+  for (const auto& u : data.all.users) last_tier[u.user_id] = u.tier;
+  std::map<std::string, std::set<std::int64_t>> prices_after;
+  for (const auto& e : data.all.payments) {
+    auto it = downgraded_at.find(e.user_id);
+    if (it != downgraded_at.end() && e.at > it->second) prices_after[e.user_id].insert(e.amount_minor);
+  }
+  std::set<std::int64_t> plus_prices;
+  for (const auto& [user, at] : downgraded_at) {
+    EXPECT_EQ(last_tier[user], Tier::kPlus) << user;
+    plus_prices.insert(prices_after[user].begin(), prices_after[user].end());
+  }
+  EXPECT_EQ(plus_prices.size(), 1u);  // one price after downgrading: plus
+}
+
 TEST(DemoDataTest, AbandonersStopUsingTheirFeatureForTheLastThreeWeeks) {
   const Collected& data = dataset();
   const auto& abandonments = data.summary.truth.abandonments;
