@@ -201,7 +201,8 @@ std::vector<RetentionCampaign> build_retention_campaigns(
 
 namespace {
 
-Status save_campaign(Store& store, RetentionCampaign& campaign, UnixSeconds now) {
+Status save_campaign(Store& store, RetentionCampaign& campaign, UnixSeconds now,
+                     const std::vector<Store::CampaignMember>& new_members = {}) {
   Document doc;
   doc.id = campaign.campaign_id;
   doc.kind = kCampaignKind;
@@ -210,7 +211,8 @@ Status save_campaign(Store& store, RetentionCampaign& campaign, UnixSeconds now)
   doc.created_at = campaign.created_at;
   doc.updated_at = now;
   doc.version = campaign.version;
-  auto version = store.put_document(doc);
+  auto version = new_members.empty() ? store.put_document(doc)
+                                     : store.put_document_and_members(doc, new_members);
   if (!version) return version.status();
   campaign.version = *version;
   return Status::ok();
@@ -262,7 +264,6 @@ Result<std::vector<RetentionCampaign>> trigger_retention_campaigns(
   std::sort(cooling_down.begin(), cooling_down.end());
   auto campaigns = build_retention_campaigns(*activity, *matches, cooling_down, now, config);
   for (RetentionCampaign& campaign : campaigns) {
-    FULCRUM_RETURN_IF_ERROR(save_campaign(store, campaign, now));
     std::vector<Store::CampaignMember> members;
     members.reserve(campaign.target_users.size() + campaign.holdout_users.size());
     for (const auto& user : campaign.target_users) {
@@ -271,7 +272,8 @@ Result<std::vector<RetentionCampaign>> trigger_retention_campaigns(
     for (const auto& user : campaign.holdout_users) {
       members.push_back({campaign.campaign_id, user, true, now});
     }
-    FULCRUM_RETURN_IF_ERROR(store.add_campaign_members(members));
+    // One transaction: a crash cannot leave a campaign without its members.
+    FULCRUM_RETURN_IF_ERROR(save_campaign(store, campaign, now, members));
   }
   return campaigns;
 }

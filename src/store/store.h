@@ -96,6 +96,10 @@ class Store {
     UnixSeconds targeted_at = 0;
   };
   virtual Status add_campaign_members(const std::vector<CampaignMember>& members) = 0;
+  // put_document and add_campaign_members in one transaction: a new campaign is stored
+  // with its members or not at all. Returns the document's new version.
+  virtual Result<std::int64_t> put_document_and_members(
+      const Document& doc, const std::vector<CampaignMember>& members) = 0;
   virtual Result<std::vector<CampaignMember>> campaign_members(const std::string& campaign_id) = 0;
   // Last time each of these users was targeted by any campaign (for cooldowns).
   virtual Result<std::vector<std::pair<std::string, UnixSeconds>>> last_targeted() = 0;

@@ -584,6 +584,34 @@ TEST_P(StoreConformanceTest, CampaignMembersAreAddedAllOrNone) {
   EXPECT_EQ(by_user, (std::map<std::string, UnixSeconds>{{"u1", 200}, {"u2", 100}}));
 }
 
+// A campaign document and its members are stored together or not at all.
+TEST_P(StoreConformanceTest, DocumentAndMembersAreStoredTogetherOrNotAtAll) {
+  REQUIRE_STORE();
+  Document doc{"camp1", "campaign", "draft", R"({"a":1})", 10, 10, 0};
+  // A duplicate member fails the insert: the document must not be left behind.
+  EXPECT_FALSE(store_
+                   ->put_document_and_members(
+                       doc, {{"camp1", "u1", false, 10}, {"camp1", "u1", true, 10}})
+                   .is_ok());
+  EXPECT_FALSE(store_->get_document("campaign", "camp1")->has_value());
+  EXPECT_TRUE(store_->campaign_members("camp1")->empty());
+  // An existing document (version 0 = create) fails it too: no members are added.
+  ASSERT_EQ(*store_->put_document(Document{"camp2", "campaign", "draft", "{}", 10, 10, 0}), 1);
+  EXPECT_EQ(store_
+                ->put_document_and_members(Document{"camp2", "campaign", "draft", "{}", 10, 10, 0},
+                                           {{"camp2", "u9", false, 10}})
+                .status()
+                .code(),
+            StatusCode::kAlreadyExists);
+  EXPECT_TRUE(store_->campaign_members("camp2")->empty());
+  auto version = store_->put_document_and_members(
+      doc, {{"camp1", "u1", false, 10}, {"camp1", "u2", true, 10}});
+  ASSERT_TRUE(version.is_ok()) << version.status().to_string();
+  EXPECT_EQ(*version, 1);
+  EXPECT_EQ((*store_->get_document("campaign", "camp1"))->body, R"({"a":1})");
+  EXPECT_EQ(store_->campaign_members("camp1")->size(), 2u);
+}
+
 // Hand-computed data set for the experiment analyses (T0 = start of day 100):
 //   control:   u1 exposed T0+100 (again T0+5000), u2 T0+200, u6 T0+2d+5
 //   treatment: u3 T0+300, u4 T0+1d+10, u5 T0+150 (later also control: multi-variant)

@@ -903,12 +903,14 @@ ORDER BY variant, day)sql";
   return rows;
 }
 
-Result<std::int64_t> PostgresStore::put_document(const Document& doc) {
-  FULCRUM_WITH_LEASE(lease);
+namespace {
+
+// put_document's compare-and-set on one connection (in or out of a transaction).
+Result<std::int64_t> write_document(PGconn* conn, const Document& doc) {
   // Each branch is one statement whose WHERE / ON CONFLICT is the compare-and-set, so two
   // replicas writing the same version cannot both succeed.
   if (doc.version == 0) {
-    auto result = run(lease.conn(),
+    auto result = run(conn,
                       "INSERT INTO documents(kind,id,status,body,created_at,updated_at,version) "
                       "VALUES($1,$2,$3,$4,$5,$6,1) ON CONFLICT(kind,id) DO NOTHING "
                       "RETURNING version",
@@ -925,7 +927,7 @@ Result<std::int64_t> PostgresStore::put_document(const Document& doc) {
     }
     return std::int64_t{1};
   }
-  auto result = run(lease.conn(),
+  auto result = run(conn,
                     "UPDATE documents SET status=$3, body=$4, updated_at=$5, version=version+1 "
                     "WHERE kind=$1 AND id=$2 AND version=$6 RETURNING version",
                     Params()
@@ -941,6 +943,37 @@ Result<std::int64_t> PostgresStore::put_document(const Document& doc) {
                                " was changed by someone else; reload and try again");
   }
   return Row(result->get(), 0).int64(0);
+}
+
+Status copy_campaign_members(PGconn* conn, const std::vector<Store::CampaignMember>& members) {
+  if (members.empty()) return Status::ok();
+  return copy_rows(conn, "campaign_members(campaign_id,user_id,holdout,targeted_at)", members,
+                   [](CopyWriter& w, const Store::CampaignMember& member) {
+                     w.row(4);
+                     w.text(member.campaign_id);
+                     w.text(member.user_id);
+                     w.boolean(member.holdout);
+                     w.int64(member.targeted_at);
+                   });
+}
+
+}  // namespace
+
+Result<std::int64_t> PostgresStore::put_document(const Document& doc) {
+  FULCRUM_WITH_LEASE(lease);
+  return write_document(lease.conn(), doc);
+}
+
+Result<std::int64_t> PostgresStore::put_document_and_members(
+    const Document& doc, const std::vector<CampaignMember>& members) {
+  FULCRUM_WITH_LEASE(lease);
+  Transaction transaction(lease.conn());
+  FULCRUM_RETURN_IF_ERROR(transaction.status());
+  auto version = write_document(lease.conn(), doc);
+  if (!version.is_ok()) return version.status();
+  FULCRUM_RETURN_IF_ERROR(copy_campaign_members(lease.conn(), members));
+  FULCRUM_RETURN_IF_ERROR(transaction.commit());
+  return version;
 }
 
 namespace {
@@ -979,15 +1012,7 @@ Status PostgresStore::add_campaign_members(const std::vector<CampaignMember>& me
   FULCRUM_WITH_LEASE(lease);
   Transaction transaction(lease.conn());
   FULCRUM_RETURN_IF_ERROR(transaction.status());
-  FULCRUM_RETURN_IF_ERROR(copy_rows(lease.conn(),
-                                    "campaign_members(campaign_id,user_id,holdout,targeted_at)",
-                                    members, [](CopyWriter& w, const CampaignMember& member) {
-                                      w.row(4);
-                                      w.text(member.campaign_id);
-                                      w.text(member.user_id);
-                                      w.boolean(member.holdout);
-                                      w.int64(member.targeted_at);
-                                    }));
+  FULCRUM_RETURN_IF_ERROR(copy_campaign_members(lease.conn(), members));
   return transaction.commit();
 }
 

@@ -229,11 +229,10 @@ Result<std::vector<Feature>> SqliteStore::list_features() {
   return features;
 }
 
-Result<std::int64_t> SqliteStore::put_document(const Document& doc) {
-  std::lock_guard lock(write_mutex_);
-  sqlite3* db = writer_;
-  Transaction transaction(db);
-  FULCRUM_RETURN_IF_ERROR(transaction.status());
+namespace {
+
+// put_document's compare-and-set, inside the caller's write transaction.
+Result<std::int64_t> write_document(sqlite3* db, const Document& doc) {
   std::optional<std::int64_t> stored_version;
   {
     Statement query(db, "SELECT version FROM documents WHERE kind=?1 AND id=?2");
@@ -262,8 +261,40 @@ Result<std::int64_t> SqliteStore::put_document(const Document& doc) {
                               .bind(6, doc.updated_at)
                               .bind(7, new_version)
                               .run());
-  FULCRUM_RETURN_IF_ERROR(transaction.commit());
   return new_version;
+}
+
+Status write_campaign_members(sqlite3* db, const std::vector<Store::CampaignMember>& members) {
+  Statement insert(db,
+                   "INSERT INTO campaign_members(campaign_id,user_id,holdout,targeted_at) "
+                   "VALUES(?1,?2,?3,?4)");
+  FULCRUM_RETURN_IF_ERROR(insert.status());
+  for (const auto& member : members) {
+    FULCRUM_RETURN_IF_ERROR(insert.bind(1, member.campaign_id)
+                                .bind(2, member.user_id)
+                                .bind(3, static_cast<std::int64_t>(member.holdout ? 1 : 0))
+                                .bind(4, member.targeted_at)
+                                .run());
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::int64_t> SqliteStore::put_document(const Document& doc) {
+  return put_document_and_members(doc, {});
+}
+
+Result<std::int64_t> SqliteStore::put_document_and_members(
+    const Document& doc, const std::vector<CampaignMember>& members) {
+  std::lock_guard lock(write_mutex_);
+  Transaction transaction(writer_);
+  FULCRUM_RETURN_IF_ERROR(transaction.status());
+  auto version = write_document(writer_, doc);
+  if (!version.is_ok()) return version.status();
+  FULCRUM_RETURN_IF_ERROR(write_campaign_members(writer_, members));
+  FULCRUM_RETURN_IF_ERROR(transaction.commit());
+  return version;
 }
 
 namespace {
@@ -299,20 +330,9 @@ Result<std::vector<Document>> SqliteStore::list_documents(const std::string& kin
 
 Status SqliteStore::add_campaign_members(const std::vector<CampaignMember>& members) {
   std::lock_guard lock(write_mutex_);
-  sqlite3* db = writer_;
-  Transaction transaction(db);
+  Transaction transaction(writer_);
   FULCRUM_RETURN_IF_ERROR(transaction.status());
-  Statement insert(db,
-                   "INSERT INTO campaign_members(campaign_id,user_id,holdout,targeted_at) "
-                   "VALUES(?1,?2,?3,?4)");
-  FULCRUM_RETURN_IF_ERROR(insert.status());
-  for (const auto& member : members) {
-    FULCRUM_RETURN_IF_ERROR(insert.bind(1, member.campaign_id)
-                                .bind(2, member.user_id)
-                                .bind(3, static_cast<std::int64_t>(member.holdout ? 1 : 0))
-                                .bind(4, member.targeted_at)
-                                .run());
-  }
+  FULCRUM_RETURN_IF_ERROR(write_campaign_members(writer_, members));
   return transaction.commit();
 }
 

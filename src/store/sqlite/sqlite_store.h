@@ -59,6 +59,8 @@ class SqliteStore final : public Store {
                                                const std::string& id) override;
   Result<std::vector<Document>> list_documents(const std::string& kind) override;
   Status add_campaign_members(const std::vector<CampaignMember>& members) override;
+  Result<std::int64_t> put_document_and_members(const Document& doc,
+                                                const std::vector<CampaignMember>& members) override;
   Result<std::vector<CampaignMember>> campaign_members(const std::string& campaign_id) override;
   Result<std::vector<std::pair<std::string, UnixSeconds>>> last_targeted() override;
   Status put_api_key(const ApiKeyRecord& key) override;
