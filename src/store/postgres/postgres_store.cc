@@ -776,34 +776,38 @@ Status PostgresStore::scan_exposures(const std::string& experiment_id,
                 });
 }
 
+namespace {
+
+// MAX or MIN of `at` over every event table (0 when they are all empty).
+Result<UnixSeconds> event_time_bound(PGconn* conn, const std::string& aggregate) {
+  std::string sql = aggregate == "MAX" ? "SELECT GREATEST(" : "SELECT LEAST(";
+  const char* separator = "";
+  for (const char* table : {"feature_usage", "sessions", "subscription_changes", "payments",
+                            "paywall_hits", "exposures", "metric_events"}) {
+    sql += separator + std::string("(SELECT ") + aggregate + "(at) FROM " + table + ")";
+    separator = ", ";
+  }
+  auto result = run(conn, sql + ")");
+  if (!result.is_ok()) return result.status();
+  UnixSeconds bound = 0;
+  each_row(*result, [&](const Row& row) {
+    if (!row.is_null(0)) bound = row.int64(0);
+  });
+  return bound;
+}
+
+}  // namespace
+
 Result<UnixSeconds> PostgresStore::latest_event_time() {
   FULCRUM_WITH_LEASE(lease);
-  auto result = run(lease.conn(),
-                    "SELECT GREATEST((SELECT MAX(at) FROM feature_usage), "
-                    "(SELECT MAX(at) FROM sessions), (SELECT MAX(at) FROM subscription_changes), "
-                    "(SELECT MAX(at) FROM payments), (SELECT MAX(at) FROM paywall_hits), "
-                    "(SELECT MAX(at) FROM exposures), (SELECT MAX(at) FROM metric_events))");
-  if (!result.is_ok()) return result.status();
-  UnixSeconds latest = 0;
-  each_row(*result, [&](const Row& row) {
-    if (!row.is_null(0)) latest = std::max<UnixSeconds>(0, row.int64(0));
-  });
-  return latest;
+  auto latest = event_time_bound(lease.conn(), "MAX");
+  if (!latest.is_ok()) return latest.status();
+  return std::max<UnixSeconds>(0, *latest);
 }
 
 Result<UnixSeconds> PostgresStore::earliest_event_time() {
   FULCRUM_WITH_LEASE(lease);
-  auto result = run(lease.conn(),
-                    "SELECT LEAST((SELECT MIN(at) FROM feature_usage), "
-                    "(SELECT MIN(at) FROM sessions), (SELECT MIN(at) FROM subscription_changes), "
-                    "(SELECT MIN(at) FROM payments), (SELECT MIN(at) FROM paywall_hits), "
-                    "(SELECT MIN(at) FROM exposures), (SELECT MIN(at) FROM metric_events))");
-  if (!result.is_ok()) return result.status();
-  UnixSeconds earliest = 0;
-  each_row(*result, [&](const Row& row) {
-    if (!row.is_null(0)) earliest = row.int64(0);
-  });
-  return earliest;
+  return event_time_bound(lease.conn(), "MIN");
 }
 
 Result<std::vector<std::pair<std::string, std::int64_t>>> PostgresStore::exposure_counts(
