@@ -85,14 +85,17 @@ void build_dataset(const std::string& path) {
   store->ingest(batch);
 }
 
-// What one results call asks of the store: exposure counts, multi-variant users and the
-// sufficient statistics of two metrics (with the CUPED pre-period).
+// What one results call (experiments/results.cc) asks of the store: exposure counts,
+// multi-variant users, the sufficient statistics of two metrics (with the CUPED
+// pre-period) and the daily cumulative conversion chart of the first.
 bool aggregate(Store& store, benchmark::State& state) {
   auto counts = store.exposure_counts("exp_bench");
   auto multi = store.count_multi_variant_users("exp_bench");
   auto conversion = store.variant_metric_stats("exp_bench", "conversion_rate", 14 * 86400);
   auto revenue = store.variant_metric_stats("exp_bench", "revenue_per_user", 14 * 86400);
+  auto daily = store.daily_cumulative("exp_bench", "conversion_rate");
   if (!counts.is_ok() || !multi.is_ok() || !conversion.is_ok() || !revenue.is_ok() ||
+      !daily.is_ok() || daily->empty() ||
       conversion->size() != 2 || (*counts)[0].second + (*counts)[1].second != kExposedUsers) {
     state.SkipWithError("aggregation failed");
     return false;

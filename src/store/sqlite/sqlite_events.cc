@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <unordered_map>
 
 #include "store/sqlite/event_segment.h"
 #include "store/sqlite/sqlite_statement.h"
@@ -329,6 +330,21 @@ Status load_first_exposures(sqlite3* db, const std::string& experiment_id,
   std::map<std::string, std::uint16_t, std::less<>> variant_ids;  // in order of appearance
   std::vector<std::uint16_t> raw_variant;
   std::vector<bool> multi_variant;
+  {
+    // Size the tables once: the largest user key, and the exposures as an upper bound.
+    Statement sizes(db,
+                    "SELECT (SELECT COALESCE(MAX(user_key), 0) FROM user_keys), "
+                    "(SELECT COALESCE(SUM(event_count), 0) FROM event_segments "
+                    "WHERE kind = ?1 AND key = ?2)");
+    sizes.bind(1, static_cast<std::int64_t>(EventKind::kExposure)).bind(2, experiment_id);
+    FULCRUM_RETURN_IF_ERROR(sizes.each_row([&](const Statement& row) {
+      out.slot_of_key.assign(static_cast<std::size_t>(row.int64(0)) + 1, 0);
+      const auto exposures = static_cast<std::size_t>(row.int64(1));
+      out.first_at.reserve(exposures);
+      raw_variant.reserve(exposures);
+      multi_variant.reserve(exposures);
+    }));
+  }
   FULCRUM_RETURN_IF_ERROR(
       each_segment(db, EventKind::kExposure, experiment_id, [&](SegmentReader& segment) {
         // This segment's dictionary entries -> variant ids.
@@ -382,19 +398,57 @@ Status load_first_exposures(sqlite3* db, const std::string& experiment_id,
   return Status::ok();
 }
 
-// Calls visit(exposed slot, at, value) for each event of the metric by an exposed user.
+// How many events ahead the joins prefetch their random lookups: enough to overlap the
+// memory latency, few enough to stay within the CPU's outstanding-miss buffers.
+constexpr std::size_t kPrefetchDistance = 16;
+
+// One segment's events of a metric by exposed users: slot (exposed index), time, value.
+struct JoinedEvents {
+  std::vector<std::uint32_t> slots;
+  std::vector<UnixSeconds> at;
+  std::vector<double> value;
+  void clear() {
+    slots.clear();
+    at.clear();
+    value.clear();
+  }
+};
+
+// Calls visit(const JoinedEvents&) once per segment of the metric with its events by exposed
+// users. Lookups are random accesses into tables of millions of users, so a segment is
+// decoded first and its lookups prefetched a few events ahead; visitors prefetch their own
+// per-slot data the same way.
 template <typename Visit>
 Status join_metric_events(sqlite3* db, const std::string& metric,
                           const SqliteFirstExposures& exposed, Visit visit) {
+  std::vector<UserKey> users;
+  std::vector<UnixSeconds> at;
+  std::vector<double> value;
+  JoinedEvents joined;
+  const std::size_t table_size = exposed.slot_of_key.size();
   return each_segment(db, EventKind::kMetric, metric, [&](SegmentReader& segment) {
+    users.resize(segment.count());
+    at.resize(segment.count());
+    value.resize(segment.count());
     for (std::uint32_t i = 0; i < segment.count(); ++i) {
-      const UserKey user = segment.user();
-      const double value = segment.real();
-      const UnixSeconds at = segment.integer();
-      if (user >= exposed.slot_of_key.size()) continue;
-      const std::uint32_t slot = exposed.slot_of_key[user];
-      if (slot != 0) visit(slot - 1, at, value);
+      users[i] = segment.user();
+      value[i] = segment.real();
+      at[i] = segment.integer();
     }
+    if (!segment.status().is_ok()) return;
+    joined.clear();
+    for (std::uint32_t i = 0; i < segment.count(); ++i) {
+      if (i + kPrefetchDistance < segment.count() && users[i + kPrefetchDistance] < table_size) {
+        __builtin_prefetch(&exposed.slot_of_key[users[i + kPrefetchDistance]]);
+      }
+      if (users[i] >= table_size) continue;
+      const std::uint32_t slot = exposed.slot_of_key[users[i]];
+      if (slot == 0) continue;
+      joined.slots.push_back(slot - 1);
+      joined.at.push_back(at[i]);
+      joined.value.push_back(value[i]);
+    }
+    visit(joined);
   });
 }
 
@@ -435,27 +489,41 @@ Result<std::vector<VariantMetricStats>> SqliteStore::variant_metric_stats(
   auto snapshot = first_exposures(reader.db(), experiment_id);
   if (!snapshot.is_ok()) return snapshot.status();
   const SqliteFirstExposures& exposed = **snapshot;
-  std::vector<double> post(exposed.first_at.size(), 0.0), pre(exposed.first_at.size(), 0.0);
-  FULCRUM_RETURN_IF_ERROR(join_metric_events(
-      reader.db(), metric, exposed, [&](std::uint32_t user, UnixSeconds at, double value) {
-        const UnixSeconds first = exposed.first_at[user];
-        if (at >= first) {
-          post[user] += value;
-        } else if (at >= first - pre_period_seconds) {
-          pre[user] += value;
+  // One cache line per exposed user holds what the join touches.
+  struct PerUser {
+    UnixSeconds first_at;
+    double post = 0, pre = 0;
+  };
+  std::vector<PerUser> per_user(exposed.first_at.size());
+  for (std::size_t slot = 0; slot < per_user.size(); ++slot) {
+    per_user[slot].first_at = exposed.first_at[slot];
+  }
+  FULCRUM_RETURN_IF_ERROR(
+      join_metric_events(reader.db(), metric, exposed, [&](const JoinedEvents& events) {
+        for (std::size_t i = 0; i < events.slots.size(); ++i) {
+          if (i + kPrefetchDistance < events.slots.size()) {
+            __builtin_prefetch(&per_user[events.slots[i + kPrefetchDistance]], 1);
+          }
+          PerUser& user = per_user[events.slots[i]];
+          if (events.at[i] >= user.first_at) {
+            user.post += events.value[i];
+          } else if (events.at[i] >= user.first_at - pre_period_seconds) {
+            user.pre += events.value[i];
+          }
         }
       }));
   std::vector<VariantMetricStats> stats(exposed.variants.size());
   for (std::size_t v = 0; v < stats.size(); ++v) stats[v].variant = exposed.variants[v];
-  for (std::size_t user = 0; user < post.size(); ++user) {
-    VariantMetricStats& variant = stats[exposed.variant_index[user]];
+  for (std::size_t slot = 0; slot < per_user.size(); ++slot) {
+    VariantMetricStats& variant = stats[exposed.variant_index[slot]];
+    const double post = per_user[slot].post, pre = per_user[slot].pre;
     variant.users += 1;
-    variant.converted += post[user] > 0 ? 1 : 0;
-    variant.sum += post[user];
-    variant.sum_squares += post[user] * post[user];
-    variant.pre_sum += pre[user];
-    variant.pre_sum_squares += pre[user] * pre[user];
-    variant.cross_sum += pre[user] * post[user];
+    variant.converted += post > 0 ? 1 : 0;
+    variant.sum += post;
+    variant.sum_squares += post * post;
+    variant.pre_sum += pre;
+    variant.pre_sum_squares += pre * pre;
+    variant.cross_sum += pre * post;
   }
   return stats;
 }
@@ -468,27 +536,50 @@ Result<std::vector<Store::DailyCumulative>> SqliteStore::daily_cumulative(
   const SqliteFirstExposures& exposed = **snapshot;
   // A user converts at their first positive value at or after first exposure.
   std::vector<UnixSeconds> converted_at(exposed.first_at.size(), INT64_MAX);
-  FULCRUM_RETURN_IF_ERROR(join_metric_events(
-      reader.db(), metric, exposed, [&](std::uint32_t user, UnixSeconds at, double value) {
-        if (value > 0 && at >= exposed.first_at[user] && at < converted_at[user]) {
-          converted_at[user] = at;
+  FULCRUM_RETURN_IF_ERROR(
+      join_metric_events(reader.db(), metric, exposed, [&](const JoinedEvents& events) {
+        for (std::size_t i = 0; i < events.slots.size(); ++i) {
+          if (i + kPrefetchDistance < events.slots.size()) {
+            __builtin_prefetch(&exposed.first_at[events.slots[i + kPrefetchDistance]]);
+            __builtin_prefetch(&converted_at[events.slots[i + kPrefetchDistance]], 1);
+          }
+          const std::uint32_t slot = events.slots[i];
+          if (events.value[i] > 0 && events.at[i] >= exposed.first_at[slot] &&
+              events.at[i] < converted_at[slot]) {
+            converted_at[slot] = events.at[i];
+          }
         }
       }));
   // Per variant and day: users first exposed that day, users first converting that day.
-  std::vector<std::map<UnixSeconds, std::pair<std::int64_t, std::int64_t>>> by_day(
-      exposed.variants.size());
-  for (std::size_t user = 0; user < converted_at.size(); ++user) {
-    auto& days = by_day[exposed.variant_index[user]];
-    days[floor_to_day(exposed.first_at[user])].first += 1;
-    if (converted_at[user] != INT64_MAX) days[floor_to_day(converted_at[user])].second += 1;
+  std::unordered_map<UnixSeconds, std::size_t> index_of_day;
+  std::vector<UnixSeconds> days;
+  std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> by_day(exposed.variants.size());
+  auto counts_on = [&](std::size_t variant, UnixSeconds at) -> std::pair<std::int64_t, std::int64_t>& {
+    const auto [found, added] = index_of_day.try_emplace(floor_to_day(at), days.size());
+    if (added) days.push_back(found->first);
+    auto& counts = by_day[variant];
+    if (counts.size() <= found->second) counts.resize(days.size());
+    return counts[found->second];
+  };
+  for (std::size_t slot = 0; slot < converted_at.size(); ++slot) {
+    const std::size_t variant = exposed.variant_index[slot];
+    counts_on(variant, exposed.first_at[slot]).first += 1;
+    if (converted_at[slot] != INT64_MAX) counts_on(variant, converted_at[slot]).second += 1;
   }
+  std::vector<std::size_t> day_order(days.size());
+  for (std::size_t i = 0; i < day_order.size(); ++i) day_order[i] = i;
+  std::sort(day_order.begin(), day_order.end(),
+            [&](std::size_t a, std::size_t b) { return days[a] < days[b]; });
   std::vector<DailyCumulative> rows;
   for (std::size_t v = 0; v < by_day.size(); ++v) {
     std::int64_t users = 0, converted = 0;
-    for (const auto& [day, counts] : by_day[v]) {
-      users += counts.first;
-      converted += counts.second;
-      rows.push_back(DailyCumulative{day, exposed.variants[v], users, converted});
+    by_day[v].resize(days.size());
+    for (std::size_t day : day_order) {
+      const auto [exposed_that_day, converted_that_day] = by_day[v][day];
+      if (exposed_that_day == 0 && converted_that_day == 0) continue;  // nothing that day
+      users += exposed_that_day;
+      converted += converted_that_day;
+      rows.push_back(DailyCumulative{days[day], exposed.variants[v], users, converted});
     }
   }
   return rows;
