@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "store/model.h"
 
 namespace fulcrum::api {
 
@@ -49,6 +50,10 @@ struct Response {
   // The entity the call touched, recorded in the audit log (e.g. a created test_id); when
   // empty the audit target is the route's first path parameter.
   std::string audit_target;
+  // Exposures the call must store before it is answered. The server writes them in the same
+  // transaction as the call's audit entry, together with concurrent calls' (group commit),
+  // and answers only after that commit; if it fails the answer becomes a 5xx problem.
+  std::vector<ExposureEvent> exposures_to_commit;
 
   static Response json(int status, const nlohmann::json& document);
   static Response text(int status, std::string body, std::string content_type);

@@ -4,6 +4,7 @@
 #include "api/routes.h"
 
 #ifdef FULCRUM_HAVE_EXPERIMENTS
+#include "experiments/experiment_cache.h"
 #include "experiments/service.h"
 #endif
 
@@ -23,7 +24,8 @@ Response experiment_response(int status, const Result<ex::Experiment>& experimen
 }
 
 // Lifecycle actions take no body, except complete's optional {"winner": "<group>"}.
-Response lifecycle_action(ApiContext& context, const Request& request, ex::LifecycleAction action) {
+Response lifecycle_action(ApiContext& context, ex::ExperimentCache& cache, const Request& request,
+                          ex::LifecycleAction action) {
   std::optional<std::string> forced_winner;
   if (!request.body.empty()) {
     Result<nlohmann::json> body = parse_json_object(request.body);
@@ -42,9 +44,11 @@ Response lifecycle_action(ApiContext& context, const Request& request, ex::Lifec
       if (!known.is_ok()) return problem(known, 400);
     }
   }
-  return experiment_response(200, ex::apply_lifecycle_action(context.store, context.clock,
-                                                             request.params.at("test_id"), action,
-                                                             forced_winner));
+  const std::string& test_id = request.params.at("test_id");
+  auto applied =
+      ex::apply_lifecycle_action(context.store, context.clock, test_id, action, forced_winner);
+  cache.invalidate(test_id);  // before answering: a read after this call sees the new version
+  return experiment_response(200, applied);
 }
 
 }  // namespace
@@ -52,6 +56,8 @@ Response lifecycle_action(ApiContext& context, const Request& request, ex::Lifec
 void register_experiment_routes(Router& router, ApiContext& context) {
   const std::vector<Role> admin = {Role::kAdmin};
   const std::vector<Role> readers = {Role::kAdmin, Role::kAnalyst};
+  // Shared by the routes below (the router keeps them, and so the cache, alive).
+  auto cache = std::make_shared<ex::ExperimentCache>(context.options.experiment_cache);
 
   router.add(Route("POST", api_path("/ab-tests"), admin,
                    [&context](const Request& request, const AuthContext&) {
@@ -87,11 +93,17 @@ void register_experiment_routes(Router& router, ApiContext& context) {
                      return Response::json(200, {{"ab_tests", items}, {"count", items.size()}});
                    }));
 
+  // Inline: a cache hit is a lookup and a copy; a miss is one point read.
   router.add(Route("GET", api_path("/ab-tests/{test_id}"), readers,
-                   [&context](const Request& request, const AuthContext&) {
-                     return experiment_response(
-                         200, ex::get_ab_test(context.store, request.params.at("test_id")));
-                   }));
+                   [&context, cache](const Request& request, const AuthContext&) {
+                     const std::string& test_id = request.params.at("test_id");
+                     auto entry = cache->get(context.store, test_id);
+                     if (!entry.is_ok()) return problem(entry.status());
+                     Response response = Response::text(200, (*entry)->json, "application/json");
+                     response.audit_target = test_id;
+                     return response;
+                   })
+                 .run_inline());
 
   for (ex::LifecycleAction action :
        {ex::LifecycleAction::kStart, ex::LifecycleAction::kPause, ex::LifecycleAction::kResume,
@@ -99,17 +111,19 @@ void register_experiment_routes(Router& router, ApiContext& context) {
     router.add(Route("POST",
                      api_path(std::string("/ab-tests/{test_id}/") + ex::action_name(action)),
                      admin,
-                     [&context, action](const Request& request, const AuthContext&) {
-                       return lifecycle_action(context, request, action);
+                     [&context, cache, action](const Request& request, const AuthContext&) {
+                       return lifecycle_action(context, *cache, request, action);
                      })
                    .audited());
   }
 
   // The app's backend asks which variant a user sees; an exposure is recorded when the
-  // user is in the running test.
+  // user is in the running test. Inline: the decision needs the cached test (and for
+  // targeting without attributes, one point read of the user); the exposure is handed to the
+  // server, which commits it with the audit entry (group commit) before answering.
   router.add(Route("POST", api_path("/ab-tests/{test_id}/assign"),
                    {Role::kAdmin, Role::kService},
-                   [&context](const Request& request, const AuthContext&) {
+                   [&context, cache](const Request& request, const AuthContext&) {
                      Result<nlohmann::json> body = parse_json_object(request.body);
                      if (!body.is_ok()) return problem(body.status(), 400);
                      Status known = reject_unknown_fields(*body, {"user_id", "attributes"});
@@ -126,15 +140,24 @@ void register_experiment_routes(Router& router, ApiContext& context) {
                        }
                      }
                      const std::string user_id = (*body)["user_id"].get<std::string>();
-                     auto assignment = ex::assign_user(context.store, context.clock,
-                                                       request.params.at("test_id"), user_id,
-                                                       attributes);
+                     const std::string& test_id = request.params.at("test_id");
+                     if (user_id.empty()) return problem(422, "must not be empty", "user_id");
+                     auto entry = cache->get(context.store, test_id);
+                     if (!entry.is_ok()) return problem(entry.status());
+                     std::optional<ExposureEvent> exposure;
+                     auto assignment =
+                         ex::plan_assignment(context.store, (*entry)->experiment, user_id,
+                                             attributes, context.clock.now(), exposure);
                      if (!assignment.is_ok()) return problem(assignment.status());
+                     // Reported as recorded: the server answers only once it is committed.
+                     if (exposure) assignment->exposure_recorded = true;
                      Response response = Response::json(200, ex::to_json(*assignment));
-                     response.audit_target = request.params.at("test_id") + ":" + user_id;
+                     if (exposure) response.exposures_to_commit.push_back(std::move(*exposure));
+                     response.audit_target = test_id + ":" + user_id;
                      return response;
                    })
-                 .audited());
+                 .audited()
+                 .run_inline());
 
   router.add(Route("GET", api_path("/ab-tests/{test_id}/results"), readers,
                    [&context](const Request& request, const AuthContext&) {

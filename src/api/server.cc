@@ -311,12 +311,12 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     }
   }
 
-  awaitable<bool> write_response(beast::tcp_stream& stream, const Response& response,
+  awaitable<bool> write_response(beast::tcp_stream& stream, Response& response,
                                  unsigned version, bool keep_alive) {
     http::response<http::string_body> out{static_cast<http::status>(response.status), version};
     out.set(http::field::content_type, response.content_type);
     for (const auto& [name, value] : response.headers) out.set(name, value);
-    out.body() = response.body;
+    out.body() = std::move(response.body);
     out.keep_alive(keep_alive);
     out.prepare_payload();
     stream.expires_after(options.read_timeout);
@@ -360,12 +360,26 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     route_label = match.route->pattern;
     request.params = std::move(match.params);
     const Route* route = match.route;
-    if (!route->offload) co_return process(*route, request);
+    if (!route->offload) {
+      Processed processed = process(*route, request);
+      if (!processed.audit && processed.response.exposures_to_commit.empty()) {
+        co_return std::move(processed.response);
+      }
+      // Never a synchronous write (an fsync) on an IO thread: join the next group commit.
+      auto pending = std::make_shared<Processed>(std::move(processed));
+      Status committed = co_await commit_in_group(pending);
+      if (!committed.is_ok()) {
+        std::cerr << "fulcrum api: group commit failed: " << committed.to_string() << "\n";
+        co_return problem(http_status_for(committed) == 503 ? 503 : 500,
+                          "the call could not be recorded: " + committed.message());
+      }
+      co_return std::move(pending->response);
+    }
     // Named locals, not temporaries, inside the co_await: GCC 12 double-destroys some
     // temporaries captured across a suspension point.
     auto shared_request = std::make_shared<Request>(std::move(request));
     std::function<Response()> work = [this, route, shared_request] {
-      return process(*route, *shared_request);
+      return finish_synchronously(process(*route, *shared_request));
     };
     Response response = co_await run_on_workers(std::move(work));
     co_return response;
@@ -388,7 +402,138 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         use_awaitable, std::move(work));
   }
 
-  Response process(const Route& route, const Request& request) {
+  // A handled call: its response and, for audited routes, the audit entry still to append.
+  struct Processed {
+    Response response;
+    std::optional<AuditEntry> audit;
+  };
+
+  // Runs a group commit on the worker pool: the first call starts one; calls arriving while
+  // it runs queue up and are written together by the next round (one transaction, one fsync,
+  // no timer: the batch is whatever arrived during the previous commit). The awaiting
+  // coroutine resumes on its own executor with the commit's status.
+  awaitable<Status> commit_in_group(std::shared_ptr<Processed> pending) {
+    return asio::async_initiate<decltype(use_awaitable), void(Status)>(
+        [this](auto handler, std::shared_ptr<Processed> item) {
+          // While a session awaits this, shutdown's drain timer keeps the io_context running
+          // (as for run_on_workers), so the posted completion always runs.
+          GroupItem queued;
+          queued.pending = std::move(item);
+          queued.done = [handler = std::make_shared<decltype(handler)>(std::move(handler))](
+                            Status status) mutable {
+            auto executor = asio::get_associated_executor(*handler);
+            asio::post(executor, [handler, status = std::move(status)]() mutable {
+              std::move (*handler)(std::move(status));
+            });
+          };
+          bool start = false;
+          {
+            std::lock_guard lock(group_mutex);
+            group_queue.push_back(std::move(queued));
+            start = !group_running;
+            group_running = true;
+          }
+          if (start) asio::post(workers, [this] { run_group_commit(); });
+        },
+        use_awaitable, std::move(pending));
+  }
+
+  struct GroupItem {
+    std::shared_ptr<Processed> pending;
+    std::function<void(Status)> done;
+  };
+  std::mutex group_mutex;
+  std::vector<GroupItem> group_queue;
+  bool group_running = false;
+  // Bounds one transaction (PostgreSQL takes at most 65535 parameters in one statement).
+  static constexpr std::size_t kMaxGroup = 1024;
+
+  // One round: takes what is queued, commits it, answers it; reposts itself while more is
+  // queued (so other worker jobs interleave with rounds).
+  void run_group_commit() {
+    std::vector<GroupItem> group;
+    {
+      std::lock_guard lock(group_mutex);
+      if (group_queue.empty()) {
+        group_running = false;
+        return;
+      }
+      if (group_queue.size() <= kMaxGroup) {
+        group.swap(group_queue);
+      } else {
+        auto end = group_queue.begin() + static_cast<std::ptrdiff_t>(kMaxGroup);
+        group.assign(std::make_move_iterator(group_queue.begin()), std::make_move_iterator(end));
+        group_queue.erase(group_queue.begin(), end);
+      }
+    }
+    Status status = commit_items(group);
+    if (!status.is_ok() && group.size() > 1) {
+      // One transaction for all: retry each on its own so one bad item fails only itself.
+      for (GroupItem& item : group) {
+        std::vector<GroupItem> alone;
+        alone.push_back(std::move(item));
+        Status single = commit_items(alone);
+        if (!single.is_ok()) audit_failure(*alone.front().pending);
+        alone.front().done(std::move(single));
+      }
+    } else {
+      if (!status.is_ok()) audit_failure(*group.front().pending);
+      for (GroupItem& item : group) item.done(status);
+    }
+    asio::post(workers, [this] { run_group_commit(); });
+  }
+
+  Status commit_items(const std::vector<GroupItem>& group) {
+    std::vector<ExposureEvent> exposures;
+    std::vector<AuditEntry> entries;
+    for (const GroupItem& item : group) {
+      const auto& events = item.pending->response.exposures_to_commit;
+      exposures.insert(exposures.end(), events.begin(), events.end());
+      if (item.pending->audit) entries.push_back(*item.pending->audit);
+    }
+    auto stored = store.append_exposures_and_audit(exposures, std::move(entries),
+                                                   audit_entry_hash);
+    return stored.is_ok() ? Status::ok() : stored.status();
+  }
+
+  // Nothing of a failed call was stored; record that it failed, as a synchronous call would.
+  void audit_failure(const Processed& processed) {
+    if (!processed.audit) return;
+    AuditEntry entry = *processed.audit;
+    entry.outcome = "error: 500";
+    Result<AuditEntry> appended = append_audit(store, std::move(entry));
+    if (!appended.is_ok()) {
+      std::cerr << "fulcrum api: audit append failed: " << appended.status().to_string() << "\n";
+    }
+  }
+
+  // The offloaded path: stores the call's exposures (if any) and its audit entry right here.
+  Response finish_synchronously(Processed processed) {
+    if (!processed.audit && processed.response.exposures_to_commit.empty()) {
+      return std::move(processed.response);
+    }
+    if (processed.response.exposures_to_commit.empty()) {
+      Result<AuditEntry> appended = append_audit(store, std::move(*processed.audit));
+      if (!appended.is_ok()) {
+        std::cerr << "fulcrum api: audit append failed: " << appended.status().to_string() << "\n";
+        return problem(500, "the call was applied but could not be audited: " +
+                                appended.status().message());
+      }
+      return std::move(processed.response);
+    }
+    std::vector<AuditEntry> entries;
+    if (processed.audit) entries.push_back(*processed.audit);
+    auto stored = store.append_exposures_and_audit(processed.response.exposures_to_commit,
+                                                   std::move(entries), audit_entry_hash);
+    if (!stored.is_ok()) {
+      std::cerr << "fulcrum api: commit failed: " << stored.status().to_string() << "\n";
+      audit_failure(processed);
+      return problem(500, "the call could not be recorded: " + stored.status().message());
+    }
+    return std::move(processed.response);
+  }
+
+  Processed process(const Route& route, const Request& request) {
     AuthContext identity;
     identity.actor = "anonymous";
     Response response;
@@ -438,14 +583,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         entry.outcome = (response.status == 401 || response.status == 403 ? "denied: " : "error: ") +
                         std::to_string(response.status);
       }
-      Result<AuditEntry> appended = append_audit(store, std::move(entry));
-      if (!appended.is_ok()) {
-        std::cerr << "fulcrum api: audit append failed: " << appended.status().to_string() << "\n";
-        return problem(500, "the call was applied but could not be audited: " +
-                                appended.status().message());
-      }
+      return Processed{std::move(response), std::move(entry)};
     }
-    return response;
+    return Processed{std::move(response), std::nullopt};
   }
 };
 

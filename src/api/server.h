@@ -2,7 +2,10 @@
 // (keep-alive, body size limit -> 413, read/idle timeouts for slow clients), the route table
 // of /api/automated-optimization (see routes.h), static dashboard files, /healthz and
 // /metrics. Handlers that touch the store or an engine run on a worker thread pool so the IO
-// threads stay responsive. shutdown() (or SIGTERM when handle_signals is set) stops
+// threads stay responsive; short reads (cached lookups, point reads) may run inline. Audit
+// entries and exposures of inline calls are written by a group commit: calls that arrive
+// while a commit is running are written together in the next transaction (one fsync), and
+// each is answered only after its transaction committed. shutdown() (or SIGTERM when handle_signals is set) stops
 // accepting, lets in-flight requests finish and answer, closes idle connections, then stops.
 #pragma once
 
@@ -36,6 +39,10 @@ struct ServerOptions {
   bool handle_signals = false;  // SIGTERM/SIGINT start a graceful shutdown
   std::string token_secret;     // 32 bytes for user tokens; empty -> random per process
   std::chrono::milliseconds key_cache{5'000};
+  // A/B tests read by GET /ab-tests/{id} and assignment are cached parsed. Writes through
+  // this server invalidate at once; writes by others (another replica, the CLI) are noticed
+  // within this time, when the cached version is checked against the store. 0 disables.
+  std::chrono::milliseconds experiment_cache{100};
   UnixSeconds max_user_token_ttl = 30 * kSecondsPerDay;
 };
 

@@ -126,6 +126,7 @@ CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
     std::string store;
     std::string token_secret_file;
     std::int64_t read_timeout_ms = 15'000, idle_timeout_ms = 60'000, grace_ms = 30'000;
+    std::int64_t experiment_cache_ms = 100;
   };
   auto args = std::make_shared<Args>();
   args->options.address = "127.0.0.1";
@@ -155,6 +156,10 @@ CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
   app.add_option("--workers", args->options.worker_threads,
                  "Threads running handlers (store and engine work)")
       ->capture_default_str();
+  app.add_option("--experiment-cache-ms", args->experiment_cache_ms,
+                 "A/B tests changed through another replica are seen within this time (0: "
+                 "read the store on every request)")
+      ->capture_default_str();
   app.add_option("--token-secret-file", args->token_secret_file,
                  "File with the 64-hex-character user-token signing secret");
 
@@ -177,6 +182,7 @@ CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
     options.read_timeout = std::chrono::milliseconds(args->read_timeout_ms);
     options.idle_timeout = std::chrono::milliseconds(args->idle_timeout_ms);
     options.shutdown_grace = std::chrono::milliseconds(args->grace_ms);
+    options.experiment_cache = std::chrono::milliseconds(args->experiment_cache_ms);
     api::Server server(**store, clock, options);
     Status started = server.start();
     if (!started.is_ok()) {

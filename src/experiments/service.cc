@@ -256,7 +256,24 @@ Result<Assignment> assign_user(Store& store, const Clock& clock, const std::stri
   if (user_id.empty()) return invalid_argument("must not be empty", "user_id");
   auto loaded = load(store, test_id);
   if (!loaded) return loaded.status();
-  const Experiment& e = *loaded;
+  std::optional<ExposureEvent> exposure;
+  auto a = plan_assignment(store, *loaded, user_id, attributes, clock.now(), exposure);
+  if (!a) return a.status();
+  if (exposure) {
+    EventBatch batch;
+    batch.exposures.push_back(std::move(*exposure));
+    FULCRUM_RETURN_IF_ERROR(store.ingest(batch));
+    a->exposure_recorded = true;
+  }
+  return a;
+}
+
+Result<Assignment> plan_assignment(Store& store, const Experiment& e, const std::string& user_id,
+                                   const json* attributes, UnixSeconds now,
+                                   std::optional<ExposureEvent>& exposure) {
+  exposure.reset();
+  if (user_id.empty()) return invalid_argument("must not be empty", "user_id");
+  const std::string& test_id = e.test_id;
   Assignment a;
   a.test_id = test_id;
   a.user_id = user_id;
@@ -304,10 +321,7 @@ Result<Assignment> assign_user(Store& store, const Clock& clock, const std::stri
   a.variant = group.name;
   a.config = group.config;
   a.reason = "assigned";
-  EventBatch batch;
-  batch.exposures.push_back({e.exposure_key(), user_id, group.name, clock.now()});
-  FULCRUM_RETURN_IF_ERROR(store.ingest(batch));
-  a.exposure_recorded = true;
+  exposure = ExposureEvent{e.exposure_key(), user_id, group.name, now};
   return a;
 }
 

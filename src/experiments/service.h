@@ -82,6 +82,14 @@ Result<Assignment> assign_user(Store& store, const Clock& clock, const std::stri
                                const std::string& user_id,
                                const nlohmann::json* attributes = nullptr);
 
+// assign_user's decision for an already loaded test, without writing: when the user is in
+// the running test, `exposure` is set to the ExposureEvent (at `now`) the caller must store
+// before it reports the assignment (exposure_recorded is left false for the caller to set).
+// The server uses this to commit the exposure together with the call's audit entry.
+Result<Assignment> plan_assignment(Store& store, const Experiment& experiment,
+                                   const std::string& user_id, const nlohmann::json* attributes,
+                                   UnixSeconds now, std::optional<ExposureEvent>& exposure);
+
 // The user attributes targeting sees for a stored user.
 nlohmann::json user_attributes(const User& user);
 

@@ -116,6 +116,15 @@ class Store {
   virtual Result<AuditEntry> append_audit(
       AuditEntry entry, const std::function<std::string(const AuditEntry&)>& compute_hash) = 0;
   virtual Status scan_audit(const std::function<void(const AuditEntry&)>& visit) = 0;
+
+  // --- group commit --------------------------------------------------------------------------
+  // Stores `exposures` and appends `entries` to the audit log (in order, each filled and
+  // chained exactly as append_audit does) in ONE transaction, so a server can answer several
+  // concurrent calls after a single durable commit: all of it is stored or none. Returns the
+  // stored entries.
+  virtual Result<std::vector<AuditEntry>> append_exposures_and_audit(
+      const std::vector<ExposureEvent>& exposures, std::vector<AuditEntry> entries,
+      const std::function<std::string(const AuditEntry&)>& compute_hash) = 0;
 };
 
 // Opens a store from a location: a file path (SQLite, created when absent) or a

@@ -558,6 +558,80 @@ TEST_P(StoreConformanceTest, ConcurrentAuditAppendsFromTwoReplicasStayGapFree) {
   expect_valid_chain(*store_, kThreads * kAppends);
 }
 
+TEST_P(StoreConformanceTest, ExposuresAndAuditEntriesCommitTogetherAndChain) {
+  REQUIRE_STORE();
+  ASSERT_TRUE(store_->append_audit({0, 1, "k1", "before", "x", "ok", "", ""}, chain_hash).is_ok());
+  auto stored = store_->append_exposures_and_audit(
+      {{"e", "u1", "control", 10}, {"e", "u2", "variant", 11}, {"f", "u1", "variant", 12}},
+      {{0, 10, "k2", "assign", "e:u1", "ok", "ignored", "ignored"},
+       {0, 11, "k2", "assign", "e:u2", "ok", "", ""}},
+      chain_hash);
+  ASSERT_TRUE(stored.is_ok()) << stored.status().to_string();
+  ASSERT_EQ(stored->size(), 2u);
+  EXPECT_EQ((*stored)[0].sequence, 2);
+  EXPECT_EQ((*stored)[1].sequence, 3);
+  EXPECT_EQ((*stored)[1].previous_hash, (*stored)[0].hash);
+  // Entries only, exposures only and nothing at all are fine too.
+  ASSERT_TRUE(store_->append_exposures_and_audit({}, {{0, 12, "k3", "a", "", "ok", "", ""}},
+                                                 chain_hash)
+                  .is_ok());
+  ASSERT_TRUE(store_->append_exposures_and_audit({{"e", "u3", "control", 13}}, {}, chain_hash)
+                  .is_ok());
+  ASSERT_TRUE(store_->append_exposures_and_audit({}, {}, chain_hash).is_ok());
+  ASSERT_TRUE(store_->append_audit({0, 14, "k1", "after", "x", "ok", "", ""}, chain_hash).is_ok());
+  expect_valid_chain(*store_, 5);
+  std::vector<AuditEntry> entries;
+  ASSERT_TRUE(store_->scan_audit([&](const AuditEntry& e) { entries.push_back(e); }).is_ok());
+  ASSERT_EQ(entries.size(), 5u);
+  EXPECT_EQ(entries[1].target, "e:u1");
+  EXPECT_EQ(entries[2].target, "e:u2");
+  EXPECT_EQ(entries[3].actor, "k3");
+  EXPECT_EQ(entries[4].action, "after");
+  auto exposures = collect<ExposureEvent>(
+      [&](auto visit) { return store_->scan_exposures("e", visit); });
+  std::sort(exposures.begin(), exposures.end(),
+            [](const ExposureEvent& a, const ExposureEvent& b) { return a.at < b.at; });
+  ASSERT_EQ(exposures.size(), 3u);
+  EXPECT_EQ(exposures[0].user_id, "u1");
+  EXPECT_EQ(exposures[0].variant, "control");
+  EXPECT_EQ(exposures[1].user_id, "u2");
+  EXPECT_EQ(exposures[1].at, 11);
+  EXPECT_EQ(exposures[2].user_id, "u3");
+  EXPECT_EQ(collect<ExposureEvent>([&](auto visit) { return store_->scan_exposures("f", visit); })
+                .size(),
+            1u);
+}
+
+TEST_P(StoreConformanceTest, GroupCommitsFromTwoReplicasKeepOneChain) {
+  REQUIRE_STORE();
+  auto replica = open();
+  ASSERT_NE(replica, nullptr);
+  constexpr int kThreads = 4, kGroups = 8, kPerGroup = 3;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Store& store = t % 2 == 0 ? *store_ : *replica;
+      for (int g = 0; g < kGroups; ++g) {
+        std::vector<ExposureEvent> exposures;
+        std::vector<AuditEntry> entries;
+        for (int i = 0; i < kPerGroup; ++i) {
+          const std::string user = "t" + std::to_string(t) + "g" + std::to_string(g) + "u" +
+                                   std::to_string(i);
+          exposures.push_back({"e", user, "control", g});
+          entries.push_back({0, g, "actor" + std::to_string(t), "assign", user, "ok", "", ""});
+        }
+        auto stored = store.append_exposures_and_audit(exposures, entries, chain_hash);
+        EXPECT_TRUE(stored.is_ok()) << stored.status().to_string();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  expect_valid_chain(*store_, kThreads * kGroups * kPerGroup);
+  EXPECT_EQ(collect<ExposureEvent>([&](auto visit) { return store_->scan_exposures("e", visit); })
+                .size(),
+            static_cast<std::size_t>(kThreads * kGroups * kPerGroup));
+}
+
 TEST_P(StoreConformanceTest, CampaignMembersAreAddedAllOrNone) {
   REQUIRE_STORE();
   ASSERT_TRUE(

@@ -1150,4 +1150,70 @@ Status PostgresStore::scan_audit(const std::function<void(const AuditEntry&)>& v
                 });
 }
 
+// Group commit (the HTTP server's assign route): exposures and their audit entries in one
+// transaction. The exposures go in before the audit lock is taken so the lock, which
+// serialises every replica's audit appends, is held only for the chain's rows.
+Result<std::vector<AuditEntry>> PostgresStore::append_exposures_and_audit(
+    const std::vector<ExposureEvent>& exposures, std::vector<AuditEntry> entries,
+    const std::function<std::string(const AuditEntry&)>& compute_hash) {
+  if (exposures.empty() && entries.empty()) return entries;
+  FULCRUM_WITH_LEASE(lease);
+  PGconn* conn = lease.conn();
+  Transaction transaction(conn);
+  FULCRUM_RETURN_IF_ERROR(transaction.status());
+  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "exposures(experiment_id,user_id,variant,at)",
+                                    exposures, [](CopyWriter& w, const ExposureEvent& e) {
+                                      w.row(4);
+                                      w.text(e.experiment_id);
+                                      w.text(e.user_id);
+                                      w.text(e.variant);
+                                      w.int64(e.at);
+                                    }));
+  if (!entries.empty()) {
+    // As in append_audit: the lock is held until COMMIT, and the SELECT after it (a new
+    // snapshot under READ COMMITTED) sees the previous holder's rows.
+    {
+      auto locked = run(conn, kAdvisoryLockSql, Params().add(".audit_log"));
+      if (!locked.is_ok()) return locked.status();
+    }
+    auto last = run(conn, "SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1");
+    if (!last.is_ok()) return last.status();
+    std::int64_t sequence = 0;
+    std::string previous_hash;
+    each_row(*last, [&](const Row& row) {
+      sequence = row.int64(0);
+      previous_hash = row.text(1);
+    });
+    std::string sql =
+        "INSERT INTO audit_log(sequence,at,actor,action,target,outcome,previous_hash,hash) "
+        "VALUES ";
+    Params params;
+    int next = 1;
+    for (AuditEntry& entry : entries) {
+      entry.sequence = ++sequence;
+      entry.previous_hash = previous_hash;
+      entry.hash = compute_hash(entry);
+      previous_hash = entry.hash;
+      if (next > 1) sql += ",";
+      sql += "(";
+      for (int column = 0; column < 8; ++column) {
+        if (column > 0) sql += ",";
+        sql += "$" + std::to_string(next++);
+      }
+      sql += ")";
+      params.add(entry.sequence)
+          .add(entry.at)
+          .add(entry.actor)
+          .add(entry.action)
+          .add(entry.target)
+          .add(entry.outcome)
+          .add(entry.previous_hash)
+          .add(entry.hash);
+    }
+    FULCRUM_RETURN_IF_ERROR(command(conn, sql, params));
+  }
+  FULCRUM_RETURN_IF_ERROR(transaction.commit());
+  return entries;
+}
+
 }  // namespace fulcrum

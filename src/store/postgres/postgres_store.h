@@ -70,6 +70,9 @@ class PostgresStore final : public Store {
   Result<AuditEntry> append_audit(
       AuditEntry entry, const std::function<std::string(const AuditEntry&)>& compute_hash) override;
   Status scan_audit(const std::function<void(const AuditEntry&)>& visit) override;
+  Result<std::vector<AuditEntry>> append_exposures_and_audit(
+      const std::vector<ExposureEvent>& exposures, std::vector<AuditEntry> entries,
+      const std::function<std::string(const AuditEntry&)>& compute_hash) override;
 
   // Slow path kept for comparison in bench/pg_ingest_bench.cc: the same batch written with
   // one INSERT per row (still one transaction). Production code calls ingest().

@@ -414,36 +414,50 @@ Status SqliteStore::revoke_api_key(const std::string& key_id, UnixSeconds at) {
   return Status::ok();
 }
 
-Result<AuditEntry> SqliteStore::append_audit(
-    AuditEntry entry, const std::function<std::string(const AuditEntry&)>& compute_hash) {
-  std::lock_guard lock(write_mutex_);
-  sqlite3* db = writer_;
-  Transaction transaction(db);
-  FULCRUM_RETURN_IF_ERROR(transaction.status());
-  entry.sequence = 1;
-  entry.previous_hash.clear();
+namespace {
+
+// Chains `entries` after the newest audit row, inside the caller's write transaction.
+Status write_audit_entries(sqlite3* db, std::vector<AuditEntry>& entries,
+                           const std::function<std::string(const AuditEntry&)>& compute_hash) {
+  if (entries.empty()) return Status::ok();
+  std::int64_t sequence = 0;
+  std::string previous_hash;
   {
     Statement last(db, "SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1");
     FULCRUM_RETURN_IF_ERROR(last.each_row([&](const Statement& row) {
-      entry.sequence = row.int64(0) + 1;
-      entry.previous_hash = row.text(1);
+      sequence = row.int64(0);
+      previous_hash = row.text(1);
     }));
   }
-  entry.hash = compute_hash(entry);
   Statement insert(db,
-                   "INSERT INTO audit_log(sequence,at,actor,action,target,outcome,previous_hash,"
-                   "hash) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
-  FULCRUM_RETURN_IF_ERROR(insert.bind(1, entry.sequence)
-                              .bind(2, entry.at)
-                              .bind(3, entry.actor)
-                              .bind(4, entry.action)
-                              .bind(5, entry.target)
-                              .bind(6, entry.outcome)
-                              .bind(7, entry.previous_hash)
-                              .bind(8, entry.hash)
-                              .run());
-  FULCRUM_RETURN_IF_ERROR(transaction.commit());
-  return entry;
+                   "INSERT INTO audit_log(sequence,at,actor,action,target,outcome,"
+                   "previous_hash,hash) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
+  FULCRUM_RETURN_IF_ERROR(insert.status());
+  for (AuditEntry& entry : entries) {
+    entry.sequence = ++sequence;
+    entry.previous_hash = previous_hash;
+    entry.hash = compute_hash(entry);
+    previous_hash = entry.hash;
+    FULCRUM_RETURN_IF_ERROR(insert.bind(1, entry.sequence)
+                                .bind(2, entry.at)
+                                .bind(3, entry.actor)
+                                .bind(4, entry.action)
+                                .bind(5, entry.target)
+                                .bind(6, entry.outcome)
+                                .bind(7, entry.previous_hash)
+                                .bind(8, entry.hash)
+                                .run());
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<AuditEntry> SqliteStore::append_audit(
+    AuditEntry entry, const std::function<std::string(const AuditEntry&)>& compute_hash) {
+  auto appended = append_exposures_and_audit({}, {std::move(entry)}, compute_hash);
+  if (!appended.is_ok()) return appended.status();
+  return std::move(appended->front());
 }
 
 Status SqliteStore::scan_audit(const std::function<void(const AuditEntry&)>& visit) {
@@ -455,6 +469,29 @@ Status SqliteStore::scan_audit(const std::function<void(const AuditEntry&)>& vis
     visit(AuditEntry{row.int64(0), row.int64(1), row.text(2), row.text(3), row.text(4),
                      row.text(5), row.text(6), row.text(7)});
   });
+}
+
+// Group commit (the HTTP server's assign route): exposures and their audit entries in one
+// transaction, so one fsync covers many calls. Placed apart from ingest() on purpose; the
+// INSERT below must follow the exposures table of the current schema, like ingest()'s.
+Result<std::vector<AuditEntry>> SqliteStore::append_exposures_and_audit(
+    const std::vector<ExposureEvent>& exposures, std::vector<AuditEntry> entries,
+    const std::function<std::string(const AuditEntry&)>& compute_hash) {
+  if (exposures.empty() && entries.empty()) return entries;
+  std::lock_guard lock(write_mutex_);
+  Transaction transaction(writer_);
+  FULCRUM_RETURN_IF_ERROR(transaction.status());
+  Status written = Status::ok();
+  if (!exposures.empty()) {
+    EventBatch batch;
+    batch.exposures = exposures;
+    written = write_events(batch);
+  }
+  if (written.is_ok()) written = write_audit_entries(writer_, entries, compute_hash);
+  if (written.is_ok()) written = transaction.commit();
+  settle_user_keys(written.is_ok());
+  if (!written.is_ok()) return written;
+  return entries;
 }
 
 }  // namespace fulcrum

@@ -70,6 +70,9 @@ class SqliteStore final : public Store {
   Result<AuditEntry> append_audit(
       AuditEntry entry, const std::function<std::string(const AuditEntry&)>& compute_hash) override;
   Status scan_audit(const std::function<void(const AuditEntry&)>& visit) override;
+  Result<std::vector<AuditEntry>> append_exposures_and_audit(
+      const std::vector<ExposureEvent>& exposures, std::vector<AuditEntry> entries,
+      const std::function<std::string(const AuditEntry&)>& compute_hash) override;
 
  private:
   explicit SqliteStore(std::string path);
