@@ -3,13 +3,17 @@
 // metrics, plus exposure counts) and, as the baseline in the same run, pandas+statsmodels
 // doing the same aggregation and tests on the same events, exported once as CSV files
 // (bench/results_baseline.py; pandas cannot read Fulcrum's packed event segments).
+// The baseline's per-variant counts and means must equal the store's, or the run is marked
+// as an error: a check of the aggregation at scale by an independent implementation.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "store/store.h"
 
@@ -128,17 +132,55 @@ void BM_StoreResultsWarm(benchmark::State& state) {
 }
 BENCHMARK(BM_StoreResultsWarm)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 
+// The baseline's answers double as a check at scale: each metric's per-variant user count
+// and mean must equal the store's sufficient statistics (to 1e-9 relative).
+bool agrees_with_store(Store& store, const std::string& pandas_output, std::string& why) {
+  std::istringstream lines(pandas_output);
+  std::string metric;
+  long long control_n = 0, variant_n = 0;
+  double control_mean = 0, variant_mean = 0, p_value = 0;
+  int metrics = 0;
+  while (lines >> metric >> control_n >> variant_n >> control_mean >> variant_mean >> p_value) {
+    ++metrics;
+    auto stats = store.variant_metric_stats("exp_bench", metric, 14 * 86400);
+    if (!stats.is_ok() || stats->size() != 2) {
+      why = "store failed for " + metric;
+      return false;
+    }
+    const auto& control = (*stats)[0];  // sorted by name: control, variant
+    const auto& variant = (*stats)[1];
+    auto close = [](double a, double b) { return std::abs(a - b) <= 1e-9 * std::abs(b); };
+    if (control.users != control_n || variant.users != variant_n ||
+        !close(control.sum / control.users, control_mean) ||
+        !close(variant.sum / variant.users, variant_mean)) {
+      why = "store and pandas disagree on " + metric;
+      return false;
+    }
+  }
+  if (metrics != 2) why = "pandas printed " + std::to_string(metrics) + " metrics, expected 2";
+  return metrics == 2;
+}
+
 void BM_PandasStatsmodelsBaseline(benchmark::State& state) {
   build_dataset(dataset_path());
-  export_csv(*open_store(dataset_path()).value());
+  auto store = std::move(open_store(dataset_path()).value());
+  export_csv(*store);
   const std::string command = std::string("/usr/bin/python3 ") + FULCRUM_SOURCE_DIR +
-                              "/bench/results_baseline.py " + csv_prefix() + " > /dev/null";
+                              "/bench/results_baseline.py " + csv_prefix();
+  std::string output;
   for (auto _ : state) {
-    if (std::system(command.c_str()) != 0) {
+    output.clear();
+    std::FILE* pipe = ::popen(command.c_str(), "r");
+    char buffer[4096];
+    std::size_t read = 0;
+    while (pipe && (read = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, read);
+    if (!pipe || ::pclose(pipe) != 0) {
       state.SkipWithError("pandas baseline failed (python3-pandas, python3-statsmodels?)");
       return;
     }
   }
+  std::string why;
+  if (!agrees_with_store(*store, output, why)) state.SkipWithError(why.c_str());
 }
 BENCHMARK(BM_PandasStatsmodelsBaseline)->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
 
