@@ -39,7 +39,10 @@ std::vector<EventBatch> demo_batches(std::size_t batch_size) {
   options.batch_records = batch_size;
   std::vector<EventBatch> batches;
   auto summary = demo::generate_demo_data(options, [&](const EventBatch& batch) {
-    if (batch.users.empty() && batch.features.empty()) batches.push_back(batch);
+    EventBatch events = batch;
+    events.users.clear();  // events only: user upserts are not events
+    events.features.clear();
+    if (!events.feature_usage.empty()) batches.push_back(std::move(events));
     return Status::ok();
   });
   if (!summary.is_ok()) std::abort();
