@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 
 #include "store/sqlite/sqlite_schema.h"
 #include "store/store.h"
@@ -341,6 +342,36 @@ TEST_F(SqliteStoreTest, SmallBatchesShareSegments) {
   std::size_t seen = 0;
   ASSERT_TRUE(store->scan_exposures("exp", [&](const auto&) { ++seen; }).is_ok());
   EXPECT_EQ(seen, 300u);
+}
+
+}  // namespace
+}  // namespace fulcrum
+
+namespace fulcrum {
+namespace {
+
+// Two writers on one file (the server and `fulcrum import`, say) hand out user keys from the
+// same table: neither may reuse a key the other gave, and both read every name back.
+TEST_F(SqliteStoreTest, TwoWritersOnOneFileShareUserKeys) {
+  auto first = std::move(open_store(path_).value());
+  auto second = std::move(open_store(path_).value());
+  auto sessions_of = [](const std::string& user, UnixSeconds at) {
+    EventBatch batch;
+    batch.sessions.push_back(SessionEvent{user, at, 1});
+    return batch;
+  };
+  ASSERT_TRUE(first->ingest(sessions_of("alice", 1)).is_ok());
+  ASSERT_TRUE(second->ingest(sessions_of("bob", 2)).is_ok());    // second learns alice's key
+  ASSERT_TRUE(first->ingest(sessions_of("carol", 3)).is_ok());   // first learns bob's key
+  ASSERT_TRUE(second->ingest(sessions_of("alice", 4)).is_ok());  // an existing key
+  EXPECT_EQ(count_rows(path_, "user_keys"), 3);
+  for (Store* store : {first.get(), second.get()}) {
+    std::map<UnixSeconds, std::string> by_time;
+    ASSERT_TRUE(store->scan_sessions({}, [&](const SessionEvent& e) { by_time[e.at] = e.user_id; })
+                    .is_ok());
+    EXPECT_EQ(by_time, (std::map<UnixSeconds, std::string>{
+                           {1, "alice"}, {2, "bob"}, {3, "carol"}, {4, "alice"}}));
+  }
 }
 
 }  // namespace
