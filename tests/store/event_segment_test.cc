@@ -78,5 +78,22 @@ TEST(EventSegmentTest, DamagedBlobsAreErrorsNotCrashes) {
   EXPECT_FALSE(bad->status().is_ok());
 }
 
+TEST(UserNamesTest, CopiesShareChunksAndNeverChangeEachOther) {
+  UserNames original;
+  for (int i = 0; i < 70'000; ++i) original.push_back("u" + std::to_string(i));  // 2 chunks
+  UserNames grown = original;
+  grown.push_back("new");
+  grown.set(70'003, "later");  // fills 70'001 and 70'002 with empty names
+  EXPECT_EQ(original.size(), 70'000u);
+  EXPECT_EQ(grown.size(), 70'004u);
+  EXPECT_EQ(grown[70'000], "new");
+  EXPECT_EQ(grown[70'002], "");
+  EXPECT_EQ(grown[70'003], "later");
+  grown.set(5, "renamed");  // a shared chunk is copied, not changed under the original
+  EXPECT_EQ(original[5], "u5");
+  EXPECT_EQ(grown[5], "renamed");
+  EXPECT_EQ(grown[69'999], "u69999");
+}
+
 }  // namespace
 }  // namespace fulcrum::sqlite

@@ -13,6 +13,8 @@
 
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -70,9 +72,13 @@ class SegmentWriter {
   std::uint32_t count_ = 0;
 };
 
-// Reads the rows of one segment in order; it views into the blob, which must outlive it. Reads past the end or bad dictionary indexes
-// set an error (checked with status()) and return zero values instead of reading out of
-// bounds, so a damaged blob is reported, never undefined behaviour.
+class UserNames;
+
+// Reads the rows of one segment in order; it views into the blob, which must outlive it.
+// Reads past the end or bad dictionary indexes set an error (checked with status()) and
+// return zero values instead of reading out of bounds, so a damaged blob is reported,
+// never undefined behaviour.
+
 class SegmentReader {
  public:
   static Result<SegmentReader> open(std::string_view blob);
@@ -96,14 +102,7 @@ class SegmentReader {
   double real() { return get<double>(); }
   Status status() const;
   // The user's id; an unknown key marks the segment as damaged.
-  std::string user_name(const std::vector<std::string>& names) {
-    const UserKey key = user();
-    if (key >= names.size()) {
-      failed_ = true;
-      return {};
-    }
-    return names[key];
-  }
+  std::string user_name(const UserNames& names);
 
  private:
   template <typename T>
@@ -124,8 +123,50 @@ class SegmentReader {
   bool failed_ = false;
 };
 
-// Maps user keys back to user ids (user_keys table); index = key.
-using UserNames = std::vector<std::string>;
+// Maps user keys back to user ids (the user_keys table); index = key. Stored in chunks
+// shared between copies, so a copy that appends new users (readers do, as users arrive)
+// costs the new names and one chunk, not all of them.
+class UserNames {
+ public:
+  UserNames() = default;
+  UserNames(std::initializer_list<std::string> names) {
+    for (const auto& name : names) push_back(name);
+  }
+  std::size_t size() const { return size_; }
+  const std::string& operator[](std::size_t key) const {
+    return (*chunks_[key / kChunk])[key % kChunk];
+  }
+  // Sets the name of `key`, growing the table (with empty names) up to it.
+  void set(std::size_t key, std::string name) {
+    while (size_ <= key) push_back({});
+    writable_chunk(key / kChunk)[key % kChunk] = std::move(name);
+  }
+  void push_back(std::string name) {
+    if (size_ % kChunk == 0) chunks_.push_back(std::make_shared<std::vector<std::string>>());
+    writable_chunk(chunks_.size() - 1).push_back(std::move(name));
+    ++size_;
+  }
+
+ private:
+  static constexpr std::size_t kChunk = 1 << 16;
+  // Copy-on-write: a chunk shared with another UserNames is copied before it changes.
+  std::vector<std::string>& writable_chunk(std::size_t index) {
+    auto& chunk = chunks_[index];
+    if (chunk.use_count() > 1) chunk = std::make_shared<std::vector<std::string>>(*chunk);
+    return *chunk;
+  }
+  std::vector<std::shared_ptr<std::vector<std::string>>> chunks_;
+  std::size_t size_ = 0;
+};
+
+inline std::string SegmentReader::user_name(const UserNames& names) {
+  const UserKey key = user();
+  if (key >= names.size()) {
+    failed_ = true;
+    return {};
+  }
+  return names[key];
+}
 
 // How each event type is laid out. `key` is the segment key (empty for most kinds);
 // write() takes the user's key, read() gets the user's name from `names`.

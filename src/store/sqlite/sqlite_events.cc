@@ -180,30 +180,29 @@ Status SqliteStore::write_events(const EventBatch& batch) {
   return write_segments(batch.metric_events);
 }
 
-Result<std::shared_ptr<const std::vector<std::string>>> SqliteStore::user_names(sqlite3* db) {
+Result<std::shared_ptr<const sqlite::UserNames>> SqliteStore::user_names(sqlite3* db) {
   std::int64_t stored_max = 0;
   Statement max_query(db, "SELECT COALESCE(MAX(user_key), 0) FROM user_keys");
   FULCRUM_RETURN_IF_ERROR(
       max_query.each_row([&](const Statement& row) { stored_max = row.int64(0); }));
-  std::shared_ptr<const std::vector<std::string>> known;
+  std::shared_ptr<const sqlite::UserNames> known;
   {
     std::lock_guard lock(names_mutex_);
     known = user_names_;
   }
-  // Keys are dense and never reused, so the vector's size says which are loaded.
+  // Keys are dense and never reused, so the table's size says which are loaded.
   if (known && static_cast<std::int64_t>(known->size()) > stored_max) return known;
-  auto grown = known ? std::make_shared<std::vector<std::string>>(*known)
-                     : std::make_shared<std::vector<std::string>>(1);  // key 0 is unused
+  // A copy shares the loaded chunks; only the new names are read and stored.
+  auto grown = known ? std::make_shared<sqlite::UserNames>(*known)
+                     : std::make_shared<sqlite::UserNames>(sqlite::UserNames{""});  // key 0 unused
   Statement query(db, "SELECT user_key, user_id FROM user_keys WHERE user_key >= ?1");
   query.bind(1, static_cast<std::int64_t>(grown->size()));
   FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
-    const auto key = static_cast<std::size_t>(row.int64(0));
-    if (key >= grown->size()) grown->resize(key + 1);
-    (*grown)[key] = row.text(1);
+    grown->set(static_cast<std::size_t>(row.int64(0)), row.text(1));
   }));
   std::lock_guard lock(names_mutex_);
   if (!user_names_ || user_names_->size() < grown->size()) user_names_ = grown;
-  return std::shared_ptr<const std::vector<std::string>>(grown);
+  return std::shared_ptr<const sqlite::UserNames>(grown);
 }
 
 template <typename Event>

@@ -17,6 +17,9 @@ struct sqlite3;
 namespace fulcrum {
 
 struct SqliteFirstExposures;  // first exposure per user of one experiment
+namespace sqlite {
+class UserNames;  // user key -> user id (event_segment.h)
+}
 
 class SqliteStore final : public Store {
  public:
@@ -100,7 +103,7 @@ class SqliteStore final : public Store {
   Status scan_segments(sqlite3* db, const std::string* key, TimeRange range,
                        const std::function<void(const Event&)>& visit);
   // Names of user keys (index = key), grown as users are added; shared by readers.
-  Result<std::shared_ptr<const std::vector<std::string>>> user_names(sqlite3* db);
+  Result<std::shared_ptr<const sqlite::UserNames>> user_names(sqlite3* db);
   // Migration 2: moves events from the per-kind tables of schema 1 into segments.
   Status convert_legacy_events();
   struct StringHash {
@@ -114,7 +117,7 @@ class SqliteStore final : public Store {
   std::uint32_t max_user_key_ = 0;
   std::vector<std::string> user_keys_added_;  // in the open write transaction
   std::mutex names_mutex_;
-  std::shared_ptr<const std::vector<std::string>> user_names_;
+  std::shared_ptr<const sqlite::UserNames> user_names_;
   // Built once per experiment and reused while no exposure was added: a results call
   // reads exposures once instead of once per metric.
   Result<std::shared_ptr<const SqliteFirstExposures>> first_exposures(
