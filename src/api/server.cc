@@ -275,7 +275,19 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       http::request_parser<http::string_body> parser;
       parser.body_limit(options.body_limit_bytes);
       boost::system::error_code ec;
-      co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      co_await http::async_read_header(stream, buffer, parser,
+                                       asio::redirect_error(use_awaitable, ec));
+      // A client that sends "Expect: 100-continue" (curl does for bodies over 1 KiB) waits
+      // for this interim answer, or a second, before sending its body (RFC 9110 10.1.1).
+      if (!ec && !parser.is_done() &&
+          beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+        http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
+        co_await http::async_write(stream, go_on, asio::redirect_error(use_awaitable, ec));
+        if (ec) co_return;
+      }
+      if (!ec && !parser.is_done()) {
+        co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      }
       const auto received = std::chrono::steady_clock::now();
       if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
           ec == asio::error::operation_aborted) {

@@ -136,6 +136,42 @@ TEST_F(ServerTest, GracefulShutdownFinishesInFlightRequestAndRefusesNewOnes) {
   EXPECT_TRUE(ec) << "server still accepting";
 }
 
+// Reads from `socket` until a blank line ends an HTTP head (or the peer closes).
+std::string read_head(asio::ip::tcp::socket& socket) {
+  std::string head;
+  char byte;
+  boost::system::error_code ec;
+  while (head.find("\r\n\r\n") == std::string::npos && !ec) {
+    if (socket.read_some(asio::buffer(&byte, 1), ec) == 1) head += byte;
+  }
+  return head;
+}
+
+// curl and others send "Expect: 100-continue" before a large body and wait up to a second
+// for the interim answer: the server must give it, then read the body; a body that is too
+// large is refused at once, before the client sends it.
+TEST_F(ServerTest, AnswersExpect100ContinueBeforeTheBodyArrives) {
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port_});
+  const std::string body = "continued";
+  asio::write(socket, asio::buffer("POST /test/slow HTTP/1.1\r\nHost: x\r\n"
+                                   "Content-Type: text/plain\r\nExpect: 100-continue\r\n"
+                                   "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
+  EXPECT_EQ(read_head(socket).rfind("HTTP/1.1 100 Continue\r\n", 0), 0u);
+  asio::write(socket, asio::buffer(body));
+  const std::string final_head = read_head(socket);
+  EXPECT_EQ(final_head.rfind("HTTP/1.1 200", 0), 0u) << final_head;
+
+  asio::ip::tcp::socket large(io);
+  large.connect({asio::ip::make_address("127.0.0.1"), port_});
+  asio::write(large, asio::buffer(std::string("POST /test/slow HTTP/1.1\r\nHost: x\r\n"
+                                              "Expect: 100-continue\r\n"
+                                              "Content-Length: 4096\r\n\r\n")));
+  const std::string refused = read_head(large);
+  EXPECT_EQ(refused.rfind("HTTP/1.1 413", 0), 0u) << refused;
+}
+
 class SignalTest : public ServerTest {
  protected:
   void configure(ServerOptions& options) override {
