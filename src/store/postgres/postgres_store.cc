@@ -1104,39 +1104,9 @@ Status PostgresStore::revoke_api_key(const std::string& key_id, UnixSeconds at) 
 
 Result<AuditEntry> PostgresStore::append_audit(
     AuditEntry entry, const std::function<std::string(const AuditEntry&)>& compute_hash) {
-  FULCRUM_WITH_LEASE(lease);
-  PGconn* conn = lease.conn();
-  Transaction transaction(conn);
-  FULCRUM_RETURN_IF_ERROR(transaction.status());
-  // Replicas append one at a time: the lock is held until COMMIT, and under READ COMMITTED
-  // the SELECT below (a new statement, a new snapshot) sees the previous holder's row.
-  {
-    auto locked = run(conn, kAdvisoryLockSql, Params().add(".audit_log"));
-    if (!locked.is_ok()) return locked.status();
-  }
-  auto last = run(conn, "SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1");
-  if (!last.is_ok()) return last.status();
-  entry.sequence = 1;
-  entry.previous_hash.clear();
-  each_row(*last, [&](const Row& row) {
-    entry.sequence = row.int64(0) + 1;
-    entry.previous_hash = row.text(1);
-  });
-  entry.hash = compute_hash(entry);
-  FULCRUM_RETURN_IF_ERROR(command(conn,
-                                  "INSERT INTO audit_log(sequence,at,actor,action,target,outcome,"
-                                  "previous_hash,hash) VALUES($1,$2,$3,$4,$5,$6,$7,$8)",
-                                  Params()
-                                      .add(entry.sequence)
-                                      .add(entry.at)
-                                      .add(entry.actor)
-                                      .add(entry.action)
-                                      .add(entry.target)
-                                      .add(entry.outcome)
-                                      .add(entry.previous_hash)
-                                      .add(entry.hash)));
-  FULCRUM_RETURN_IF_ERROR(transaction.commit());
-  return entry;
+  auto appended = append_exposures_and_audit({}, {std::move(entry)}, compute_hash);
+  if (!appended.is_ok()) return appended.status();
+  return std::move(appended->front());
 }
 
 Status PostgresStore::scan_audit(const std::function<void(const AuditEntry&)>& visit) {
@@ -1161,17 +1131,20 @@ Result<std::vector<AuditEntry>> PostgresStore::append_exposures_and_audit(
   PGconn* conn = lease.conn();
   Transaction transaction(conn);
   FULCRUM_RETURN_IF_ERROR(transaction.status());
-  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "exposures(experiment_id,user_id,variant,at)",
-                                    exposures, [](CopyWriter& w, const ExposureEvent& e) {
-                                      w.row(4);
-                                      w.text(e.experiment_id);
-                                      w.text(e.user_id);
-                                      w.text(e.variant);
-                                      w.int64(e.at);
-                                    }));
+  if (!exposures.empty()) {
+    FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "exposures(experiment_id,user_id,variant,at)",
+                                      exposures, [](CopyWriter& w, const ExposureEvent& e) {
+                                        w.row(4);
+                                        w.text(e.experiment_id);
+                                        w.text(e.user_id);
+                                        w.text(e.variant);
+                                        w.int64(e.at);
+                                      }));
+  }
   if (!entries.empty()) {
-    // As in append_audit: the lock is held until COMMIT, and the SELECT after it (a new
-    // snapshot under READ COMMITTED) sees the previous holder's rows.
+    // Replicas append one group at a time: the lock is held until COMMIT, and under READ
+    // COMMITTED the SELECT after it (a new statement, a new snapshot) sees the previous
+    // holder's rows.
     {
       auto locked = run(conn, kAdvisoryLockSql, Params().add(".audit_log"));
       if (!locked.is_ok()) return locked.status();
