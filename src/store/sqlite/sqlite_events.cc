@@ -71,10 +71,17 @@ Status SqliteStore::load_user_keys() {
 }
 
 template <typename Event>
-Status SqliteStore::register_user_keys(const std::vector<Event>& events) {
+Status SqliteStore::register_user_keys(const std::vector<Event>& events,
+                                       std::vector<std::uint32_t>& keys) {
   std::optional<Statement> insert;
+  keys.clear();
+  keys.reserve(events.size());
   for (const Event& event : events) {
-    if (user_key_of_.find(event.user_id) != user_key_of_.end()) continue;
+    auto known = user_key_of_.find(event.user_id);
+    if (known != user_key_of_.end()) {
+      keys.push_back(known->second);
+      continue;
+    }
     if (!insert) {
       insert.emplace(writer_, "INSERT INTO user_keys(user_key, user_id) VALUES(?1, ?2)");
       FULCRUM_RETURN_IF_ERROR(insert->status());
@@ -85,6 +92,7 @@ Status SqliteStore::register_user_keys(const std::vector<Event>& events) {
     max_user_key_ = key;
     user_key_of_.emplace(event.user_id, key);
     user_keys_added_.push_back(event.user_id);
+    keys.push_back(key);
   }
   return Status::ok();
 }
@@ -101,11 +109,12 @@ template <typename Event>
 Status SqliteStore::write_segments(const std::vector<Event>& events) {
   using Codec = EventCodec<Event>;
   if (events.empty()) return Status::ok();
-  FULCRUM_RETURN_IF_ERROR(register_user_keys(events));
+  std::vector<UserKey> user_keys;  // per event
+  FULCRUM_RETURN_IF_ERROR(register_user_keys(events, user_keys));
   const auto kind = static_cast<std::int64_t>(Codec::kKind);
   // Group by segment key (experiment, metric), keeping each group's order.
-  std::map<std::string_view, std::vector<const Event*>> groups;
-  for (const Event& event : events) groups[Codec::key(event)].push_back(&event);
+  std::map<std::string_view, std::vector<std::uint32_t>> groups;  // key -> event indexes
+  for (std::uint32_t i = 0; i < events.size(); ++i) groups[Codec::key(events[i])].push_back(i);
 
   Statement newest(writer_,
                    "SELECT segment_id, event_count, min_at, max_at, payload FROM event_segments "
@@ -157,11 +166,12 @@ Status SqliteStore::write_segments(const std::vector<Event>& events) {
       max_at = INT64_MIN;
       return Status::ok();
     };
-    for (const Event* event : group) {
-      Codec::write(segment, user_key_of_.find(event->user_id)->second, *event);
+    for (std::uint32_t index : group) {
+      const Event& event = events[index];
+      Codec::write(segment, user_keys[index], event);
       segment.end_event();
-      min_at = std::min(min_at, event->at);
-      max_at = std::max(max_at, event->at);
+      min_at = std::min(min_at, event.at);
+      max_at = std::max(max_at, event.at);
       if (segment.count() >= kSegmentEvents) FULCRUM_RETURN_IF_ERROR(flush());
     }
     if (segment.count() > 0) FULCRUM_RETURN_IF_ERROR(flush());

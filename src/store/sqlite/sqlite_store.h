@@ -95,8 +95,9 @@ class SqliteStore final : public Store {
   // After that transaction ends: keeps or forgets the user keys it handed out.
   void settle_user_keys(bool committed);
   Status load_user_keys();
+  // Gives every event's user a key (new users get the next ones); keys[i] is events[i]'s.
   template <typename Event>
-  Status register_user_keys(const std::vector<Event>& events);
+  Status register_user_keys(const std::vector<Event>& events, std::vector<std::uint32_t>& keys);
   template <typename Event>
   Status write_segments(const std::vector<Event>& events);
   template <typename Event>
