@@ -38,7 +38,9 @@ struct ServerOptions {
   int worker_threads = 2;
   bool handle_signals = false;  // SIGTERM/SIGINT start a graceful shutdown
   std::string token_secret;     // 32 bytes for user tokens; empty -> random per process
-  std::chrono::milliseconds key_cache{5'000};
+  // API keys are re-read from the store at most this often: `fulcrum keys revoke` (another
+  // process) takes effect within it, at one point read per key per interval.
+  std::chrono::milliseconds key_cache{1'000};
   // A/B tests read by GET /ab-tests/{id} and assignment are cached parsed. Writes through
   // this server invalidate at once; writes by others (another replica, the CLI) are noticed
   // within this time, when the cached version is checked against the store. 0 disables.

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "core/ids.h"
 
@@ -46,6 +47,19 @@ TEST_F(AuthTest, CreatedKeyIsStoredHashedAndAuthenticatesWithItsRole) {
   EXPECT_TRUE(context->authenticated);
   EXPECT_EQ(context->role, Role::kAnalyst);
   EXPECT_EQ(context->actor, created->record.key_id);
+}
+
+// With a key cache, a revocation written by another process (`fulcrum keys revoke`) is
+// honoured once the cached record is older than the cache interval.
+TEST_F(AuthTest, CachedKeyIsRecheckedAfterTheCacheInterval) {
+  auto created = create_api_key(*store_, clock_, "service", "svc");
+  ASSERT_TRUE(created.is_ok());
+  Authenticator auth(*store_, clock_, random_token_secret(), std::chrono::milliseconds(100));
+  ASSERT_TRUE(auth.authenticate("Bearer " + created->secret).is_ok());
+  ASSERT_TRUE(store_->revoke_api_key(created->record.key_id, clock_.now()).is_ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_EQ(auth.authenticate("Bearer " + created->secret).status().code(),
+            StatusCode::kUnauthenticated);
 }
 
 TEST_F(AuthTest, RejectsUnknownRoleUnknownKeyAndRevokedKey) {
