@@ -52,14 +52,45 @@ class ReadSnapshot {
   Status status_;
 };
 
+// One integer from a query of one row and column; `fallback` when it is NULL or empty.
+Result<std::int64_t> single_integer(sqlite3* db, const char* sql, std::int64_t fallback) {
+  std::int64_t value = fallback;
+  Statement query(db, sql);
+  FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
+    if (!row.is_null(0)) value = row.int64(0);
+  }));
+  return value;
+}
+
+// The largest user key handed out (0 when none): keys are dense, so also how many.
+Result<std::int64_t> max_stored_user_key(sqlite3* db) {
+  return single_integer(db, "SELECT MAX(user_key) FROM user_keys", 0);
+}
+
+// Runs `query` (its segment payload in column `payload_column`) and calls
+// visit(row, reader) for each segment; a damaged segment stops the scan with its error.
+template <typename Visit>
+Status each_segment_row(Statement& query, int payload_column, Visit visit) {
+  Status damaged = Status::ok();
+  FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
+    if (!damaged.is_ok()) return;
+    auto reader = SegmentReader::open(row.blob(payload_column));
+    if (!reader.is_ok()) {
+      damaged = reader.status();
+      return;
+    }
+    visit(row, *reader);
+    damaged = reader->status();
+  }));
+  return damaged;
+}
+
 }  // namespace
 
 Status SqliteStore::load_user_keys() {
-  std::int64_t stored_max = 0;
-  Statement max_query(writer_, "SELECT COALESCE(MAX(user_key), 0) FROM user_keys");
-  FULCRUM_RETURN_IF_ERROR(
-      max_query.each_row([&](const Statement& row) { stored_max = row.int64(0); }));
-  if (stored_max == max_user_key_) return Status::ok();
+  auto stored_max = max_stored_user_key(writer_);
+  if (!stored_max.is_ok()) return stored_max.status();
+  if (*stored_max == max_user_key_) return Status::ok();
   // Another process (or the first call here) added keys: learn them.
   Statement query(writer_, "SELECT user_key, user_id FROM user_keys WHERE user_key > ?1");
   query.bind(1, static_cast<std::int64_t>(max_user_key_));
@@ -191,17 +222,15 @@ Status SqliteStore::write_events(const EventBatch& batch) {
 }
 
 Result<std::shared_ptr<const sqlite::UserNames>> SqliteStore::user_names(sqlite3* db) {
-  std::int64_t stored_max = 0;
-  Statement max_query(db, "SELECT COALESCE(MAX(user_key), 0) FROM user_keys");
-  FULCRUM_RETURN_IF_ERROR(
-      max_query.each_row([&](const Statement& row) { stored_max = row.int64(0); }));
+  auto stored_max = max_stored_user_key(db);
+  if (!stored_max.is_ok()) return stored_max.status();
   std::shared_ptr<const sqlite::UserNames> known;
   {
     std::lock_guard lock(names_mutex_);
     known = user_names_;
   }
   // Keys are dense and never reused, so the table's size says which are loaded.
-  if (known && static_cast<std::int64_t>(known->size()) > stored_max) return known;
+  if (known && static_cast<std::int64_t>(known->size()) > *stored_max) return known;
   // A copy shares the loaded chunks; only the new names are read and stored.
   auto grown = known ? std::make_shared<sqlite::UserNames>(*known)
                      : std::make_shared<sqlite::UserNames>(sqlite::UserNames{""});  // key 0 unused
@@ -230,23 +259,14 @@ Status SqliteStore::scan_segments(sqlite3* db, const std::string* key, TimeRange
   Statement query(db, sql.c_str());
   query.bind(1, static_cast<std::int64_t>(Codec::kKind)).bind(2, range.from).bind(3, range.to);
   if (key) query.bind(4, *key);
-  Status damaged = Status::ok();
-  FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
-    if (!damaged.is_ok()) return;
+  return each_segment_row(query, 1, [&](const Statement& row, SegmentReader& segment) {
     const std::string segment_key = row.text(0);
-    auto reader = SegmentReader::open(row.blob(1));
-    if (!reader.is_ok()) {
-      damaged = reader.status();
-      return;
-    }
-    for (std::uint32_t i = 0; i < reader->count(); ++i) {
-      const Event event = Codec::read(*reader, segment_key, **names);
-      if (!reader->status().is_ok()) break;
+    for (std::uint32_t i = 0; i < segment.count(); ++i) {
+      const Event event = Codec::read(segment, segment_key, **names);
+      if (!segment.status().is_ok()) break;
       if (event.at >= range.from && event.at < range.to) visit(event);
     }
-    damaged = reader->status();
-  }));
-  return damaged;
+  });
 }
 
 #define FULCRUM_SCAN_SEGMENTS(Event, key, range, visit) \
@@ -291,22 +311,14 @@ Status SqliteStore::scan_exposures(const std::string& experiment_id,
 
 Result<UnixSeconds> SqliteStore::latest_event_time() {
   FULCRUM_WITH_READER(reader);
-  UnixSeconds latest = 0;
-  Statement query(reader.db(), "SELECT MAX(max_at) FROM event_segments");
-  FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
-    if (!row.is_null(0)) latest = std::max(latest, row.int64(0));
-  }));
-  return latest;
+  auto latest = single_integer(reader.db(), "SELECT MAX(max_at) FROM event_segments", 0);
+  if (!latest.is_ok()) return latest.status();
+  return std::max<UnixSeconds>(0, *latest);
 }
 
 Result<UnixSeconds> SqliteStore::earliest_event_time() {
   FULCRUM_WITH_READER(reader);
-  UnixSeconds earliest = 0;
-  Statement query(reader.db(), "SELECT MIN(min_at) FROM event_segments");
-  FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
-    if (!row.is_null(0)) earliest = row.int64(0);
-  }));
-  return earliest;
+  return single_integer(reader.db(), "SELECT MIN(min_at) FROM event_segments", 0);
 }
 
 // --- experiment aggregates -----------------------------------------------------------------
@@ -320,18 +332,9 @@ template <typename Visit>
 Status each_segment(sqlite3* db, EventKind kind, const std::string& key, Visit visit) {
   Statement query(db, "SELECT payload FROM event_segments WHERE kind = ?1 AND key = ?2");
   query.bind(1, static_cast<std::int64_t>(kind)).bind(2, key);
-  Status damaged = Status::ok();
-  FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
-    if (!damaged.is_ok()) return;
-    auto reader = SegmentReader::open(row.blob(0));
-    if (!reader.is_ok()) {
-      damaged = reader.status();
-      return;
-    }
-    visit(*reader);
-    damaged = reader->status();
-  }));
-  return damaged;
+  return each_segment_row(query, 0, [&](const Statement&, SegmentReader& segment) {
+    visit(segment);
+  });
 }
 
 Status load_first_exposures(sqlite3* db, const std::string& experiment_id,
