@@ -142,6 +142,28 @@ struct LoadResult {
   std::int64_t failures = 0;
 };
 
+// The target with its body's "USER" placeholder replaced, so assignments are not all the
+// same user.
+Target for_user(const Target& target, const std::string& user) {
+  Target personal = target;
+  auto at = personal.body.find("USER");
+  if (at != std::string::npos) personal.body.replace(at, 4, user);
+  return personal;
+}
+
+// Writes `request`, reads the whole response, and records its latency since `start`.
+awaitable<void> timed_exchange(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                               const http::request<http::string_body>& request,
+                               std::chrono::steady_clock::time_point start, LoadResult& result) {
+  co_await http::async_write(stream, request, use_awaitable);
+  http::response<http::string_body> response;
+  co_await http::async_read(stream, buffer, response, use_awaitable);
+  result.latencies_us.push_back(
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+          .count());
+  if (response.result_int() >= 400) ++result.failures;
+}
+
 awaitable<void> keep_alive_client(const Target& target, std::int64_t requests, LoadResult& result,
                                   int client_index) {
   auto executor = co_await asio::this_coro::executor;
@@ -150,45 +172,24 @@ awaitable<void> keep_alive_client(const Target& target, std::int64_t requests, L
       tcp::endpoint(asio::ip::make_address("127.0.0.1"), g_port), use_awaitable);
   beast::flat_buffer buffer;
   for (std::int64_t i = 0; i < requests; ++i) {
-    Target this_target = target;
-    // Different users per request so assignments are not all the same row.
-    auto at = this_target.body.find("USER");
-    if (at != std::string::npos) {
-      this_target.body.replace(at, 4, "u" + std::to_string(client_index) + "_" + std::to_string(i));
-    }
-    auto request = make_request(this_target, true);
-    const auto start = std::chrono::steady_clock::now();
-    co_await http::async_write(stream, request, use_awaitable);
-    http::response<http::string_body> response;
-    co_await http::async_read(stream, buffer, response, use_awaitable);
-    result.latencies_us.push_back(
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
-            .count());
-    if (response.result_int() >= 400) ++result.failures;
+    auto request = make_request(
+        for_user(target, "u" + std::to_string(client_index) + "_" + std::to_string(i)), true);
+    co_await timed_exchange(stream, buffer, request, std::chrono::steady_clock::now(), result);
   }
 }
 
+// Latency here includes opening the connection, as a client without keep-alive sees it.
 awaitable<void> new_connection_client(const Target& target, std::int64_t requests,
                                       LoadResult& result) {
   auto executor = co_await asio::this_coro::executor;
   for (std::int64_t i = 0; i < requests; ++i) {
-    Target this_target = target;
-    auto at = this_target.body.find("USER");
-    if (at != std::string::npos) this_target.body.replace(at, 4, "nc_" + std::to_string(i));
+    auto request = make_request(for_user(target, "nc_" + std::to_string(i)), false);
     const auto start = std::chrono::steady_clock::now();
     beast::tcp_stream stream(executor);
     co_await stream.async_connect(
-        tcp::endpoint(asio::ip::make_address("127.0.0.1"), g_port),
-        use_awaitable);
-    auto request = make_request(this_target, false);
-    co_await http::async_write(stream, request, use_awaitable);
+        tcp::endpoint(asio::ip::make_address("127.0.0.1"), g_port), use_awaitable);
     beast::flat_buffer buffer;
-    http::response<http::string_body> response;
-    co_await http::async_read(stream, buffer, response, use_awaitable);
-    result.latencies_us.push_back(
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
-            .count());
-    if (response.result_int() >= 400) ++result.failures;
+    co_await timed_exchange(stream, buffer, request, start, result);
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   }
