@@ -72,8 +72,8 @@ Result<SunsetInput> load_sunset_input(Store& store, UnixSeconds now, const Sunse
   if (*earliest > window_start) {
     // Counting the weeks before the data begins as zero would make every feature "grow".
     constexpr UnixSeconds kWeek = 7 * kSecondsPerDay;
-    input.first_full_week =
-        static_cast<int>(std::min<UnixSeconds>(weeks, (*earliest - window_start + kWeek - 1) / kWeek));
+    const UnixSeconds weeks_before_data = (*earliest - window_start + kWeek - 1) / kWeek;
+    input.first_full_week = static_cast<int>(std::min<UnixSeconds>(weeks, weeks_before_data));
   }
   auto features = store.list_features();
   if (!features) return features.status();
@@ -214,6 +214,9 @@ Result<std::vector<FeatureSunsetAnalysis>> analyze_feature_sunset(const SunsetIn
   if (input.weekly_active_users_total.size() != static_cast<std::size_t>(config.trend_weeks)) {
     return invalid_argument("must have trend_weeks entries", "weekly_active_users_total");
   }
+  if (input.first_full_week < 0 || input.first_full_week > config.trend_weeks) {
+    return invalid_argument("must be in [0, trend_weeks]", "first_full_week");
+  }
   const std::int64_t actives_last_week = input.weekly_active_users_total.back();
   std::vector<FeatureSunsetAnalysis> analyses(feature_count);
   for (std::size_t f = 0; f < feature_count; ++f) {
@@ -236,9 +239,6 @@ Result<std::vector<FeatureSunsetAnalysis>> analyze_feature_sunset(const SunsetIn
     usage.dependent_users = per.dependent_users;
     usage.dependent_paying_users = per.dependent_paying_users;
     usage.users_last_trend_window = per.users_in_window;
-    if (input.first_full_week < 0 || input.first_full_week > config.trend_weeks) {
-      return invalid_argument("must be in [0, trend_weeks]", "first_full_week");
-    }
     std::vector<double> series(per.weekly_users.begin() + input.first_full_week,
                                per.weekly_users.end());
     if (static_cast<int>(series.size()) >= config.trend_min_weeks) {
