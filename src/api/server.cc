@@ -574,7 +574,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       try {
         response = route.handler(request, identity);
       } catch (const std::exception& error) {
-        response = problem(500, std::string("internal error: ") + error.what());
+        // The detail is for the operator's log only: library messages never reach a caller.
+        std::cerr << "fulcrum api: " << request.method << " " << route.pattern
+                  << " failed: " << error.what() << "\n";
+        response = problem(500, "internal error");
       }
     }
     const bool audited =

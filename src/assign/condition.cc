@@ -7,6 +7,8 @@
 #include <string_view>
 
 #include "assign/version.h"
+#include "core/limits.h"
+#include "core/untrusted_json.h"
 
 namespace fulcrum::assign {
 namespace {
@@ -54,14 +56,17 @@ std::string js_string(const json& v) {
   if (v.is_number_float()) {
     const double d = v.get<double>();
     if (std::isnan(d)) return "NaN";
-    if (d == std::floor(d) && std::fabs(d) < 1e21) {
-      return std::to_string(static_cast<std::int64_t>(d));
-    }
     char buf[32];
+    if (d == std::floor(d) && std::fabs(d) < 1e21) {
+      // JavaScript prints integral values below 1e21 in full ("100000000000000000000");
+      // a cast to int64 would overflow above 9.2e18.
+      auto end = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::fixed, 0).ptr;
+      return std::string(buf, end);
+    }
     auto end = std::to_chars(buf, buf + sizeof buf, d).ptr;
     return std::string(buf, end);
   }
-  return v.dump();
+  return dump_json(v);
 }
 
 // JavaScript Number(value) for primitives (NaN for objects/arrays/unparseable text).
@@ -155,7 +160,13 @@ bool is_operator_object(const json& v) {
   return true;
 }
 
-bool eval_value(const json& condition, const json& value, bool insensitive = false);
+// Every recursive step below passes depth + 1; past kMaxDepth a condition fails to match
+// (validate_condition refuses such conditions up front, so only a stored or hand-built one
+// can get there), which bounds the call stack whatever the documents hold.
+constexpr int kMaxDepth = 2 * static_cast<int>(limits::kMaxConditionDepth) + 8;
+
+bool eval_condition_at(const json& attributes, const json& condition, int depth);
+bool eval_value(const json& condition, const json& value, int depth, bool insensitive = false);
 
 bool includes(const json& expected, const json& actual, bool insensitive) {
   for (const auto& e : expected) {
@@ -178,12 +189,12 @@ bool is_in(const json& actual, const json& expected, bool insensitive) {
   return includes(expected, actual, insensitive);
 }
 
-bool is_in_all(const json& actual, const json& expected, bool insensitive) {
+bool is_in_all(const json& actual, const json& expected, int depth, bool insensitive) {
   if (!actual.is_array()) return false;
   for (const auto& e : expected) {
     bool passed = false;
     for (const auto& a : actual) {
-      if (eval_value(e, a, insensitive)) {
+      if (eval_value(e, a, depth + 1, insensitive)) {
         passed = true;
         break;
       }
@@ -193,8 +204,16 @@ bool is_in_all(const json& actual, const json& expected, bool insensitive) {
   return true;
 }
 
+// libstdc++'s regex matcher recurses per input character, so patterns and the text they
+// run over are bounded (validate_condition refuses longer patterns).
+constexpr std::size_t kMaxRegexBytes = 256;
+constexpr std::size_t kMaxRegexSubjectBytes = 1024;
+
 bool regex_test(const json& pattern, const json& actual, bool insensitive) {
-  if (!pattern.is_string()) return false;
+  if (!pattern.is_string() || pattern.get_ref<const std::string&>().size() > kMaxRegexBytes) {
+    return false;
+  }
+  if (js_string(actual).size() > kMaxRegexSubjectBytes) return false;
   try {
     auto flags = std::regex::ECMAScript;
     if (insensitive) flags |= std::regex::icase;
@@ -214,17 +233,20 @@ const char* type_name(const json& v) {
   return "object";
 }
 
-bool elem_match(const json& actual, const json& expected) {
+bool elem_match(const json& actual, const json& expected, int depth) {
   if (!actual.is_array()) return false;
   const bool op = is_operator_object(expected);
   for (const auto& item : actual) {
     if (!js_truthy(item)) continue;  // the SDK skips falsy elements
-    if (op ? eval_value(expected, item) : eval_condition(item, expected)) return true;
+    if (op ? eval_value(expected, item, depth + 1)
+           : eval_condition_at(item, expected, depth + 1)) {
+      return true;
+    }
   }
   return false;
 }
 
-bool eval_operator(std::string_view op, const json& actual, const json& expected) {
+bool eval_operator(std::string_view op, const json& actual, const json& expected, int depth) {
   if (op == "$veq") return compare_versions(version_text(actual), version_text(expected)) == 0;
   if (op == "$vne") return compare_versions(version_text(actual), version_text(expected)) != 0;
   if (op == "$vgt") return compare_versions(version_text(actual), version_text(expected)) > 0;
@@ -242,11 +264,13 @@ bool eval_operator(std::string_view op, const json& actual, const json& expected
   if (op == "$ini") return expected.is_array() && is_in(actual, expected, true);
   if (op == "$nin") return expected.is_array() && !is_in(actual, expected, false);
   if (op == "$nini") return expected.is_array() && !is_in(actual, expected, true);
-  if (op == "$not") return !eval_value(expected, actual);
-  if (op == "$size") return actual.is_array() && eval_value(expected, json(actual.size()));
-  if (op == "$elemMatch") return elem_match(actual, expected);
-  if (op == "$all") return expected.is_array() && is_in_all(actual, expected, false);
-  if (op == "$alli") return expected.is_array() && is_in_all(actual, expected, true);
+  if (op == "$not") return !eval_value(expected, actual, depth + 1);
+  if (op == "$size") {
+    return actual.is_array() && eval_value(expected, json(actual.size()), depth + 1);
+  }
+  if (op == "$elemMatch") return elem_match(actual, expected, depth);
+  if (op == "$all") return expected.is_array() && is_in_all(actual, expected, depth, false);
+  if (op == "$alli") return expected.is_array() && is_in_all(actual, expected, depth, true);
   if (op == "$regex") return regex_test(expected, actual, false);
   if (op == "$regexi") return regex_test(expected, actual, true);
   if (op == "$type")
@@ -254,7 +278,8 @@ bool eval_operator(std::string_view op, const json& actual, const json& expected
   return false;  // unknown operator: the SDK fails the match
 }
 
-bool eval_value(const json& condition, const json& value, bool insensitive) {
+bool eval_value(const json& condition, const json& value, int depth, bool insensitive) {
+  if (depth > kMaxDepth) return false;
   if (condition.is_string()) {
     if (insensitive) return lower(js_string(value)) == lower(condition.get<std::string>());
     return js_string(value) == condition.get_ref<const std::string&>();
@@ -264,23 +289,23 @@ bool eval_value(const json& condition, const json& value, bool insensitive) {
   if (condition.is_null()) return value.is_null();
   if (condition.is_array() || !is_operator_object(condition)) return value == condition;
   for (auto it = condition.begin(); it != condition.end(); ++it) {
-    if (!eval_operator(it.key(), value, it.value())) return false;
+    if (!eval_operator(it.key(), value, it.value(), depth)) return false;
   }
   return true;
 }
 
-bool eval_or(const json& attributes, const json& conditions) {
+bool eval_or(const json& attributes, const json& conditions, int depth) {
   if (!conditions.is_array() || conditions.empty()) return true;
   for (const auto& c : conditions) {
-    if (eval_condition(attributes, c)) return true;
+    if (eval_condition_at(attributes, c, depth + 1)) return true;
   }
   return false;
 }
 
-bool eval_and(const json& attributes, const json& conditions) {
+bool eval_and(const json& attributes, const json& conditions, int depth) {
   if (!conditions.is_array()) return true;
   for (const auto& c : conditions) {
-    if (!eval_condition(attributes, c)) return false;
+    if (!eval_condition_at(attributes, c, depth + 1)) return false;
   }
   return true;
 }
@@ -298,9 +323,17 @@ bool known_value_operator(std::string_view op) {
   return false;
 }
 
-Status validate_value(const json& condition, const std::string& field);
+Status validate_value(const json& condition, const std::string& field, int depth);
+Status validate_condition_at(const json& condition, const std::string& field, int depth);
 
-Status validate_operator(std::string_view op, const json& operand, const std::string& field) {
+Status too_deep(const std::string& field) {
+  return invalid_argument("condition nested deeper than " +
+                              std::to_string(limits::kMaxConditionDepth) + " levels",
+                          field);
+}
+
+Status validate_operator(std::string_view op, const json& operand, const std::string& field,
+                         int depth) {
   if (!known_value_operator(op)) {
     return invalid_argument("unknown condition operator '" + std::string(op) + "'", field);
   }
@@ -313,6 +346,11 @@ Status validate_operator(std::string_view op, const json& operand, const std::st
   }
   if (op == "$regex" || op == "$regexi") {
     if (!operand.is_string()) return invalid_argument("$regex needs a string", field);
+    if (operand.get_ref<const std::string&>().size() > kMaxRegexBytes) {
+      return invalid_argument("regular expression longer than " + std::to_string(kMaxRegexBytes) +
+                                  " bytes",
+                              field);
+    }
     try {
       std::regex re(operand.get<std::string>(), std::regex::ECMAScript);
     } catch (const std::regex_error&) {
@@ -328,15 +366,16 @@ Status validate_operator(std::string_view op, const json& operand, const std::st
       return invalid_argument("$type must be one of null, array, string, number, boolean, object",
                               field);
   }
-  if (op == "$not" || op == "$size") return validate_value(operand, field);
+  if (op == "$not" || op == "$size") return validate_value(operand, field, depth + 1);
   if (op == "$elemMatch") {
-    if (is_operator_object(operand)) return validate_value(operand, field);
-    return validate_condition(operand, field);
+    if (is_operator_object(operand)) return validate_value(operand, field, depth + 1);
+    return validate_condition_at(operand, field, depth + 1);
   }
   return Status::ok();
 }
 
-Status validate_value(const json& condition, const std::string& field) {
+Status validate_value(const json& condition, const std::string& field, int depth) {
+  if (depth > static_cast<int>(limits::kMaxConditionDepth)) return too_deep(field);
   if (!is_operator_object(condition)) {
     // A literal (string, number, bool, null, array or plain object) means equality; an object
     // mixing "$op" keys and plain keys is almost certainly a typo.
@@ -350,33 +389,33 @@ Status validate_value(const json& condition, const std::string& field) {
     return Status::ok();
   }
   for (auto it = condition.begin(); it != condition.end(); ++it) {
-    FULCRUM_RETURN_IF_ERROR(validate_operator(it.key(), it.value(), field + "." + it.key()));
+    FULCRUM_RETURN_IF_ERROR(
+        validate_operator(it.key(), it.value(), field + "." + it.key(), depth));
   }
   return Status::ok();
 }
 
-}  // namespace
-
-bool eval_condition(const json& attributes, const json& condition) {
-  if (!condition.is_object()) return false;
+bool eval_condition_at(const json& attributes, const json& condition, int depth) {
+  if (depth > kMaxDepth || !condition.is_object()) return false;
   for (auto it = condition.begin(); it != condition.end(); ++it) {
     const std::string& key = it.key();
     if (key == "$or") {
-      if (!eval_or(attributes, it.value())) return false;
+      if (!eval_or(attributes, it.value(), depth)) return false;
     } else if (key == "$nor") {
-      if (eval_or(attributes, it.value())) return false;
+      if (eval_or(attributes, it.value(), depth)) return false;
     } else if (key == "$and") {
-      if (!eval_and(attributes, it.value())) return false;
+      if (!eval_and(attributes, it.value(), depth)) return false;
     } else if (key == "$not") {
-      if (eval_condition(attributes, it.value())) return false;
-    } else if (!eval_value(it.value(), get_path(attributes, key))) {
+      if (eval_condition_at(attributes, it.value(), depth + 1)) return false;
+    } else if (!eval_value(it.value(), get_path(attributes, key), depth + 1)) {
       return false;
     }
   }
   return true;
 }
 
-Status validate_condition(const json& condition, const std::string& field) {
+Status validate_condition_at(const json& condition, const std::string& field, int depth) {
+  if (depth > static_cast<int>(limits::kMaxConditionDepth)) return too_deep(field);
   if (!condition.is_object()) return invalid_argument("a condition must be a JSON object", field);
   for (auto it = condition.begin(); it != condition.end(); ++it) {
     const std::string& key = it.key();
@@ -386,17 +425,39 @@ Status validate_condition(const json& condition, const std::string& field) {
         return invalid_argument(key + " needs an array of conditions", path);
       for (std::size_t i = 0; i < it.value().size(); ++i) {
         FULCRUM_RETURN_IF_ERROR(
-            validate_condition(it.value()[i], path + "[" + std::to_string(i) + "]"));
+            validate_condition_at(it.value()[i], path + "[" + std::to_string(i) + "]", depth + 1));
       }
     } else if (key == "$not") {
-      FULCRUM_RETURN_IF_ERROR(validate_condition(it.value(), path));
+      FULCRUM_RETURN_IF_ERROR(validate_condition_at(it.value(), path, depth + 1));
     } else if (key.empty()) {
       return invalid_argument("empty attribute name", path);
     } else {
-      FULCRUM_RETURN_IF_ERROR(validate_value(it.value(), path));
+      FULCRUM_RETURN_IF_ERROR(validate_value(it.value(), path, depth + 1));
     }
   }
   return Status::ok();
+}
+
+}  // namespace
+
+bool eval_condition(const json& attributes, const json& condition) {
+  return eval_condition_at(attributes, condition, 0);
+}
+
+Status validate_condition(const json& condition, const std::string& field) {
+  // The serialized size bounds the work of every later evaluation ($in lists, regexes); the
+  // depth check (iterative) comes first so that serializing cannot recurse deeply.
+  if (json_depth_exceeds(condition, JsonLimits::kDefaultMaxDepth)) return too_deep(field);
+  if (condition.is_object() || condition.is_array()) {
+    const std::string text = dump_json(condition);
+    if (text.size() > limits::kMaxConditionBytes) {
+      return invalid_argument("condition is " + std::to_string(text.size()) +
+                                  " bytes of JSON, more than the limit of " +
+                                  std::to_string(limits::kMaxConditionBytes),
+                              field);
+    }
+  }
+  return validate_condition_at(condition, field, 0);
 }
 
 }  // namespace fulcrum::assign
