@@ -142,9 +142,9 @@ Status reject_unknown_fields(const nlohmann::json& object,
         if (!allowed.empty()) allowed += ", ";
         allowed += name;
       }
-      return invalid_argument("unknown field '" + std::string(prefix) + item.key() +
-                                  "' (allowed: " + allowed + ")",
-                              std::string(prefix) + item.key());
+      // A caller's key may be huge: echo at most 256 bytes of it.
+      const std::string field = std::string(prefix) + shorten_for_message(item.key(), 256);
+      return invalid_argument("unknown field '" + field + "' (allowed: " + allowed + ")", field);
     }
   }
   return Status::ok();

@@ -432,7 +432,7 @@ Status validate_condition_at(const json& condition, const std::string& field, in
     } else if (key.empty()) {
       return invalid_argument("empty attribute name", path);
     } else {
-      FULCRUM_RETURN_IF_ERROR(validate_value(it.value(), path, depth + 1));
+      FULCRUM_RETURN_IF_ERROR(validate_value(it.value(), path, depth));
     }
   }
   return Status::ok();

@@ -100,7 +100,8 @@ Result<ExperimentConfig> parse_config(const json& request) {
   if (!request.is_object()) return invalid_argument("request body must be a JSON object");
   for (auto it = request.begin(); it != request.end(); ++it) {
     if (!kConfigFields.contains(it.key())) {
-      return invalid_argument("unknown field '" + it.key() + "'", it.key());
+      const std::string field = shorten_for_message(it.key(), limits::kMaxIdBytes);
+      return invalid_argument("unknown field '" + field + "'", field);
     }
   }
   ExperimentConfig config;

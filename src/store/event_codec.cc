@@ -797,7 +797,12 @@ class EventReader::Impl {
 
   // The same nesting limit as every other JSON parse of untrusted input (an event record
   // is flat apart from "attributes"); simdjson answers DEPTH_ERROR beyond it.
-  void limit_depth() { (void)parser_.allocate(kInitialCapacity, JsonLimits::kDefaultMaxDepth); }
+  // The capacity is small on purpose: iterate() grows it per line and keeps the depth limit.
+  // A failed allocation resurfaces as the first iterate()'s error.
+  void limit_depth() {
+    const simdjson::error_code error = parser_.allocate(1024, JsonLimits::kDefaultMaxDepth);
+    static_cast<void>(error);
+  }
 
   // Usable capacity excludes the padding.
   std::size_t capacity() const { return buffer_.size() - simdjson::SIMDJSON_PADDING; }
