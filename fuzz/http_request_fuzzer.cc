@@ -1,4 +1,5 @@
-// Raw bytes -> Beast's HTTP/1.1 request parser (the server's limits) -> api::Request ->
+// Raw bytes -> the server's RFC 9112 framing check (api/http_framing.h) -> Beast's HTTP/1.1
+// request parser (the server's limits) -> api::Request ->
 // the production router -> the matched route's handler (as an admin) over a real SQLite
 // store. Every answer must pass FuzzApi::check (no 5xx, JSON problems, no library messages).
 #include <boost/beast/http.hpp>
@@ -6,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "api/http_framing.h"
 #include "fuzz/fuzz_api.h"
 
 namespace {
@@ -34,6 +36,11 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static fulcrum::fuzz::FuzzApi api;
   api.next_input();
+  // As the server does: a head that fails the framing check is answered 400 and never parsed.
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  const std::size_t head_end = fulcrum::api::find_request_head_end(bytes);
+  if (head_end == std::string_view::npos) return 0;
+  if (!fulcrum::api::check_request_framing(bytes.substr(0, head_end)).is_ok()) return 0;
   http::request_parser<http::string_body> parser;
   parser.header_limit(16 * 1024);
   parser.body_limit(1 << 20);
