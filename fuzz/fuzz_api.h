@@ -109,8 +109,8 @@ class FuzzApi {
       "traffic_allocation": {"control": 0.5, "treatment": 0.5},
       "targeting": {"country": {"$in": ["GB", "IE"]}, "app_version": {"$vgte": "5.0.0"}}})";
     auto created = call(create);
-    auto body = created ? parse_untrusted_json(created->body) : Result<nlohmann::json>(
-                                                                    internal_error("no route"));
+    auto body = created ? parse_untrusted_json(created->body)
+                        : Result<nlohmann::json>(internal_error("no route"));
     if (!body.is_ok() || !body->contains("test_id")) {
       std::fprintf(stderr, "fuzz: cannot create the seed A/B test\n");
       std::abort();

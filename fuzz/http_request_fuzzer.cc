@@ -3,7 +3,6 @@
 // the production router -> the matched route's handler (as an admin) over a real SQLite
 // store. Every answer must pass FuzzApi::check (no 5xx, JSON problems, no library messages).
 #include <boost/beast/http.hpp>
-
 #include <cstddef>
 #include <cstdint>
 

@@ -8,10 +8,11 @@ namespace fulcrum::limits {
 
 Status check_text(std::string_view value, std::string_view field, std::size_t max_bytes,
                   bool allow_empty) {
-  if (value.empty() && !allow_empty) return invalid_argument("must not be empty", std::string(field));
+  if (value.empty() && !allow_empty)
+    return invalid_argument("must not be empty", std::string(field));
   if (value.size() > max_bytes) {
-    return invalid_argument("is " + std::to_string(value.size()) + " bytes, more than the limit of " +
-                                std::to_string(max_bytes),
+    return invalid_argument("is " + std::to_string(value.size()) +
+                                " bytes, more than the limit of " + std::to_string(max_bytes),
                             std::string(field));
   }
   if (!is_valid_utf8(value)) return invalid_argument("is not valid UTF-8", std::string(field));

@@ -13,13 +13,12 @@ using json = nlohmann::json;
 // than the limit.
 class LimitedDomBuilder {
  public:
-  LimitedDomBuilder(json& result, std::size_t max_depth) : dom_(result, false), max_depth_(max_depth) {}
+  LimitedDomBuilder(json& result, std::size_t max_depth)
+      : dom_(result, false), max_depth_(max_depth) {}
 
   bool null() { return dom_.null() && done(); }
   bool boolean(bool value) { return dom_.boolean(value) && done(); }
-  bool number_integer(json::number_integer_t value) {
-    return dom_.number_integer(value) && done();
-  }
+  bool number_integer(json::number_integer_t value) { return dom_.number_integer(value) && done(); }
   bool number_unsigned(json::number_unsigned_t value) {
     return dom_.number_unsigned(value) && done();
   }
@@ -37,7 +36,8 @@ class LimitedDomBuilder {
   bool end_object() { return close() && dom_.end_object(); }
   bool start_array(std::size_t elements) { return open(true) && dom_.start_array(elements); }
   bool end_array() { return close() && dom_.end_array(); }
-  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& ex) {
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception& ex) {
     error_byte_ = position;
     if (ex.id == 406) {
       error_ = "number does not fit a double";
@@ -129,9 +129,9 @@ Result<json> parse_untrusted_json(std::string_view text, std::string_view what,
   std::string path = builder.path();
   const std::string where = path.empty() ? name : path;
   if (builder.too_deep()) {
-    return invalid_argument("JSON nesting deeper than " + std::to_string(limits.max_depth) +
-                                " levels at " + where,
-                            where);
+    return invalid_argument(
+        "JSON nesting deeper than " + std::to_string(limits.max_depth) + " levels at " + where,
+        where);
   }
   return invalid_argument(name + " is not valid JSON: " + builder.error() + " at byte " +
                               std::to_string(builder.error_byte()) +
