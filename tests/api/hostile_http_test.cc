@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "api/audit.h"
+#include "api/security_events.h"
 #include "api_test_support.h"
 
 namespace fulcrum::api::testing {
