@@ -10,6 +10,7 @@ packages=(
   libssl-dev libsodium-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-scipy python3-statsmodels python3-pandas python3-numpy
   curl ca-certificates ccache
+  clang-14 libclang-rt-14-dev  # libFuzzer + ASan/UBSan runtimes for scripts/fuzz.sh
 )
 if [ "${FULCRUM_WITH_BROWSER:-0}" = 1 ]; then packages+=(chromium nodejs); fi
 missing=()

@@ -17,5 +17,9 @@ if [ -x scripts/pg-test-server.sh ]; then
   source "$pg_env"
   trap 'bash scripts/pg-test-server.sh stop "$pg_env" >/dev/null 2>&1 || true' EXIT
 fi
-cd build
-ctest --output-on-failure -j"$(nproc)" --timeout 600
+(cd build && ctest --output-on-failure -j"$(nproc)" --timeout 600)
+# Fuzzing (ASan+UBSan, libFuzzer): every harness for a short bounded time over its seed
+# corpus (FULCRUM_FUZZ_SECONDS each, 20 by default; FULCRUM_FUZZ_SECONDS=0 skips it).
+if [ "${FULCRUM_FUZZ_SECONDS:-20}" != 0 ]; then
+  bash scripts/fuzz.sh
+fi

@@ -1,6 +1,11 @@
 #include "api/http.h"
 
 #include <algorithm>
+#include <charconv>
+
+#include "core/ids.h"
+#include "core/limits.h"
+#include "core/untrusted_json.h"
 
 namespace fulcrum::api {
 
@@ -38,7 +43,7 @@ std::string Request::query_value(const std::string& name, std::string fallback) 
 Response Response::json(int status, const nlohmann::json& document) {
   Response response;
   response.status = status;
-  response.body = document.dump();
+  response.body = dump_json(document);
   return response;
 }
 
@@ -123,16 +128,8 @@ Response problem(const Status& status, int invalid_argument_status) {
                  status.field());
 }
 
-Result<nlohmann::json> parse_json_object(std::string_view body) {
-  nlohmann::json document;
-  try {
-    document = nlohmann::json::parse(body);
-  } catch (const nlohmann::json::parse_error& error) {
-    return invalid_argument("request body is not valid JSON: " + std::string(error.what()),
-                            "body");
-  }
-  if (!document.is_object()) return invalid_argument("request body must be a JSON object", "body");
-  return document;
+Result<nlohmann::json> parse_json_object(std::string_view body, const JsonLimits& limits) {
+  return parse_untrusted_json_object(body, "body", limits);
 }
 
 Status reject_unknown_fields(const nlohmann::json& object,
@@ -145,12 +142,74 @@ Status reject_unknown_fields(const nlohmann::json& object,
         if (!allowed.empty()) allowed += ", ";
         allowed += name;
       }
-      return invalid_argument("unknown field '" + std::string(prefix) + item.key() +
-                                  "' (allowed: " + allowed + ")",
-                              std::string(prefix) + item.key());
+      // A caller's key may be huge: echo at most 256 bytes of it.
+      const std::string field = std::string(prefix) + shorten_for_message(item.key(), 256);
+      return invalid_argument("unknown field '" + field + "' (allowed: " + allowed + ")", field);
     }
   }
   return Status::ok();
+}
+
+std::string encode_page_cursor(UnixSeconds created_at, std::string_view id) {
+  return to_hex(std::to_string(created_at) + ":" + std::string(id));
+}
+
+namespace {
+
+std::optional<std::string> from_hex(std::string_view hex) {
+  if (hex.size() % 2 != 0) return std::nullopt;
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    const int high = digit(hex[i]), low = digit(hex[i + 1]);
+    if (high < 0 || low < 0) return std::nullopt;
+    out.push_back(static_cast<char>(high * 16 + low));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<PageRequest> parse_page_request(const Request& request) {
+  PageRequest page;
+  page.limit = limits::kDefaultPageSize;
+  const std::string limit = request.query_value("limit");
+  if (!limit.empty()) {
+    std::size_t parsed = 0;
+    auto [end, ec] = std::from_chars(limit.data(), limit.data() + limit.size(), parsed);
+    if (ec != std::errc() || end != limit.data() + limit.size() || parsed < 1 ||
+        parsed > limits::kMaxPageSize) {
+      return invalid_argument(
+          "limit must be an integer from 1 to " + std::to_string(limits::kMaxPageSize), "limit");
+    }
+    page.limit = parsed;
+  }
+  const std::string cursor = request.query_value("cursor");
+  if (!cursor.empty()) {
+    const auto decoded = cursor.size() <= 2 * (limits::kMaxIdBytes + 24)
+                             ? from_hex(cursor)
+                             : std::optional<std::string>();
+    const std::size_t colon = decoded ? decoded->find(':') : std::string::npos;
+    std::int64_t created_at = 0;
+    bool valid = colon != std::string::npos;
+    if (valid) {
+      auto [end, ec] = std::from_chars(decoded->data(), decoded->data() + colon, created_at);
+      valid = ec == std::errc() && end == decoded->data() + colon;
+    }
+    if (!valid) {
+      return invalid_argument("cursor is not a cursor this list returned (use next_cursor)",
+                              "cursor");
+    }
+    page.has_cursor = true;
+    page.after_created_at = created_at;
+    page.after_id = decoded->substr(colon + 1);
+  }
+  return page;
 }
 
 }  // namespace fulcrum::api

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "core/untrusted_json.h"
 #include "store/model.h"
 
 namespace fulcrum::api {
@@ -68,12 +69,55 @@ Response problem(int status, std::string_view detail, std::string_view field = {
 Response problem(const Status& status, int invalid_argument_status = 422);
 int http_status_for(const Status& status, int invalid_argument_status = 422);
 
-// Parses a JSON request body into an object, or a 400 problem explaining where it broke.
-Result<nlohmann::json> parse_json_object(std::string_view body);
+// Parses a JSON request body into an object with parse_untrusted_json's size and depth
+// limits, or kInvalidArgument (the route answers 400) naming the field where it broke.
+Result<nlohmann::json> parse_json_object(std::string_view body, const JsonLimits& limits = {});
 // Rejects members of `object` not in `known` with kInvalidArgument naming the field
 // (prefix + name), so typos in create requests fail loudly instead of being ignored.
 Status reject_unknown_fields(const nlohmann::json& object,
                              std::initializer_list<std::string_view> known,
                              std::string_view prefix = {});
+
+// Paginated list routes (`?limit=&cursor=`): lists are ordered newest first (created_at
+// descending, then id), and a cursor is an opaque token for the last item of a page, so a
+// page boundary stays put when newer items are added.
+struct PageRequest {
+  std::size_t limit = 0;
+  bool has_cursor = false;
+  UnixSeconds after_created_at = 0;  // the last item of the previous page
+  std::string after_id;
+};
+// limit defaults to limits::kDefaultPageSize and may be 1..limits::kMaxPageSize; a bad limit
+// or cursor is kInvalidArgument naming "limit" or "cursor" (the route answers 400).
+Result<PageRequest> parse_page_request(const Request& request);
+std::string encode_page_cursor(UnixSeconds created_at, std::string_view id);
+
+// The page of `items` (sorted newest first) that `page` asks for, and the cursor of the next
+// page (empty on the last page). `key` returns an item's (created_at, id).
+template <typename T, typename KeyFn>
+std::pair<std::vector<const T*>, std::string> page_of(const std::vector<T>& items,
+                                                      const PageRequest& page, KeyFn key) {
+  std::size_t first = 0;
+  if (page.has_cursor) {
+    while (first < items.size()) {
+      const auto [created_at, id] = key(items[first]);
+      if (created_at < page.after_created_at ||
+          (created_at == page.after_created_at && id > page.after_id)) {
+        break;
+      }
+      ++first;
+    }
+  }
+  std::vector<const T*> out;
+  for (std::size_t i = first; i < items.size() && out.size() < page.limit; ++i) {
+    out.push_back(&items[i]);
+  }
+  std::string next;
+  if (first + out.size() < items.size() && !out.empty()) {
+    const auto [created_at, id] = key(*out.back());
+    next = encode_page_cursor(created_at, id);
+  }
+  return {std::move(out), std::move(next)};
+}
 
 }  // namespace fulcrum::api

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "core/limits.h"
+#include "core/untrusted_json.h"
+
 namespace fulcrum::api {
 
 namespace {
@@ -23,9 +26,31 @@ bool is_param(std::string_view segment) {
   return segment.size() >= 2 && segment.front() == '{' && segment.back() == '}';
 }
 
+// Path parameters are ids (test ids, user ids, campaign ids): valid UTF-8 and at most
+// kMaxIdBytes, so a handler never sees, stores or echoes anything else. Query values must be
+// valid UTF-8 too.
+Handler with_checked_parameters(Handler handler) {
+  return [handler = std::move(handler)](const Request& request, const AuthContext& auth) {
+    for (const auto& [name, value] : request.params) {
+      Status valid = limits::check_id(value, name);
+      if (!valid.is_ok()) {
+        return problem(400, "path parameter " + name + " " + valid.message(), name);
+      }
+    }
+    for (const auto& [name, value] : request.query) {
+      if (!is_valid_utf8(name) || !is_valid_utf8(value)) {
+        const std::string field = is_valid_utf8(name) ? name : "query";
+        return problem(400, "query parameter " + field + " is not valid UTF-8", field);
+      }
+    }
+    return handler(request, auth);
+  };
+}
+
 }  // namespace
 
 void Router::add(Route route) {
+  route.handler = with_checked_parameters(std::move(route.handler));
   Compiled compiled;
   for (std::string_view segment : split_path(route.pattern)) compiled.segments.emplace_back(segment);
   routes_.push_back(std::move(route));

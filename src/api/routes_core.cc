@@ -1,5 +1,6 @@
 // Liveness, metrics and user-token minting.
 #include "api/routes.h"
+#include "core/limits.h"
 
 namespace fulcrum::api {
 
@@ -38,7 +39,12 @@ void register_core_routes(Router& router, ApiContext& context) {
           if (!(*body)["ttl_seconds"].is_number_integer()) {
             return problem(422, "ttl_seconds must be an integer number of seconds", "ttl_seconds");
           }
-          ttl = (*body)["ttl_seconds"].get<UnixSeconds>();
+          ttl = (*body)["ttl_seconds"].is_number_unsigned() &&
+                        (*body)["ttl_seconds"].get<std::uint64_t>() >
+                            static_cast<std::uint64_t>(context.options.max_user_token_ttl)
+                    ? context.options.max_user_token_ttl + 1
+                    : (*body)["ttl_seconds"].get<UnixSeconds>();
+          if (ttl <= 0) return problem(422, "ttl_seconds must be positive", "ttl_seconds");
           if (ttl > context.options.max_user_token_ttl) {
             return problem(
                 422,
@@ -47,6 +53,9 @@ void register_core_routes(Router& router, ApiContext& context) {
           }
         }
         const std::string user_id = (*body)["user_id"].get<std::string>();
+        if (Status valid = limits::check_id(user_id, "user_id"); !valid.is_ok()) {
+          return problem(valid);
+        }
         UnixSeconds expires_at = 0;
         Result<std::string> token = context.auth.mint_user_token(user_id, ttl, &expires_at);
         if (!token.is_ok()) return problem(token.status());

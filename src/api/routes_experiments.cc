@@ -2,6 +2,7 @@
 // lifecycle actions, assignment and results. Validation lives in the engine; this file maps
 // HTTP to calls and Status to problem responses.
 #include "api/routes.h"
+#include "core/limits.h"
 
 #ifdef FULCRUM_HAVE_EXPERIMENTS
 #include "experiments/experiment_cache.h"
@@ -86,11 +87,25 @@ void register_experiment_routes(Router& router, ApiContext& context) {
                                         "status");
                        }
                      }
+                     Result<PageRequest> page = parse_page_request(request);
+                     if (!page.is_ok()) return problem(page.status(), 400);
                      auto tests = ex::list_ab_tests(context.store, status);
                      if (!tests.is_ok()) return problem(tests.status());
+                     auto [tests_in_page, next_cursor] =
+                         page_of(*tests, *page, [](const ex::Experiment& test) {
+                           return std::pair<UnixSeconds, const std::string&>(test.created_at,
+                                                                             test.test_id);
+                         });
                      nlohmann::json items = nlohmann::json::array();
-                     for (const ex::Experiment& test : *tests) items.push_back(ex::to_json(test));
-                     return Response::json(200, {{"ab_tests", items}, {"count", items.size()}});
+                     for (const ex::Experiment* test : tests_in_page) {
+                       items.push_back(ex::to_json(*test));
+                     }
+                     return Response::json(
+                         200, {{"ab_tests", items},
+                               {"count", items.size()},
+                               {"total", tests->size()},
+                               {"next_cursor", next_cursor.empty() ? nlohmann::json(nullptr)
+                                                                   : nlohmann::json(next_cursor)}});
                    }));
 
   // Inline: a cache hit is a lookup and a copy; a miss is one point read.
@@ -141,7 +156,24 @@ void register_experiment_routes(Router& router, ApiContext& context) {
                      }
                      const std::string user_id = (*body)["user_id"].get<std::string>();
                      const std::string& test_id = request.params.at("test_id");
-                     if (user_id.empty()) return problem(422, "must not be empty", "user_id");
+                     if (Status valid = limits::check_id(user_id, "user_id"); !valid.is_ok()) {
+                       return problem(valid);
+                     }
+                     if (attributes) {
+                       if (attributes->size() > limits::kMaxAttributes) {
+                         return problem(422,
+                                        "more than " + std::to_string(limits::kMaxAttributes) +
+                                            " attributes",
+                                        "attributes");
+                       }
+                       if (dump_json(*attributes).size() > limits::kMaxAttributesBytes) {
+                         return problem(422,
+                                        "attributes larger than " +
+                                            std::to_string(limits::kMaxAttributesBytes) +
+                                            " bytes of JSON",
+                                        "attributes");
+                       }
+                     }
                      auto entry = cache->get(context.store, test_id);
                      if (!entry.is_ok()) return problem(entry.status());
                      std::optional<ExposureEvent> exposure;

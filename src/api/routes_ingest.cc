@@ -3,6 +3,10 @@
 #include "api/routes.h"
 #include "store/event_codec.h"
 
+#ifdef FULCRUM_HAVE_EXPERIMENTS
+#include "experiments/service.h"
+#endif
+
 namespace fulcrum::api {
 
 namespace {
@@ -14,6 +18,44 @@ Result<InvalidRecordPolicy> policy_of(const Request& request) {
   if (policy == "reject") return InvalidRecordPolicy::kRejectChunk;
   if (policy == "skip_invalid") return InvalidRecordPolicy::kSkipInvalid;
   return invalid_argument("policy must be 'reject' or 'skip_invalid'", "policy");
+}
+
+// Plausible times around the server's clock, and exposures only for A/B tests that exist and
+// variants that are their groups: an exposure nothing can analyse is an invalid record (the
+// default policy stores nothing of the batch; skip_invalid counts and reports it).
+DecodeOptions decode_options(ApiContext& context) {
+  DecodeOptions options = DecodeOptions::plausible_times(context.clock.now());
+#ifdef FULCRUM_HAVE_EXPERIMENTS
+  // Groups per test id, looked up once per request (nullopt: no such test).
+  auto groups_by_test =
+      std::make_shared<std::map<std::string, std::optional<std::vector<std::string>>>>();
+  Store* store = &context.store;
+  options.check_exposure = [store, groups_by_test](const ExposureEvent& exposure)
+      -> std::optional<std::pair<std::string, std::string>> {
+    // Phase N > 0 exposures carry "<test_id>:phase<N>".
+    std::string test_id = exposure.experiment_id;
+    if (auto colon = test_id.rfind(":phase"); colon != std::string::npos) {
+      test_id.resize(colon);
+    }
+    auto [it, inserted] = groups_by_test->try_emplace(test_id);
+    if (inserted) {
+      auto test = experiments::get_ab_test(*store, test_id);
+      if (test.is_ok()) {
+        std::vector<std::string> groups;
+        for (const experiments::GroupSpec& group : test->config.groups) {
+          groups.push_back(group.name);
+        }
+        it->second = std::move(groups);
+      }
+    }
+    if (!it->second) return std::pair<std::string, std::string>{"experiment_id", "no such A/B test"};
+    for (const std::string& group : *it->second) {
+      if (group == exposure.variant) return std::nullopt;
+    }
+    return std::pair<std::string, std::string>{"variant", "is not a group of " + test_id};
+  };
+#endif
+  return options;
 }
 
 // `where` turns a codec line number into the client's coordinates (array index or line);
@@ -40,7 +82,7 @@ Response store_decoded(ApiContext& context, const DecodedChunk& chunk, InvalidRe
         field.empty() ? std::string("body") : field);
     nlohmann::json body = nlohmann::json::parse(response.body);
     body["errors"] = errors;
-    response.body = body.dump();
+    response.body = dump_json(body);
     response.audit_target = "events";
     return response;
   }
@@ -57,7 +99,7 @@ Response store_decoded(ApiContext& context, const DecodedChunk& chunk, InvalidRe
 Response ingest_text(ApiContext& context, const Request& request, EventFormat format) {
   Result<InvalidRecordPolicy> policy = policy_of(request);
   if (!policy.is_ok()) return problem(policy.status(), 400);
-  Result<DecodedChunk> chunk = decode_events(request.body, format);
+  Result<DecodedChunk> chunk = decode_events(request.body, format, decode_options(context));
   if (!chunk.is_ok()) return problem(chunk.status(), 400);
   if (chunk->records == 0) return problem(422, "the body holds no event records", "body");
   return store_decoded(context, *chunk, *policy,
@@ -86,10 +128,11 @@ void register_ingest_routes(Router& router, ApiContext& context) {
                 // Re-encode each element as one NDJSON line: element i is line i + 1.
                 std::string lines;
                 for (const nlohmann::json& event : events) {
-                  lines += event.dump();
+                  lines += dump_json(event);
                   lines += '\n';
                 }
-                Result<DecodedChunk> chunk = decode_events(lines, EventFormat::kNdjson);
+                Result<DecodedChunk> chunk =
+                    decode_events(lines, EventFormat::kNdjson, decode_options(context));
                 if (!chunk.is_ok()) return problem(chunk.status(), 400);
                 return store_decoded(context, *chunk, *policy, [](std::int64_t line) {
                   return "events[" + std::to_string(line - 1) + "]";

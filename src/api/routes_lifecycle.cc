@@ -19,14 +19,26 @@ void register_lifecycle_routes(Router& router, ApiContext& context) {
                          status != "completed") {
                        return problem(400, "status must be draft, active or completed", "status");
                      }
+                     Result<PageRequest> page = parse_page_request(request);
+                     if (!page.is_ok()) return problem(page.status(), 400);
                      auto campaigns = list_campaigns(context.store, status);
                      if (!campaigns.is_ok()) return problem(campaigns.status());
+                     auto [in_page, next_cursor] =
+                         page_of(*campaigns, *page, [](const RetentionCampaign& campaign) {
+                           return std::pair<UnixSeconds, const std::string&>(
+                               campaign.created_at, campaign.campaign_id);
+                         });
                      nlohmann::json items = nlohmann::json::array();
-                     for (const RetentionCampaign& campaign : *campaigns) {
-                       items.push_back(campaign.to_json());
+                     for (const RetentionCampaign* campaign : in_page) {
+                       items.push_back(campaign->to_json());
                      }
                      Response response = Response::json(
-                         200, {{"retention_campaigns", items}, {"count", items.size()}});
+                         200, {{"retention_campaigns", items},
+                               {"count", items.size()},
+                               {"total", campaigns->size()},
+                               {"next_cursor", next_cursor.empty()
+                                                   ? nlohmann::json(nullptr)
+                                                   : nlohmann::json(next_cursor)}});
                      response.audit_target = "retention-campaigns";
                      return response;
                    })

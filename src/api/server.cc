@@ -435,7 +435,9 @@ Server::Impl::Processed Server::Impl::process(const Route& route, const Request&
   try {
     response = route.handler(request, identity);
   } catch (const std::exception& error) {
-    response = problem(500, std::string("internal error: ") + error.what());
+    // The detail is for the operator's log only: library messages never reach a caller.
+    log.write(request.method + " " + route.pattern + " failed: " + error.what());
+    response = problem(500, "internal error");
   }
   const bool audited = route.audit || (route.audit_admin_read && identity.authenticated &&
                                        identity.role == Role::kAdmin);

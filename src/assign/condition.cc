@@ -8,6 +8,8 @@
 
 #include "assign/js.h"
 #include "assign/version.h"
+#include "core/limits.h"
+#include "core/untrusted_json.h"
 
 namespace fulcrum::assign {
 namespace {
@@ -183,6 +185,12 @@ Op op_code(std::string_view op) {
   return Op::kUnknown;
 }
 
+// libstdc++'s regex matcher recurses per input character, so patterns and the text they
+// run over are bounded (validate_condition refuses longer patterns; a longer pattern in a
+// stored condition never matches, and neither does a longer subject).
+constexpr std::size_t kMaxRegexBytes = 256;
+constexpr std::size_t kMaxRegexSubjectBytes = 1024;
+
 struct ValueMatcher;
 
 struct OpTerm {
@@ -282,6 +290,7 @@ ValueMatcher compile_value(const json& condition) {
         case Op::kRegex:
         case Op::kRegexi:
           try {
+            if (js::string_of(operand).size() > kMaxRegexBytes) break;
             // getRegex escapes unescaped '/' (harmless in ECMAScript syntax).
             auto flags = std::regex::ECMAScript;
             if (term.op == Op::kRegexi) flags |= std::regex::icase;
@@ -520,7 +529,11 @@ struct Evaluator {
         return all(term, actual, true);
       case Op::kRegex:
       case Op::kRegexi:
-        return term.regex != nullptr && std::regex_search(js::string_of(actual), *term.regex);
+        if (term.regex == nullptr) return false;
+        {
+          const std::string subject = js::string_of(actual);
+          return subject.size() <= kMaxRegexSubjectBytes && std::regex_search(subject, *term.regex);
+        }
       case Op::kType:
         return expected.is_string() && expected.get_ref<const std::string&>() == type_name(actual);
       case Op::kUnknown:
@@ -544,9 +557,17 @@ bool known_value_operator(std::string_view op) {
   return false;
 }
 
-Status validate_value(const json& condition, const std::string& field);
+Status validate_value(const json& condition, const std::string& field, int depth);
+Status validate_condition_at(const json& condition, const std::string& field, int depth);
 
-Status validate_operator(std::string_view op, const json& operand, const std::string& field) {
+Status too_deep(const std::string& field) {
+  return invalid_argument("condition nested deeper than " +
+                              std::to_string(limits::kMaxConditionDepth) + " levels",
+                          field);
+}
+
+Status validate_operator(std::string_view op, const json& operand, const std::string& field,
+                         int depth) {
   if (!known_value_operator(op)) {
     return invalid_argument("unknown condition operator '" + std::string(op) + "'", field);
   }
@@ -562,6 +583,11 @@ Status validate_operator(std::string_view op, const json& operand, const std::st
   }
   if (op == "$regex" || op == "$regexi") {
     if (!operand.is_string()) return invalid_argument("$regex needs a string", field);
+    if (operand.get_ref<const std::string&>().size() > kMaxRegexBytes) {
+      return invalid_argument("regular expression longer than " + std::to_string(kMaxRegexBytes) +
+                                  " bytes",
+                              field);
+    }
     try {
       std::regex re(operand.get<std::string>(), std::regex::ECMAScript);
     } catch (const std::regex_error&) {
@@ -577,15 +603,16 @@ Status validate_operator(std::string_view op, const json& operand, const std::st
       return invalid_argument(
           "$type must be one of null, array, string, number, boolean, object, undefined", field);
   }
-  if (op == "$not" || op == "$size") return validate_value(operand, field);
+  if (op == "$not" || op == "$size") return validate_value(operand, field, depth + 1);
   if (op == "$elemMatch") {
-    if (is_operator_object(operand)) return validate_value(operand, field);
-    return validate_condition(operand, field);
+    if (is_operator_object(operand)) return validate_value(operand, field, depth + 1);
+    return validate_condition_at(operand, field, depth + 1);
   }
   return Status::ok();
 }
 
-Status validate_value(const json& condition, const std::string& field) {
+Status validate_value(const json& condition, const std::string& field, int depth) {
+  if (depth > static_cast<int>(limits::kMaxConditionDepth)) return too_deep(field);
   if (!is_operator_object(condition)) {
     // A literal (string, number, bool, null, array or plain object) means equality; an object
     // mixing "$op" keys and plain keys is almost certainly a typo.
@@ -599,16 +626,51 @@ Status validate_value(const json& condition, const std::string& field) {
     return Status::ok();
   }
   for (auto it = condition.begin(); it != condition.end(); ++it) {
-    FULCRUM_RETURN_IF_ERROR(validate_operator(it.key(), it.value(), field + "." + it.key()));
+    FULCRUM_RETURN_IF_ERROR(
+        validate_operator(it.key(), it.value(), field + "." + it.key(), depth));
   }
   return Status::ok();
 }
+
+Status validate_condition_at(const json& condition, const std::string& field, int depth) {
+  if (depth > static_cast<int>(limits::kMaxConditionDepth)) return too_deep(field);
+  if (!condition.is_object()) return invalid_argument("a condition must be a JSON object", field);
+  for (auto it = condition.begin(); it != condition.end(); ++it) {
+    const std::string& key = it.key();
+    const std::string path = field + "." + key;
+    if (key == "$or" || key == "$nor" || key == "$and") {
+      if (!it.value().is_array())
+        return invalid_argument(key + " needs an array of conditions", path);
+      for (std::size_t i = 0; i < it.value().size(); ++i) {
+        FULCRUM_RETURN_IF_ERROR(validate_condition_at(
+            it.value()[i], path + "[" + std::to_string(i) + "]", depth + 1));
+      }
+    } else if (key == "$not") {
+      FULCRUM_RETURN_IF_ERROR(validate_condition_at(it.value(), path, depth + 1));
+    } else if (key.empty()) {
+      return invalid_argument("empty attribute name", path);
+    } else {
+      FULCRUM_RETURN_IF_ERROR(validate_value(it.value(), path, depth));
+    }
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 CompiledCondition::CompiledCondition() : root_(std::make_shared<const Node>()) {}
 
 CompiledCondition CompiledCondition::compile(const json& condition) {
   CompiledCondition c;
+  // Compiling (and later matching) recurses along the document, and copies of its values
+  // recurse too: a document deeper than any parse of untrusted input allows (a hand-built
+  // or damaged one) compiles to "never matches" instead. The check itself is iterative.
+  if (json_depth_exceeds(condition, JsonLimits::kDefaultMaxDepth)) {
+    auto never = std::make_shared<Node>();
+    never->is_object = false;
+    c.root_ = std::move(never);
+    return c;
+  }
   c.root_ = compile_node(condition);
   return c;
 }
@@ -626,26 +688,19 @@ bool eval_condition(const json& attributes, const json& condition, const json* s
 }
 
 Status validate_condition(const json& condition, const std::string& field) {
-  if (!condition.is_object()) return invalid_argument("a condition must be a JSON object", field);
-  for (auto it = condition.begin(); it != condition.end(); ++it) {
-    const std::string& key = it.key();
-    const std::string path = field + "." + key;
-    if (key == "$or" || key == "$nor" || key == "$and") {
-      if (!it.value().is_array())
-        return invalid_argument(key + " needs an array of conditions", path);
-      for (std::size_t i = 0; i < it.value().size(); ++i) {
-        FULCRUM_RETURN_IF_ERROR(
-            validate_condition(it.value()[i], path + "[" + std::to_string(i) + "]"));
-      }
-    } else if (key == "$not") {
-      FULCRUM_RETURN_IF_ERROR(validate_condition(it.value(), path));
-    } else if (key.empty()) {
-      return invalid_argument("empty attribute name", path);
-    } else {
-      FULCRUM_RETURN_IF_ERROR(validate_value(it.value(), path));
+  // The serialized size bounds the work of every later evaluation ($in lists, regexes); the
+  // depth check (iterative) comes first so that serializing cannot recurse deeply.
+  if (json_depth_exceeds(condition, JsonLimits::kDefaultMaxDepth)) return too_deep(field);
+  if (condition.is_object() || condition.is_array()) {
+    const std::string text = dump_json(condition);
+    if (text.size() > limits::kMaxConditionBytes) {
+      return invalid_argument("condition is " + std::to_string(text.size()) +
+                                  " bytes of JSON, more than the limit of " +
+                                  std::to_string(limits::kMaxConditionBytes),
+                              field);
     }
   }
-  return Status::ok();
+  return validate_condition_at(condition, field, 0);
 }
 
 }  // namespace fulcrum::assign

@@ -68,6 +68,8 @@ int run_import(const ImportOptions& options, const GlobalOptions& global) {
     return in;
   };
   const auto started = std::chrono::steady_clock::now();
+  // Times must be plausible (2000-01-01 to a day from now), as over HTTP.
+  const DecodeOptions import_options = DecodeOptions::plausible_times(SystemClock().now());
 
   // Strict mode, pass 1: validate everything before storing anything.
   if (!options.skip_invalid) {
@@ -76,7 +78,7 @@ int run_import(const ImportOptions& options, const GlobalOptions& global) {
       std::cerr << "fulcrum import: cannot open " << options.file << "\n";
       return 1;
     }
-    EventReader reader(*in, format, options.chunk_records);
+    EventReader reader(*in, format, options.chunk_records, import_options);
     DecodedChunk chunk;
     std::int64_t invalid = 0;
     std::size_t shown = 0;
@@ -114,7 +116,7 @@ int run_import(const ImportOptions& options, const GlobalOptions& global) {
     std::cerr << "fulcrum import: cannot open " << options.file << "\n";
     return 1;
   }
-  EventReader reader(*in, format, options.chunk_records);
+  EventReader reader(*in, format, options.chunk_records, import_options);
   DecodedChunk chunk;
   Counts counts;
   std::size_t shown = 0;

@@ -11,6 +11,7 @@
 #include "api/server.h"
 #include "cli/command_registry.h"
 #include "core/ids.h"
+#include "core/untrusted_json.h"
 #include "store/store.h"
 
 namespace fulcrum::cli {
@@ -29,12 +30,10 @@ class JsonOrIniConfig : public CLI::ConfigINI {
       std::stringstream again(text);
       return CLI::ConfigINI::from_config(again);
     }
-    nlohmann::json document = nlohmann::json::parse(text, nullptr, false);
-    if (document.is_discarded() || !document.is_object()) {
-      throw CLI::ConversionError("config file is not a valid JSON object");
-    }
+    auto document = parse_untrusted_json_object(text, "config file");
+    if (!document.is_ok()) throw CLI::ConversionError(document.status().message());
     std::vector<CLI::ConfigItem> items;
-    add_items(document, {}, items);
+    add_items(*document, {}, items);
     return items;
   }
 

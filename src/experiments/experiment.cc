@@ -5,6 +5,8 @@
 #include <set>
 
 #include "assign/condition.h"
+#include "core/limits.h"
+#include "core/untrusted_json.h"
 
 namespace fulcrum::experiments {
 namespace {
@@ -17,7 +19,8 @@ const std::set<std::string> kConfigFields = {
     "coverage",    "namespace",          "targeting",       "metric_types", "lower_is_better",
     "alpha",       "analysis_method",    "min_sample_size", "target_power", "target_mde"};
 
-Status require_string(const json& obj, const char* key, std::string& out, bool required) {
+Status require_string(const json& obj, const char* key, std::string& out, bool required,
+                      std::size_t max_bytes = limits::kMaxIdBytes) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) {
     if (required) return invalid_argument("is required", key);
@@ -26,7 +29,7 @@ Status require_string(const json& obj, const char* key, std::string& out, bool r
   if (!it->is_string()) return invalid_argument("must be a string", key);
   out = it->get<std::string>();
   if (required && out.empty()) return invalid_argument("must not be empty", key);
-  return Status::ok();
+  return limits::check_text(out, key, max_bytes, /*allow_empty=*/true);
 }
 
 Status optional_number(const json& obj, const char* key, double& out) {
@@ -97,14 +100,17 @@ Result<ExperimentConfig> parse_config(const json& request) {
   if (!request.is_object()) return invalid_argument("request body must be a JSON object");
   for (auto it = request.begin(); it != request.end(); ++it) {
     if (!kConfigFields.contains(it.key())) {
-      return invalid_argument("unknown field '" + it.key() + "'", it.key());
+      const std::string field = shorten_for_message(it.key(), limits::kMaxIdBytes);
+      return invalid_argument("unknown field '" + field + "'", field);
     }
   }
   ExperimentConfig config;
   FULCRUM_RETURN_IF_ERROR(require_string(request, "test_name", config.test_name, true));
   FULCRUM_RETURN_IF_ERROR(require_string(request, "feature_name", config.feature_name, true));
-  FULCRUM_RETURN_IF_ERROR(require_string(request, "description", config.description, false));
-  FULCRUM_RETURN_IF_ERROR(require_string(request, "hypothesis", config.hypothesis, false));
+  FULCRUM_RETURN_IF_ERROR(require_string(request, "description", config.description, false,
+                                         limits::kMaxDescriptionBytes));
+  FULCRUM_RETURN_IF_ERROR(require_string(request, "hypothesis", config.hypothesis, false,
+                                         limits::kMaxDescriptionBytes));
   FULCRUM_RETURN_IF_ERROR(require_string(request, "created_by", config.created_by, false));
 
   // success_metrics
@@ -115,6 +121,11 @@ Result<ExperimentConfig> parse_config(const json& request) {
   if (!metrics->is_array() || metrics->empty()) {
     return invalid_argument("must be a non-empty list of metric names", "success_metrics");
   }
+  if (metrics->size() > limits::kMaxMetrics) {
+    return invalid_argument("has " + std::to_string(metrics->size()) + " metrics, more than " +
+                                std::to_string(limits::kMaxMetrics),
+                            "success_metrics");
+  }
   std::set<std::string> metric_names;
   for (std::size_t i = 0; i < metrics->size(); ++i) {
     const json& m = (*metrics)[i];
@@ -122,6 +133,7 @@ Result<ExperimentConfig> parse_config(const json& request) {
     if (!m.is_string() || m.get<std::string>().empty()) {
       return invalid_argument("must be a non-empty string", field);
     }
+    FULCRUM_RETURN_IF_ERROR(limits::check_id(m.get_ref<const std::string&>(), field));
     if (!metric_names.insert(m.get<std::string>()).second) {
       return invalid_argument("duplicate metric", field);
     }
@@ -175,7 +187,19 @@ Result<ExperimentConfig> parse_config(const json& request) {
   }
   if (groups->size() < 2)
     return invalid_argument("an experiment needs at least two groups", "test_groups");
+  if (groups->size() > limits::kMaxGroups) {
+    return invalid_argument("has " + std::to_string(groups->size()) + " groups, more than " +
+                                std::to_string(limits::kMaxGroups),
+                            "test_groups");
+  }
   for (auto it = groups->begin(); it != groups->end(); ++it) {
+    FULCRUM_RETURN_IF_ERROR(limits::check_id(it.key(), "test_groups." + it.key()));
+    if (json_depth_exceeds(*it, JsonLimits::kDefaultMaxDepth) ||
+        dump_json(*it).size() > limits::kMaxGroupConfigBytes) {
+      return invalid_argument("group config larger than " +
+                                  std::to_string(limits::kMaxGroupConfigBytes) + " bytes of JSON",
+                              "test_groups." + it.key());
+    }
     const std::string field = "traffic_allocation." + it.key();
     auto weight = allocation->find(it.key());
     if (weight == allocation->end()) return invalid_argument("missing weight for group", field);
@@ -222,6 +246,7 @@ Result<ExperimentConfig> parse_config(const json& request) {
       return invalid_argument("must be a non-empty string", "namespace.id");
     }
     parsed.id = id->get<std::string>();
+    FULCRUM_RETURN_IF_ERROR(limits::check_id(parsed.id, "namespace.id"));
     auto start = ns->find("start"), end = ns->find("end");
     if (start != ns->end()) {
       if (!start->is_number()) return invalid_argument("must be a number", "namespace.start");

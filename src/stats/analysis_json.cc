@@ -1,5 +1,7 @@
 #include "stats/analysis_json.h"
 
+#include "core/untrusted_json.h"
+
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -208,9 +210,9 @@ Result<AnalysisInput> analysis_input_from_json(const json& document) {
 }
 
 Result<AnalysisInput> parse_analysis_input(std::string_view text) {
-  json document = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (document.is_discarded()) return invalid_argument("the input is not valid JSON", "");
-  return analysis_input_from_json(document);
+  auto document = parse_untrusted_json(text, "input");
+  if (!document.is_ok()) return document.status();
+  return analysis_input_from_json(*document);
 }
 
 json analysis_output_to_json(const AnalysisOutput& output) {

@@ -8,7 +8,9 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "core/limits.h"
 #include "core/money.h"
+#include "core/untrusted_json.h"
 #include "core/time.h"
 #include "store/store.h"
 
@@ -80,7 +82,8 @@ constexpr std::array<const char*, kFieldCount> kFieldNames = {
 };
 
 constexpr std::string_view kAttributesPrefix = "attributes.";
-constexpr std::size_t kMaxIdLength = 256;
+constexpr std::size_t kMaxIdLength = limits::kMaxIdBytes;
+constexpr std::size_t kMaxAttributeValueBytes = 1024;
 constexpr std::size_t kMaxRecordBytes = 64u << 20;  // a longer line is not an event record
 
 std::optional<Field> lookup_field(std::string_view name) {
@@ -205,6 +208,20 @@ struct RawRecord {
       fail("attributes", "empty attribute name");
       return;
     }
+    if (key.size() > limits::kMaxIdBytes) {
+      fail("attributes", "attribute name longer than " + std::to_string(limits::kMaxIdBytes) +
+                             " bytes");
+      return;
+    }
+    if (value.text.size() > kMaxAttributeValueBytes) {
+      fail(std::string(kAttributesPrefix) + std::string(key),
+           "longer than " + std::to_string(kMaxAttributeValueBytes) + " bytes");
+      return;
+    }
+    if (attributes.size() >= limits::kMaxAttributes) {
+      fail("attributes", "more than " + std::to_string(limits::kMaxAttributes) + " attributes");
+      return;
+    }
     for (const auto& [existing, unused] : attributes) {
       if (existing == key) {
         fail(std::string(kAttributesPrefix) + std::string(key), "duplicate attribute");
@@ -235,7 +252,8 @@ std::optional<std::int64_t> parse_int(std::string_view text) {
 // getter records the first error in `error_*` and returns nullopt/false.
 class RecordBuilder {
  public:
-  RecordBuilder(const RawRecord& raw, EventBatch& batch) : raw_(raw), batch_(batch) {}
+  RecordBuilder(const RawRecord& raw, EventBatch& batch, const DecodeOptions& options)
+      : raw_(raw), batch_(batch), options_(options) {}
 
   // Returns true when the record was appended; otherwise error_field/error_reason are set.
   bool build() {
@@ -310,17 +328,21 @@ class RecordBuilder {
     const Value& v = raw_.values[field];
     if (v.kind == Kind::kAbsent) return !required || fail(field, "is required");
     if (v.kind == Kind::kBool) return fail(field, "must be an ISO-8601 time or Unix seconds");
-    if (auto seconds = parse_int(v.text)) {
-      out = *seconds;
-      return true;
+    std::optional<UnixSeconds> parsed = parse_int(v.text);
+    if (!parsed && v.kind == Kind::kString) parsed = parse_iso8601(v.text);
+    if (!parsed) {
+      return fail(field, "not an ISO-8601 UTC time or integer Unix seconds: " + shown(v.text));
     }
-    if (v.kind == Kind::kString) {
-      if (auto parsed = parse_iso8601(v.text)) {
-        out = *parsed;
-        return true;
-      }
+    if (options_.earliest_time && *parsed < *options_.earliest_time) {
+      return fail(field, "is before " + format_iso8601(*options_.earliest_time) + ", got " +
+                             shown(v.text));
     }
-    return fail(field, "not an ISO-8601 UTC time or integer Unix seconds: " + shown(v.text));
+    if (options_.latest_time && *parsed > *options_.latest_time) {
+      return fail(field, "is after " + format_iso8601(*options_.latest_time) +
+                             " (more than a day in the future), got " + shown(v.text));
+    }
+    out = *parsed;
+    return true;
   }
 
   template <typename Int>
@@ -512,6 +534,13 @@ class RecordBuilder {
         !get_id(kVariant, event.variant) || !get_time(kAt, event.at)) {
       return false;
     }
+    if (options_.check_exposure) {
+      if (auto problem = options_.check_exposure(event)) {
+        error_field = std::move(problem->first);
+        error_reason = std::move(problem->second);
+        return false;
+      }
+    }
     batch_.exposures.push_back(std::move(event));
     return true;
   }
@@ -528,7 +557,26 @@ class RecordBuilder {
 
   const RawRecord& raw_;
   EventBatch& batch_;
+  const DecodeOptions& options_;
 };
+
+// Our own words for simdjson's errors: library messages never reach a caller.
+std::string json_error(simdjson::error_code error) {
+  switch (error) {
+    case simdjson::UTF8_ERROR:
+      return "invalid UTF-8";
+    case simdjson::DEPTH_ERROR:
+      return "JSON nesting deeper than " + std::to_string(JsonLimits::kDefaultMaxDepth) +
+             " levels";
+    case simdjson::NUMBER_ERROR:
+    case simdjson::NUMBER_OUT_OF_RANGE:
+      return "number out of range or malformed";
+    case simdjson::CAPACITY:
+      return "record too large";
+    default:
+      return "invalid JSON syntax";
+  }
+}
 
 // Collects one NDJSON line (an object) into `raw` with the simdjson On-Demand API.
 void collect_json(simdjson::ondemand::parser& parser, const char* data, std::size_t length,
@@ -536,7 +584,7 @@ void collect_json(simdjson::ondemand::parser& parser, const char* data, std::siz
   using namespace simdjson;
   ondemand::document doc;
   if (auto error = parser.iterate(data, length, capacity).get(doc)) {
-    raw.fail("", std::string("invalid JSON: ") + error_message(error));
+    raw.fail("", json_error(error));
     return;
   }
   ondemand::object object;
@@ -550,13 +598,13 @@ void collect_json(simdjson::ondemand::parser& parser, const char* data, std::siz
     error_code key_error = std::move(field_result).get(field);
     if (!key_error) key_error = field.unescaped_key().get(key);
     if (key_error) {
-      raw.fail("", std::string("invalid JSON: ") + error_message(key_error));
+      raw.fail("", json_error(key_error));
       return;
     }
     ondemand::value value = field.value();
     ondemand::json_type type;
     if (auto error = value.type().get(type)) {
-      raw.fail(key, std::string("invalid JSON: ") + error_message(error));
+      raw.fail(key, json_error(error));
       return;
     }
     Value out;
@@ -637,7 +685,7 @@ void collect_json(simdjson::ondemand::parser& parser, const char* data, std::siz
         return;
     }
     if (error) {
-      raw.fail(key, std::string("invalid JSON: ") + error_message(error));
+      raw.fail(key, json_error(error));
       return;
     }
     if (out.kind != Kind::kAbsent) raw.set(key, out);
@@ -681,14 +729,21 @@ EventFormat event_format_from_path(std::string_view path) {
 // consumed and grows only when a single record does not fit.
 class EventReader::Impl {
  public:
-  Impl(std::istream* in, EventFormat format, std::size_t records_per_chunk)
-      : in_(in), format_(format), records_per_chunk_(std::max<std::size_t>(1, records_per_chunk)) {
+  Impl(std::istream* in, EventFormat format, std::size_t records_per_chunk, DecodeOptions options)
+      : in_(in),
+        format_(format),
+        records_per_chunk_(std::max<std::size_t>(1, records_per_chunk)),
+        options_(std::move(options)) {
+    limit_depth();
     resize(kInitialCapacity);
   }
-  Impl(std::string_view text, EventFormat format, std::size_t records_per_chunk)
+  Impl(std::string_view text, EventFormat format, std::size_t records_per_chunk,
+       DecodeOptions options)
       : in_(nullptr),
         format_(format),
-        records_per_chunk_(std::max<std::size_t>(1, records_per_chunk)) {
+        records_per_chunk_(std::max<std::size_t>(1, records_per_chunk)),
+        options_(std::move(options)) {
+    limit_depth();
     resize(text.size());
     std::memcpy(buffer_.data(), text.data(), text.size());
     end_ = text.size();
@@ -724,7 +779,7 @@ class EventReader::Impl {
       chunk.last_line = start_line;
       ++chunk.records;
       if (!raw_.failed) {
-        RecordBuilder builder(raw_, chunk.batch);
+        RecordBuilder builder(raw_, chunk.batch, options_);
         if (builder.build()) continue;
         raw_.fail(builder.error_field, std::move(builder.error_reason));
       }
@@ -739,6 +794,15 @@ class EventReader::Impl {
  private:
   static constexpr std::size_t kInitialCapacity = 4u << 20;
   static constexpr std::size_t kReadSize = 1u << 20;
+
+  // The same nesting limit as every other JSON parse of untrusted input (an event record
+  // is flat apart from "attributes"); simdjson answers DEPTH_ERROR beyond it.
+  // The capacity is small on purpose: iterate() grows it per line and keeps the depth limit.
+  // A failed allocation resurfaces as the first iterate()'s error.
+  void limit_depth() {
+    const simdjson::error_code error = parser_.allocate(1024, JsonLimits::kDefaultMaxDepth);
+    static_cast<void>(error);
+  }
 
   // Usable capacity excludes the padding.
   std::size_t capacity() const { return buffer_.size() - simdjson::SIMDJSON_PADDING; }
@@ -899,12 +963,19 @@ class EventReader::Impl {
     }
     for (std::size_t c = 0; c < cells_count_; ++c) {
       if (cells_[c].empty()) continue;  // an empty cell is an absent field
+      if (!simdjson::validate_utf8(cells_[c].data(), cells_[c].size())) {
+        const Column& column = columns_[c];
+        raw_.fail(column.field ? std::string(kFieldNames[*column.field])
+                               : std::string(kAttributesPrefix) + std::string(column.attribute),
+                  "is not valid UTF-8");
+        return;
+      }
       Value value{Kind::kString, cells_[c], false};
       const Column& column = columns_[c];
       if (column.field) {
         raw_.values[*column.field] = value;
       } else {
-        raw_.attributes.emplace_back(column.attribute, value);
+        raw_.set_attribute(column.attribute, value);
       }
     }
   }
@@ -929,6 +1000,12 @@ class EventReader::Impl {
     bool has_type = false;
     for (std::size_t c = 0; c < cells_count_; ++c) {
       const std::string& name = cells_[c];
+      if (!simdjson::validate_utf8(name.data(), name.size()) || name.size() > kMaxIdLength) {
+        return invalid_argument("line 1: CSV column " + std::to_string(c + 1) +
+                                    " is not a name of at most " + std::to_string(kMaxIdLength) +
+                                    " bytes of UTF-8",
+                                "header");
+      }
       Column column;
       if (name.starts_with(kAttributesPrefix) && name.size() > kAttributesPrefix.size()) {
         header_names_.push_back(name.substr(kAttributesPrefix.size()));
@@ -972,6 +1049,7 @@ class EventReader::Impl {
   std::istream* in_;
   EventFormat format_;
   std::size_t records_per_chunk_;
+  DecodeOptions options_;
   std::vector<char> buffer_;
   std::size_t begin_ = 0, end_ = 0;
   bool eof_ = false;
@@ -988,16 +1066,26 @@ class EventReader::Impl {
   std::size_t cells_count_ = 0;
 };
 
-EventReader::EventReader(std::istream& in, EventFormat format, std::size_t records_per_chunk)
-    : impl_(std::make_unique<Impl>(&in, format, records_per_chunk)) {}
-EventReader::EventReader(std::string_view text, EventFormat format, std::size_t records_per_chunk)
-    : impl_(std::make_unique<Impl>(text, format, records_per_chunk)) {}
+DecodeOptions DecodeOptions::plausible_times(UnixSeconds now) {
+  DecodeOptions options;
+  options.earliest_time = limits::kEarliestEventTime;
+  options.latest_time = now + limits::kMaxFutureSeconds;
+  return options;
+}
+
+EventReader::EventReader(std::istream& in, EventFormat format, std::size_t records_per_chunk,
+                         DecodeOptions options)
+    : impl_(std::make_unique<Impl>(&in, format, records_per_chunk, std::move(options))) {}
+EventReader::EventReader(std::string_view text, EventFormat format, std::size_t records_per_chunk,
+                         DecodeOptions options)
+    : impl_(std::make_unique<Impl>(text, format, records_per_chunk, std::move(options))) {}
 EventReader::~EventReader() = default;
 
 Result<bool> EventReader::next(DecodedChunk& chunk) { return impl_->next(chunk); }
 
-Result<DecodedChunk> decode_events(std::string_view text, EventFormat format) {
-  EventReader reader(text, format, SIZE_MAX);
+Result<DecodedChunk> decode_events(std::string_view text, EventFormat format,
+                                   DecodeOptions options) {
+  EventReader reader(text, format, SIZE_MAX, std::move(options));
   DecodedChunk chunk;
   auto more = reader.next(chunk);
   if (!more.is_ok()) return more.status();

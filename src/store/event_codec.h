@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "core/time.h"
 #include "store/model.h"
 
 namespace fulcrum {
@@ -51,6 +52,21 @@ struct DecodedChunk {
   bool ok() const { return invalid_records == 0; }
 };
 
+// Checks beyond a record's own syntax, set by whoever knows the context (the clock, the
+// experiments). A record failing one is invalid like any other: reported with its line and
+// field, and left out of the batch.
+struct DecodeOptions {
+  // Times ("at", "signup_at") outside [earliest_time, latest_time] are invalid.
+  std::optional<UnixSeconds> earliest_time, latest_time;
+  // Returns nullopt when the exposure may be stored, else (field, reason), e.g.
+  // ("variant", "is not a group of test_x").
+  std::function<std::optional<std::pair<std::string, std::string>>(const ExposureEvent&)>
+      check_exposure;
+
+  // The bounds of core/limits.h around `now`: 2000-01-01 to a day after `now`.
+  static DecodeOptions plausible_times(UnixSeconds now);
+};
+
 // Reads records from a byte source in chunks of at most `records_per_chunk` records, so
 // files of any size are decoded with bounded memory. A CSV source starts with a header line
 // naming the columns (RFC 4180 quoting; "attributes.<key>" columns fill User::attributes).
@@ -60,10 +76,10 @@ class EventReader {
 
   // Reads from a stream (kept by reference; must outlive the reader).
   EventReader(std::istream& in, EventFormat format,
-              std::size_t records_per_chunk = kDefaultRecordsPerChunk);
+              std::size_t records_per_chunk = kDefaultRecordsPerChunk, DecodeOptions options = {});
   // Reads from memory (copied), e.g. an HTTP request body.
   EventReader(std::string_view text, EventFormat format,
-              std::size_t records_per_chunk = kDefaultRecordsPerChunk);
+              std::size_t records_per_chunk = kDefaultRecordsPerChunk, DecodeOptions options = {});
   ~EventReader();
   EventReader(const EventReader&) = delete;
   EventReader& operator=(const EventReader&) = delete;
@@ -79,7 +95,8 @@ class EventReader {
 };
 
 // Decodes a whole in-memory text into one chunk (for request bodies of bounded size).
-Result<DecodedChunk> decode_events(std::string_view text, EventFormat format);
+Result<DecodedChunk> decode_events(std::string_view text, EventFormat format,
+                                   DecodeOptions options = {});
 
 // What to do with a chunk that has invalid records.
 enum class InvalidRecordPolicy {

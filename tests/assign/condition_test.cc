@@ -55,3 +55,67 @@ TEST(Condition, ValidationNamesThePath) {
 
 }  // namespace
 }  // namespace fulcrum::assign
+
+namespace fulcrum::assign {
+namespace {
+
+// Conditions are depth-bounded: validation refuses deep ones naming the path, and evaluation
+// of a hand-built condition 100,000 levels deep (never validated) fails the match instead of
+// overflowing the stack.
+TEST(Condition, DeepConditionsAreRefusedAndNeverRecurseWithoutBound) {
+  nlohmann::json condition = {{"tier", "free"}};
+  for (int i = 0; i < 16; ++i) condition = {{"$not", condition}};
+  EXPECT_TRUE(validate_condition(condition).is_ok());
+  condition = {{"$not", condition}};
+  Status too_deep = validate_condition(condition);
+  ASSERT_FALSE(too_deep.is_ok());
+  EXPECT_NE(too_deep.message().find("deeper than 16 levels"), std::string::npos);
+
+  // Built by moves only: copying a value this deep would itself recurse.
+  nlohmann::json bomb = {{"tier", "free"}};
+  for (int i = 0; i < 100'000; ++i) {
+    nlohmann::json list = nlohmann::json::array();
+    list.push_back(std::move(bomb));
+    bomb = nlohmann::json::object();
+    bomb["$and"] = std::move(list);
+  }
+  const nlohmann::json attributes = {{"tier", "free"}};
+  EXPECT_FALSE(eval_condition(attributes, bomb));
+  EXPECT_FALSE(validate_condition(bomb).is_ok());
+
+  nlohmann::json values = "x";
+  for (int i = 0; i < 100'000; ++i) {
+    nlohmann::json wrapper = nlohmann::json::object();
+    wrapper["$elemMatch"] = std::move(values);
+    values = std::move(wrapper);
+  }
+  nlohmann::json on_tier = nlohmann::json::object();
+  on_tier["tier"] = std::move(values);
+  EXPECT_FALSE(eval_condition(attributes, on_tier));
+  EXPECT_FALSE(validate_condition(on_tier).is_ok());
+}
+
+TEST(Condition, SizeAndRegexLengthAreLimited) {
+  nlohmann::json in = nlohmann::json::array();
+  for (int i = 0; i < 2000; ++i) in.push_back("country-" + std::to_string(i));
+  Status big = validate_condition({{"country", {{"$in", in}}}});
+  ASSERT_FALSE(big.is_ok());
+  EXPECT_EQ(big.field(), "targeting");
+  Status regex = validate_condition({{"name", {{"$regex", std::string(257, 'a')}}}});
+  ASSERT_FALSE(regex.is_ok());
+  EXPECT_EQ(regex.field(), "targeting.name.$regex");
+  // A subject longer than the regex bound never matches (libstdc++'s matcher recurses per
+  // character), so a 1 MB attribute cannot exhaust the stack.
+  EXPECT_FALSE(eval_condition({{"name", std::string(1'000'000, 'a')}},
+                              {{"name", {{"$regex", "^a*$"}}}}));
+  EXPECT_TRUE(eval_condition({{"name", std::string(100, 'a')}}, {{"name", {{"$regex", "^a*$"}}}}));
+}
+
+// JavaScript's String(1e20) is "100000000000000000000" (beyond int64: no overflowing cast).
+TEST(Condition, LargeIntegralNumbersCompareAsJavaScriptStrings) {
+  EXPECT_TRUE(eval_condition({{"n", 1e20}}, {{"n", "100000000000000000000"}}));
+  EXPECT_TRUE(eval_condition({{"n", -1e20}}, {{"n", {{"$regex", "^-1000"}}}}));
+}
+
+}  // namespace
+}  // namespace fulcrum::assign

@@ -328,3 +328,83 @@ TEST_F(EventCodecStoreTest, ValidChunkIsStoredWhole) {
 
 }  // namespace
 }  // namespace fulcrum
+
+namespace fulcrum {
+namespace {
+
+// Hostile input (issue 12): plausible-time bounds and the exposure check come from the
+// caller; nesting, invalid UTF-8 and oversized attributes are invalid records named by
+// field, in the codec's own words.
+TEST(EventCodecHostileInputTest, TimeBoundsMakeImplausibleTimesInvalidRecords) {
+  const DecodeOptions options = DecodeOptions::plausible_times(kJan1);
+  auto chunk = decode_events(
+      "{\"type\":\"session\",\"user_id\":\"u1\",\"at\":946684800}\n"        // 2000-01-01: ok
+      "{\"type\":\"session\",\"user_id\":\"u1\",\"at\":946684799}\n"        // one second before
+      "{\"type\":\"session\",\"user_id\":\"u1\",\"at\":-9000000000000000000}\n"
+      "{\"type\":\"session\",\"user_id\":\"u1\",\"at\":\"9999-12-31T00:00:00Z\"}\n"
+      "{\"type\":\"session\",\"user_id\":\"u1\",\"at\":1704153600}\n"       // now + 1 day: ok
+      "{\"type\":\"session\",\"user_id\":\"u1\",\"at\":1704153601}\n"       // just after
+      "{\"type\":\"user\",\"user_id\":\"u2\",\"signup_at\":\"1970-01-01T00:00:00Z\"}\n",
+      EventFormat::kNdjson, options);
+  ASSERT_TRUE(chunk.is_ok());
+  EXPECT_EQ(chunk->batch.sessions.size(), 2u);
+  ASSERT_EQ(chunk->invalid_records, 5);
+  std::vector<std::int64_t> lines;
+  for (const RecordError& error : chunk->errors) {
+    lines.push_back(error.line);
+    EXPECT_TRUE(error.field == "at" || error.field == "signup_at") << error.to_string();
+  }
+  EXPECT_EQ(lines, (std::vector<std::int64_t>{2, 3, 4, 6, 7}));
+  // Without options (unit tests, tools) times are not bounded.
+  EXPECT_EQ(decode("{\"type\":\"session\",\"user_id\":\"u1\",\"at\":1}\n").invalid_records, 0);
+}
+
+TEST(EventCodecHostileInputTest, ExposureCheckRejectsNamedField) {
+  DecodeOptions options;
+  options.check_exposure = [](const ExposureEvent& exposure)
+      -> std::optional<std::pair<std::string, std::string>> {
+    if (exposure.variant != "control") return std::pair<std::string, std::string>{"variant", "no"};
+    return std::nullopt;
+  };
+  auto chunk = decode_events(
+      "{\"type\":\"exposure\",\"experiment_id\":\"e\",\"user_id\":\"u\",\"variant\":\"control\","
+      "\"at\":1}\n"
+      "{\"type\":\"exposure\",\"experiment_id\":\"e\",\"user_id\":\"u\",\"variant\":\"x\",\"at\":1}\n",
+      EventFormat::kNdjson, options);
+  ASSERT_TRUE(chunk.is_ok());
+  EXPECT_EQ(chunk->batch.exposures.size(), 1u);
+  ASSERT_EQ(chunk->errors.size(), 1u);
+  EXPECT_EQ(chunk->errors[0].field, "variant");
+  EXPECT_EQ(chunk->errors[0].line, 2);
+}
+
+TEST(EventCodecHostileInputTest, NestingUtf8AndAttributeLimitsAreOwnWords) {
+  const std::string deep = "{\"type\":\"user\",\"user_id\":\"u1\",\"attributes\":{\"a\":" +
+                           std::string(100'000, '[') + "}}\n";
+  DecodedChunk nested = decode(deep);
+  ASSERT_EQ(nested.invalid_records, 1);
+  EXPECT_EQ(nested.errors[0].reason.find("simdjson"), std::string::npos);
+
+  DecodedChunk utf8 = decode("{\"type\":\"session\",\"user_id\":\"\xff\",\"at\":1}\n");
+  ASSERT_EQ(utf8.invalid_records, 1);
+  EXPECT_EQ(utf8.errors[0].reason, "invalid UTF-8");
+
+  DecodedChunk csv = decode("type,user_id,attributes.segment\nuser,u1,st\xff\n", EventFormat::kCsv);
+  ASSERT_EQ(csv.invalid_records, 1);
+  EXPECT_EQ(csv.errors[0].field, "attributes.segment");
+  EXPECT_FALSE(decode_events("type,\xff\n", EventFormat::kCsv).is_ok());
+
+  std::string many = "{\"type\":\"user\",\"user_id\":\"u1\",\"attributes\":{";
+  for (int i = 0; i < 101; ++i) many += (i ? ",\"a" : "\"a") + std::to_string(i) + "\":1";
+  many += "}}\n";
+  DecodedChunk too_many = decode(many);
+  ASSERT_EQ(too_many.invalid_records, 1);
+  EXPECT_EQ(too_many.errors[0].field, "attributes");
+  DecodedChunk long_value = decode("{\"type\":\"user\",\"user_id\":\"u1\",\"attributes\":{\"a\":\"" +
+                                   std::string(1025, 'v') + "\"}}\n");
+  ASSERT_EQ(long_value.invalid_records, 1);
+  EXPECT_EQ(long_value.errors[0].field, "attributes.a");
+}
+
+}  // namespace
+}  // namespace fulcrum

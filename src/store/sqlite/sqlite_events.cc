@@ -158,7 +158,9 @@ Status SqliteStore::write_segments(const std::vector<Event>& events) {
   FULCRUM_RETURN_IF_ERROR(insert.status());
   FULCRUM_RETURN_IF_ERROR(remove.status());
 
-  for (const auto& [key, group] : groups) {
+  for (const auto& [group_key, group] : groups) {
+    // A plain reference: clang 14 (the fuzz build) cannot capture structured bindings.
+    const auto& key = group_key;
     SegmentWriter segment;
     UnixSeconds min_at = INT64_MAX, max_at = INT64_MIN;
     std::optional<std::int64_t> replaced;  // the small segment being topped up
