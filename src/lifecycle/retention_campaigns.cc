@@ -410,7 +410,7 @@ Result<CampaignResults> campaign_results(Store& store, const Clock& clock,
   for (std::size_t i = 0; i < members->size(); ++i) {
     const auto& member = (*members)[i];
     index.emplace(member.user_id, i);
-    first_day[i] = analysis_end_day(member.targeted_at);
+    first_day[i] = usage_day_of(member.targeted_at - 1) + 1;  // first midnight >= targeted_at
     from = std::min(from, first_day[i]);
     to = std::max(to, first_day[i] + window_days);
   }

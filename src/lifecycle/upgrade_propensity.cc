@@ -176,7 +176,7 @@ Result<UpgradePropensityModel> train_upgrade_propensity(const UsageHistory& hist
                                                         UnixSeconds now,
                                                         const UpgradePropensityOptions& options) {
   FULCRUM_RETURN_IF_ERROR(options.validate());
-  // Snapshots at midnights: day windows are exact and no label sees the snapshot's own day.
+  // Snapshots at midnights: day windows are exact and labels start where features end.
   now = analysis_end(now);
   std::vector<UnixSeconds> times = upgrade_snapshot_times(now, options);
   UpgradeDataset all = upgrade_dataset(history, times, options.horizon);

@@ -59,8 +59,8 @@ struct EngagementCounts {
 Eigen::VectorXd upgrade_features(const EngagementCounts& counts);
 
 // A user's engagement counts at time `at` from their usage rollups: windows are whole UTC
-// days ending at analysis_end(at) (`at` is a midnight for every snapshot and for serving,
-// since the engines align their clock; see usage/usage_history.h).
+// days ending at analysis_end(at), the last midnight at or before `at` (see
+// usage/usage_history.h).
 EngagementCounts engagement_counts(const UsageHistory& history, int user, UnixSeconds at);
 // Whether the user upgraded from free in [from, to) (the tier timeline keeps exact times).
 bool upgraded_from_free(const UsageHistory& history, int user, UnixSeconds from, UnixSeconds to);
@@ -106,7 +106,7 @@ struct UpgradePropensityModel {
 std::vector<UnixSeconds> upgrade_snapshot_times(UnixSeconds now,
                                                 const UpgradePropensityOptions& options);
 
-// Trains on the history up to `now` (rounded up to a midnight): the holdout fit gives the
+// Trains on the history up to `now` (rounded down to a midnight): the holdout fit gives the
 // evaluation and the calibration, then the serving model is refitted on all snapshots.
 Result<UpgradePropensityModel> train_upgrade_propensity(const UsageHistory& history,
                                                         UnixSeconds now,

@@ -62,7 +62,7 @@ struct RecommendOptions {
 
 // Per-user usage state at one instant, as dense users x features matrices (row-major so
 // one user's row is contiguous). Pure data; built from the usage rollups: windows are whole
-// UTC days ending at analysis_end(at), and `at` is stored rounded up to that midnight.
+// UTC days ending at analysis_end(at), and `at` is stored rounded down to that midnight.
 struct UsageSnapshot {
   using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;

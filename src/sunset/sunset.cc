@@ -66,7 +66,7 @@ Result<SunsetInput> load_sunset_input(Store& store, UnixSeconds now, const Sunse
   FULCRUM_RETURN_IF_ERROR(config.validate());
   const int weeks = config.trend_weeks;
   // Whole UTC days (usage/usage_history.h): the last week is the 7 days ending at the
-  // midnight at or after `now`.
+  // last midnight at or before `now`.
   const UsageDay end_day = analysis_end_day(now);
   const UsageDay first_day = end_day - 7 * weeks;
   const UnixSeconds window_start = usage_day_start(first_day);

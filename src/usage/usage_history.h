@@ -4,9 +4,9 @@
 // A UsageHistory holds users, the feature catalog, every user's day rows and feature-day rows
 // of a day range (compact, integer-indexed, sorted by day) and the tier timeline. Windowed
 // features (last 7/14/28 days, trends, active days) are sums over these rows, never over raw
-// events. Day boundaries are exact UTC midnights: an analysis at time `now` covers whole days
-// up to and including the day holding `now` (analysis_end_day), so "the last 7 days" is the
-// 7 days ending at the next midnight; when `now` is a midnight that is exactly [now - 7d, now).
+// events. Day boundaries are exact UTC midnights: an analysis at time `now` covers the whole
+// days before the day holding `now` (analysis_end_day), so "the last 7 days" is the 7 days
+// ending at the last midnight; when `now` is a midnight that is exactly [now - 7d, now).
 #pragma once
 
 #include <cstdint>
@@ -24,9 +24,12 @@ namespace fulcrum {
 
 class Store;
 
-// The first day after an analysis at `now` (exclusive end): the day holding `now - 1s`, + 1.
-inline UsageDay analysis_end_day(UnixSeconds now) { return usage_day_of(now - 1) + 1; }
-// Where that day starts: `now` rounded up to a midnight. Engines align their clock to it.
+// The first day after an analysis at `now` (exclusive end): the day holding `now`, so an
+// analysis counts the whole days before it. A partial day would look like a drop in every
+// trend; a clock a few minutes past midnight (the CLI's default of one second after the
+// latest event) therefore analyses exactly the days up to that midnight.
+inline UsageDay analysis_end_day(UnixSeconds now) { return usage_day_of(now); }
+// Where that day starts: `now` rounded down to a midnight. Engines align their clock to it.
 inline UnixSeconds analysis_end(UnixSeconds now) {
   return usage_day_start(analysis_end_day(now));
 }

@@ -1,8 +1,8 @@
 // Compact per-user daily activity over a window of whole UTC days, the one aggregate every
 // retention trigger and the churn model read. load_user_activity fills it from the store's
 // usage rollups (one row per user-day, never the raw events), so triggers over 250k users
-// never query per user. The window ends at analysis_end(now) (`now` rounded up to a
-// midnight): day `days-1` is the day holding `now`, so "the last 7 days" is 7 whole days.
+// never query per user. The window ends at analysis_end(now) (`now` rounded down to a
+// midnight): day `days-1` is the last whole day before `now`.
 #pragma once
 
 #include <cstdint>

@@ -121,10 +121,10 @@ TEST_F(UsageHistoryTest, LoadUserReadsOneUserAndTheDayRange) {
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
 }
 
-TEST(UsageDays, AnalysisEndRoundsUpToTheNextMidnight) {
+TEST(UsageDays, AnalysisEndRoundsDownToTheLastMidnight) {
   EXPECT_EQ(analysis_end(kStart), kStart);  // a midnight stays
-  EXPECT_EQ(analysis_end(kStart + 1), kStart + kDay);
-  EXPECT_EQ(analysis_end(kStart + kDay - 1), kStart + kDay);
+  EXPECT_EQ(analysis_end(kStart + 353), kStart);  // a few minutes past: those days exactly
+  EXPECT_EQ(analysis_end(kStart + kDay - 1), kStart);
   EXPECT_EQ(usage_day_of(-1), -1);
   EXPECT_EQ(usage_day_of(0), 0);
 }
@@ -150,10 +150,11 @@ TEST_F(UsageHistoryTest, UserActivityCellsSumTheDaysEvents) {
   ASSERT_GE(budgets, 0);
   EXPECT_TRUE(activity->used_feature(alice, budgets, 0));
   EXPECT_FALSE(activity->used_feature(alice, budgets, 1));
-  // A clock in the middle of the day covers that whole day.
-  auto mid_day = load_user_activity(*store_, kStart + 19 * kDay + 7200, 20);
+  // A clock in the middle of a day analyses the whole days before it.
+  auto mid_day = load_user_activity(*store_, kStart + 20 * kDay + 7200, 20);
   ASSERT_TRUE(mid_day.is_ok());
   EXPECT_EQ(mid_day->now(), now);
+  EXPECT_EQ(mid_day->activity(alice, 0), 1 + 2);
 }
 
 }  // namespace
