@@ -70,7 +70,11 @@ std::string rollup_select(const char* table, const char* columns, const RollupQu
 // stays short.
 Result<std::pair<UsageDay, UsageDay>> stored_day_bounds(sqlite3* db) {
   std::pair<UsageDay, UsageDay> bounds{0, 0};
-  Statement query(db, "SELECT MIN(day), MAX(day) FROM usage_user_days");
+  // Two subqueries: SQLite answers a lone MIN or MAX from the primary key's first column in
+  // one probe, but scans the whole table for MIN and MAX in one SELECT.
+  Statement query(db,
+                  "SELECT (SELECT MIN(day) FROM usage_user_days), "
+                  "(SELECT MAX(day) FROM usage_user_days)");
   FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
     if (!row.is_null(0)) {
       bounds = {static_cast<UsageDay>(row.int64(0)), static_cast<UsageDay>(row.int64(1)) + 1};
