@@ -51,8 +51,7 @@ CommandRunner setup_rollups(CLI::App& app, const GlobalOptions& global) {
       for (const auto& example : report->examples) std::cout << "  " << example << "\n";
       return 1;
     }
-    std::cout << "rollups consistent with the events: " << counts << " (" << seconds()
-              << " s)\n";
+    std::cout << "rollups consistent with the events: " << counts << " (" << seconds() << " s)\n";
     return 0;
   };
 }

@@ -80,8 +80,8 @@ EngagementCounts engagement_counts(const UsageHistory& history, int user, UnixSe
       c.usage_prev_28 += d.uses;
     }
   }
-  c.tenure_days = static_cast<double>(at - history.user(user).signup_at) /
-                  static_cast<double>(kSecondsPerDay);
+  c.tenure_days =
+      static_cast<double>(at - history.user(user).signup_at) / static_cast<double>(kSecondsPerDay);
   const int catalog = static_cast<int>(history.features().size());
   std::vector<bool> seen(catalog, false);
   std::map<int, int> hits;

@@ -265,8 +265,8 @@ Result<UpgradeTiming> UpgradeTimingService::for_user(Store& store, const Clock& 
   if (!fresh.is_ok()) return fresh.status();
   const auto& current = *fresh;
   // Scoring one user reads that user's rollups only.
-  auto history =
-      UsageHistory::load_user(store, user_id, upgrade_history_window(current->trained_at(), options_));
+  auto history = UsageHistory::load_user(store, user_id,
+                                         upgrade_history_window(current->trained_at(), options_));
   if (!history.is_ok()) return history.status();
   return current->timing_for(*history, user_id);
 }

@@ -278,10 +278,11 @@ UsageSnapshot UsageSnapshot::build(const UsageHistory& history, UnixSeconds at,
   const UsageDay recent_start = end - window_days, previous_start = end - 2 * window_days;
   for (Eigen::Index u = 0; u < users; ++u) {
     const int user = static_cast<int>(u);
-    for (const auto& d : history.feature_days_between(user, std::numeric_limits<UsageDay>::min(),
-                                                      end)) {
+    for (const auto& d :
+         history.feature_days_between(user, std::numeric_limits<UsageDay>::min(), end)) {
       if (d.feature >= features) continue;  // not in the catalog
-      if (d.day >= recent_start) s.paywall_recent(u, d.feature) += static_cast<float>(d.paywall_hits);
+      if (d.day >= recent_start)
+        s.paywall_recent(u, d.feature) += static_cast<float>(d.paywall_hits);
       if (d.usage_events == 0) continue;  // paywall hits only
       s.used(u, d.feature) = 1.0;
       s.first_use(u, d.feature) = std::min(s.first_use(u, d.feature), usage_day_start(d.day));

@@ -23,8 +23,7 @@ nlohmann::json recommendations_to_json(const std::vector<FeatureRecommendation>&
   return array;
 }
 
-TrainedModelHolder<RecommendationModel>::Train RecommendationService::trainer(
-    Store& store) const {
+TrainedModelHolder<RecommendationModel>::Train RecommendationService::trainer(Store& store) const {
   return [&store, options = options_](UnixSeconds now) -> Result<RecommendationModel> {
     auto history = UsageHistory::load(store, UsageLoadOptions{.to_day = analysis_end_day(now)});
     if (!history.is_ok()) return history.status();

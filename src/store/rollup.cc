@@ -74,8 +74,8 @@ UserDayRollup& RollupAccumulator::user_day(std::uint32_t user_key, UnixSeconds a
   return it->second;
 }
 
-FeatureDayRollup& RollupAccumulator::feature_day(std::uint32_t user_key,
-                                                 std::uint32_t feature_key, UnixSeconds at) {
+FeatureDayRollup& RollupAccumulator::feature_day(std::uint32_t user_key, std::uint32_t feature_key,
+                                                 UnixSeconds at) {
   const UsageDay day = usage_day_of(at);
   auto [it, inserted] = feature_days_.try_emplace({user_day_id(day, user_key), feature_key});
   if (inserted) {
@@ -86,8 +86,8 @@ FeatureDayRollup& RollupAccumulator::feature_day(std::uint32_t user_key,
   return it->second;
 }
 
-void RollupAccumulator::add_usage(std::uint32_t user_key, std::uint32_t feature_key,
-                                  UnixSeconds at, std::int64_t count) {
+void RollupAccumulator::add_usage(std::uint32_t user_key, std::uint32_t feature_key, UnixSeconds at,
+                                  std::int64_t count) {
   UserDayRollup& day = user_day(user_key, at);
   day.usage_events += 1;
   day.uses += count;

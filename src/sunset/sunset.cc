@@ -134,12 +134,11 @@ Result<SunsetInput> load_sunset_input(Store& store, UnixSeconds now, const Sunse
       RollupQuery{first_day, end_day, std::nullopt}, [&](const FeatureDayRollup& row) {
         if (row.uses <= 0) return;
         const int user = user_of(row.user_key);
-        const int f = row.feature_key < feature_of_key.size() ? feature_of_key[row.feature_key]
-                                                               : -1;
+        const int f =
+            row.feature_key < feature_of_key.size() ? feature_of_key[row.feature_key] : -1;
         if (user < 0 || f < 0) return;
         feature_weeks[f][user] |= std::uint32_t{1} << ((row.day - first_day) / 7);
       }));
-
 
   input.weekly_active_users_total.assign(weeks, 0);
   for (std::uint32_t mask : active_weeks) {

@@ -164,7 +164,7 @@ int UsageHistory::find_feature(std::string_view name) const {
 }
 
 std::span<const UsageHistory::Day> UsageHistory::days_between(int u, UsageDay from_day,
-                                                             UsageDay to_day) const {
+                                                              UsageDay to_day) const {
   auto rows = days(u);
   auto lo = std::partition_point(rows.begin(), rows.end(),
                                  [&](const Day& d) { return d.day < from_day; });

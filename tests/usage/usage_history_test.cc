@@ -31,9 +31,10 @@ EventBatch sample_events() {
   }
   batch.sessions.push_back({"bob", kStart + 3 * kDay, 10});
   batch.feature_usage.push_back({"bob", "wealth", kStart + 3 * kDay + 5, 1});
-  batch.feature_usage.push_back({"carol", "budgets", kStart + 4 * kDay, 1});  // no users row
+  batch.feature_usage.push_back({"carol", "budgets", kStart + 4 * kDay, 1});      // no users row
   batch.feature_usage.push_back({"bob", "legacy_export", kStart + 5 * kDay, 1});  // no catalog
-  batch.payments = {{"alice", kStart + 2 * kDay, false, 999}, {"alice", kStart + 2 * kDay + 9, true, 999}};
+  batch.payments = {{"alice", kStart + 2 * kDay, false, 999},
+                    {"alice", kStart + 2 * kDay + 9, true, 999}};
   batch.subscription_changes = {
       {"alice", kStart + 15 * kDay, SubscriptionChangeKind::kUpgrade, Tier::kFree, Tier::kPlus}};
   batch.users[0].tier = Tier::kPlus;  // current tier after the upgrade
@@ -43,9 +44,9 @@ EventBatch sample_events() {
 class UsageHistoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    directory_ = std::filesystem::temp_directory_path() /
-                 ("fulcrum_usage_" + std::to_string(::getpid()) + "_" +
-                  std::to_string(std::random_device{}()));
+    directory_ =
+        std::filesystem::temp_directory_path() / ("fulcrum_usage_" + std::to_string(::getpid()) +
+                                                  "_" + std::to_string(std::random_device{}()));
     std::filesystem::create_directories(directory_);
     auto store = open_store((directory_ / "store.db").string());
     ASSERT_TRUE(store.is_ok()) << store.status().to_string();
@@ -122,7 +123,7 @@ TEST_F(UsageHistoryTest, LoadUserReadsOneUserAndTheDayRange) {
 }
 
 TEST(UsageDays, AnalysisEndRoundsDownToTheLastMidnight) {
-  EXPECT_EQ(analysis_end(kStart), kStart);  // a midnight stays
+  EXPECT_EQ(analysis_end(kStart), kStart);        // a midnight stays
   EXPECT_EQ(analysis_end(kStart + 353), kStart);  // a few minutes past: those days exactly
   EXPECT_EQ(analysis_end(kStart + kDay - 1), kStart);
   EXPECT_EQ(usage_day_of(-1), -1);

@@ -224,10 +224,10 @@ Status SqliteStore::upsert_rollups(const std::vector<UserDayRollup>& user_days,
             "usage_events = usage_events + excluded.usage_events, uses = uses + excluded.uses, "
             "paywall_hits = paywall_hits + excluded.paywall_hits"
           : "";
-  Statement feature_insert(writer_, (std::string("INSERT INTO usage_feature_days(") +
-                                     kFeatureDayColumns + ") VALUES(?1,?2,?3,?4,?5,?6)" +
-                                     feature_conflict)
-                                        .c_str());
+  Statement feature_insert(writer_,
+                           (std::string("INSERT INTO usage_feature_days(") + kFeatureDayColumns +
+                            ") VALUES(?1,?2,?3,?4,?5,?6)" + feature_conflict)
+                               .c_str());
   FULCRUM_RETURN_IF_ERROR(feature_insert.status());
   for (const auto& r : feature_days) {
     FULCRUM_RETURN_IF_ERROR(feature_insert.bind(1, static_cast<std::int64_t>(r.day))
@@ -367,8 +367,8 @@ Status SqliteStore::write_rebuilt_rollups() {
   if (!bounds.is_ok()) return bounds.status();
   for (UsageDay day = bounds->first; day < bounds->second; day += kRebuildDays) {
     Recomputed rows;
-    FULCRUM_RETURN_IF_ERROR(recompute_days(writer_, day, std::min(day + kRebuildDays,
-                                                                  bounds->second),
+    FULCRUM_RETURN_IF_ERROR(recompute_days(writer_, day,
+                                           std::min(day + kRebuildDays, bounds->second),
                                            feature_keys, add_feature, rows));
     FULCRUM_RETURN_IF_ERROR(upsert_rollups(rows.user_days, rows.feature_days, false));
   }
@@ -439,9 +439,9 @@ Result<RollupVerification> SqliteStore::verify_rollups() {
     std::vector<FeatureDayRollup> stored_features;
     RollupQuery query{day, end, std::nullopt};
     {
-      Statement select(db, (rollup_select("usage_user_days", kUserDayColumns, query) +
-                            " ORDER BY day, user_key")
-                               .c_str());
+      Statement select(
+          db, (rollup_select("usage_user_days", kUserDayColumns, query) + " ORDER BY day, user_key")
+                  .c_str());
       select.bind(1, static_cast<std::int64_t>(day)).bind(2, static_cast<std::int64_t>(end));
       FULCRUM_RETURN_IF_ERROR(select.each_row(
           [&](const Statement& row) { stored_users.push_back(read_user_day(row)); }));
@@ -463,9 +463,8 @@ Result<RollupVerification> SqliteStore::verify_rollups() {
   if (!changes.is_ok()) return changes.status();
   report.tier_changes = static_cast<std::int64_t>(changes->size());
   std::vector<TierChangeRollup> stored_changes;
-  FULCRUM_RETURN_IF_ERROR(scan_tier_changes_on(db, std::nullopt, [&](const TierChangeRollup& c) {
-    stored_changes.push_back(c);
-  }));
+  FULCRUM_RETURN_IF_ERROR(scan_tier_changes_on(
+      db, std::nullopt, [&](const TierChangeRollup& c) { stored_changes.push_back(c); }));
   compare_tier_changes(std::move(stored_changes), std::move(*changes), report);
   return report;
 }
@@ -474,9 +473,8 @@ Status SqliteStore::scan_user_keys(
     const std::function<void(std::uint32_t, const std::string&)>& visit) {
   FULCRUM_WITH_READER(reader);
   Statement query(reader.db(), "SELECT user_key, user_id FROM user_keys");
-  return query.each_row([&](const Statement& row) {
-    visit(static_cast<std::uint32_t>(row.int64(0)), row.text(1));
-  });
+  return query.each_row(
+      [&](const Statement& row) { visit(static_cast<std::uint32_t>(row.int64(0)), row.text(1)); });
 }
 
 Result<std::optional<std::uint32_t>> SqliteStore::find_user_key(const std::string& user_id) {
@@ -493,9 +491,8 @@ Status SqliteStore::scan_feature_keys(
     const std::function<void(std::uint32_t, const std::string&)>& visit) {
   FULCRUM_WITH_READER(reader);
   Statement query(reader.db(), "SELECT feature_key, name FROM feature_keys");
-  return query.each_row([&](const Statement& row) {
-    visit(static_cast<std::uint32_t>(row.int64(0)), row.text(1));
-  });
+  return query.each_row(
+      [&](const Statement& row) { visit(static_cast<std::uint32_t>(row.int64(0)), row.text(1)); });
 }
 
 Status SqliteStore::scan_user_days(const RollupQuery& query,
@@ -509,8 +506,7 @@ Status SqliteStore::scan_user_days(const RollupQuery& query,
     bounded.to_day = std::min(query.to_day, bounds->second);
     if (bounded.from_day >= bounded.to_day) return Status::ok();
   }
-  Statement select(reader.db(),
-                   rollup_select("usage_user_days", kUserDayColumns, bounded).c_str());
+  Statement select(reader.db(), rollup_select("usage_user_days", kUserDayColumns, bounded).c_str());
   select.bind(1, static_cast<std::int64_t>(bounded.from_day))
       .bind(2, static_cast<std::int64_t>(bounded.to_day));
   if (query.user_key) select.bind(3, static_cast<std::int64_t>(*query.user_key));
