@@ -79,7 +79,7 @@ struct MostPopular {
 void BM_TrainModel(benchmark::State& state) {
   const Data& d = data();
   for (auto _ : state) {
-    auto model = RecommendationModel::train(d.history, d.now);
+    auto model = RecommendationModel::train(UsageHistory::from_events(d.history), d.now);
     if (!model.is_ok()) state.SkipWithError(model.status().to_string().c_str());
     benchmark::DoNotOptimize(model);
   }
@@ -118,7 +118,8 @@ void serve_with_percentiles(benchmark::State& state, Serve serve) {
 
 void BM_ServeModel(benchmark::State& state) {
   static const RecommendationModel* model = [] {
-    auto trained = RecommendationModel::train(data().history, data().now);
+    auto trained =
+        RecommendationModel::train(UsageHistory::from_events(data().history), data().now);
     return new RecommendationModel(std::move(trained).value());
   }();
   serve_with_percentiles(state, [&](const std::string& user) {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "lifecycle/retention_activity.h"
+#include "usage/user_activity.h"
 
 namespace fulcrum {
 

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <unordered_map>
 
 #include "core/ids.h"
 #include "stats/hypothesis.h"
 #include "store/store.h"
+#include "usage/usage_history.h"
 
 namespace fulcrum {
 
@@ -398,31 +400,40 @@ Result<CampaignResults> campaign_results(Store& store, const Clock& clock,
   auto members = store.campaign_members(campaign_id);
   if (!members) return members.status();
   const UnixSeconds now = clock.now();
-  const UnixSeconds window =
-      static_cast<UnixSeconds>(campaign->retention_window_days) * kSecondsPerDay;
+  // Retained: active (a session or a feature use) on any of the retention_window_days whole
+  // UTC days from the first midnight at or after targeting (usage rollups; a campaign
+  // targeted mid-day does not count that day's earlier activity).
+  const int window_days = campaign->retention_window_days;
   std::unordered_map<std::string, std::size_t> index;
-  UnixSeconds from = INT64_MAX, to = 0;
+  UsageDay from = std::numeric_limits<UsageDay>::max(), to = std::numeric_limits<UsageDay>::min();
+  std::vector<UsageDay> first_day(members->size());
   for (std::size_t i = 0; i < members->size(); ++i) {
     const auto& member = (*members)[i];
     index.emplace(member.user_id, i);
-    from = std::min(from, member.targeted_at);
-    to = std::max(to, member.targeted_at + window);
+    first_day[i] = usage_day_of(member.targeted_at - 1) + 1;  // first midnight >= targeted_at
+    from = std::min(from, first_day[i]);
+    to = std::max(to, first_day[i] + window_days);
   }
   std::vector<bool> holdout(members->size()), retained(members->size(), false);
   for (std::size_t i = 0; i < members->size(); ++i) holdout[i] = (*members)[i].holdout;
-  const bool complete = members->empty() || now >= to;
+  const UsageDay today_end = analysis_end_day(now);
+  const bool complete = members->empty() || today_end >= to;
   if (!members->empty()) {
-    TimeRange range{from, std::min(to, now)};
-    auto mark = [&](const std::string& user_id, UnixSeconds at) {
-      auto it = index.find(user_id);
+    // Member keys, then one scan of the window's user-day rows.
+    std::vector<std::int64_t> member_of_key;
+    FULCRUM_RETURN_IF_ERROR(store.scan_user_keys([&](std::uint32_t key, const std::string& id) {
+      auto it = index.find(id);
       if (it == index.end()) return;
-      UnixSeconds targeted = (*members)[it->second].targeted_at;
-      if (at >= targeted && at < targeted + window) retained[it->second] = true;
-    };
-    FULCRUM_RETURN_IF_ERROR(store.scan_sessions(
-        range, [&](const SessionEvent& event) { mark(event.user_id, event.at); }));
-    FULCRUM_RETURN_IF_ERROR(store.scan_feature_usage(
-        range, [&](const FeatureUsageEvent& event) { mark(event.user_id, event.at); }));
+      if (key >= member_of_key.size()) member_of_key.resize(static_cast<std::size_t>(key) + 1, -1);
+      member_of_key[key] = static_cast<std::int64_t>(it->second);
+    }));
+    FULCRUM_RETURN_IF_ERROR(store.scan_user_days(
+        RollupQuery{from, std::min(to, today_end), std::nullopt}, [&](const UserDayRollup& row) {
+          if (row.user_key >= member_of_key.size() || member_of_key[row.user_key] < 0) return;
+          const auto i = static_cast<std::size_t>(member_of_key[row.user_key]);
+          if (row.sessions + row.usage_events == 0) return;
+          if (row.day >= first_day[i] && row.day < first_day[i] + window_days) retained[i] = true;
+        }));
   }
   return summarize_campaign_results(*campaign, holdout, retained, complete, alpha);
 }

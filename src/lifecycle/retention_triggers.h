@@ -12,7 +12,7 @@
 
 #include "core/status.h"
 #include "lifecycle/churn_model.h"
-#include "lifecycle/retention_activity.h"
+#include "usage/user_activity.h"
 
 namespace fulcrum {
 

@@ -7,24 +7,6 @@
 namespace fulcrum {
 namespace {
 
-constexpr UnixSeconds kDays14 = 14 * kSecondsPerDay;
-constexpr UnixSeconds kDays28 = 28 * kSecondsPerDay;
-
-template <typename T>
-std::size_t count_between(const std::vector<T>& sorted, UnixSeconds from, UnixSeconds to,
-                          UnixSeconds (*key)(const T&)) {
-  auto lo =
-      std::partition_point(sorted.begin(), sorted.end(), [&](const T& v) { return key(v) < from; });
-  auto hi = std::partition_point(lo, sorted.end(), [&](const T& v) { return key(v) < to; });
-  return static_cast<std::size_t>(hi - lo);
-}
-
-UnixSeconds plain_key(const UnixSeconds& t) { return t; }
-template <typename V>
-UnixSeconds first_key(const std::pair<UnixSeconds, V>& p) {
-  return p.first;
-}
-
 std::vector<double> to_vector(const Eigen::VectorXd& v) {
   return std::vector<double>(v.data(), v.data() + v.size());
 }
@@ -81,103 +63,47 @@ Eigen::VectorXd upgrade_features(const EngagementCounts& c) {
   return x;
 }
 
-UserTimelines UserTimelines::build(const EventBatch& history) {
-  UserTimelines t;
-  t.index_ = ActivityIndex::build(history);
-  t.timelines_.resize(t.index_.users.size());
-  std::vector<std::vector<std::pair<UnixSeconds, std::int64_t>>> usage(t.timelines_.size());
-  for (const auto& e : history.feature_usage) {
-    int u = t.index_.user(e.user_id);
-    if (u < 0) continue;
-    usage[u].push_back({e.at, e.count});
-    t.timelines_[u].usage_features.push_back({e.at, t.index_.feature(e.feature)});
-    t.timelines_[u].active_days.push_back(floor_to_day(e.at));
-  }
-  for (const auto& e : history.sessions) {
-    int u = t.index_.user(e.user_id);
-    if (u < 0) continue;
-    t.timelines_[u].sessions.push_back(e.at);
-    t.timelines_[u].active_days.push_back(floor_to_day(e.at));
-  }
-  for (const auto& e : history.paywall_hits) {
-    int u = t.index_.user(e.user_id);
-    if (u >= 0) t.timelines_[u].paywall.push_back({e.at, t.index_.feature(e.feature)});
-  }
-  for (const auto& e : history.payments) {
-    int u = t.index_.user(e.user_id);
-    if (u >= 0) t.timelines_[u].payments.push_back({e.at, e.succeeded});
-  }
-  for (std::size_t u = 0; u < t.timelines_.size(); ++u) {
-    Timeline& line = t.timelines_[u];
-    std::sort(line.sessions.begin(), line.sessions.end());
-    std::sort(line.active_days.begin(), line.active_days.end());
-    line.active_days.erase(std::unique(line.active_days.begin(), line.active_days.end()),
-                           line.active_days.end());
-    std::sort(line.usage_features.begin(), line.usage_features.end());
-    std::sort(line.paywall.begin(), line.paywall.end());
-    std::sort(line.payments.begin(), line.payments.end());
-    std::sort(usage[u].begin(), usage[u].end());
-    std::int64_t total = 0;
-    for (const auto& [at, count] : usage[u]) {
-      total += count;
-      line.usage_cumulative.push_back({at, total});
-    }
-  }
-  return t;
-}
-
-EngagementCounts UserTimelines::counts(int user, UnixSeconds at) const {
-  const Timeline& line = timelines_[user];
+EngagementCounts engagement_counts(const UsageHistory& history, int user, UnixSeconds at) {
+  const UsageDay end = analysis_end_day(at);
   EngagementCounts c;
-  c.active_days_28 =
-      static_cast<double>(count_between(line.active_days, at - kDays28, at, plain_key));
-  c.sessions_14 = static_cast<double>(count_between(line.sessions, at - kDays14, at, plain_key));
-  c.sessions_prev_14 =
-      static_cast<double>(count_between(line.sessions, at - kDays28, at - kDays14, plain_key));
-  c.paywall_14 = static_cast<double>(count_between(line.paywall, at - kDays14, at, first_key<int>));
-  c.paywall_prev_14 =
-      static_cast<double>(count_between(line.paywall, at - kDays28, at - kDays14, first_key<int>));
-  auto cumulative_before = [&](UnixSeconds t) -> std::int64_t {
-    auto it = std::partition_point(line.usage_cumulative.begin(), line.usage_cumulative.end(),
-                                   [&](const auto& p) { return p.first < t; });
-    return it == line.usage_cumulative.begin() ? 0 : std::prev(it)->second;
-  };
-  c.usage_28 = static_cast<double>(cumulative_before(at) - cumulative_before(at - kDays28));
-  c.usage_prev_28 =
-      static_cast<double>(cumulative_before(at - kDays28) - cumulative_before(at - 2 * kDays28));
-  auto pay_lo = std::partition_point(line.payments.begin(), line.payments.end(),
-                                     [&](const auto& p) { return p.first < at - kDays28; });
-  for (auto it = pay_lo; it != line.payments.end() && it->first < at; ++it) {
-    (it->second ? c.transactions_28 : c.failed_payments_28) += 1;
+  for (const auto& d : history.days_between(user, end - 56, end)) {
+    const bool recent_28 = d.day >= end - 28;
+    if (recent_28) {
+      c.active_days_28 += (d.sessions > 0 || d.usage_events > 0) ? 1 : 0;
+      const bool recent_14 = d.day >= end - 14;
+      (recent_14 ? c.sessions_14 : c.sessions_prev_14) += d.sessions;
+      (recent_14 ? c.paywall_14 : c.paywall_prev_14) += d.paywall_hits;
+      c.usage_28 += d.uses;
+      c.transactions_28 += d.payments_succeeded;
+      c.failed_payments_28 += d.payments_failed;
+    } else {
+      c.usage_prev_28 += d.uses;
+    }
   }
   c.tenure_days =
-      static_cast<double>(at - index_.users[user]->signup_at) / static_cast<double>(kSecondsPerDay);
-  std::vector<bool> seen(index_.features.size(), false);
-  auto use_lo = std::partition_point(line.usage_features.begin(), line.usage_features.end(),
-                                     [&](const auto& p) { return p.first < at - kDays28; });
-  for (auto it = use_lo; it != line.usage_features.end() && it->first < at; ++it) {
-    if (it->second >= 0 && !seen[it->second]) {
-      seen[it->second] = true;
+      static_cast<double>(at - history.user(user).signup_at) / static_cast<double>(kSecondsPerDay);
+  const int catalog = static_cast<int>(history.features().size());
+  std::vector<bool> seen(catalog, false);
+  std::map<int, int> hits;
+  for (const auto& d : history.feature_days_between(user, end - 28, end)) {
+    if (d.feature >= catalog) continue;
+    if (d.usage_events > 0 && !seen[d.feature]) {
+      seen[d.feature] = true;
       c.distinct_features_28 += 1;
     }
-  }
-  std::map<int, int> hits;
-  auto wall_lo = std::partition_point(line.paywall.begin(), line.paywall.end(),
-                                      [&](const auto& p) { return p.first < at - kDays28; });
-  for (auto it = wall_lo; it != line.paywall.end() && it->first < at; ++it) {
-    if (it->second >= 0) hits[it->second] += 1;
+    if (d.paywall_hits > 0) hits[d.feature] += d.paywall_hits;
   }
   std::vector<std::pair<int, int>> ranked;
   for (const auto& [feature, n] : hits) ranked.push_back({-n, feature});
   std::sort(ranked.begin(), ranked.end());
   for (const auto& [negative_count, feature] : ranked) {
-    c.paywalled_features.push_back(index_.features[feature].name);
+    c.paywalled_features.push_back(history.features()[feature].name);
   }
   return c;
 }
 
-bool UserTimelines::upgraded_from_free(int user, UnixSeconds from, UnixSeconds to) const {
-  for (const auto& change : index_.changes_by_user[user]) {
+bool upgraded_from_free(const UsageHistory& history, int user, UnixSeconds from, UnixSeconds to) {
+  for (const auto& change : history.tier_changes(user)) {
     if (change.at >= from && change.at < to && change.kind == SubscriptionChangeKind::kUpgrade &&
         change.from_tier == Tier::kFree) {
       return true;
@@ -186,21 +112,19 @@ bool UserTimelines::upgraded_from_free(int user, UnixSeconds from, UnixSeconds t
   return false;
 }
 
-UpgradeDataset upgrade_dataset(const UserTimelines& timelines,
+UpgradeDataset upgrade_dataset(const UsageHistory& history,
                                const std::vector<UnixSeconds>& snapshot_times,
                                UnixSeconds horizon) {
   UpgradeDataset data;
   std::vector<Eigen::VectorXd> rows;
   std::vector<double> labels;
-  const auto& index = timelines.index();
   for (UnixSeconds at : snapshot_times) {
-    for (std::size_t u = 0; u < index.users.size(); ++u) {
-      int user = static_cast<int>(u);
-      if (index.users[u]->signup_at >= at || index.tier_at(user, at) != Tier::kFree) continue;
+    for (int user = 0; user < history.user_count(); ++user) {
+      if (history.user(user).signup_at >= at || history.tier_at(user, at) != Tier::kFree) continue;
       data.users.push_back(user);
       data.at.push_back(at);
-      rows.push_back(upgrade_features(timelines.counts(user, at)));
-      labels.push_back(timelines.upgraded_from_free(user, at, at + horizon) ? 1.0 : 0.0);
+      rows.push_back(upgrade_features(engagement_counts(history, user, at)));
+      labels.push_back(upgraded_from_free(history, user, at, at + horizon) ? 1.0 : 0.0);
     }
   }
   data.features.resize(static_cast<Eigen::Index>(rows.size()), kUpgradeFeatureCount);
@@ -248,12 +172,14 @@ std::vector<UnixSeconds> upgrade_snapshot_times(UnixSeconds now,
   return times;
 }
 
-Result<UpgradePropensityModel> train_upgrade_propensity(const UserTimelines& timelines,
+Result<UpgradePropensityModel> train_upgrade_propensity(const UsageHistory& history,
                                                         UnixSeconds now,
                                                         const UpgradePropensityOptions& options) {
   FULCRUM_RETURN_IF_ERROR(options.validate());
+  // Snapshots at midnights: day windows are exact and labels start where features end.
+  now = analysis_end(now);
   std::vector<UnixSeconds> times = upgrade_snapshot_times(now, options);
-  UpgradeDataset all = upgrade_dataset(timelines, times, options.horizon);
+  UpgradeDataset all = upgrade_dataset(history, times, options.horizon);
   // Time split: holdout = the last holdout_snapshots snapshots; training rows must have
   // their whole label window before the first holdout snapshot.
   const UnixSeconds holdout_from = times[times.size() - options.holdout_snapshots];

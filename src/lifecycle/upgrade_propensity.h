@@ -14,9 +14,9 @@
 
 #include "core/status.h"
 #include "lifecycle/churn_model.h"
-#include "recommend/activity.h"
 #include "recommend/calibration.h"
 #include "store/model.h"
+#include "usage/usage_history.h"
 
 namespace fulcrum {
 
@@ -58,27 +58,12 @@ struct EngagementCounts {
 // Features from counts (the same transform for training, serving and projection).
 Eigen::VectorXd upgrade_features(const EngagementCounts& counts);
 
-// Each user's events sorted by time, built once from a history; answers window counts.
-class UserTimelines {
- public:
-  static UserTimelines build(const EventBatch& history);
-  const ActivityIndex& index() const { return index_; }
-  EngagementCounts counts(int user, UnixSeconds at) const;
-  // Whether the user upgraded from free in [from, to).
-  bool upgraded_from_free(int user, UnixSeconds from, UnixSeconds to) const;
-
- private:
-  struct Timeline {
-    std::vector<UnixSeconds> sessions;
-    std::vector<UnixSeconds> active_days;  // distinct day starts with any activity
-    std::vector<std::pair<UnixSeconds, std::int64_t>> usage_cumulative;  // (at, uses so far)
-    std::vector<std::pair<UnixSeconds, int>> usage_features;             // (at, feature)
-    std::vector<std::pair<UnixSeconds, int>> paywall;                    // (at, feature)
-    std::vector<std::pair<UnixSeconds, bool>> payments;                  // (at, succeeded)
-  };
-  ActivityIndex index_;
-  std::vector<Timeline> timelines_;
-};
+// A user's engagement counts at time `at` from their usage rollups: windows are whole UTC
+// days ending at analysis_end(at), the last midnight at or before `at` (see
+// usage/usage_history.h).
+EngagementCounts engagement_counts(const UsageHistory& history, int user, UnixSeconds at);
+// Whether the user upgraded from free in [from, to) (the tier timeline keeps exact times).
+bool upgraded_from_free(const UsageHistory& history, int user, UnixSeconds from, UnixSeconds to);
 
 // Snapshot rows: one per (snapshot time, user free at that time and signed up before it).
 struct UpgradeDataset {
@@ -87,7 +72,7 @@ struct UpgradeDataset {
   Eigen::MatrixXd features;  // raw features, one row per snapshot row
   Eigen::VectorXd upgraded;  // label: upgraded from free within the horizon
 };
-UpgradeDataset upgrade_dataset(const UserTimelines& timelines,
+UpgradeDataset upgrade_dataset(const UsageHistory& history,
                                const std::vector<UnixSeconds>& snapshot_times, UnixSeconds horizon);
 
 // Brier score: mean squared difference between predicted probability and 0/1 outcome.
@@ -121,9 +106,9 @@ struct UpgradePropensityModel {
 std::vector<UnixSeconds> upgrade_snapshot_times(UnixSeconds now,
                                                 const UpgradePropensityOptions& options);
 
-// Trains on the timelines up to `now`: the holdout fit gives the evaluation and the
-// calibration, then the serving model is refitted on all snapshots.
-Result<UpgradePropensityModel> train_upgrade_propensity(const UserTimelines& timelines,
+// Trains on the history up to `now` (rounded down to a midnight): the holdout fit gives the
+// evaluation and the calibration, then the serving model is refitted on all snapshots.
+Result<UpgradePropensityModel> train_upgrade_propensity(const UsageHistory& history,
                                                         UnixSeconds now,
                                                         const UpgradePropensityOptions& options);
 

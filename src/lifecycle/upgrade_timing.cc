@@ -109,19 +109,28 @@ EngagementCounts project_engagement(const EngagementCounts& now, int days) {
   return c;
 }
 
-Result<UpgradeTimingModel> UpgradeTimingModel::train(const EventBatch& history, UnixSeconds now,
+UsageLoadOptions upgrade_history_window(UnixSeconds now, const UpgradeTimingOptions& options) {
+  UsageLoadOptions window;
+  const UsageDay end = analysis_end_day(now);
+  const auto horizon_days =
+      static_cast<UsageDay>((options.propensity.horizon + kSecondsPerDay - 1) / kSecondsPerDay);
+  // The oldest snapshot is snapshots x horizon before now; its features read 56 days back.
+  window.from_day = end - options.propensity.snapshots * horizon_days - 56;
+  window.to_day = end;
+  return window;
+}
+
+Result<UpgradeTimingModel> UpgradeTimingModel::train(const UsageHistory& history, UnixSeconds now,
                                                      const UpgradeTimingOptions& options) {
   if (options.lookahead_days < 1) return invalid_argument("must be >= 1", "lookahead_days");
   if (!(options.near_peak_share > 0 && options.near_peak_share <= 1)) {
     return invalid_argument("must be in (0, 1]", "near_peak_share");
   }
-  auto timelines = std::make_shared<const UserTimelines>(UserTimelines::build(history));
-  auto propensity = train_upgrade_propensity(*timelines, now, options.propensity);
+  auto propensity = train_upgrade_propensity(history, now, options.propensity);
   if (!propensity.is_ok()) return propensity.status();
   UpgradeTimingModel model;
   model.trained_at_ = now;
   model.options_ = options;
-  model.timelines_ = std::move(timelines);
   model.propensity_ = std::make_shared<const UpgradePropensityModel>(std::move(propensity).value());
   return model;
 }
@@ -130,11 +139,12 @@ double UpgradeTimingModel::projected_propensity(const EngagementCounts& counts, 
   return propensity_->probability(upgrade_features(project_engagement(counts, days)));
 }
 
-Result<UpgradeTiming> UpgradeTimingModel::timing_for(const std::string& user_id) const {
-  int user = timelines_->index().user(user_id);
+Result<UpgradeTiming> UpgradeTimingModel::timing_for(const UsageHistory& history,
+                                                     const std::string& user_id) const {
+  int user = history.find_user(user_id);
   if (user < 0) return not_found("unknown user: " + user_id);
-  return answer(user_id, timelines_->index().tier_at(user, trained_at_),
-                timelines_->counts(user, trained_at_));
+  return answer(user_id, history.tier_at(user, trained_at_),
+                engagement_counts(history, user, trained_at_));
 }
 
 UpgradeTiming UpgradeTimingModel::timing_for_new_user(const User& user) const {
@@ -213,28 +223,29 @@ Result<UpgradeTiming> optimize_upgrade_timing(Store& store, const Clock& clock,
   if (!user.is_ok()) return user.status();
   if (!user->has_value()) return not_found("unknown user: " + user_id);
   const UnixSeconds now = clock.now();
-  auto history = load_activity(store, now);
+  auto history = UsageHistory::load(store, upgrade_history_window(now, options));
   if (!history.is_ok()) return history.status();
   auto model = UpgradeTimingModel::train(*history, now, options);
   if (!model.is_ok()) return model.status();
-  auto timing = model->timing_for(user_id);
+  auto timing = model->timing_for(*history, user_id);
   if (timing.is_ok()) return timing;
   return model->timing_for_new_user(**user);
 }
 
 Result<UpgradeEvaluation> evaluate_upgrade_timing(Store& store, UnixSeconds now,
                                                   const UpgradePropensityOptions& options) {
-  auto history = load_activity(store, now);
+  UpgradeTimingOptions timing_options;
+  timing_options.propensity = options;
+  auto history = UsageHistory::load(store, upgrade_history_window(now, timing_options));
   if (!history.is_ok()) return history.status();
-  UserTimelines timelines = UserTimelines::build(*history);
-  auto model = train_upgrade_propensity(timelines, now, options);
+  auto model = train_upgrade_propensity(*history, now, options);
   if (!model.is_ok()) return model.status();
   return model->evaluation;
 }
 
 TrainedModelHolder<UpgradeTimingModel>::Train UpgradeTimingService::trainer(Store& store) const {
   return [&store, options = options_](UnixSeconds now) -> Result<UpgradeTimingModel> {
-    auto history = load_activity(store, now);
+    auto history = UsageHistory::load(store, upgrade_history_window(now, options));
     if (!history.is_ok()) return history.status();
     return UpgradeTimingModel::train(*history, now, options);
   };
@@ -253,13 +264,11 @@ Result<UpgradeTiming> UpgradeTimingService::for_user(Store& store, const Clock& 
   auto fresh = models_.fresh(clock.now(), trainer(store));
   if (!fresh.is_ok()) return fresh.status();
   const auto& current = *fresh;
-  auto timing = current->timing_for(user_id);
-  if (timing.is_ok() || timing.status().code() != StatusCode::kNotFound) return timing;
-  // Joined after training: no engagement yet, answered from tenure and tier.
-  auto user = store.get_user(user_id);
-  if (!user.is_ok()) return user.status();
-  if (!user->has_value()) return not_found("unknown user: " + user_id);
-  return current->timing_for_new_user(**user);
+  // Scoring one user reads that user's rollups only.
+  auto history = UsageHistory::load_user(store, user_id,
+                                         upgrade_history_window(current->trained_at(), options_));
+  if (!history.is_ok()) return history.status();
+  return current->timing_for(*history, user_id);
 }
 
 }  // namespace fulcrum

@@ -43,12 +43,15 @@ struct UpgradeTimingOptions {
   double near_peak_share = 0.9;
 };
 
-// A trained propensity model plus the timelines it reads, answering one user at a time.
+// A trained propensity model, answering one user at a time from that user's usage rollups
+// (the model keeps no per-user history: a server scores a user from their own rows).
 class UpgradeTimingModel {
  public:
-  static Result<UpgradeTimingModel> train(const EventBatch& history, UnixSeconds now,
+  static Result<UpgradeTimingModel> train(const UsageHistory& history, UnixSeconds now,
                                           const UpgradeTimingOptions& options = {});
-  Result<UpgradeTiming> timing_for(const std::string& user_id) const;
+  // The user's timing from `history` (the whole store's, or load_user's one user);
+  // NotFound when the user is not in it.
+  Result<UpgradeTiming> timing_for(const UsageHistory& history, const std::string& user_id) const;
   // For a user who joined after training: no engagement yet, only tier and tenure.
   UpgradeTiming timing_for_new_user(const User& user) const;
   // Calibrated propensity of a user's projected engagement `days` ahead (for tests/charts).
@@ -62,9 +65,12 @@ class UpgradeTimingModel {
   UpgradeTiming answer(const std::string& user_id, Tier tier, const EngagementCounts& counts) const;
   UnixSeconds trained_at_ = 0;
   UpgradeTimingOptions options_;
-  std::shared_ptr<const UserTimelines> timelines_;
   std::shared_ptr<const UpgradePropensityModel> propensity_;
 };
+
+// The days of rollups upgrade timing reads for an analysis at `now`: the snapshots'
+// 56-day feature windows and their labels (the whole history up to now).
+UsageLoadOptions upgrade_history_window(UnixSeconds now, const UpgradeTimingOptions& options);
 
 // Engagement counts projected `days` ahead: session, usage and paywall trends continue at
 // their last-14-day growth rate (clamped to 0.5x..2x per 14 days), tenure grows.

@@ -14,34 +14,34 @@ nlohmann::json RecommendationEvaluation::to_json() const {
                         {"most_popular", scores(most_popular)}};
 }
 
-Result<RecommendationEvaluation> evaluate_recommendations(const EventBatch& history,
+Result<RecommendationEvaluation> evaluate_recommendations(const UsageHistory& history,
                                                           UnixSeconds now,
                                                           const RecommendOptions& options, int k) {
   if (k < 1) return invalid_argument("k must be >= 1", "k");
   if (!(options.window_seconds > 0)) {
     return invalid_argument("window_seconds must be positive", "window_seconds");
   }
-  ActivityIndex index = ActivityIndex::build(history);
-  if (index.features.empty()) return failed_precondition("no features to evaluate");
+  if (history.features().empty()) return failed_precondition("no features to evaluate");
   RecommendationEvaluation evaluation;
   evaluation.k = k;
-  evaluation.until = now;
-  evaluation.cutoff = now - options.window_seconds;
-  auto core = build_model_core(index, history, evaluation.cutoff, options);
+  // Whole days (usage/usage_history.h): the split is at midnights.
+  UsageSnapshot next = UsageSnapshot::build(history, now, options.window_seconds);
+  evaluation.until = next.at;
+  evaluation.cutoff = next.at - next.window;
+  auto core = build_model_core(history, evaluation.cutoff, options);
   if (!core.is_ok()) return core.status();
-  UsageSnapshot next = UsageSnapshot::build(index, history, now, options.window_seconds);
   const auto& past = core->snapshot;
-  const int n = static_cast<int>(index.features.size());
+  const int n = static_cast<int>(history.features().size());
   std::vector<bool> relevant(n);
-  for (std::size_t u = 0; u < index.users.size(); ++u) {
-    if (index.users[u]->signup_at >= evaluation.cutoff) continue;
+  for (int u = 0; u < history.user_count(); ++u) {
+    if (history.user(u).signup_at >= evaluation.cutoff) continue;
     bool any = false;
     for (int f = 0; f < n; ++f) {
       relevant[f] = past.used(u, f) == 0 && next.recent(u, f) > 0;
       any = any || relevant[f];
     }
     if (!any) continue;
-    int user = static_cast<int>(u);
+    const int user = u;
     RankingScores model = score_ranking(rank_unused_features(*core, user), relevant, k);
     RankingScores popular = score_ranking(rank_unused_by_popularity(*core, user), relevant, k);
     evaluation.model.precision += model.precision;

@@ -21,7 +21,7 @@ struct RecommendationEvaluation {
   nlohmann::json to_json() const;
 };
 
-Result<RecommendationEvaluation> evaluate_recommendations(const EventBatch& history,
+Result<RecommendationEvaluation> evaluate_recommendations(const UsageHistory& history,
                                                           UnixSeconds now,
                                                           const RecommendOptions& options = {},
                                                           int k = 5);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "core/ids.h"
@@ -258,13 +259,15 @@ nlohmann::json FeatureRecommendation::to_json() const {
   };
 }
 
-UsageSnapshot UsageSnapshot::build(const ActivityIndex& index, const EventBatch& history,
-                                   UnixSeconds at, UnixSeconds window) {
-  const auto users = static_cast<Eigen::Index>(index.users.size());
-  const auto features = static_cast<Eigen::Index>(index.features.size());
+UsageSnapshot UsageSnapshot::build(const UsageHistory& history, UnixSeconds at,
+                                   UnixSeconds window) {
+  const auto users = static_cast<Eigen::Index>(history.user_count());
+  const auto features = static_cast<Eigen::Index>(history.features().size());
+  const UsageDay end = analysis_end_day(at);
+  const auto window_days = static_cast<UsageDay>((window + kSecondsPerDay - 1) / kSecondsPerDay);
   UsageSnapshot s;
-  s.at = at;
-  s.window = window;
+  s.at = usage_day_start(end);
+  s.window = static_cast<UnixSeconds>(window_days) * kSecondsPerDay;
   s.used = RowMatrixD::Zero(users, features);
   s.recent = RowMatrixF::Zero(users, features);
   s.previous = RowMatrixF::Zero(users, features);
@@ -272,44 +275,43 @@ UsageSnapshot UsageSnapshot::build(const ActivityIndex& index, const EventBatch&
   s.first_use.setConstant(users, features, INT64_MAX);
   s.activity_recent.assign(users, 0);
   s.activity_previous.assign(users, 0);
-  const UnixSeconds recent_start = at - window, previous_start = at - 2 * window;
-  for (const auto& e : history.feature_usage) {
-    if (e.at >= at) continue;
-    int u = index.user(e.user_id), f = index.feature(e.feature);
-    if (u < 0 || f < 0) continue;
-    s.used(u, f) = 1.0;
-    s.first_use(u, f) = std::min(s.first_use(u, f), e.at);
-    if (e.at >= recent_start) {
-      s.recent(u, f) += static_cast<float>(e.count);
-      s.activity_recent[u] += static_cast<float>(e.count);
-    } else if (e.at >= previous_start) {
-      s.previous(u, f) += static_cast<float>(e.count);
-      s.activity_previous[u] += static_cast<float>(e.count);
+  const UsageDay recent_start = end - window_days, previous_start = end - 2 * window_days;
+  for (Eigen::Index u = 0; u < users; ++u) {
+    const int user = static_cast<int>(u);
+    for (const auto& d :
+         history.feature_days_between(user, std::numeric_limits<UsageDay>::min(), end)) {
+      if (d.feature >= features) continue;  // not in the catalog
+      if (d.day >= recent_start)
+        s.paywall_recent(u, d.feature) += static_cast<float>(d.paywall_hits);
+      if (d.usage_events == 0) continue;  // paywall hits only
+      s.used(u, d.feature) = 1.0;
+      s.first_use(u, d.feature) = std::min(s.first_use(u, d.feature), usage_day_start(d.day));
+      if (d.day >= recent_start) {
+        s.recent(u, d.feature) += static_cast<float>(d.uses);
+        s.activity_recent[u] += static_cast<float>(d.uses);
+      } else if (d.day >= previous_start) {
+        s.previous(u, d.feature) += static_cast<float>(d.uses);
+        s.activity_previous[u] += static_cast<float>(d.uses);
+      }
+    }
+    for (const auto& d : history.days_between(user, previous_start, end)) {
+      (d.day >= recent_start ? s.activity_recent : s.activity_previous)[u] +=
+          static_cast<float>(d.sessions);
     }
   }
-  for (const auto& e : history.sessions) {
-    if (e.at >= at || e.at < previous_start) continue;
-    int u = index.user(e.user_id);
-    if (u < 0) continue;
-    (e.at >= recent_start ? s.activity_recent : s.activity_previous)[u] += 1;
-  }
-  for (const auto& e : history.paywall_hits) {
-    if (e.at >= at || e.at < recent_start) continue;
-    int u = index.user(e.user_id), f = index.feature(e.feature);
-    if (u >= 0 && f >= 0) s.paywall_recent(u, f) += 1;
-  }
   s.tiers.resize(users);
-  for (Eigen::Index u = 0; u < users; ++u) s.tiers[u] = index.tier_at(static_cast<int>(u), at);
+  for (Eigen::Index u = 0; u < users; ++u) {
+    s.tiers[u] = history.tier_at(static_cast<int>(u), s.at);
+  }
   return s;
 }
 
-Result<RecommendationModel::Core> build_model_core(const ActivityIndex& index,
-                                                   const EventBatch& history, UnixSeconds at,
+Result<RecommendationModel::Core> build_model_core(const UsageHistory& history, UnixSeconds at,
                                                    const RecommendOptions& options) {
   RecommendationModel::Core core;
-  core.snapshot = UsageSnapshot::build(index, history, at, options.window_seconds);
+  core.snapshot = UsageSnapshot::build(history, at, options.window_seconds);
   const auto& s = core.snapshot;
-  const int n = static_cast<int>(index.features.size());
+  const int n = static_cast<int>(history.features().size());
   auto weights = fit_ease_from_usage(s.used, options.ease_lambda);
   if (!weights.is_ok()) return weights.status();
   core.weights = std::move(weights).value();
@@ -379,25 +381,25 @@ std::vector<int> rank_unused_by_popularity(const RecommendationModel::Core& core
   return ranked;
 }
 
-Result<RecommendationModel> RecommendationModel::train(const EventBatch& history, UnixSeconds now,
+Result<RecommendationModel> RecommendationModel::train(const UsageHistory& history, UnixSeconds now,
                                                        const RecommendOptions& options) {
   if (!(options.window_seconds > 0)) {
     return invalid_argument("window_seconds must be positive", "window_seconds");
   }
   if (options.max_per_type < 1) return invalid_argument("must be >= 1", "max_per_type");
   if (options.max_total < 1) return invalid_argument("must be >= 1", "max_total");
-  ActivityIndex index = ActivityIndex::build(history);
-  if (index.features.empty()) return failed_precondition("no features to recommend");
-  auto current = build_model_core(index, history, now, options);
+  if (history.features().empty()) return failed_precondition("no features to recommend");
+  auto current = build_model_core(history, now, options);
   if (!current.is_ok()) return current.status();
-  const UnixSeconds holdout_start = now - options.window_seconds;
-  auto past = build_model_core(index, history, holdout_start, options);
+  // One window before the (midnight-aligned) snapshot.
+  const UnixSeconds holdout_start = current->snapshot.at - current->snapshot.window;
+  auto past = build_model_core(history, holdout_start, options);
   if (!past.is_ok()) return past.status();
 
   RecommendationModel model;
   model.trained_at_ = now;
   model.options_ = options;
-  model.features_ = index.features;
+  model.features_ = history.features();
   model.core_ = std::move(current).value();
 
   // Calibration on the time split: the same candidates one window ago, and whether their
@@ -405,8 +407,8 @@ Result<RecommendationModel> RecommendationModel::train(const EventBatch& history
   std::array<std::vector<double>, kRecommendationTypeCount> scores, outcomes;
   std::vector<Candidate> candidates;
   const auto& past_snapshot = past->snapshot;
-  for (std::size_t u = 0; u < index.users.size(); ++u) {
-    if (index.users[u]->signup_at >= holdout_start) continue;  // did not exist yet
+  for (int u = 0; u < history.user_count(); ++u) {
+    if (history.user(u).signup_at >= holdout_start) continue;  // did not exist yet
     candidates.clear();
     UserView v = view_of(past_snapshot, static_cast<int>(u));
     collect_candidates(past.value(), model.features_, v, candidates);
@@ -420,11 +422,11 @@ Result<RecommendationModel> RecommendationModel::train(const EventBatch& history
     model.calibrations_[t] = MonotoneCalibration::fit(scores[t], outcomes[t]);
   }
 
-  model.users_.reserve(index.users.size());
-  for (std::size_t u = 0; u < index.users.size(); ++u) {
-    model.users_.push_back(*index.users[u]);
-    model.user_ids_.push_back(index.users[u]->user_id);
-    model.user_index_.emplace(index.users[u]->user_id, static_cast<int>(u));
+  model.users_.reserve(static_cast<std::size_t>(history.user_count()));
+  for (int u = 0; u < history.user_count(); ++u) {
+    model.users_.push_back(history.user(u));
+    model.user_ids_.push_back(history.user(u).user_id);
+    model.user_index_.emplace(history.user(u).user_id, u);
   }
   return model;
 }

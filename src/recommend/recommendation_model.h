@@ -23,10 +23,10 @@
 
 #include "core/money.h"
 #include "core/status.h"
-#include "recommend/activity.h"
 #include "recommend/calibration.h"
 #include "recommend/ease.h"
 #include "store/model.h"
+#include "usage/usage_history.h"
 
 namespace fulcrum {
 
@@ -61,7 +61,8 @@ struct RecommendOptions {
 };
 
 // Per-user usage state at one instant, as dense users x features matrices (row-major so
-// one user's row is contiguous). Pure data; built from an EventBatch.
+// one user's row is contiguous). Pure data; built from the usage rollups: windows are whole
+// UTC days ending at analysis_end(at), and `at` is stored rounded down to that midnight.
 struct UsageSnapshot {
   using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -75,8 +76,7 @@ struct UsageSnapshot {
   std::vector<float> activity_recent, activity_previous;  // sessions + usage events
   std::vector<Tier> tiers;
 
-  static UsageSnapshot build(const ActivityIndex& index, const EventBatch& history, UnixSeconds at,
-                             UnixSeconds window);
+  static UsageSnapshot build(const UsageHistory& history, UnixSeconds at, UnixSeconds window);
 };
 
 // EASE weights from a binary usage matrix (users x features).
@@ -84,8 +84,8 @@ Result<Eigen::MatrixXd> fit_ease_from_usage(const UsageSnapshot::RowMatrixD& use
 
 class RecommendationModel {
  public:
-  // Trains on every event before `now`. Fails when there are no features.
-  static Result<RecommendationModel> train(const EventBatch& history, UnixSeconds now,
+  // Trains on the history's rollups up to `now`. Fails when there are no features.
+  static Result<RecommendationModel> train(const UsageHistory& history, UnixSeconds now,
                                            const RecommendOptions& options = {});
 
   // Ranked recommendations for a user of the training data; NotFound otherwise.
@@ -126,8 +126,7 @@ class RecommendationModel {
 };
 
 // Trains the Core of a model on the snapshot at `at` (used by training and evaluation).
-Result<RecommendationModel::Core> build_model_core(const ActivityIndex& index,
-                                                   const EventBatch& history, UnixSeconds at,
+Result<RecommendationModel::Core> build_model_core(const UsageHistory& history, UnixSeconds at,
                                                    const RecommendOptions& options);
 
 // Unused features ranked by EASE score (ties by popularity), best first.

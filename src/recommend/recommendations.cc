@@ -8,7 +8,7 @@ Result<std::vector<FeatureRecommendation>> generate_feature_recommendations(
   if (!user.is_ok()) return user.status();
   if (!user->has_value()) return not_found("unknown user: " + user_id);
   const UnixSeconds now = clock.now();
-  auto history = load_activity(store, now);
+  auto history = UsageHistory::load(store, UsageLoadOptions{.to_day = analysis_end_day(now)});
   if (!history.is_ok()) return history.status();
   auto model = RecommendationModel::train(*history, now, options);
   if (!model.is_ok()) return model.status();
@@ -23,10 +23,9 @@ nlohmann::json recommendations_to_json(const std::vector<FeatureRecommendation>&
   return array;
 }
 
-TrainedModelHolder<RecommendationModel>::Train RecommendationService::trainer(
-    Store& store) const {
+TrainedModelHolder<RecommendationModel>::Train RecommendationService::trainer(Store& store) const {
   return [&store, options = options_](UnixSeconds now) -> Result<RecommendationModel> {
-    auto history = load_activity(store, now);
+    auto history = UsageHistory::load(store, UsageLoadOptions{.to_day = analysis_end_day(now)});
     if (!history.is_ok()) return history.status();
     return RecommendationModel::train(*history, now, options);
   };

@@ -13,6 +13,7 @@
 
 #include "core/status.h"
 #include "store/model.h"
+#include "store/rollup.h"
 
 namespace fulcrum {
 
@@ -57,6 +58,30 @@ class Store {
   virtual Result<UnixSeconds> latest_event_time() = 0;
   // Earliest event time over all event tables (0 when empty): where the history starts.
   virtual Result<UnixSeconds> earliest_event_time() = 0;
+
+  // --- usage rollups (store/rollup.h): per user-day aggregates ingest() maintains in the
+  // transaction of the events, the one way engines read history (through src/usage) ---------
+  // Integer keys of users and features that have events (a user or feature without events
+  // may have none). Keys are stable and never reused.
+  virtual Status scan_user_keys(
+      const std::function<void(std::uint32_t, const std::string&)>& visit) = 0;
+  virtual Result<std::optional<std::uint32_t>> find_user_key(const std::string& user_id) = 0;
+  virtual Status scan_feature_keys(
+      const std::function<void(std::uint32_t, const std::string&)>& visit) = 0;
+  // Rows of days in [query.from_day, query.to_day), of query.user_key only when set (then
+  // the store reads that user's rows only), in no particular order.
+  virtual Status scan_user_days(const RollupQuery& query,
+                                const std::function<void(const UserDayRollup&)>& visit) = 0;
+  virtual Status scan_feature_days(const RollupQuery& query,
+                                   const std::function<void(const FeatureDayRollup&)>& visit) = 0;
+  // The tier timeline of one user (or of everyone), in no particular order.
+  virtual Status scan_tier_changes(std::optional<std::uint32_t> user_key,
+                                   const std::function<void(const TierChangeRollup&)>& visit) = 0;
+  // Recomputes every rollup from the stored events and compares them with the stored rows.
+  virtual Result<RollupVerification> verify_rollups() = 0;
+  // Replaces the rollups with ones recomputed from the events, in one transaction (the
+  // schema migration that introduced them runs this on an existing store).
+  virtual Status rebuild_rollups() = 0;
 
   // --- experiments analysis, pushed down to the store --------------------------------------
   // Exposed users per variant (first exposure per user; a user seen in two variants is

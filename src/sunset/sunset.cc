@@ -8,6 +8,7 @@
 
 #include "core/ids.h"
 #include "store/store.h"
+#include "usage/usage_history.h"
 
 namespace fulcrum {
 
@@ -64,7 +65,11 @@ UsageTrendResult classify_usage_trend(const std::vector<double>& weekly,
 Result<SunsetInput> load_sunset_input(Store& store, UnixSeconds now, const SunsetConfig& config) {
   FULCRUM_RETURN_IF_ERROR(config.validate());
   const int weeks = config.trend_weeks;
-  const UnixSeconds window_start = now - static_cast<UnixSeconds>(weeks) * 7 * kSecondsPerDay;
+  // Whole UTC days (usage/usage_history.h): the last week is the 7 days ending at the
+  // last midnight at or before `now`.
+  const UsageDay end_day = analysis_end_day(now);
+  const UsageDay first_day = end_day - 7 * weeks;
+  const UnixSeconds window_start = usage_day_start(first_day);
   SunsetInput input;
   input.now = now;
   auto earliest = store.earliest_event_time();
@@ -83,6 +88,12 @@ Result<SunsetInput> load_sunset_input(Store& store, UnixSeconds now, const Sunse
   for (std::size_t f = 0; f < feature_count; ++f) {
     feature_index.emplace(input.features[f].name, static_cast<int>(f));
   }
+  std::vector<int> feature_of_key;  // store feature key -> catalog index (-1: not in it)
+  FULCRUM_RETURN_IF_ERROR(store.scan_feature_keys([&](std::uint32_t key, const std::string& name) {
+    if (key >= feature_of_key.size()) feature_of_key.resize(static_cast<std::size_t>(key) + 1, -1);
+    auto it = feature_index.find(name);
+    feature_of_key[key] = it == feature_index.end() ? -1 : it->second;
+  }));
 
   std::unordered_map<std::string, int> user_index;
   std::vector<bool> paying;
@@ -90,61 +101,44 @@ Result<SunsetInput> load_sunset_input(Store& store, UnixSeconds now, const Sunse
     auto [it, inserted] = user_index.try_emplace(user.user_id, static_cast<int>(paying.size()));
     if (inserted) paying.push_back(user.tier != Tier::kFree);
   }));
-  // Week bitmasks: bit w set when active in week w (0 = oldest). Events of
-  // users missing from the users table count as free users.
-  std::vector<std::uint32_t> active_weeks(paying.size(), 0);
-  std::vector<std::vector<std::uint32_t>> feature_weeks(
-      feature_count, std::vector<std::uint32_t>(paying.size(), 0));
-  std::string last_user;
-  int last_user_index = -1;
-  auto index_of = [&](const std::string& user_id) {
-    if (last_user_index >= 0 && user_id == last_user) return last_user_index;
-    auto [it, inserted] = user_index.try_emplace(user_id, static_cast<int>(paying.size()));
-    if (inserted) {
-      paying.push_back(false);
-      active_weeks.push_back(0);
-    }
-    last_user = user_id;
-    last_user_index = it->second;
-    return it->second;
-  };
-  auto week_of = [&](UnixSeconds at) {
-    return static_cast<int>((at - window_start) / (7 * kSecondsPerDay));
-  };
-  TimeRange range{window_start, now};
-  FULCRUM_RETURN_IF_ERROR(store.scan_sessions(range, [&](const SessionEvent& event) {
-    if (event.at < window_start || event.at >= now) return;
-    active_weeks[index_of(event.user_id)] |= std::uint32_t{1} << week_of(event.at);
+  // Users with events but no users row count as free users.
+  std::vector<int> user_of_key;
+  FULCRUM_RETURN_IF_ERROR(store.scan_user_keys([&](std::uint32_t key, const std::string& id) {
+    if (key >= user_of_key.size()) user_of_key.resize(static_cast<std::size_t>(key) + 1, -1);
+    auto [it, inserted] = user_index.try_emplace(id, static_cast<int>(paying.size()));
+    if (inserted) paying.push_back(false);
+    user_of_key[key] = it->second;
   }));
-  std::string last_feature;
-  int last_feature_index = -1;
-  FULCRUM_RETURN_IF_ERROR(store.scan_feature_usage(range, [&](const FeatureUsageEvent& event) {
-    if (event.at < window_start || event.at >= now || event.count <= 0) return;
-    int user = index_of(event.user_id);
-    std::uint32_t bit = std::uint32_t{1} << week_of(event.at);
-    active_weeks[user] |= bit;
-    if (event.feature != last_feature) {
-      auto it = feature_index.find(event.feature);
-      last_feature = event.feature;
-      last_feature_index = it == feature_index.end() ? -1 : it->second;
-    }
-    if (last_feature_index < 0) return;  // not in the catalog
-    auto& masks = feature_weeks[last_feature_index];
-    if (masks.size() <= static_cast<std::size_t>(user)) masks.resize(paying.size(), 0);
-    masks[user] |= bit;
-  }));
-  std::vector<std::int64_t> revenue(paying.size(), 0);
-  TimeRange revenue_range{now - static_cast<UnixSeconds>(config.revenue_days) * kSecondsPerDay,
-                          now};
-  FULCRUM_RETURN_IF_ERROR(store.scan_payments(revenue_range, [&](const PaymentEvent& event) {
-    if (!event.succeeded) return;
-    int user = index_of(event.user_id);
-    if (revenue.size() < paying.size()) revenue.resize(paying.size(), 0);
-    revenue[user] += event.amount_minor;
-  }));
+  user_index.clear();
   const std::size_t users = paying.size();
-  revenue.resize(users, 0);
-  for (auto& masks : feature_weeks) masks.resize(users, 0);
+  auto user_of = [&](std::uint32_t key) {
+    return key < user_of_key.size() ? user_of_key[key] : -1;
+  };
+  // Week bitmasks: bit w set when active in week w (0 = oldest).
+  std::vector<std::uint32_t> active_weeks(users, 0);
+  std::vector<std::vector<std::uint32_t>> feature_weeks(feature_count,
+                                                        std::vector<std::uint32_t>(users, 0));
+  std::vector<std::int64_t> revenue(users, 0);
+  const UsageDay revenue_from = end_day - config.revenue_days;
+  const UsageDay scan_from = std::min(first_day, revenue_from);
+  FULCRUM_RETURN_IF_ERROR(store.scan_user_days(
+      RollupQuery{scan_from, end_day, std::nullopt}, [&](const UserDayRollup& row) {
+        const int user = user_of(row.user_key);
+        if (user < 0) return;
+        if (row.day >= revenue_from) revenue[user] += row.amount_succeeded_minor;
+        if (row.day >= first_day && (row.sessions > 0 || row.usage_events > 0)) {
+          active_weeks[user] |= std::uint32_t{1} << ((row.day - first_day) / 7);
+        }
+      }));
+  FULCRUM_RETURN_IF_ERROR(store.scan_feature_days(
+      RollupQuery{first_day, end_day, std::nullopt}, [&](const FeatureDayRollup& row) {
+        if (row.uses <= 0) return;
+        const int user = user_of(row.user_key);
+        const int f =
+            row.feature_key < feature_of_key.size() ? feature_of_key[row.feature_key] : -1;
+        if (user < 0 || f < 0) return;
+        feature_weeks[f][user] |= std::uint32_t{1} << ((row.day - first_day) / 7);
+      }));
 
   input.weekly_active_users_total.assign(weeks, 0);
   for (std::uint32_t mask : active_weeks) {

@@ -19,7 +19,7 @@ namespace {
 struct Fixture {
   EventBatch history;
   UnixSeconds now = 0;
-  std::unique_ptr<UserTimelines> timelines;
+  std::unique_ptr<UsageHistory> usage;
 };
 
 const Fixture& fixture() {
@@ -30,7 +30,7 @@ const Fixture& fixture() {
     options.upgrader_share = 0.35;
     fx->history = make_synthetic_usage(options);
     fx->now = options.start + options.days * kSecondsPerDay;
-    fx->timelines = std::make_unique<UserTimelines>(UserTimelines::build(fx->history));
+    fx->usage = std::make_unique<UsageHistory>(UsageHistory::from_events(fx->history));
     return fx;
   }();
   return *f;
@@ -49,7 +49,7 @@ TEST(UpgradePropensity, IrlsMatchesStatsmodelsLogit) {
   const Fixture& f = fixture();
   UpgradePropensityOptions options;
   auto times = upgrade_snapshot_times(f.now, options);
-  UpgradeDataset data = upgrade_dataset(*f.timelines, {times[0], times[4]}, options.horizon);
+  UpgradeDataset data = upgrade_dataset(*f.usage, {times[0], times[4]}, options.horizon);
   ASSERT_GT(data.upgraded.sum(), 20);
   auto model = fit_logistic_irls(data.features, data.upgraded, /*l2=*/0.0, 100, 1e-10);
   ASSERT_TRUE(model.is_ok()) << model.status().to_string();
@@ -114,8 +114,8 @@ TEST(UpgradePropensity, CountsWindowsAroundSnapshot) {
   history.payments.push_back({"u", t - 2 * kSecondsPerDay, true, 100});
   history.subscription_changes.push_back(
       {"u", t + 3 * kSecondsPerDay, SubscriptionChangeKind::kUpgrade, Tier::kFree, Tier::kPlus});
-  UserTimelines timelines = UserTimelines::build(history);
-  EngagementCounts c = timelines.counts(0, t);
+  const UsageHistory usage = UsageHistory::from_events(history);
+  EngagementCounts c = engagement_counts(usage, 0, t);
   EXPECT_EQ(c.sessions_14, 3);
   EXPECT_EQ(c.sessions_prev_14, 1);
   EXPECT_EQ(c.active_days_28, 4);  // days -1, -2, -3, -20 (usage on -2 shares a day)
@@ -128,8 +128,8 @@ TEST(UpgradePropensity, CountsWindowsAroundSnapshot) {
   EXPECT_EQ(c.distinct_features_28, 1);
   EXPECT_DOUBLE_EQ(c.tenure_days, 100);
   ASSERT_EQ(c.paywalled_features.size(), 1u);
-  EXPECT_TRUE(timelines.upgraded_from_free(0, t, t + 7 * kSecondsPerDay));
-  EXPECT_FALSE(timelines.upgraded_from_free(0, t + 4 * kSecondsPerDay, t + 9 * kSecondsPerDay));
+  EXPECT_TRUE(upgraded_from_free(usage, 0, t, t + 7 * kSecondsPerDay));
+  EXPECT_FALSE(upgraded_from_free(usage, 0, t + 4 * kSecondsPerDay, t + 9 * kSecondsPerDay));
   auto x = upgrade_features(c);
   EXPECT_NEAR(x[kSessionTrend], std::log(4.0 / 2.0), 1e-12);
   EXPECT_NEAR(x[kPaywallHits14], std::log1p(2.0), 1e-12);
@@ -137,7 +137,7 @@ TEST(UpgradePropensity, CountsWindowsAroundSnapshot) {
 
 TEST(UpgradePropensity, BeatsPaywallRuleAndBaseRateOnTimeSplit) {
   const Fixture& f = fixture();
-  auto model = train_upgrade_propensity(*f.timelines, f.now, UpgradePropensityOptions{});
+  auto model = train_upgrade_propensity(*f.usage, f.now, UpgradePropensityOptions{});
   ASSERT_TRUE(model.is_ok()) << model.status().to_string();
   const UpgradeEvaluation& e = model->evaluation;
   EXPECT_GT(e.holdout_rows, 500);

@@ -19,27 +19,31 @@ class UpgradeTimingTest : public ::testing::Test {
     options.users = 1500;
     options.upgrader_share = 0.35;
     history_ = new EventBatch(make_synthetic_usage(options));
+    usage_ = new UsageHistory(UsageHistory::from_events(*history_));
     now_ = options.start + options.days * kSecondsPerDay;
-    auto model = UpgradeTimingModel::train(*history_, now_);
+    auto model = UpgradeTimingModel::train(*usage_, now_);
     ASSERT_TRUE(model.is_ok()) << model.status().to_string();
     model_ = new UpgradeTimingModel(std::move(model).value());
   }
   static void TearDownTestSuite() {
     delete model_;
+    delete usage_;
     delete history_;
   }
   static EventBatch* history_;
+  static UsageHistory* usage_;
   static UpgradeTimingModel* model_;
   static UnixSeconds now_;
 };
 EventBatch* UpgradeTimingTest::history_ = nullptr;
+UsageHistory* UpgradeTimingTest::usage_ = nullptr;
 UpgradeTimingModel* UpgradeTimingTest::model_ = nullptr;
 UnixSeconds UpgradeTimingTest::now_ = 0;
 
 TEST_F(UpgradeTimingTest, PremiumUsersAreAlreadyAtTopTierAndUnknownIsNotFound) {
   for (const auto& user : history_->users) {
     if (user.tier != Tier::kPremium) continue;
-    auto timing = model_->timing_for(user.user_id);
+    auto timing = model_->timing_for(*usage_, user.user_id);
     ASSERT_TRUE(timing.is_ok());
     EXPECT_EQ(timing->current_tier, Tier::kPremium);
     EXPECT_FALSE(timing->optimal_upgrade_date.has_value());
@@ -47,7 +51,7 @@ TEST_F(UpgradeTimingTest, PremiumUsersAreAlreadyAtTopTierAndUnknownIsNotFound) {
     EXPECT_TRUE(timing->to_json()["optimal_upgrade_date"].is_null());
     break;
   }
-  auto missing = model_->timing_for("nobody");
+  auto missing = model_->timing_for(*usage_, "nobody");
   ASSERT_FALSE(missing.is_ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
 }
@@ -57,7 +61,7 @@ TEST_F(UpgradeTimingTest, FreeUsersGetDatesInLookaheadWithCalibratedConfidence) 
   double best_confidence = 0;
   for (const auto& user : history_->users) {
     if (user.tier != Tier::kFree) continue;
-    auto timing = model_->timing_for(user.user_id);
+    auto timing = model_->timing_for(*usage_, user.user_id);
     ASSERT_TRUE(timing.is_ok());
     ASSERT_TRUE(timing->optimal_upgrade_date.has_value());
     EXPECT_GE(*timing->optimal_upgrade_date, floor_to_day(now_));

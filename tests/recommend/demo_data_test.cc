@@ -50,17 +50,17 @@ EventBatch demo_history(std::int64_t users, int days) {
 TEST(DemoData, RecommenderBeatsMostPopularAndUpgradeModelBeatsBaselines) {
   EventBatch history = demo_history(3000, 90);
   ASSERT_FALSE(history.feature_usage.empty());
-  auto evaluation = evaluate_recommendations(history, kEnd);
+  const UsageHistory usage = UsageHistory::from_events(history);
+  auto evaluation = evaluate_recommendations(usage, kEnd);
   ASSERT_TRUE(evaluation.is_ok()) << evaluation.status().to_string();
   EXPECT_GT(evaluation->users_evaluated, 50u);
   EXPECT_GT(evaluation->model.ndcg, evaluation->most_popular.ndcg);
   EXPECT_GT(evaluation->model.precision, evaluation->most_popular.precision);
   EXPECT_GT(evaluation->model.recall, evaluation->most_popular.recall);
 
-  UserTimelines timelines = UserTimelines::build(history);
   UpgradePropensityOptions options;
   options.snapshots = 10;  // 90 days of data: snapshots need 28 days of history before them
-  auto upgrade = train_upgrade_propensity(timelines, kEnd, options);
+  auto upgrade = train_upgrade_propensity(usage, kEnd, options);
   ASSERT_TRUE(upgrade.is_ok()) << upgrade.status().to_string();
   const auto& e = upgrade->evaluation;
   EXPECT_GT(e.model_auc, e.paywall_auc);

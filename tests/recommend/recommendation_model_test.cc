@@ -18,13 +18,15 @@ class RecommendationModelTest : public ::testing::Test {
     SyntheticUsageOptions options;
     options.users = 1500;
     history_ = new EventBatch(make_synthetic_usage(options));
+    usage_ = new UsageHistory(UsageHistory::from_events(*history_));
     now_ = options.start + options.days * kSecondsPerDay;
-    auto model = RecommendationModel::train(*history_, now_);
+    auto model = RecommendationModel::train(*usage_, now_);
     ASSERT_TRUE(model.is_ok()) << model.status().to_string();
     model_ = new RecommendationModel(std::move(model).value());
   }
   static void TearDownTestSuite() {
     delete model_;
+    delete usage_;
     delete history_;
   }
   static const User& user_with(Tier tier) {
@@ -34,15 +36,17 @@ class RecommendationModelTest : public ::testing::Test {
     return history_->users.front();
   }
   static EventBatch* history_;
+  static UsageHistory* usage_;
   static RecommendationModel* model_;
   static UnixSeconds now_;
 };
 EventBatch* RecommendationModelTest::history_ = nullptr;
+UsageHistory* RecommendationModelTest::usage_ = nullptr;
 RecommendationModel* RecommendationModelTest::model_ = nullptr;
 UnixSeconds RecommendationModelTest::now_ = 0;
 
 TEST_F(RecommendationModelTest, BeatsMostPopularOnTimeSplit) {
-  auto evaluation = evaluate_recommendations(*history_, now_);
+  auto evaluation = evaluate_recommendations(*usage_, now_);
   ASSERT_TRUE(evaluation.is_ok()) << evaluation.status().to_string();
   EXPECT_GT(evaluation->users_evaluated, 100u);
   EXPECT_GT(evaluation->model.ndcg, evaluation->most_popular.ndcg * 1.1);
@@ -124,19 +128,19 @@ TEST_F(RecommendationModelTest, DiscoveryCalibrationMatchesLaterAdoption) {
   const auto& calibration = model_->calibration(RecommendationType::kFeatureDiscovery);
   EXPECT_GT(calibration.sample_size(), 1000u);
   RecommendOptions options;
-  ActivityIndex index = ActivityIndex::build(*history_);
+  const UsageHistory& index = *usage_;
   UnixSeconds at = now_ - 2 * options.window_seconds;
-  auto core = build_model_core(index, *history_, at, options);
+  auto core = build_model_core(index, at, options);
   ASSERT_TRUE(core.is_ok());
   UsageSnapshot next =
-      UsageSnapshot::build(index, *history_, at + options.window_seconds, options.window_seconds);
+      UsageSnapshot::build(index, at + options.window_seconds, options.window_seconds);
   double predicted = 0, observed = 0, count = 0;
-  for (std::size_t u = 0; u < index.users.size(); ++u) {
-    if (index.users[u]->signup_at >= at) continue;
+  for (int u = 0; u < index.user_count(); ++u) {
+    if (index.user(u).signup_at >= at) continue;
     Eigen::RowVectorXd scores = core->snapshot.used.row(u) * core->weights;
     for (int f = 0; f < scores.size(); ++f) {
       bool used = core->snapshot.used(u, f) > 0;
-      if (used || index.features[f].required_tier > core->snapshot.tiers[u]) continue;
+      if (used || index.features()[f].required_tier > core->snapshot.tiers[u]) continue;
       predicted += calibration(scores[f] + 1e-6 * core->popularity[f]);
       observed += next.recent(u, f) > 0 ? 1 : 0;
       count += 1;
@@ -164,7 +168,7 @@ TEST_F(RecommendationModelTest, UnknownUserIsNotFoundAndColdStartHasDiscovery) {
 
 TEST(RecommendationModel, RejectsBadOptionsAndEmptyFeatures) {
   EventBatch empty;
-  auto model = RecommendationModel::train(empty, 1000);
+  auto model = RecommendationModel::train(UsageHistory::from_events(empty), 1000);
   ASSERT_FALSE(model.is_ok());
   EXPECT_EQ(model.status().code(), StatusCode::kFailedPrecondition);
   SyntheticUsageOptions synthetic;
@@ -172,7 +176,8 @@ TEST(RecommendationModel, RejectsBadOptionsAndEmptyFeatures) {
   EventBatch history = make_synthetic_usage(synthetic);
   RecommendOptions options;
   options.ease_lambda = -1;
-  auto bad = RecommendationModel::train(history, synthetic.start + 100 * kSecondsPerDay, options);
+  auto bad = RecommendationModel::train(UsageHistory::from_events(history),
+                                        synthetic.start + 100 * kSecondsPerDay, options);
   ASSERT_FALSE(bad.is_ok());
   EXPECT_EQ(bad.status().field(), "lambda");
 }

@@ -1,6 +1,7 @@
 // An acknowledged batch survives kill -9 of the writing process: a child ingests batches
 // and acknowledges each through a pipe; the parent kills it without warning right after
-// an acknowledgement and checks every acknowledged batch is in the reopened store.
+// an acknowledgement and checks every acknowledged batch is in the reopened store, and that
+// the usage rollups (written in the same transaction) still agree with the events.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -25,6 +26,12 @@ constexpr int kEventsPerBatch = 2000;
       batch.metric_events.push_back(
           MetricEvent{"user" + std::to_string(i), "batch_" + std::to_string(batch_number), 1.0,
                       1'700'000'000 + batch_number});
+      // Events the usage rollups aggregate; batches cross day boundaries.
+      batch.sessions.push_back(SessionEvent{"user" + std::to_string(i),
+                                            1'700'000'000 + batch_number * 20'000 + i, 30});
+      batch.feature_usage.push_back(FeatureUsageEvent{
+          "user" + std::to_string(i), "f" + std::to_string(i % 7),
+          1'700'000'000 + batch_number * 20'000 + i, 2});
     }
     if (!(*store)->ingest(batch).is_ok()) _exit(4);
     if (write(ack_fd, &batch_number, sizeof batch_number) != sizeof batch_number) _exit(5);
@@ -73,6 +80,17 @@ TEST(DurabilityTest, AcknowledgedBatchesSurviveKill9) {
   }
   // Whatever was in flight is all-or-nothing.
   for (const auto& [name, count] : events_per_batch) EXPECT_EQ(count, kEventsPerBatch) << name;
+  // The rollups hold exactly the committed batches' events.
+  auto report = (*store)->verify_rollups();
+  ASSERT_TRUE(report.is_ok()) << report.status().to_string();
+  EXPECT_TRUE(report->consistent()) << report->examples.front();
+  std::int64_t rolled_up_sessions = 0, sessions = 0;
+  ASSERT_TRUE((*store)
+                  ->scan_user_days({}, [&](const UserDayRollup& r) { rolled_up_sessions += r.sessions; })
+                  .is_ok());
+  ASSERT_TRUE((*store)->scan_sessions({}, [&](const SessionEvent&) { ++sessions; }).is_ok());
+  EXPECT_EQ(rolled_up_sessions, sessions);
+  EXPECT_EQ(sessions, static_cast<std::int64_t>(events_per_batch.size()) * kEventsPerBatch);
   std::filesystem::remove_all(directory);
 }
 

@@ -85,7 +85,7 @@ TEST_F(PostgresStoreTest, ReplicasStartingTogetherMigrateOnce) {
   for (const Status& status : results) EXPECT_TRUE(status.is_ok()) << status.to_string();
   EXPECT_EQ(query_one("SELECT COUNT(*) FROM " + schema_ + ".schema_version"), "1");
   EXPECT_EQ(query_one("SELECT COUNT(*) FROM pg_tables WHERE schemaname = '" + schema_ + "'"),
-            "14");  // 13 tables + schema_version
+            "19");  // 18 tables (5 of them the usage rollups and keys) + schema_version
 }
 
 TEST_F(PostgresStoreTest, RefusesADatabaseFromANewerBuild) {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <thread>
 #include <tuple>
@@ -29,6 +30,10 @@ class BackendEnvironment {
   virtual ~BackendEnvironment() = default;
   virtual std::string location() const = 0;
   virtual void reject_metric_inserts(const std::string& metric) = 0;
+  // Runs SQL on the store's database behind its back (tampering, old schemas).
+  virtual void execute(const std::string& sql) = 0;
+  // Takes the store back to the schema before the usage rollups existed (their tables gone).
+  virtual void drop_rollup_schema() = 0;
 };
 
 class SqliteEnvironment final : public BackendEnvironment {
@@ -50,6 +55,20 @@ class SqliteEnvironment final : public BackendEnvironment {
         metric + "' BEGIN SELECT RAISE(ABORT, 'rejected'); END";
     EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(db);
+  }
+  void execute(const std::string& sql) override {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(location().c_str(), &db), SQLITE_OK);
+    char* error = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
+        << sql << ": " << (error ? error : "");
+    sqlite3_free(error);
+    sqlite3_close(db);
+  }
+  void drop_rollup_schema() override {
+    execute(
+        "DROP TABLE usage_user_days; DROP TABLE usage_feature_days; DROP TABLE "
+        "usage_tier_changes; DROP TABLE feature_keys; UPDATE schema_version SET version = 3");
   }
 
  private:
@@ -90,6 +109,13 @@ class PostgresEnvironment final : public BackendEnvironment {
     exec(
         "CREATE TRIGGER reject BEFORE INSERT ON metric_events FOR EACH ROW "
         "EXECUTE FUNCTION reject_metric()");
+  }
+  void execute(const std::string& sql) override { exec(sql); }
+  void drop_rollup_schema() override {
+    exec(
+        "DROP TABLE usage_user_days; DROP TABLE usage_feature_days; DROP TABLE "
+        "usage_tier_changes; DROP TABLE feature_keys; DROP TABLE user_keys; "
+        "UPDATE schema_version SET version = 1");
   }
 
  private:
@@ -801,6 +827,202 @@ TEST_P(ExperimentAnalysisTest, DailyCumulativeCountsFirstExposureAndFirstConvers
 }
 
 std::string backend_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
+
+// --- usage rollups ---------------------------------------------------------------------------
+
+// The rows RollupAccumulator gives for `batches`, with the store's own keys.
+struct ExpectedRollups {
+  std::vector<UserDayRollup> user_days;
+  std::vector<FeatureDayRollup> feature_days;
+  std::vector<TierChangeRollup> changes;
+};
+
+ExpectedRollups expected_rollups(Store& store, const std::vector<EventBatch>& batches) {
+  std::map<std::string, std::uint32_t> user_keys, feature_keys;
+  EXPECT_TRUE(store
+                  .scan_user_keys([&](std::uint32_t key, const std::string& id) {
+                    user_keys[id] = key;
+                  })
+                  .is_ok());
+  EXPECT_TRUE(store
+                  .scan_feature_keys([&](std::uint32_t key, const std::string& name) {
+                    feature_keys[name] = key;
+                  })
+                  .is_ok());
+  RollupAccumulator rollups;
+  ExpectedRollups out;
+  for (const auto& batch : batches) {
+    for (const auto& e : batch.feature_usage) {
+      rollups.add_usage(user_keys.at(e.user_id), feature_keys.at(e.feature), e.at, e.count);
+    }
+    for (const auto& e : batch.sessions) {
+      rollups.add_session(user_keys.at(e.user_id), e.at, e.duration_seconds);
+    }
+    for (const auto& e : batch.payments) {
+      rollups.add_payment(user_keys.at(e.user_id), e.at, e.succeeded, e.amount_minor);
+    }
+    for (const auto& e : batch.paywall_hits) {
+      rollups.add_paywall_hit(user_keys.at(e.user_id), feature_keys.at(e.feature), e.at);
+    }
+    for (const auto& e : batch.subscription_changes) {
+      out.changes.push_back({user_keys.at(e.user_id), e.at, e.kind, e.from_tier, e.to_tier});
+    }
+  }
+  out.user_days = rollups.user_days();
+  out.feature_days = rollups.feature_days();
+  return out;
+}
+
+template <typename Row>
+void sort_rows(std::vector<Row>& rows) {
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+    if constexpr (std::is_same_v<Row, FeatureDayRollup>) {
+      return std::tie(a.day, a.user_key, a.feature_key) < std::tie(b.day, b.user_key, b.feature_key);
+    } else {
+      return std::tie(a.day, a.user_key) < std::tie(b.day, b.user_key);
+    }
+  });
+}
+
+std::vector<UserDayRollup> stored_user_days(Store& store, RollupQuery query = {}) {
+  std::vector<UserDayRollup> rows;
+  EXPECT_TRUE(
+      store.scan_user_days(query, [&](const UserDayRollup& r) { rows.push_back(r); }).is_ok());
+  sort_rows(rows);
+  return rows;
+}
+
+std::vector<FeatureDayRollup> stored_feature_days(Store& store, RollupQuery query = {}) {
+  std::vector<FeatureDayRollup> rows;
+  EXPECT_TRUE(
+      store.scan_feature_days(query, [&](const FeatureDayRollup& r) { rows.push_back(r); }).is_ok());
+  sort_rows(rows);
+  return rows;
+}
+
+// Two batches that share user-days (sums must add up across batches), a time before 1970,
+// odd user ids, a paywall hit on a feature nobody used, failed and succeeded payments.
+std::vector<EventBatch> rollup_batches() {
+  const std::string odd = "user\t\"one\"\\,é€";
+  EventBatch first, second;
+  first.feature_usage = {{odd, "budgets", 10 * kDay + 5, 3},
+                         {odd, "budgets", 10 * kDay + 7000, 2},
+                         {"u2", "tax_reports", -5, 1},
+                         {"u2", "budgets", 11 * kDay, 4}};
+  first.sessions = {{odd, 10 * kDay + 1, 60}, {"u2", 11 * kDay + 3, 30}};
+  first.payments = {{odd, 10 * kDay + 9, true, 1250}, {odd, 10 * kDay + 10, false, 99}};
+  first.paywall_hits = {{"u2", "wealth", 11 * kDay + 50}};
+  first.subscription_changes = {
+      {odd, 10 * kDay + 11, SubscriptionChangeKind::kUpgrade, Tier::kFree, Tier::kPlus}};
+  second.feature_usage = {{odd, "budgets", 10 * kDay + 86399, 1}, {"u3", "wealth", 12 * kDay, 1}};
+  second.sessions = {{odd, 10 * kDay + 80000, 45}, {"u2", 11 * kDay - 1, 5}};
+  second.payments = {{"u2", 11 * kDay + 1, true, 500}};
+  second.paywall_hits = {{odd, "wealth", 10 * kDay + 12}, {odd, "wealth", 10 * kDay + 13}};
+  second.subscription_changes = {
+      {"u2", 11 * kDay + 2, SubscriptionChangeKind::kCancel, Tier::kPlus, Tier::kFree}};
+  return {first, second};
+}
+
+TEST_P(StoreConformanceTest, RollupsAddUpEveryIngestedEventPerUserDay) {
+  REQUIRE_STORE();
+  const auto batches = rollup_batches();
+  for (const auto& batch : batches) ASSERT_TRUE(store_->ingest(batch).is_ok());
+  const ExpectedRollups expected = expected_rollups(*store_, batches);
+  // Spot checks against hand-computed sums (the accumulator is the definition; these keep
+  // the definition itself honest).
+  ASSERT_EQ(expected.user_days.size(), 5u);  // odd@10, u2@-1, u2@10, u2@11, u3@12
+  EXPECT_EQ(stored_user_days(*store_), expected.user_days);
+  EXPECT_EQ(stored_feature_days(*store_), expected.feature_days);
+  auto key = store_->find_user_key("user\t\"one\"\\,é€");
+  ASSERT_TRUE(key.is_ok() && key->has_value());
+  auto odd_days = stored_user_days(*store_, RollupQuery{.user_key = **key});
+  ASSERT_EQ(odd_days.size(), 1u);
+  EXPECT_EQ(odd_days[0].day, 10);
+  EXPECT_EQ(odd_days[0].sessions, 2);
+  EXPECT_EQ(odd_days[0].session_seconds, 105);
+  EXPECT_EQ(odd_days[0].usage_events, 3);
+  EXPECT_EQ(odd_days[0].uses, 6);
+  EXPECT_EQ(odd_days[0].payments_succeeded, 1);
+  EXPECT_EQ(odd_days[0].payments_failed, 1);
+  EXPECT_EQ(odd_days[0].amount_succeeded_minor, 1250);
+  EXPECT_EQ(odd_days[0].amount_failed_minor, 99);
+  EXPECT_EQ(odd_days[0].paywall_hits, 2);
+  // A day range is half-open and a user query returns that user's rows only.
+  auto u2 = store_->find_user_key("u2");
+  ASSERT_TRUE(u2.is_ok() && u2->has_value());
+  auto u2_days = stored_user_days(*store_, RollupQuery{-1, 11, **u2});
+  ASSERT_EQ(u2_days.size(), 2u);
+  EXPECT_EQ(u2_days[0].day, -1);
+  EXPECT_EQ(u2_days[1].day, 10);
+  EXPECT_EQ(u2_days[1].sessions, 1);  // 11 * kDay - 1 is the last second of day 10
+  EXPECT_EQ(stored_user_days(*store_, RollupQuery{12, 13, std::nullopt}).size(), 1u);
+  std::vector<TierChangeRollup> changes;
+  ASSERT_TRUE(store_->scan_tier_changes(**u2, [&](const auto& c) { changes.push_back(c); }).is_ok());
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].at, 11 * kDay + 2);
+  EXPECT_EQ(changes[0].to_tier, Tier::kFree);
+  auto report = store_->verify_rollups();
+  ASSERT_TRUE(report.is_ok()) << report.status().to_string();
+  EXPECT_TRUE(report->consistent()) << report->examples.front();
+  EXPECT_EQ(report->user_days, 5);
+  EXPECT_EQ(report->tier_changes, 2);
+}
+
+TEST_P(StoreConformanceTest, FailedBatchLeavesRollupsUntouched) {
+  REQUIRE_STORE();
+  const auto batches = rollup_batches();
+  ASSERT_TRUE(store_->ingest(batches[0]).is_ok());
+  const auto before_days = stored_user_days(*store_);
+  const auto before_features = stored_feature_days(*store_);
+  environment_->reject_metric_inserts("blocked");
+  EventBatch bad = batches[1];
+  bad.metric_events = {{"u9", "blocked", 1.0, 10 * kDay}};
+  EXPECT_FALSE(store_->ingest(bad).is_ok());
+  EXPECT_EQ(stored_user_days(*store_), before_days);
+  EXPECT_EQ(stored_feature_days(*store_), before_features);
+  auto report = store_->verify_rollups();
+  ASSERT_TRUE(report.is_ok()) << report.status().to_string();
+  EXPECT_TRUE(report->consistent());
+  // The store stays usable and the next good batch adds up.
+  bad.metric_events.clear();
+  ASSERT_TRUE(store_->ingest(bad).is_ok());
+  EXPECT_EQ(stored_user_days(*store_), expected_rollups(*store_, batches).user_days);
+}
+
+TEST_P(StoreConformanceTest, VerifyFindsTamperedRollupsAndRebuildRepairsThem) {
+  REQUIRE_STORE();
+  for (const auto& batch : rollup_batches()) ASSERT_TRUE(store_->ingest(batch).is_ok());
+  environment_->execute("UPDATE usage_user_days SET sessions = sessions + 1 WHERE day = 10");
+  environment_->execute("DELETE FROM usage_feature_days WHERE day = 12");
+  environment_->execute("DELETE FROM usage_tier_changes");
+  auto report = store_->verify_rollups();
+  ASSERT_TRUE(report.is_ok()) << report.status().to_string();
+  EXPECT_FALSE(report->consistent());
+  EXPECT_EQ(report->mismatches, 2 /* day 10 rows */ + 1 /* day 12 */ + 2 /* tier changes */);
+  EXPECT_FALSE(report->examples.empty());
+  ASSERT_TRUE(store_->rebuild_rollups().is_ok());
+  auto repaired = store_->verify_rollups();
+  ASSERT_TRUE(repaired.is_ok());
+  EXPECT_TRUE(repaired->consistent());
+}
+
+TEST_P(StoreConformanceTest, MigrationBuildsRollupsForAnExistingStore) {
+  REQUIRE_STORE();
+  const auto batches = rollup_batches();
+  for (const auto& batch : batches) ASSERT_TRUE(store_->ingest(batch).is_ok());
+  const auto days = stored_user_days(*store_);
+  const auto features = stored_feature_days(*store_);
+  store_.reset();
+  environment_->drop_rollup_schema();
+  store_ = open();
+  REQUIRE_STORE();
+  auto report = store_->verify_rollups();
+  ASSERT_TRUE(report.is_ok()) << report.status().to_string();
+  EXPECT_TRUE(report->consistent());
+  EXPECT_EQ(report->user_days, static_cast<std::int64_t>(days.size()));
+  EXPECT_EQ(report->feature_days, static_cast<std::int64_t>(features.size()));
+  EXPECT_EQ(stored_user_days(*store_), expected_rollups(*store_, batches).user_days);
+}
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformanceTest, ::testing::Values("sqlite", "postgres"),
                          backend_name);

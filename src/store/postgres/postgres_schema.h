@@ -4,11 +4,23 @@
 // starting together apply each script once.
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
 
 namespace fulcrum::postgres {
 
 const std::vector<std::string_view>& migrations();
+
+// The usage rollups' aggregation in SQL (store/rollup.h defines it; RollupAccumulator is the
+// C++ twin). `events_prefix` names the event tables read: "" for the stored events (the
+// migration, rebuilds and verification), "fulcrum_stage_" for one ingest batch's staging
+// tables. The merge gives new users and features keys, then adds the batch's per user-day
+// sums to the rollup rows with INSERT ... ON CONFLICT DO UPDATE.
+std::string rollup_merge_sql(std::string_view events_prefix);
+// SELECTs of the recomputed rows, in the rollup tables' column order.
+std::string user_day_rollup_select(std::string_view events_prefix);
+std::string feature_day_rollup_select(std::string_view events_prefix);
+std::string tier_change_rollup_select(std::string_view events_prefix);
 
 }  // namespace fulcrum::postgres

@@ -378,6 +378,41 @@ CREATE TEMP TABLE IF NOT EXISTS fulcrum_stage_features(name TEXT, required_tier 
   monthly_cost_minor BIGINT, monthly_value_minor BIGINT, category TEXT) ON COMMIT DELETE ROWS;
 )sql";
 
+// Staging tables for one batch's events of the kinds the usage rollups aggregate: the batch
+// is COPYed here, appended to the event tables and folded into the rollups by SQL
+// (postgres::rollup_merge_sql), all in the ingest transaction.
+constexpr char kStagingEventTables[] = R"sql(
+SET LOCAL client_min_messages = warning;
+CREATE TEMP TABLE IF NOT EXISTS fulcrum_stage_feature_usage(user_id TEXT, feature TEXT,
+  at BIGINT, count INTEGER) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS fulcrum_stage_sessions(user_id TEXT, at BIGINT,
+  duration_seconds INTEGER) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS fulcrum_stage_subscription_changes(user_id TEXT, at BIGINT,
+  kind INTEGER, from_tier INTEGER, to_tier INTEGER) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS fulcrum_stage_payments(user_id TEXT, at BIGINT,
+  succeeded BOOLEAN, amount_minor BIGINT) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS fulcrum_stage_paywall_hits(user_id TEXT, feature TEXT,
+  at BIGINT) ON COMMIT DELETE ROWS;
+)sql";
+
+constexpr char kAppendStagedEvents[] = R"sql(
+INSERT INTO feature_usage(user_id,feature,at,count)
+  SELECT user_id,feature,at,count FROM fulcrum_stage_feature_usage;
+INSERT INTO sessions(user_id,at,duration_seconds)
+  SELECT user_id,at,duration_seconds FROM fulcrum_stage_sessions;
+INSERT INTO subscription_changes(user_id,at,kind,from_tier,to_tier)
+  SELECT user_id,at,kind,from_tier,to_tier FROM fulcrum_stage_subscription_changes;
+INSERT INTO payments(user_id,at,succeeded,amount_minor)
+  SELECT user_id,at,succeeded,amount_minor FROM fulcrum_stage_payments;
+INSERT INTO paywall_hits(user_id,feature,at) SELECT user_id,feature,at FROM fulcrum_stage_paywall_hits;
+)sql";
+
+const std::string& staged_events_merge() {
+  static const std::string sql =
+      std::string(kAppendStagedEvents) + postgres::rollup_merge_sql("fulcrum_stage_");
+  return sql;
+}
+
 constexpr char kMergeUsers[] =
     "INSERT INTO users(user_id,tier,signup_at,country,app_version,attributes) "
     "SELECT user_id,tier,signup_at,country,app_version,attributes FROM fulcrum_stage_users "
@@ -553,7 +588,11 @@ Status PostgresStore::ingest(const EventBatch& batch) {
         }));
     FULCRUM_RETURN_IF_ERROR(command(conn, kMergeFeatures));
   }
-  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "feature_usage(user_id,feature,at,count)",
+  const bool has_rollup_events = !batch.feature_usage.empty() || !batch.sessions.empty() ||
+                                 !batch.subscription_changes.empty() || !batch.payments.empty() ||
+                                 !batch.paywall_hits.empty();
+  if (has_rollup_events) FULCRUM_RETURN_IF_ERROR(script(conn, kStagingEventTables));
+  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "fulcrum_stage_feature_usage(user_id,feature,at,count)",
                                     batch.feature_usage,
                                     [](CopyWriter& w, const FeatureUsageEvent& e) {
                                       w.row(4);
@@ -562,14 +601,15 @@ Status PostgresStore::ingest(const EventBatch& batch) {
                                       w.int64(e.at);
                                       w.int32(e.count);
                                     }));
-  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "sessions(user_id,at,duration_seconds)", batch.sessions,
+  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "fulcrum_stage_sessions(user_id,at,duration_seconds)",
+                                    batch.sessions,
                                     [](CopyWriter& w, const SessionEvent& e) {
                                       w.row(3);
                                       w.text(e.user_id);
                                       w.int64(e.at);
                                       w.int32(e.duration_seconds);
                                     }));
-  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "subscription_changes(user_id,at,kind,from_tier,to_tier)",
+  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "fulcrum_stage_subscription_changes(user_id,at,kind,from_tier,to_tier)",
                                     batch.subscription_changes,
                                     [](CopyWriter& w, const SubscriptionChangeEvent& e) {
                                       w.row(5);
@@ -579,7 +619,7 @@ Status PostgresStore::ingest(const EventBatch& batch) {
                                       w.int32(static_cast<std::int32_t>(e.from_tier));
                                       w.int32(static_cast<std::int32_t>(e.to_tier));
                                     }));
-  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "payments(user_id,at,succeeded,amount_minor)",
+  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "fulcrum_stage_payments(user_id,at,succeeded,amount_minor)",
                                     batch.payments, [](CopyWriter& w, const PaymentEvent& e) {
                                       w.row(4);
                                       w.text(e.user_id);
@@ -587,13 +627,16 @@ Status PostgresStore::ingest(const EventBatch& batch) {
                                       w.boolean(e.succeeded);
                                       w.int64(e.amount_minor);
                                     }));
-  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "paywall_hits(user_id,feature,at)", batch.paywall_hits,
+  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "fulcrum_stage_paywall_hits(user_id,feature,at)",
+                                    batch.paywall_hits,
                                     [](CopyWriter& w, const PaywallHitEvent& e) {
                                       w.row(3);
                                       w.text(e.user_id);
                                       w.text(e.feature);
                                       w.int64(e.at);
                                     }));
+  // The staged events join the event tables and the rollups in this transaction.
+  if (has_rollup_events) FULCRUM_RETURN_IF_ERROR(script(conn, staged_events_merge()));
   FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "exposures(experiment_id,user_id,variant,at)",
                                     batch.exposures, [](CopyWriter& w, const ExposureEvent& e) {
                                       w.row(4);
@@ -639,16 +682,25 @@ Status PostgresStore::ingest_row_by_row(const EventBatch& batch) {
             .add(user.app_version)
             .add(attributes_to_json(user.attributes))));
   }
+  // Usage and sessions go through the staging tables and the same merge as ingest(), so
+  // the rollups stay consistent with the events.
+  const bool has_rollup_events = !batch.feature_usage.empty() || !batch.sessions.empty();
+  if (has_rollup_events) FULCRUM_RETURN_IF_ERROR(script(conn, kStagingEventTables));
   for (const auto& e : batch.feature_usage) {
     FULCRUM_RETURN_IF_ERROR(
-        command(conn, "INSERT INTO feature_usage(user_id,feature,at,count) VALUES($1,$2,$3,$4)",
+        command(conn,
+                "INSERT INTO fulcrum_stage_feature_usage(user_id,feature,at,count) "
+                "VALUES($1,$2,$3,$4)",
                 Params().add(e.user_id).add(e.feature).add(e.at).add(std::int64_t{e.count})));
   }
   for (const auto& e : batch.sessions) {
     FULCRUM_RETURN_IF_ERROR(
-        command(conn, "INSERT INTO sessions(user_id,at,duration_seconds) VALUES($1,$2,$3)",
+        command(conn,
+                "INSERT INTO fulcrum_stage_sessions(user_id,at,duration_seconds) "
+                "VALUES($1,$2,$3)",
                 Params().add(e.user_id).add(e.at).add(std::int64_t{e.duration_seconds})));
   }
+  if (has_rollup_events) FULCRUM_RETURN_IF_ERROR(script(conn, staged_events_merge()));
   for (const auto& e : batch.exposures) {
     FULCRUM_RETURN_IF_ERROR(
         command(conn, "INSERT INTO exposures(experiment_id,user_id,variant,at) VALUES($1,$2,$3,$4)",
@@ -1187,6 +1239,216 @@ Result<std::vector<AuditEntry>> PostgresStore::append_exposures_and_audit(
   }
   FULCRUM_RETURN_IF_ERROR(transaction.commit());
   return entries;
+}
+
+// --- usage rollups -------------------------------------------------------------------------
+
+namespace {
+
+constexpr char kUserDayColumns[] =
+    "day, user_key, sessions, session_seconds, usage_events, uses, payments_succeeded, "
+    "payments_failed, amount_succeeded_minor, amount_failed_minor, paywall_hits";
+constexpr char kFeatureDayColumns[] =
+    "day, user_key, feature_key, usage_events, uses, paywall_hits";
+
+UserDayRollup read_user_day(const Row& row) {
+  UserDayRollup r;
+  r.day = row.int32(0);
+  r.user_key = static_cast<std::uint32_t>(row.int64(1));
+  r.sessions = row.int64(2);
+  r.session_seconds = row.int64(3);
+  r.usage_events = row.int64(4);
+  r.uses = row.int64(5);
+  r.payments_succeeded = row.int64(6);
+  r.payments_failed = row.int64(7);
+  r.amount_succeeded_minor = row.int64(8);
+  r.amount_failed_minor = row.int64(9);
+  r.paywall_hits = row.int64(10);
+  return r;
+}
+
+FeatureDayRollup read_feature_day(const Row& row) {
+  FeatureDayRollup r;
+  r.day = row.int32(0);
+  r.user_key = static_cast<std::uint32_t>(row.int64(1));
+  r.feature_key = static_cast<std::uint32_t>(row.int64(2));
+  r.usage_events = row.int64(3);
+  r.uses = row.int64(4);
+  r.paywall_hits = row.int64(5);
+  return r;
+}
+
+// Rows of a day range; one user's rows by one primary-key probe per day (the tables are
+// keyed day first), over the days that hold rollups at all.
+std::string rollup_select(const char* table, const char* columns, const RollupQuery& query,
+                          Params& params) {
+  params.add(static_cast<std::int64_t>(query.from_day))
+      .add(static_cast<std::int64_t>(query.to_day));
+  if (!query.user_key) {
+    return std::string("SELECT ") + columns + " FROM " + table +
+           " WHERE day >= $1::integer AND day < $2::integer";
+  }
+  params.add(static_cast<std::int64_t>(*query.user_key));
+  return std::string("SELECT ") + columns + " FROM (SELECT generate_series(" +
+         "GREATEST($1::integer, MIN(day)), LEAST($2::integer - 1, MAX(day))) AS d FROM " + table +
+         ") days JOIN " + table + " t ON t.day = days.d AND t.user_key = $3::integer";
+}
+
+}  // namespace
+
+Status PostgresStore::scan_user_keys(
+    const std::function<void(std::uint32_t, const std::string&)>& visit) {
+  FULCRUM_WITH_LEASE(lease);
+  return stream(lease.conn(), "SELECT user_key, user_id FROM user_keys", {}, [&](const Row& row) {
+    visit(static_cast<std::uint32_t>(row.int64(0)), row.text(1));
+  });
+}
+
+Result<std::optional<std::uint32_t>> PostgresStore::find_user_key(const std::string& user_id) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result =
+      run(lease.conn(), "SELECT user_key FROM user_keys WHERE user_id = $1", Params().add(user_id));
+  if (!result.is_ok()) return result.status();
+  std::optional<std::uint32_t> key;
+  each_row(*result, [&](const Row& row) { key = static_cast<std::uint32_t>(row.int64(0)); });
+  return key;
+}
+
+Status PostgresStore::scan_feature_keys(
+    const std::function<void(std::uint32_t, const std::string&)>& visit) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(), "SELECT feature_key, name FROM feature_keys");
+  if (!result.is_ok()) return result.status();
+  each_row(*result, [&](const Row& row) {
+    visit(static_cast<std::uint32_t>(row.int64(0)), row.text(1));
+  });
+  return Status::ok();
+}
+
+Status PostgresStore::scan_user_days(const RollupQuery& query,
+                                     const std::function<void(const UserDayRollup&)>& visit) {
+  FULCRUM_WITH_LEASE(lease);
+  Params params;
+  const std::string sql = rollup_select("usage_user_days", kUserDayColumns, query, params);
+  return stream(lease.conn(), sql, params, [&](const Row& row) { visit(read_user_day(row)); });
+}
+
+Status PostgresStore::scan_feature_days(const RollupQuery& query,
+                                        const std::function<void(const FeatureDayRollup&)>& visit) {
+  FULCRUM_WITH_LEASE(lease);
+  Params params;
+  const std::string sql = rollup_select("usage_feature_days", kFeatureDayColumns, query, params);
+  return stream(lease.conn(), sql, params, [&](const Row& row) { visit(read_feature_day(row)); });
+}
+
+Status PostgresStore::scan_tier_changes(std::optional<std::uint32_t> user_key,
+                                        const std::function<void(const TierChangeRollup&)>& visit) {
+  FULCRUM_WITH_LEASE(lease);
+  Params params;
+  std::string sql = "SELECT user_key, at, kind, from_tier, to_tier FROM usage_tier_changes";
+  if (user_key) {
+    sql += " WHERE user_key = $1::integer";
+    params.add(static_cast<std::int64_t>(*user_key));
+  }
+  return stream(lease.conn(), sql, params, [&](const Row& row) {
+    visit(TierChangeRollup{static_cast<std::uint32_t>(row.int64(0)), row.int64(1),
+                           static_cast<SubscriptionChangeKind>(row.int64(2)),
+                           static_cast<Tier>(row.int64(3)), static_cast<Tier>(row.int64(4))});
+  });
+}
+
+Status PostgresStore::rebuild_rollups() {
+  FULCRUM_WITH_LEASE(lease);
+  PGconn* conn = lease.conn();
+  Transaction transaction(conn);
+  FULCRUM_RETURN_IF_ERROR(transaction.status());
+  FULCRUM_RETURN_IF_ERROR(script(conn,
+                                 "LOCK TABLE usage_user_days, usage_feature_days, "
+                                 "usage_tier_changes IN EXCLUSIVE MODE; "
+                                 "DELETE FROM usage_user_days; DELETE FROM usage_feature_days; "
+                                 "DELETE FROM usage_tier_changes;" +
+                                     postgres::rollup_merge_sql("")));
+  return transaction.commit();
+}
+
+Result<RollupVerification> PostgresStore::verify_rollups() {
+  FULCRUM_WITH_LEASE(lease);
+  PGconn* conn = lease.conn();
+  // One snapshot for the events and the rollups.
+  Transaction transaction(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  FULCRUM_RETURN_IF_ERROR(transaction.status());
+  RollupVerification report;
+  // Recomputed rows FULL JOINed with the stored ones; a row differs when a side is missing
+  // or any value differs.
+  auto compare = [&](const std::string& recomputed, const char* table, const char* columns,
+                     int key_count, std::int64_t& recomputed_rows) -> Status {
+    std::vector<std::string> names;
+    for (std::string_view rest = columns; !rest.empty();) {
+      std::size_t comma = rest.find(',');
+      std::string_view name = rest.substr(0, comma);
+      while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+      names.emplace_back(name);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+    std::string e_columns, e_values, t_values, join, key_text;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      e_columns += (i ? ", " : "") + names[i];
+      if (static_cast<int>(i) < key_count) {
+        join += std::string(i ? " AND " : "") + "e." + names[i] + " = t." + names[i];
+        key_text += std::string(i ? " || ' ' || " : "") + "'" + names[i] + " ' || COALESCE(e." +
+                    names[i] + ", t." + names[i] + ")::text";
+      } else {
+        e_values += std::string(e_values.empty() ? "" : ", ") + "e." + names[i];
+        t_values += std::string(t_values.empty() ? "" : ", ") + "t." + names[i];
+      }
+    }
+    const std::string sql = "WITH e(" + e_columns + ") AS (" + recomputed +
+                            "), d AS (SELECT " + key_text + " AS k FROM e FULL JOIN " + table +
+                            " t ON " + join + " WHERE e." + names[0] + " IS NULL OR t." +
+                            names[0] + " IS NULL OR ROW(" + e_values + ") IS DISTINCT FROM ROW(" +
+                            t_values + ")) SELECT (SELECT COUNT(*) FROM e), (SELECT COUNT(*) " +
+                            "FROM d), (SELECT string_agg(k, '|') FROM (SELECT k FROM d LIMIT 10) s)";
+    auto result = run(conn, sql);
+    if (!result.is_ok()) return result.status();
+    each_row(*result, [&](const Row& row) {
+      recomputed_rows = row.int64(0);
+      report.mismatches += row.int64(1);
+      if (!row.is_null(2)) {
+        std::string keys = row.text(2);
+        for (std::size_t start = 0; start <= keys.size() && report.examples.size() < 10;) {
+          std::size_t bar = keys.find('|', start);
+          if (bar == std::string::npos) bar = keys.size();
+          report.examples.push_back(std::string(table) + ": differs at " +
+                                    keys.substr(start, bar - start));
+          start = bar + 1;
+        }
+      }
+    });
+    return Status::ok();
+  };
+  FULCRUM_RETURN_IF_ERROR(compare(postgres::user_day_rollup_select(""), "usage_user_days",
+                                  kUserDayColumns, 2, report.user_days));
+  FULCRUM_RETURN_IF_ERROR(compare(postgres::feature_day_rollup_select(""), "usage_feature_days",
+                                  kFeatureDayColumns, 3, report.feature_days));
+  // The tier timeline is a multiset of rows: compare with EXCEPT ALL both ways.
+  const std::string changes = postgres::tier_change_rollup_select("");
+  const std::string stored = "SELECT user_key, at, kind, from_tier, to_tier FROM usage_tier_changes";
+  auto result = run(conn, "SELECT (SELECT COUNT(*) FROM (" + changes +
+                              ") c), (SELECT COUNT(*) FROM ((" + changes + " EXCEPT ALL " +
+                              stored + ") UNION ALL (" + stored + " EXCEPT ALL " + changes +
+                              ")) d)");
+  if (!result.is_ok()) return result.status();
+  each_row(*result, [&](const Row& row) {
+    report.tier_changes = row.int64(0);
+    const std::int64_t differing = row.int64(1);
+    report.mismatches += differing;
+    if (differing > 0 && report.examples.size() < 10) {
+      report.examples.push_back("usage_tier_changes: " + std::to_string(differing) +
+                                " rows differ from the subscription changes");
+    }
+  });
+  FULCRUM_RETURN_IF_ERROR(transaction.commit());
+  return report;
 }
 
 }  // namespace fulcrum

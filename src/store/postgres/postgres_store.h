@@ -73,6 +73,19 @@ class PostgresStore final : public Store {
   Result<std::vector<AuditEntry>> append_exposures_and_audit(
       const std::vector<ExposureEvent>& exposures, std::vector<AuditEntry> entries,
       const std::function<std::string(const AuditEntry&)>& compute_hash) override;
+  Status scan_user_keys(
+      const std::function<void(std::uint32_t, const std::string&)>& visit) override;
+  Result<std::optional<std::uint32_t>> find_user_key(const std::string& user_id) override;
+  Status scan_feature_keys(
+      const std::function<void(std::uint32_t, const std::string&)>& visit) override;
+  Status scan_user_days(const RollupQuery& query,
+                        const std::function<void(const UserDayRollup&)>& visit) override;
+  Status scan_feature_days(const RollupQuery& query,
+                           const std::function<void(const FeatureDayRollup&)>& visit) override;
+  Status scan_tier_changes(std::optional<std::uint32_t> user_key,
+                           const std::function<void(const TierChangeRollup&)>& visit) override;
+  Result<RollupVerification> verify_rollups() override;
+  Status rebuild_rollups() override;
 
   // Slow path kept for comparison in bench/pg_ingest_bench.cc: the same batch written with
   // one INSERT per row (still one transaction). Production code calls ingest().

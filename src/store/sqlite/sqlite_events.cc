@@ -137,10 +137,12 @@ void SqliteStore::settle_user_keys(bool committed) {
 }
 
 template <typename Event>
-Status SqliteStore::write_segments(const std::vector<Event>& events) {
+Status SqliteStore::write_segments(const std::vector<Event>& events,
+                                   std::vector<std::uint32_t>* user_keys_out) {
   using Codec = EventCodec<Event>;
   if (events.empty()) return Status::ok();
-  std::vector<UserKey> user_keys;  // per event
+  std::vector<UserKey> local_keys;
+  std::vector<UserKey>& user_keys = user_keys_out ? *user_keys_out : local_keys;  // per event
   FULCRUM_RETURN_IF_ERROR(register_user_keys(events, user_keys));
   const auto kind = static_cast<std::int64_t>(Codec::kKind);
   // Group by segment key (experiment, metric), keeping each group's order.
@@ -214,13 +216,16 @@ Status SqliteStore::write_segments(const std::vector<Event>& events) {
 
 Status SqliteStore::write_events(const EventBatch& batch) {
   FULCRUM_RETURN_IF_ERROR(load_user_keys());
-  FULCRUM_RETURN_IF_ERROR(write_segments(batch.feature_usage));
-  FULCRUM_RETURN_IF_ERROR(write_segments(batch.sessions));
-  FULCRUM_RETURN_IF_ERROR(write_segments(batch.subscription_changes));
-  FULCRUM_RETURN_IF_ERROR(write_segments(batch.payments));
-  FULCRUM_RETURN_IF_ERROR(write_segments(batch.paywall_hits));
+  BatchUserKeys keys;
+  FULCRUM_RETURN_IF_ERROR(write_segments(batch.feature_usage, &keys.usage));
+  FULCRUM_RETURN_IF_ERROR(write_segments(batch.sessions, &keys.sessions));
+  FULCRUM_RETURN_IF_ERROR(write_segments(batch.subscription_changes, &keys.changes));
+  FULCRUM_RETURN_IF_ERROR(write_segments(batch.payments, &keys.payments));
+  FULCRUM_RETURN_IF_ERROR(write_segments(batch.paywall_hits, &keys.paywall_hits));
   FULCRUM_RETURN_IF_ERROR(write_segments(batch.exposures));
-  return write_segments(batch.metric_events);
+  FULCRUM_RETURN_IF_ERROR(write_segments(batch.metric_events));
+  // Same transaction as the segments: the rollups commit or roll back with the events.
+  return write_rollups(batch, keys);
 }
 
 Result<std::shared_ptr<const sqlite::UserNames>> SqliteStore::user_names(sqlite3* db) {

@@ -66,6 +66,24 @@ DROP TABLE paywall_hits;
 DROP TABLE exposures;
 DROP TABLE metric_events;
 )sql",
+      // 4: usage rollups (store/rollup.h), kept by ingest() in the events' transaction.
+      // Keyed day first: ingestion runs in roughly time order, so upserts land at the end of
+      // the b-tree; one user's rows are read by point lookups per day. SqliteStore::open
+      // builds the rows of an existing store's events after this script.
+      R"sql(
+CREATE TABLE feature_keys(feature_key INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE usage_user_days(day INTEGER NOT NULL, user_key INTEGER NOT NULL,
+  sessions INTEGER NOT NULL, session_seconds INTEGER NOT NULL, usage_events INTEGER NOT NULL,
+  uses INTEGER NOT NULL, payments_succeeded INTEGER NOT NULL, payments_failed INTEGER NOT NULL,
+  amount_succeeded_minor INTEGER NOT NULL, amount_failed_minor INTEGER NOT NULL,
+  paywall_hits INTEGER NOT NULL, PRIMARY KEY(day, user_key)) WITHOUT ROWID;
+CREATE TABLE usage_feature_days(day INTEGER NOT NULL, user_key INTEGER NOT NULL,
+  feature_key INTEGER NOT NULL, usage_events INTEGER NOT NULL, uses INTEGER NOT NULL,
+  paywall_hits INTEGER NOT NULL, PRIMARY KEY(day, user_key, feature_key)) WITHOUT ROWID;
+CREATE TABLE usage_tier_changes(user_key INTEGER NOT NULL, at INTEGER NOT NULL,
+  kind INTEGER NOT NULL, from_tier INTEGER NOT NULL, to_tier INTEGER NOT NULL);
+CREATE INDEX usage_tier_changes_user ON usage_tier_changes(user_key, at);
+)sql",
   };
   return kMigrations;
 }

@@ -106,6 +106,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
     if (i + 1 == 2 && version >= 1) {
       FULCRUM_RETURN_IF_ERROR(store->convert_legacy_events());
     }
+    if (i + 1 == 4 && version >= 1) {
+      FULCRUM_RETURN_IF_ERROR(store->write_rebuilt_rollups());
+    }
   }
   FULCRUM_RETURN_IF_ERROR(exec(db, has_row ? "DELETE FROM schema_version" : "SELECT 1"));
   Statement record(db, "INSERT INTO schema_version(version) VALUES (?1)");

@@ -76,6 +76,19 @@ class SqliteStore final : public Store {
   Result<std::vector<AuditEntry>> append_exposures_and_audit(
       const std::vector<ExposureEvent>& exposures, std::vector<AuditEntry> entries,
       const std::function<std::string(const AuditEntry&)>& compute_hash) override;
+  Status scan_user_keys(
+      const std::function<void(std::uint32_t, const std::string&)>& visit) override;
+  Result<std::optional<std::uint32_t>> find_user_key(const std::string& user_id) override;
+  Status scan_feature_keys(
+      const std::function<void(std::uint32_t, const std::string&)>& visit) override;
+  Status scan_user_days(const RollupQuery& query,
+                        const std::function<void(const UserDayRollup&)>& visit) override;
+  Status scan_feature_days(const RollupQuery& query,
+                           const std::function<void(const FeatureDayRollup&)>& visit) override;
+  Status scan_tier_changes(std::optional<std::uint32_t> user_key,
+                           const std::function<void(const TierChangeRollup&)>& visit) override;
+  Result<RollupVerification> verify_rollups() override;
+  Status rebuild_rollups() override;
 
  private:
   explicit SqliteStore(std::string path);
@@ -98,8 +111,23 @@ class SqliteStore final : public Store {
   // Gives every event's user a key (new users get the next ones); keys[i] is events[i]'s.
   template <typename Event>
   Status register_user_keys(const std::vector<Event>& events, std::vector<std::uint32_t>& keys);
+  // Writes the events' segments; `user_keys_out` (when given) receives each event's key.
   template <typename Event>
-  Status write_segments(const std::vector<Event>& events);
+  Status write_segments(const std::vector<Event>& events,
+                        std::vector<std::uint32_t>* user_keys_out = nullptr);
+  // --- usage rollups (sqlite_rollups.cc), inside the caller's write transaction ---
+  struct BatchUserKeys {  // per event of the batch, its user's key
+    std::vector<std::uint32_t> usage, sessions, changes, payments, paywall_hits;
+  };
+  Status write_rollups(const EventBatch& batch, const BatchUserKeys& user_keys);
+  Result<std::unordered_map<std::string, std::uint32_t>> feature_keys_for(const EventBatch& batch);
+  // add: ON CONFLICT adds to the stored row (ingestion); else plain inserts (rebuild).
+  Status upsert_rollups(const std::vector<UserDayRollup>& user_days,
+                        const std::vector<FeatureDayRollup>& feature_days, bool add);
+  // Deletes and recomputes every rollup from the segments (migration 4, rebuild_rollups).
+  Status write_rebuilt_rollups();
+  Status scan_tier_changes_on(sqlite3* db, std::optional<std::uint32_t> user_key,
+                              const std::function<void(const TierChangeRollup&)>& visit);
   template <typename Event>
   Status scan_segments(sqlite3* db, const std::string* key, TimeRange range,
                        const std::function<void(const Event&)>& visit);

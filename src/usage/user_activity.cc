@@ -1,10 +1,11 @@
-#include "lifecycle/retention_activity.h"
+#include "usage/user_activity.h"
 
 #include <algorithm>
 #include <bit>
 #include <limits>
 
 #include "store/store.h"
+#include "usage/usage_history.h"
 
 namespace fulcrum {
 
@@ -94,10 +95,31 @@ void UserActivity::record_payment(std::string_view user_id, UnixSeconds at, bool
   payments_[user_index(user_id)].push_back({at, succeeded, amount_minor});
 }
 
+void UserActivity::add_day_activity(int user, int day, std::int64_t amount) {
+  if (day < 0 || day >= days_ || amount <= 0) return;
+  std::uint16_t& cell = daily_[static_cast<std::size_t>(user) * days_ + day];
+  cell = static_cast<std::uint16_t>(std::min<std::int64_t>(
+      cell + amount, std::numeric_limits<std::uint16_t>::max()));
+}
+
+void UserActivity::mark_feature_day(int user, int feature, int day) {
+  if (day < 0 || day >= days_) return;
+  feature_days_[feature][static_cast<std::size_t>(user) * words_ + day / 64] |= std::uint64_t{1}
+                                                                              << (day % 64);
+}
+
+void UserActivity::add_day_payments(int user, int day, int succeeded, int failed) {
+  if (day < 0 || day >= days_) return;
+  const UnixSeconds at = day_start(day);
+  for (int i = 0; i < failed; ++i) payments_[user].push_back({at, false, 0});
+  for (int i = 0; i < succeeded; ++i) payments_[user].push_back({at, true, 0});
+}
+
 void UserActivity::finish() {
   for (auto& list : payments_) {
-    std::sort(list.begin(), list.end(),
-              [](const Payment& a, const Payment& b) { return a.at < b.at; });
+    std::stable_sort(list.begin(), list.end(), [](const Payment& a, const Payment& b) {
+      return a.at != b.at ? a.at < b.at : a.succeeded < b.succeeded;
+    });
   }
 }
 
@@ -159,17 +181,47 @@ bool UserActivity::used_feature_ever(int user, int feature) const {
 
 Result<UserActivity> load_user_activity(Store& store, UnixSeconds now, int days) {
   if (days <= 0) return invalid_argument("history days must be positive", "history_days");
-  UserActivity activity(now, days);
+  const UsageDay end_day = analysis_end_day(now);
+  UserActivity activity(usage_day_start(end_day), days);
+  const UsageDay first_day = end_day - days;
   FULCRUM_RETURN_IF_ERROR(store.scan_users(
       [&](const User& user) { activity.add_user(user.user_id, user.tier, user.signup_at); }));
-  TimeRange range{activity.window_start(), now};
-  FULCRUM_RETURN_IF_ERROR(store.scan_sessions(
-      range, [&](const SessionEvent& event) { activity.record_session(event.user_id, event.at); }));
-  FULCRUM_RETURN_IF_ERROR(store.scan_feature_usage(range, [&](const FeatureUsageEvent& event) {
-    activity.record_feature_use(event.user_id, event.feature, event.at, event.count);
+  // Store keys -> activity indices (users with events only join as free users, as before).
+  std::vector<int> user_of_key;
+  FULCRUM_RETURN_IF_ERROR(store.scan_user_keys([&](std::uint32_t key, const std::string& id) {
+    if (key >= user_of_key.size()) user_of_key.resize(static_cast<std::size_t>(key) + 1, -1);
+    int user = activity.find_user(id);
+    user_of_key[key] = user >= 0 ? user : activity.add_user(id);
   }));
-  FULCRUM_RETURN_IF_ERROR(store.scan_payments(range, [&](const PaymentEvent& event) {
-    activity.record_payment(event.user_id, event.at, event.succeeded, event.amount_minor);
+  std::vector<int> feature_of_key;
+  std::vector<std::pair<std::uint32_t, std::string>> feature_keys;
+  FULCRUM_RETURN_IF_ERROR(store.scan_feature_keys(
+      [&](std::uint32_t key, const std::string& name) { feature_keys.emplace_back(key, name); }));
+  // Names in sorted order: feature indices do not depend on the store's key order.
+  std::sort(feature_keys.begin(), feature_keys.end(),
+            [](const auto& a, const auto& b) { return a.second < b.second; });
+  auto user_of = [&](std::uint32_t key) {
+    return key < user_of_key.size() ? user_of_key[key] : -1;
+  };
+  const RollupQuery query{first_day, end_day, std::nullopt};
+  FULCRUM_RETURN_IF_ERROR(store.scan_user_days(query, [&](const UserDayRollup& row) {
+    const int user = user_of(row.user_key);
+    if (user < 0) return;
+    const int day = row.day - first_day;
+    activity.add_day_activity(user, day, row.sessions + std::max<std::int64_t>(row.uses, 0));
+    activity.add_day_payments(user, day, static_cast<int>(row.payments_succeeded),
+                              static_cast<int>(row.payments_failed));
+  }));
+  // Every feature with events gets an index, in name order.
+  for (const auto& [key, name] : feature_keys) {
+    if (key >= feature_of_key.size()) feature_of_key.resize(static_cast<std::size_t>(key) + 1, -1);
+    feature_of_key[key] = activity.feature_index(name);
+  }
+  FULCRUM_RETURN_IF_ERROR(store.scan_feature_days(query, [&](const FeatureDayRollup& row) {
+    if (row.uses <= 0) return;  // paywall hits only
+    const int user = user_of(row.user_key);
+    if (user < 0 || row.feature_key >= feature_of_key.size()) return;
+    activity.mark_feature_day(user, feature_of_key[row.feature_key], row.day - first_day);
   }));
   activity.finish();
   return activity;

@@ -1,8 +1,8 @@
-// Compact per-user daily activity over a window ending at `now`, the one aggregate every
-// retention trigger and the churn model read. Built in one pass over the Store's scans
-// (sessions, feature usage, payments) so triggers over 50k users and millions of events
-// never query per user. Day buckets are aligned to `now`: day `days-1` is [now-1d, now),
-// so "the last 7 days" is exactly [now-7d, now).
+// Compact per-user daily activity over a window of whole UTC days, the one aggregate every
+// retention trigger and the churn model read. load_user_activity fills it from the store's
+// usage rollups (one row per user-day, never the raw events), so triggers over 250k users
+// never query per user. The window ends at analysis_end(now) (`now` rounded down to a
+// midnight): day `days-1` is the last whole day before `now`.
 #pragma once
 
 #include <cstdint>
@@ -38,7 +38,14 @@ class UserActivity {
                           int count = 1);
   void record_payment(std::string_view user_id, UnixSeconds at, bool succeeded,
                       std::int64_t amount_minor);
-  // Sorts each user's payments by time; call once after recording.
+  // Day-level recording by index (what the rollups hold): `amount` activity events on day
+  // `day` of the window; a feature used that day; a day's payment outcomes (a day's failures
+  // sort before its successes, so a same-day retry counts as a recovery).
+  void add_day_activity(int user, int day, std::int64_t amount);
+  void mark_feature_day(int user, int feature, int day);
+  void add_day_payments(int user, int day, int succeeded, int failed);
+  int feature_index(std::string_view feature);
+  // Sorts each user's payments by time (failures first on ties); call once after recording.
   void finish();
 
   UnixSeconds now() const { return now_; }
@@ -81,7 +88,6 @@ class UserActivity {
 
  private:
   int user_index(std::string_view user_id);
-  int feature_index(std::string_view feature);
 
   UnixSeconds now_;
   int days_;
@@ -103,7 +109,8 @@ class UserActivity {
   int last_feature_index_ = -1;
 };
 
-// Loads `days` days of activity ending at `now` from the store in one pass per event table.
+// Loads `days` whole days of activity ending at analysis_end(now) from the store's usage
+// rollups (one pass over user-day and feature-day rows).
 Result<UserActivity> load_user_activity(Store& store, UnixSeconds now, int days);
 
 }  // namespace fulcrum

@@ -1,0 +1,129 @@
+// The usage layer: what each user did, per UTC day, read from the store's rollups
+// (store/rollup.h) — the one way the engines (recommend/, lifecycle/, sunset/) read history.
+//
+// A UsageHistory holds users, the feature catalog, every user's day rows and feature-day rows
+// of a day range (compact, integer-indexed, sorted by day) and the tier timeline. Windowed
+// features (last 7/14/28 days, trends, active days) are sums over these rows, never over raw
+// events. Day boundaries are exact UTC midnights: an analysis at time `now` covers the whole
+// days before the day holding `now` (analysis_end_day), so "the last 7 days" is the 7 days
+// ending at the last midnight; when `now` is a midnight that is exactly [now - 7d, now).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+#include "store/model.h"
+#include "store/rollup.h"
+
+namespace fulcrum {
+
+class Store;
+
+// The first day after an analysis at `now` (exclusive end): the day holding `now`, so an
+// analysis counts the whole days before it. A partial day would look like a drop in every
+// trend; a clock a few minutes past midnight (the CLI's default of one second after the
+// latest event) therefore analyses exactly the days up to that midnight.
+inline UsageDay analysis_end_day(UnixSeconds now) { return usage_day_of(now); }
+// Where that day starts: `now` rounded down to a midnight. Engines align their clock to it.
+inline UnixSeconds analysis_end(UnixSeconds now) {
+  return usage_day_start(analysis_end_day(now));
+}
+
+struct UsageLoadOptions {
+  UsageDay from_day = std::numeric_limits<UsageDay>::min();  // inclusive
+  UsageDay to_day = std::numeric_limits<UsageDay>::max();    // exclusive
+  // Users with events but no row in the users table join as free users signed up at 0
+  // (retention and sunset count them; the models train on registered users only).
+  bool include_unregistered_users = false;
+};
+
+class UsageHistory {
+ public:
+  // One user's day (counts saturate at the field's maximum).
+  struct Day {
+    UsageDay day = 0;
+    std::uint32_t sessions = 0;
+    std::uint32_t usage_events = 0;
+    std::uint32_t uses = 0;
+    std::uint32_t paywall_hits = 0;
+    std::uint16_t payments_succeeded = 0, payments_failed = 0;
+    std::int64_t amount_succeeded_minor = 0;
+  };
+  struct FeatureDay {
+    UsageDay day = 0;
+    std::uint16_t feature = 0;  // index into feature_names()
+    std::uint16_t paywall_hits = 0;
+    std::uint32_t uses = 0;
+    std::uint32_t usage_events = 0;
+  };
+  struct TierChange {
+    UnixSeconds at = 0;
+    SubscriptionChangeKind kind = SubscriptionChangeKind::kUpgrade;
+    Tier from_tier = Tier::kFree;
+    Tier to_tier = Tier::kFree;
+  };
+
+  // Every user's rollups of the days in [options.from_day, options.to_day).
+  static Result<UsageHistory> load(Store& store, const UsageLoadOptions& options = {});
+  // One user's rollups only (the store reads that user's rows alone). NotFound when the
+  // user is neither registered nor has events.
+  static Result<UsageHistory> load_user(Store& store, const std::string& user_id,
+                                        const UsageLoadOptions& options = {});
+  // The same rows from an in-memory batch, through the stores' aggregation (RollupAccumulator).
+  static UsageHistory from_events(const EventBatch& events, const UsageLoadOptions& options = {});
+
+  int user_count() const { return static_cast<int>(users_.size()); }
+  const User& user(int u) const { return users_[u]; }
+  int find_user(std::string_view user_id) const;  // -1 when unknown
+  // The catalog sorted by name: feature indices [0, features().size()) are catalog entries;
+  // higher indices (up to feature_names().size()) are names seen in events only.
+  const std::vector<Feature>& features() const { return features_; }
+  const std::vector<std::string>& feature_names() const { return feature_names_; }
+  int find_feature(std::string_view name) const;  // -1 when unknown
+
+  std::span<const Day> days(int u) const {
+    return {days_.data() + day_offsets_[u], days_.data() + day_offsets_[u + 1]};
+  }
+  std::span<const FeatureDay> feature_days(int u) const {
+    return {feature_days_.data() + feature_day_offsets_[u],
+            feature_days_.data() + feature_day_offsets_[u + 1]};
+  }
+  std::span<const TierChange> tier_changes(int u) const {
+    return {changes_.data() + change_offsets_[u], changes_.data() + change_offsets_[u + 1]};
+  }
+  // Rows of days in [from_day, to_day) (binary search on the sorted rows).
+  std::span<const Day> days_between(int u, UsageDay from_day, UsageDay to_day) const;
+  std::span<const FeatureDay> feature_days_between(int u, UsageDay from_day,
+                                                   UsageDay to_day) const;
+  // The user's tier just before time t: the current tier with later changes undone.
+  Tier tier_at(int u, UnixSeconds t) const;
+  std::size_t day_rows() const { return days_.size(); }
+  std::size_t feature_day_rows() const { return feature_days_.size(); }
+
+ private:
+  class Builder;
+  std::vector<User> users_;
+  std::unordered_map<std::string, int> user_index_;
+  std::vector<Feature> features_;
+  std::vector<std::string> feature_names_;
+  std::unordered_map<std::string, int> feature_index_;
+  std::vector<std::size_t> day_offsets_{0}, feature_day_offsets_{0}, change_offsets_{0};
+  std::vector<Day> days_;
+  std::vector<FeatureDay> feature_days_;
+  std::vector<TierChange> changes_;
+};
+
+// Sum of a field over day rows.
+template <typename Rows, typename Field>
+std::int64_t sum_of(const Rows& rows, Field field) {
+  std::int64_t total = 0;
+  for (const auto& row : rows) total += row.*field;
+  return total;
+}
+
+}  // namespace fulcrum
