@@ -20,6 +20,7 @@
 
 #include "api/audit.h"
 #include "api/auth.h"
+#include "api/event_stream_io.h"
 #include "api/metrics.h"
 #include "api/routes.h"
 
@@ -107,7 +108,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         auth(store, clock,
              options.token_secret.empty() ? random_token_secret() : options.token_secret,
              options.key_cache),
-        context{store, clock, auth, metrics, options} {
+        context{store, clock, auth, metrics, options, [] {}} {
     register_core_routes(router, context);
     register_ingest_routes(router, context);
     register_experiment_routes(router, context);
@@ -115,6 +116,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     register_recommend_routes(router, context);
     register_sunset_routes(router, context);
     register_lifecycle_routes(router, context);
+    register_flag_routes(router, context);
   }
 
   // One connection. Shared with shutdown() so idle connections can be closed.
@@ -317,6 +319,12 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count();
       metrics.observe(method, route_label, response.status, seconds);
+      if (response.event_stream) {
+        // A subscriber waiting for events is idle: shutdown closes it at once.
+        session.busy = false;
+        co_await write_event_stream(stream, response, version, stopping, options.read_timeout);
+        co_return;
+      }
       const bool keep = keep_alive && !stopping;
       if (!co_await write_response(stream, response, version, keep)) co_return;
       if (!keep) co_return;

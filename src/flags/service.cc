@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "flags/encryption.h"
+
 namespace fulcrum::flags {
 namespace {
 
@@ -130,6 +132,47 @@ Result<Flag> set_flag_killed(Store& store, const Clock& clock, const std::string
 Result<Flag> set_flag_archived(Store& store, const Clock& clock, const std::string& key,
                                bool archived, const std::string& actor) {
   return update_flag(store, clock, key, json{{"archived", archived}}, actor);
+}
+
+Status put_sdk_connection(Store& store, const Clock& clock, const SdkConnection& connection) {
+  if (connection.encryption_key) {
+    auto key = base64_decode(*connection.encryption_key);
+    if (!key || key->size() != 16) {
+      return invalid_argument("must be base64 of 16 bytes (AES-128)", "encryption_key");
+    }
+  }
+  auto existing = store.get_document(kSdkConnectionKind, connection.key_id);
+  if (!existing) return existing.status();
+  Document doc;
+  doc.id = connection.key_id;
+  doc.kind = kSdkConnectionKind;
+  doc.status = connection.encryption_key ? "encrypted" : "plain";
+  doc.created_at = existing->has_value() ? (*existing)->created_at : clock.now();
+  doc.updated_at = clock.now();
+  doc.version = existing->has_value() ? (*existing)->version : 0;
+  json body = {{"key_id", connection.key_id}};
+  if (connection.encryption_key) body["encryption_key"] = *connection.encryption_key;
+  doc.body = body.dump();
+  auto version = store.put_document(doc);
+  return version.is_ok() ? Status::ok() : version.status();
+}
+
+Result<std::vector<SdkConnection>> list_sdk_connections(Store& store) {
+  auto docs = store.list_documents(kSdkConnectionKind);
+  if (!docs) return docs.status();
+  std::vector<SdkConnection> out;
+  for (const Document& doc : *docs) {
+    json body = json::parse(doc.body, nullptr, false);
+    if (!body.is_object()) return internal_error("stored sdk connection " + doc.id + " is not JSON");
+    SdkConnection connection;
+    connection.key_id = doc.id;
+    connection.version = doc.version;
+    if (auto key = body.find("encryption_key"); key != body.end() && key->is_string()) {
+      connection.encryption_key = key->get<std::string>();
+    }
+    out.push_back(std::move(connection));
+  }
+  return out;
 }
 
 }  // namespace fulcrum::flags

@@ -35,4 +35,16 @@ Result<Flag> set_flag_killed(Store& store, const Clock& clock, const std::string
 Result<Flag> set_flag_archived(Store& store, const Clock& clock, const std::string& key,
                                bool archived, const std::string& actor);
 
+// Per-SDK-key delivery settings, a document of kind "sdk_connection" with id = the key id.
+// With an encryption key the payload for that SDK key is sent as encryptedFeatures.
+inline constexpr const char* kSdkConnectionKind = "sdk_connection";
+struct SdkConnection {
+  std::string key_id;
+  std::optional<std::string> encryption_key;  // base64 of 16 bytes
+  std::int64_t version = 0;
+};
+// Creates or replaces the settings of an SDK key (kInvalidArgument for a bad key).
+Status put_sdk_connection(Store& store, const Clock& clock, const SdkConnection& connection);
+Result<std::vector<SdkConnection>> list_sdk_connections(Store& store);
+
 }  // namespace fulcrum::flags
