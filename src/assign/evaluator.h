@@ -35,16 +35,21 @@ struct ExperimentResult {
   nlohmann::json value;
   bool hash_used = false;
   std::string hash_attribute;
-  std::string hash_value;
-  std::string key;                  // the variation's meta[i].key, or the decimal variation id
+  nlohmann::json hash_value;  // the attribute's value as given ("u1", or 123), "" when missing
+  std::string key;            // the variation's meta[i].key, or the decimal variation id
   std::optional<std::string> name;  // meta[i].name
   std::optional<double> bucket;     // the user's hash in [0, 1) when hash_used
   bool passthrough = false;         // meta[i].passthrough (holdouts)
   bool sticky_bucket_used = false;
   std::string feature_id;  // the feature whose rule ran the experiment ("" for inline)
+  // Contextual bandits (set when a bandit rule assigned the user by hash).
+  std::optional<int> leaf_id;
+  std::vector<double> variation_weights;
+  std::optional<int> bandit_version;
 
-  // True when an SDK would call its trackingCallback (record an exposure) for this result.
-  bool should_track() const { return in_experiment && !passthrough; }
+  // True when an SDK would call its trackingCallback (record an exposure) for this result:
+  // the user was assigned by hash (forced and querystring variations are not tracked).
+  bool should_track() const { return in_experiment && hash_used; }
 };
 
 // GrowthBook's FeatureResult.
@@ -56,9 +61,12 @@ struct FeatureResult {
   // "cyclicPrerequisite", "override"
   std::string source;
   std::string rule_id;
-  std::optional<std::string>
-      experiment_key;  // the experiment rule's key when source == "experiment"
+  // The experiment rule's key when source == "experiment".
+  std::optional<std::string> experiment_key;
   std::optional<ExperimentResult> experiment_result;
+  // GrowthBook's FeatureResult.experiment: the Experiment object the rule ran (shared with the
+  // compiled payload; a per-user copy for contextual bandits).
+  std::shared_ptr<const nlohmann::json> experiment;
 };
 
 // Sticky bucketing (SDK spec "Sticky Bucketing"): a user's assignment per experiment is
@@ -124,12 +132,17 @@ class CompiledFeatures {
   // wrong JSON types, conditions with unknown operators, weights that do not match the
   // variations or do not sum to 1, coverage outside [0, 1], namespaces or ranges that are
   // not [start, end) inside [0, 1], unknown hash versions.
-  static Result<CompiledFeatures> compile(const nlohmann::json& features);
+  // `contextual_bandits` is the payload's "contextualBandits" object (null: none).
+  static Result<CompiledFeatures> compile(const nlohmann::json& features,
+                                          const nlohmann::json* contextual_bandits = nullptr);
 
   // GrowthBook's evalFeature(key).
   FeatureResult evaluate(std::string_view feature_key, const EvalContext& context) const;
   bool contains(std::string_view feature_key) const;
   std::vector<std::string> keys() const;  // sorted
+  // The attributes sticky-bucket documents are keyed by (every experiment rule's hashAttribute,
+  // default "id", and fallbackAttribute), sorted: what a caller may preload.
+  std::vector<std::string> sticky_bucket_attributes() const;
 
   struct Impl;
 
