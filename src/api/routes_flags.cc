@@ -113,7 +113,8 @@ void collect_exposure(const SdkHub::Snapshot& snapshot, const assign::FeatureRes
   auto mapped = snapshot.payload.exposure_keys.find(key);
   ExposureEvent exposure;
   exposure.experiment_id = mapped == snapshot.payload.exposure_keys.end() ? key : mapped->second;
-  exposure.user_id = result.experiment_result->hash_value;
+  const json& hash_value = result.experiment_result->hash_value;
+  exposure.user_id = hash_value.is_string() ? hash_value.get<std::string>() : hash_value.dump();
   exposure.variant = result.experiment_result->key;
   exposure.at = now;
   if (!exposure.user_id.empty()) out.push_back(std::move(exposure));
