@@ -123,6 +123,18 @@ struct EvalContext {
 
 class CompiledFeatures;
 
+// GrowthBook's run(experiment) for an inline experiment (cases.json "run"). Lenient like the
+// SDK (bad weights fall back to equal weights, etc.). `features` resolves the experiment's
+// parentConditions; null means "no features" (every prerequisite is then unknown).
+ExperimentResult run_experiment(const nlohmann::json& experiment, const EvalContext& context,
+                                const CompiledFeatures* features = nullptr);
+
+// GrowthBook's getQueryStringOverride: the variation forced by "?<experiment key>=<index>" in
+// `url`, when it is a valid index. Applied by run_experiment() and experiment rules when
+// EvalContext::url is set (a browser's remote evaluation passes its location).
+std::optional<int> query_string_override(std::string_view experiment_key, std::string_view url,
+                                         int num_variations);
+
 // A payload's "features" object compiled once so evaluate() does no JSON parsing.
 // Immutable after compile(): safe for concurrent evaluate() from many threads; copies share
 // the compiled state.
@@ -133,8 +145,14 @@ class CompiledFeatures {
   // variations or do not sum to 1, coverage outside [0, 1], namespaces or ranges that are
   // not [start, end) inside [0, 1], unknown hash versions.
   // `contextual_bandits` is the payload's "contextualBandits" object (null: none).
+  // Validation::kLenient accepts what the SDKs tolerate and repairs it the way they do
+  // (unknown hash versions never bucket, bad weights become equal weights, unknown
+  // operators never match); only non-object features/rules are still errors. Use it for
+  // payloads that did not come through validated documents (e.g. conformance suites).
+  enum class Validation { kStrict, kLenient };
   static Result<CompiledFeatures> compile(const nlohmann::json& features,
-                                          const nlohmann::json* contextual_bandits = nullptr);
+                                          const nlohmann::json* contextual_bandits = nullptr,
+                                          Validation validation = Validation::kStrict);
 
   // GrowthBook's evalFeature(key).
   FeatureResult evaluate(std::string_view feature_key, const EvalContext& context) const;
@@ -147,15 +165,12 @@ class CompiledFeatures {
   struct Impl;
 
  private:
+  friend ExperimentResult run_experiment(const nlohmann::json& experiment,
+                                         const EvalContext& context,
+                                         const CompiledFeatures* features);
   explicit CompiledFeatures(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<const Impl> impl_;
 };
-
-// GrowthBook's run(experiment) for an inline experiment (cases.json "run"). Lenient like the
-// SDK (bad weights fall back to equal weights, etc.). `features` resolves the experiment's
-// parentConditions; null means "no features" (every prerequisite is then unknown).
-ExperimentResult run_experiment(const nlohmann::json& experiment, const EvalContext& context,
-                                const CompiledFeatures* features = nullptr);
 
 // The SDKs' JSON shapes (camelCase keys, as cases.json and remote evaluation use them).
 nlohmann::json to_json(const ExperimentResult& result);
