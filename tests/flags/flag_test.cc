@@ -114,7 +114,7 @@ class FlagStoreTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    store_ = std::move(*open_store((dir_ / "store.db").string()));
+    store_ = open_store((dir_ / "store.db").string()).value();
   }
   void TearDown() override {
     store_.reset();

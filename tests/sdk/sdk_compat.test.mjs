@@ -21,14 +21,14 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-import { GrowthBook, setPolyfills, configureCache } from '@growthbook/growthbook';
+import { GrowthBook, setPolyfills, configureCache, clearCache } from '@growthbook/growthbook';
 import { EventSource } from 'eventsource';
 import { OpenFeature } from '@openfeature/server-sdk';
 import { OFREPProvider } from '@openfeature/ofrep-provider';
 
 const run = promisify(execFile);
 const REPO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const USERS = Number(process.env.FULCRUM_SDK_USERS || 3000);
+const USERS = Number(process.env.FULCRUM_SDK_USERS || 2000);
 
 function fulcrumBinary() {
   const candidates = [process.env.FULCRUM_BIN, join(REPO_DIR, 'build/src/cli/fulcrum')]
@@ -128,7 +128,7 @@ before(async () => {
   env.bin = fulcrumBinary();
   env.dir = mkdtempSync(join(tmpdir(), 'fulcrum-sdk-'));
   env.store = join(env.dir, 'fulcrum.db');
-  await fulcrum(['demo', '--users', '300', '--days', '14']);
+  await fulcrum(['demo', '--users', '300', '--days', '28']);
   env.admin = field(await fulcrum(['keys', 'create', '--role', 'admin']), 'secret');
   env.service = field(await fulcrum(['keys', 'create', '--role', 'service']), 'secret');
   const sdk = await fulcrum(['keys', 'create', '--role', 'sdk', '--label', 'web app']);
@@ -164,6 +164,7 @@ before(async () => {
 });
 
 after(async () => {
+  await clearCache();  // closes any SSE channel an instance left open
   await OpenFeature.close();
   if (env.server && env.server.exitCode === null) {
     const exited = new Promise((r) => env.server.once('exit', r));
