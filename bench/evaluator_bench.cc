@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -87,6 +88,25 @@ void BM_EvaluatePayload(benchmark::State& state) {
   state.counters["flags"] = static_cast<double>(keys.size());
 }
 BENCHMARK(BM_EvaluatePayload)->Arg(1)->Arg(10)->Arg(50);
+
+// One flag of the payload (argument: its index in sorted key order) for every user: the
+// cost of each kind of rule.
+void BM_EvaluateFlag(benchmark::State& state) {
+  const json& features = payload()["features"];
+  const auto compiled = CompiledFeatures::compile(features).value();
+  const std::string key = compiled.keys()[static_cast<std::size_t>(state.range(0))];
+  state.SetLabel(key);
+  const json& saved_groups = payload()["savedGroups"];
+  const json& all_users = users();
+  std::size_t u = 0;
+  for (auto _ : state) {
+    EvalContext ctx;
+    ctx.attributes = &all_users[u++ % all_users.size()];
+    ctx.saved_groups = &saved_groups;
+    benchmark::DoNotOptimize(compiled.evaluate(key, ctx));
+  }
+}
+BENCHMARK(BM_EvaluateFlag)->DenseRange(0, 19);
 
 void BM_CompileEveryCall(benchmark::State& state) {
   const json& features = payload()["features"];
@@ -168,6 +188,7 @@ json run_js(const std::string& extra_args) {
 // Same payload, same users, same run: C++ vs the GrowthBook JS SDK, after checking that both
 // agree on every (user, flag) pair. Returns non-zero on disagreement.
 int compare_with_js_sdk() {
+  if (std::getenv("FULCRUM_BENCH_SKIP_JS") != nullptr) return 0;
   const auto compiled = CompiledFeatures::compile(payload()["features"]).value();
   const std::string results_path = "/tmp/fulcrum_evaluator_bench_js_results.txt";
   const json js = run_js("--seconds 2 --results " + results_path);

@@ -498,7 +498,8 @@ void register_flag_routes(Router& router, ApiContext& context) {
         add_cors(response);
         return response;
       })
-                 .run_inline());
+                 .run_inline()
+                 .priority());
 
   router.add(Route("POST", "/ofrep/v1/evaluate/flags/{key}", {Role::kSdk},
                    [&context, hub](const Request& request, const AuthContext&) {
@@ -521,7 +522,8 @@ void register_flag_routes(Router& router, ApiContext& context) {
                      add_cors(response);
                      return response;
                    })
-                 .run_inline());
+                 .run_inline()
+                 .priority());
 
   router.add(Route("POST", "/ofrep/v1/evaluate/flags", {Role::kSdk},
                    [&context, hub](const Request& request, const AuthContext&) {
@@ -561,7 +563,8 @@ void register_flag_routes(Router& router, ApiContext& context) {
                      add_cors(response);
                      return response;
                    })
-                 .run_inline());
+                 .run_inline()
+                 .priority());
 
   for (const char* pattern : {"/api/features/{clientKey}", "/sub/{clientKey}",
                               "/api/eval/{clientKey}", "/ofrep/v1/evaluate/flags/{key}",

@@ -364,6 +364,14 @@ const json& get_path(const json& obj, const std::vector<std::string>& path, json
   return *current;
 }
 
+// paddedVersionString(actual) compared with a padded operand, without allocating for strings.
+int version_compare(const json& actual, const std::string& padded) {
+  if (actual.is_string() && !actual.get_ref<const std::string&>().empty()) {
+    return compare_with_padded(actual.get_ref<const std::string&>(), padded);
+  }
+  return compare_with_padded(version_text(actual), padded);
+}
+
 struct Evaluator {
   const json* saved_groups;
 
@@ -463,17 +471,17 @@ struct Evaluator {
     const json& expected = term.operand;
     switch (term.op) {
       case Op::kVeq:
-        return padded_version_string(version_text(actual)) == term.text;
+        return version_compare(actual, term.text) == 0;
       case Op::kVne:
-        return padded_version_string(version_text(actual)) != term.text;
+        return version_compare(actual, term.text) != 0;
       case Op::kVgt:
-        return padded_version_string(version_text(actual)) > term.text;
+        return version_compare(actual, term.text) > 0;
       case Op::kVgte:
-        return padded_version_string(version_text(actual)) >= term.text;
+        return version_compare(actual, term.text) >= 0;
       case Op::kVlt:
-        return padded_version_string(version_text(actual)) < term.text;
+        return version_compare(actual, term.text) < 0;
       case Op::kVlte:
-        return padded_version_string(version_text(actual)) <= term.text;
+        return version_compare(actual, term.text) <= 0;
       case Op::kEq:
         return js::strict_equal(actual, expected);
       case Op::kNe:

@@ -579,6 +579,32 @@ std::string experiment_key_for_sticky(const std::string& key, int bucket_version
   return key + "__" + std::to_string(bucket_version);
 }
 
+constexpr std::size_t kMaxPrerequisiteDepth = 64;
+
+// The features being evaluated, outermost first (cycle detection for prerequisites). A fixed
+// array: evaluation allocates nothing for it, and prerequisite chains are bounded.
+struct Stack {
+  Stack() = default;  // items stay uninitialized: only [0, size) is ever read
+  Stack(const Stack& other) : size(other.size) {
+    std::copy(other.items, other.items + other.size, items);
+  }
+  Stack& operator=(const Stack&) = delete;
+  bool contains(std::string_view key) const {
+    for (std::size_t i = 0; i < size; ++i) {
+      if (std::string_view(items[i].data, items[i].length) == key) return true;
+    }
+    return false;
+  }
+  void push(std::string_view key) { items[size++] = {key.data(), key.size()}; }
+
+  struct Item {
+    const char* data;
+    std::size_t length;
+  };
+  Item items[kMaxPrerequisiteDepth];
+  std::size_t size = 0;
+};
+
 struct BanditPick {
   std::optional<int> leaf_id;
   std::vector<double> weights;
@@ -590,10 +616,9 @@ class Run {
  public:
   Run(const CompiledFeatures::Impl* impl, const EvalContext& ctx) : impl_(impl), ctx_(ctx) {}
 
-  FeatureResult feature(std::string_view key, std::vector<std::string_view>& stack) const;
+  FeatureResult feature(std::string_view key, Stack& stack) const;
   ExperimentResult experiment(const CompiledExperiment& e, const std::string& feature_id,
-                              const BanditPick* bandit,
-                              const std::vector<std::string_view>& stack) const;
+                              const BanditPick* bandit, const Stack& stack) const;
 
  private:
   ExperimentResult result(const CompiledExperiment& e, int variation, bool hash_used,
@@ -606,8 +631,7 @@ class Run {
                                                            const json& value) const;
   void save_sticky(const CompiledExperiment& e, std::string_view attribute, const json& value,
                    const std::string& variation_key) const;
-  bool parents_pass(const std::vector<ParentCondition>& parents,
-                    const std::vector<std::string_view>& stack, bool& cyclic,
+  bool parents_pass(const std::vector<ParentCondition>& parents, const Stack& stack, bool& cyclic,
                     bool& gate_failed) const;
   BanditPick bandit(const CompiledExperiment& e) const;
 
@@ -710,13 +734,12 @@ void Run::save_sticky(const CompiledExperiment& e, std::string_view attribute, c
   ctx_.sticky_buckets->save_assignments(doc);
 }
 
-bool Run::parents_pass(const std::vector<ParentCondition>& parents,
-                       const std::vector<std::string_view>& stack, bool& cyclic,
-                       bool& gate_failed) const {
+bool Run::parents_pass(const std::vector<ParentCondition>& parents, const Stack& stack,
+                       bool& cyclic, bool& gate_failed) const {
   cyclic = false;
   gate_failed = false;
   for (const auto& parent : parents) {
-    std::vector<std::string_view> parent_stack = stack;
+    Stack parent_stack = stack;
     const FeatureResult parent_result = feature(parent.id, parent_stack);
     if (parent_result.source == "cyclicPrerequisite") {
       cyclic = true;
@@ -758,8 +781,7 @@ std::optional<int> query_override(std::string_view key, std::string_view url, in
 }
 
 ExperimentResult Run::experiment(const CompiledExperiment& e, const std::string& feature_id,
-                                 const BanditPick* bandit,
-                                 const std::vector<std::string_view>& stack) const {
+                                 const BanditPick* bandit, const Stack& stack) const {
   auto finish = [&](ExperimentResult r) {
     if (bandit && bandit->leaf_id && r.hash_used && r.in_experiment) {
       r.leaf_id = bandit->leaf_id;
@@ -842,14 +864,11 @@ ExperimentResult Run::experiment(const CompiledExperiment& e, const std::string&
   return finish(std::move(r));
 }
 
-constexpr std::size_t kMaxPrerequisiteDepth = 64;
-
-FeatureResult Run::feature(std::string_view key, std::vector<std::string_view>& stack) const {
-  if (std::find(stack.begin(), stack.end(), key) != stack.end() ||
-      stack.size() >= kMaxPrerequisiteDepth) {
+FeatureResult Run::feature(std::string_view key, Stack& stack) const {
+  if (stack.contains(key) || stack.size >= kMaxPrerequisiteDepth) {
     return feature_result(nullptr, "cyclicPrerequisite");
   }
-  stack.push_back(key);
+  stack.push(key);
   const CompiledFeature* f = impl_ != nullptr ? impl_->find(key) : nullptr;
   if (f == nullptr) return feature_result(nullptr, "unknownFeature");
   for (const auto& rule : f->rules) {
@@ -1045,7 +1064,7 @@ Result<CompiledFeatures> CompiledFeatures::compile(const json& features,
 
 FeatureResult CompiledFeatures::evaluate(std::string_view feature_key,
                                          const EvalContext& context) const {
-  std::vector<std::string_view> stack;
+  Stack stack;
   return Run(impl_.get(), context).feature(feature_key, stack);
 }
 
@@ -1074,7 +1093,7 @@ ExperimentResult run_experiment(const json& experiment, const EvalContext& conte
   CompiledExperiment e = parser.experiment(obj, variations, key, "experiment");
   parser.inline_fields(obj, e, "experiment");
   const CompiledFeatures::Impl* impl = features != nullptr ? features->impl_.get() : nullptr;
-  std::vector<std::string_view> stack;
+  Stack stack;
   return Run(impl, context).experiment(e, {}, nullptr, stack);
 }
 

@@ -37,5 +37,31 @@ TEST(Version, GrowthBookVersionCompareCases) {
   }
 }
 
+// The allocation-free form the evaluator uses equals padded_version_string.
+TEST(Version, PaddedIntoMatchesPaddedString) {
+  for (const char* section : {"lt", "gt", "eq"}) {
+    for (const auto& c : cases().at(section)) {
+      for (int side = 0; side < 2; ++side) {
+        const std::string v = c[side].get<std::string>();
+        char buf[128];
+        const std::size_t n = padded_version_into(v, buf, sizeof buf);
+        ASSERT_NE(n, std::string_view::npos) << v;
+        EXPECT_EQ(std::string(buf, n), padded_version_string(v)) << v;
+        EXPECT_EQ(compare_with_padded(v, padded_version_string("1.2.3")) < 0,
+                  compare_versions(v, "1.2.3") < 0)
+            << v;
+      }
+    }
+  }
+  for (const char* v : {"", "v", "1", "1.2", "v1.2.3+build.7", "1.0.0-rc.1", "10.20.30.40-x"}) {
+    char buf[128];
+    EXPECT_EQ(std::string(buf, padded_version_into(v, buf, sizeof buf)), padded_version_string(v))
+        << v;
+  }
+  char tiny[4];
+  EXPECT_EQ(padded_version_into("1.2.3", tiny, sizeof tiny), std::string_view::npos);
+  EXPECT_EQ(compare_with_padded(std::string(300, '9'), padded_version_string("1.0.0")) > 0, true);
+}
+
 }  // namespace
 }  // namespace fulcrum::assign
