@@ -7,6 +7,7 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
 #include <iostream>
+#include <limits>
 
 #include "api/event_stream_io.h"
 #include "api/http_framing.h"
@@ -193,7 +194,8 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
     }
     http::request_parser<http::empty_body> head_parser;
     head_parser.header_limit(static_cast<std::uint32_t>(head_end + 1));
-    head_parser.body_limit(boost::none);  // the route decides, below
+    // The route decides, below. Not boost::none: Beast 1.74 compares `length > none` as true.
+    head_parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     boost::system::error_code parse_ec;
     const std::size_t used = head_parser.put(asio::buffer(head_bytes.data(), head_end), parse_ec);
     if (parse_ec == http::error::need_more) parse_ec = {};
