@@ -232,7 +232,7 @@ TEST_F(SdkRoutesTest, StreamPushesEveryChangeToEverySubscriber) {
     ASSERT_TRUE(read_until(subscribers.back()->socket(), seen[i],
                            [](const std::string& s) { return sse_payloads(s).size() == 1; },
                            std::chrono::seconds(5)));
-    EXPECT_NE(seen[i].find("content-type: text/event-stream"), std::string::npos) << seen[i];
+    EXPECT_NE(seen[i].find("Content-Type: text/event-stream"), std::string::npos) << seen[i];
     EXPECT_EQ(sse_payloads(seen[i])[0]["features"]["new_checkout"]["defaultValue"], false);
   }
   const auto flipped_at = std::chrono::steady_clock::now();
