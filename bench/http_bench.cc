@@ -10,6 +10,11 @@
 // 64 connections: concurrent calls are what the server's group commit batches. The server
 // runs 1 IO thread and 1 worker unless FULCRUM_BENCH_IO_THREADS / FULCRUM_BENCH_WORKERS say
 // otherwise (the client's own thread shares the machine with them).
+//
+// With the flags engine: GET /api/features/{clientKey} (the GrowthBook SDK payload of 20
+// flags plus the running test, served from the compiled snapshot) and POST
+// /ofrep/v1/evaluate/flags/{key} (one OFREP evaluation of a flag with a targeting rule and a
+// percentage rollout, Bearer sdk key), next to /healthz in the same run.
 #include <utility>
 
 #include <benchmark/benchmark.h>
@@ -58,7 +63,7 @@ struct Fixture {
   std::unique_ptr<Store> store;
   SystemClock clock;
   std::unique_ptr<api::Server> server;
-  std::string admin_key, analyst_key, service_key;
+  std::string admin_key, analyst_key, service_key, sdk_key, client_key;
   std::string test_id;
 
   Fixture() {
@@ -69,6 +74,9 @@ struct Fixture {
     admin_key = api::create_api_key(*store, clock, "admin", "bench")->secret;
     analyst_key = api::create_api_key(*store, clock, "analyst", "bench")->secret;
     service_key = api::create_api_key(*store, clock, "service", "bench")->secret;
+    auto sdk = api::create_api_key(*store, clock, "sdk", "bench");
+    sdk_key = sdk->secret;
+    client_key = api::client_key_for(sdk->record);
     api::ServerOptions options;
     options.port = 0;
     // FULCRUM_BENCH_IO_THREADS / FULCRUM_BENCH_WORKERS override the 1 + 1 default.
@@ -82,6 +90,9 @@ struct Fixture {
     // Create and start one test through the API itself.
     test_id = create_test();
 #endif
+#ifdef FULCRUM_HAVE_FLAGS
+    create_flags();
+#endif
   }
   ~Fixture() {
     server.reset();
@@ -91,6 +102,7 @@ struct Fixture {
   }
 
   std::string create_test();
+  void create_flags();
 };
 
 Fixture& fixture() {
@@ -254,6 +266,32 @@ void run(benchmark::State& state, const Target& target) {
 
 void BM_Healthz(benchmark::State& state) { run(state, {http::verb::get, "/healthz", "", ""}); }
 
+#ifdef FULCRUM_HAVE_FLAGS
+// 20 flags like a bank app's: a targeting rule and a 30% rollout each, through the admin API.
+void Fixture::create_flags() {
+  for (int i = 0; i < 20; ++i) {
+    const std::string key = "flag_" + std::to_string(i);
+    Target create{http::verb::post, std::string(api::kApiPrefix) + "/flags",
+                  R"({"key": ")" + key + R"(", "value_type": "boolean", "default_value": false,
+                      "rules": [{"type": "force", "value": true,
+                                 "condition": {"country": {"$in": ["GB", "IE"]},
+                                               "app_version": {"$vgte": "5.2.0"}}},
+                                {"type": "force", "value": true, "coverage": 0.3}]})",
+                  admin_key};
+    blocking_call(create);
+  }
+}
+
+void BM_SdkPayload(benchmark::State& state) {
+  run(state, {http::verb::get, "/api/features/" + fixture().client_key, "", ""});
+}
+void BM_OfrepFlag(benchmark::State& state) {
+  run(state, {http::verb::post, "/ofrep/v1/evaluate/flags/flag_7",
+              R"({"context": {"targetingKey": "USER", "country": "GB", "app_version": "5.1.0"}})",
+              fixture().sdk_key});
+}
+#endif
+
 #ifdef FULCRUM_HAVE_EXPERIMENTS
 void BM_GetAbTest(benchmark::State& state) {
   run(state, {http::verb::get, std::string(api::kApiPrefix) + "/ab-tests/" + fixture().test_id,
@@ -269,6 +307,12 @@ void BM_Assign(benchmark::State& state) {
 // Args: {connections (0 = baseline: new connection per request), requests per iteration}.
 BENCHMARK(BM_Healthz)->Args({0, 2000})->Args({1, 20000})->Args({8, 40000})->UseManualTime()
     ->Unit(benchmark::kMillisecond)->Iterations(2);
+#ifdef FULCRUM_HAVE_FLAGS
+BENCHMARK(BM_SdkPayload)->Args({0, 2000})->Args({1, 20000})->Args({8, 40000})->UseManualTime()
+    ->Unit(benchmark::kMillisecond)->Iterations(2);
+BENCHMARK(BM_OfrepFlag)->Args({0, 2000})->Args({1, 20000})->Args({8, 40000})->UseManualTime()
+    ->Unit(benchmark::kMillisecond)->Iterations(2);
+#endif
 #ifdef FULCRUM_HAVE_EXPERIMENTS
 BENCHMARK(BM_GetAbTest)->Args({0, 2000})->Args({8, 40000})->UseManualTime()
     ->Unit(benchmark::kMillisecond)->Iterations(2);

@@ -9,6 +9,9 @@ bash scripts/build.sh
 if [ -f web/package.json ]; then
   (cd web && npm ci --no-audit --no-fund --loglevel=error)
 fi
+if [ -f tests/sdk/package.json ]; then
+  (cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error)
+fi
 pg_env=""
 if [ -x scripts/pg-test-server.sh ]; then
   pg_env=$(mktemp)

@@ -57,7 +57,7 @@ std::string random_token_secret() { return random_bytes(kUserTokenSecretBytes); 
 Result<CreatedApiKey> create_api_key(Store& store, const Clock& clock, std::string_view role,
                                      std::string label) {
   if (!parse_key_role(role)) {
-    return invalid_argument("role must be admin, analyst or service, not '" + std::string(role) +
+    return invalid_argument("role must be admin, analyst, service or sdk, not '" + std::string(role) +
                                 "'",
                             "role");
   }
@@ -71,6 +71,34 @@ Result<CreatedApiKey> create_api_key(Store& store, const Clock& clock, std::stri
   created.record.created_at = clock.now();
   FULCRUM_RETURN_IF_ERROR(store.put_api_key(created.record));
   return created;
+}
+
+std::string client_key_for(const ApiKeyRecord& record) {
+  return "sdk_" + sha256_hex("fulcrum sdk client key|" + record.key_hash).substr(0, 32);
+}
+
+Result<ApiKeyRecord> Authenticator::resolve_client_key(std::string_view client_key) {
+  auto unknown = [&] {
+    return Status{StatusCode::kUnauthenticated, "unknown or revoked SDK client key", "clientKey"};
+  };
+  if (!client_key.starts_with("sdk_") || client_key.size() != 36) return unknown();
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(client_keys_mutex_);
+  if (!client_keys_fetched_ || now - *client_keys_fetched_ >= key_cache_) {
+    Result<std::vector<ApiKeyRecord>> keys = store_.list_api_keys();
+    if (!keys.is_ok()) return keys.status();
+    client_keys_.clear();
+    for (ApiKeyRecord& key : *keys) {
+      if (key.role != "sdk") continue;
+      std::string id = client_key_for(key);
+      client_keys_.emplace(std::move(id), std::move(key));
+    }
+    client_keys_fetched_ = now;
+  }
+  auto it = client_keys_.find(std::string(client_key));
+  if (it == client_keys_.end()) return unknown();
+  if (it->second.revoked_at && *it->second.revoked_at <= clock_.now()) return unknown();
+  return it->second;
 }
 
 Authenticator::Authenticator(Store& store, const Clock& clock, std::string token_secret,

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -20,9 +21,16 @@ struct CreatedApiKey {
   std::string secret;  // "fk_<48 hex>": returned to the caller once, never stored
 };
 
-// Creates and stores a key with role admin/analyst/service (kInvalidArgument otherwise).
+// Creates and stores a key with role admin/analyst/service/sdk (kInvalidArgument otherwise).
 Result<CreatedApiKey> create_api_key(Store& store, const Clock& clock, std::string_view role,
                                      std::string label);
+
+// The public client key of an sdk API key: "sdk_" + 32 hex characters of
+// SHA-256("fulcrum sdk client key|" + key_hash). GrowthBook SDKs put it in URLs
+// (GET /api/features/{clientKey}, /sub/{clientKey}, POST /api/eval/{clientKey}) and apps ship
+// it inside browser and mobile bundles, so it must not be the secret: it only reads what an
+// SDK may read and cannot be turned back into the secret (which OFREP sends as Bearer).
+std::string client_key_for(const ApiKeyRecord& record);
 
 // Length of the user-token signing secret (crypto_auth_KEYBYTES).
 constexpr std::size_t kUserTokenSecretBytes = 32;
@@ -45,6 +53,12 @@ class Authenticator {
   // key it used successfully while guesses from it are refused unseen.
   std::optional<AuthContext> authenticate_known(std::string_view authorization_header);
 
+  // The live (unrevoked) sdk key whose client_key_for() is `client_key`, or
+  // kUnauthenticated with field "clientKey". Keys are re-listed from the store at most once
+  // per `key_cache` (a revocation is honoured within it), so unknown keys cannot make every
+  // request scan the key table.
+  Result<ApiKeyRecord> resolve_client_key(std::string_view client_key);
+
   // A token for `user_id` valid for `ttl_seconds` from now: "fut1.<payload>.<mac>".
   Result<std::string> mint_user_token(const std::string& user_id, UnixSeconds ttl_seconds,
                                       UnixSeconds* expires_at = nullptr) const;
@@ -62,6 +76,9 @@ class Authenticator {
   };
   std::mutex cache_mutex_;
   std::unordered_map<std::string, CachedKey> cache_;  // by key hash
+  std::mutex client_keys_mutex_;
+  std::unordered_map<std::string, ApiKeyRecord> client_keys_;  // by client key
+  std::optional<std::chrono::steady_clock::time_point> client_keys_fetched_;
 };
 
 }  // namespace fulcrum::api

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <limits>
 
+#include "api/event_stream_io.h"
 #include "api/http_framing.h"
 #include "api/server_impl.h"
 
@@ -290,6 +291,12 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count();
     metrics.observe(method, route_label, response.status, seconds);
+    if (response.event_stream) {
+      // A subscriber waiting for events is idle: shutdown closes it at once.
+      session.busy = false;
+      co_await write_event_stream(stream, response, version, stopping, options.read_timeout);
+      co_return;
+    }
     const bool keep = keep_alive && !stopping;
     if (!co_await write_response(stream, response, version, keep)) co_return;
     if (!keep) co_return;

@@ -19,6 +19,8 @@ const char* role_name(Role role) {
       return "service";
     case Role::kUser:
       return "user";
+    case Role::kSdk:
+      return "sdk";
   }
   return "unknown";
 }
@@ -27,6 +29,7 @@ std::optional<Role> parse_key_role(std::string_view name) {
   if (name == "admin") return Role::kAdmin;
   if (name == "analyst") return Role::kAnalyst;
   if (name == "service") return Role::kService;
+  if (name == "sdk") return Role::kSdk;
   return std::nullopt;
 }
 

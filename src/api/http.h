@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,10 +19,14 @@
 
 namespace fulcrum::api {
 
-// Roles of API keys (admin, analyst, service) plus end users holding a signed user token.
-enum class Role { kAdmin, kAnalyst, kService, kUser };
+class EventStream;  // api/event_stream.h
+
+// Roles of API keys (admin, analyst, service, sdk) plus end users holding a signed user
+// token. An sdk key belongs to an app's feature-flag SDK: it may only read the SDK payload,
+// stream it, and evaluate flags remotely (GrowthBook remote eval, OFREP).
+enum class Role { kAdmin, kAnalyst, kService, kUser, kSdk };
 const char* role_name(Role role);
-// Parses an API-key role: "admin", "analyst" or "service" (user tokens are not keys).
+// Parses an API-key role: "admin", "analyst", "service" or "sdk" (user tokens are not keys).
 std::optional<Role> parse_key_role(std::string_view name);
 
 struct AuthContext {
@@ -55,6 +60,10 @@ struct Response {
   // transaction as the call's audit entry, together with concurrent calls' (group commit),
   // and answers only after that commit; if it fails the answer becomes a 5xx problem.
   std::vector<ExposureEvent> exposures_to_commit;
+  // A long-lived Server-Sent Events response (see api/event_stream.h): the server writes
+  // status and headers, then streams the events `event_stream` produces until the client
+  // goes away or the server shuts down. `body` is ignored.
+  std::shared_ptr<EventStream> event_stream;
 
   static Response json(int status, const nlohmann::json& document);
   static Response text(int status, std::string body, std::string content_type);

@@ -3,6 +3,8 @@
 // register nothing.
 #pragma once
 
+#include <functional>
+
 #include "api/auth.h"
 #include "api/metrics.h"
 #include "api/router.h"
@@ -16,6 +18,10 @@ struct ApiContext {
   Authenticator& auth;
   HttpMetrics& metrics;
   const ServerOptions& options;
+  // Called after a route wrote flags or A/B tests through this server, so the SDK payload
+  // is rebuilt and pushed to streaming SDKs at once (register_flag_routes sets it; writes
+  // by other processes are noticed by polling).
+  std::function<void()> documents_changed = [] {};
 };
 
 inline std::string api_path(std::string_view suffix) {
@@ -29,5 +35,8 @@ void register_dashboard_routes(Router& router, ApiContext& context);
 void register_recommend_routes(Router& router, ApiContext& context);
 void register_sunset_routes(Router& router, ApiContext& context);
 void register_lifecycle_routes(Router& router, ApiContext& context);
+// Feature flags (admin CRUD under the API prefix) and SDK delivery at the server root:
+// GET /api/features/{clientKey}, GET /sub/{clientKey}, POST /api/eval/{clientKey}, OFREP.
+void register_flag_routes(Router& router, ApiContext& context);
 
 }  // namespace fulcrum::api

@@ -49,6 +49,7 @@ Response lifecycle_action(ApiContext& context, ex::ExperimentCache& cache, const
   auto applied =
       ex::apply_lifecycle_action(context.store, context.clock, test_id, action, forced_winner);
   cache.invalidate(test_id);  // before answering: a read after this call sees the new version
+  if (applied.is_ok()) context.documents_changed();
   return experiment_response(200, applied);
 }
 

@@ -81,7 +81,7 @@ Server::Impl::Impl(Store& store_in, const Clock& clock_in, ServerOptions options
            options.token_secret.empty() ? random_token_secret() : options.token_secret,
            options.key_cache),
       auth_throttle(options.auth_failure_burst, options.auth_failures_per_minute / 60.0),
-      context{store, clock, auth, metrics, options} {
+      context{store, clock, auth, metrics, options, [] {}} {
   register_core_routes(router, context);
   register_ingest_routes(router, context);
   register_experiment_routes(router, context);
@@ -89,6 +89,7 @@ Server::Impl::Impl(Store& store_in, const Clock& clock_in, ServerOptions options
   register_recommend_routes(router, context);
   register_sunset_routes(router, context);
   register_lifecycle_routes(router, context);
+  register_flag_routes(router, context);
 }
 
 Status Server::Impl::start() {

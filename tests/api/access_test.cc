@@ -10,10 +10,10 @@
 namespace fulcrum::api::testing {
 namespace {
 
-enum Who { kNobody, kAdmin, kAnalyst, kService, kUserSelf, kUserOther };
+enum Who { kNobody, kAdmin, kAnalyst, kService, kUserSelf, kUserOther, kSdk };
 const char* who_name(Who who) {
-  static const char* kNames[] = {"nobody", "admin", "analyst", "service", "user(self)",
-                                 "user(other)"};
+  static const char* kNames[] = {"nobody",     "admin",       "analyst", "service",
+                                 "user(self)", "user(other)", "sdk"};
   return kNames[who];
 }
 
@@ -23,7 +23,8 @@ struct Expectation {
   std::set<Who> allowed;
 };
 
-const std::set<Who> kEveryone = {kNobody, kAdmin, kAnalyst, kService, kUserSelf, kUserOther};
+const std::set<Who> kEveryone = {kNobody,  kAdmin,     kAnalyst, kService,
+                                 kUserSelf, kUserOther, kSdk};
 
 std::vector<Expectation> expectations() {
   std::vector<Expectation> table = {
@@ -45,6 +46,28 @@ std::vector<Expectation> expectations() {
   table.push_back({"GET", p + "/ab-tests/{test_id}/results", {kAdmin, kAnalyst}});
   table.push_back({"POST", p + "/ab-tests/{test_id}/assign", {kAdmin, kService}});
   table.push_back({"GET", p + "/dashboard", {kAdmin, kAnalyst}});
+#endif
+#if defined(FULCRUM_HAVE_FLAGS) && defined(FULCRUM_HAVE_EXPERIMENTS)
+  const std::string f = std::string(kApiPrefix);
+  table.push_back({"GET", f + "/flags", {kAdmin, kAnalyst}});
+  table.push_back({"POST", f + "/flags", {kAdmin}});
+  table.push_back({"GET", f + "/flags/{key}", {kAdmin, kAnalyst}});
+  table.push_back({"PATCH", f + "/flags/{key}", {kAdmin}});
+  table.push_back({"POST", f + "/flags/{key}/kill", {kAdmin}});
+  table.push_back({"POST", f + "/flags/{key}/archive", {kAdmin}});
+  table.push_back({"GET", f + "/sdk-connections", {kAdmin}});
+  // The SDK routes: the client key in the path is the credential (anyone holding it may
+  // read the payload, as browser and mobile apps do); OFREP needs the sdk key as Bearer.
+  table.push_back({"GET", "/api/features/{clientKey}", kEveryone});
+  table.push_back({"GET", "/sub/{clientKey}", kEveryone});
+  table.push_back({"POST", "/api/eval/{clientKey}", kEveryone});
+  table.push_back({"POST", "/ofrep/v1/evaluate/flags/{key}", {kSdk}});
+  table.push_back({"POST", "/ofrep/v1/evaluate/flags", {kSdk}});
+  for (const char* pattern : {"/api/features/{clientKey}", "/sub/{clientKey}",
+                              "/api/eval/{clientKey}", "/ofrep/v1/evaluate/flags/{key}",
+                              "/ofrep/v1/evaluate/flags"}) {
+    table.push_back({"OPTIONS", pattern, kEveryone});  // CORS preflight
+  }
 #endif
 #ifdef FULCRUM_HAVE_RECOMMEND
   table.push_back({"GET", std::string(kApiPrefix) + "/feature-recommendations/{user_id}",
@@ -91,6 +114,8 @@ class AccessTest : public ApiServerTest {
         return user_token("u-self");
       case kUserOther:
         return user_token("u-other");
+      case kSdk:
+        return keys_["sdk"];
     }
     return "";
   }
@@ -105,6 +130,8 @@ class AccessTest : public ApiServerTest {
     replace("{user_id}", "u-self");
     replace("{test_id}", test_id_);
     replace("{campaign_id}", "camp_missing");
+    replace("{clientKey}", client_key_);
+    replace("{key}", "missing_flag");
     std::string body;
     if (pattern.ends_with("/auth/user-token")) body = R"({"user_id": "u-self"})";
     if (pattern.ends_with("/events")) {
@@ -116,7 +143,31 @@ class AccessTest : public ApiServerTest {
     if (pattern.ends_with("/events/csv")) body = "type,user_id,at\nsession,u1,1700000000\n";
     if (pattern.ends_with("/ab-tests")) body = kCreateTest;
     if (pattern.ends_with("/assign")) body = R"({"user_id": "u1"})";
+    if (pattern.starts_with("/ofrep/")) body = R"({"context": {"targetingKey": "u1"}})";
+    if (pattern.ends_with("/flags")) {
+      body = R"({"key": "f1", "value_type": "boolean", "default_value": false})";
+    }
+    if (pattern.ends_with("/flags/{key}")) body = R"({"description": "x"})";
     return {path, body};
+  }
+
+  HttpReply head_only(const std::string& path, const std::string& bearer) {
+    HttpClient client(port_);
+    http::request<http::empty_body> req{http::verb::get, path, 11};
+    req.set(http::field::host, "127.0.0.1");
+    if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + bearer);
+    http::write(client.socket(), req);
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    http::read_header(client.socket(), buffer, parser);
+    HttpReply reply;
+    reply.status = static_cast<int>(parser.get().result_int());
+    for (const auto& field : parser.get()) {
+      std::string name(field.name_string());
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      reply.headers[name] = std::string(field.value());
+    }
+    return reply;
   }
 
   std::string test_id_ = "test_missing";
@@ -141,7 +192,10 @@ TEST_F(AccessTest, EachRoleIsAllowedOrRefusedWith401Or403) {
   for (const Expectation& e : expectations()) {
     for (Who who : kEveryone) {
       auto [path, body] = request_for(e.pattern);
-      HttpReply reply = call(e.method, path, body, credential(who));
+      // A stream's body never ends: only its status and headers are read.
+      HttpReply reply = e.pattern.starts_with("/sub/") && e.method == "GET"
+                            ? head_only(path, credential(who))
+                            : call(e.method, path, body, credential(who));
       const std::string what = e.method + " " + path + " as " + who_name(who) + ": " +
                                std::to_string(reply.status) + " " + reply.body;
       if (e.allowed.count(who)) {

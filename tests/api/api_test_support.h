@@ -95,11 +95,12 @@ class ApiServerTest : public ::testing::Test {
     auto opened = open_store(db_path_);
     ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
     store_ = std::move(*opened);
-    for (const char* role : {"admin", "analyst", "service"}) {
+    for (const char* role : {"admin", "analyst", "service", "sdk"}) {
       auto created = create_api_key(*store_, clock_, role, std::string("test ") + role);
       ASSERT_TRUE(created.is_ok()) << created.status().to_string();
       keys_[role] = created->secret;
       key_ids_[role] = created->record.key_id;
+      if (std::string(role) == "sdk") client_key_ = client_key_for(created->record);
     }
     options_.address = "127.0.0.1";
     options_.port = 0;
@@ -153,6 +154,7 @@ class ApiServerTest : public ::testing::Test {
   std::uint16_t port_ = 0;
   std::map<std::string, std::string> keys_;     // role -> secret
   std::map<std::string, std::string> key_ids_;  // role -> key id
+  std::string client_key_;                      // the sdk key's public client key
 };
 
 }  // namespace fulcrum::api::testing

@@ -8,6 +8,7 @@ import { renderTestList, renderTestCreate, renderTestDetail } from './pages/abte
 import { renderUsers } from './pages/users.js';
 import { renderRetention } from './pages/retention.js';
 import { renderSunset } from './pages/sunset.js';
+import { renderFlags, renderFlagDetail } from './pages/flags.js';
 
 const routes = [
   [/^\/overview$/, 'overview', renderOverview],
@@ -18,6 +19,8 @@ const routes = [
   [/^\/users\/([^/]+)$/, 'users', renderUsers],
   [/^\/retention$/, 'retention', renderRetention],
   [/^\/sunset$/, 'sunset', renderSunset],
+  [/^\/flags$/, 'flags', renderFlags],
+  [/^\/flags\/([^/]+)$/, 'flags', renderFlagDetail],
 ];
 
 const view = document.getElementById('view');

@@ -354,6 +354,65 @@ test('shows feature sunset analyses with usage trends', async () => {
   await screenshot('13-sunset');
 });
 
+test('flags page: create a flag, rollout, kill switch, tests per feature, SDK snippet', async () => {
+  // An SDK key, made the way an operator makes one.
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const created = await promisify(execFile)(env.bin, ['--store', env.store, 'keys', 'create',
+    '--role', 'sdk', '--label', 'web app']);
+  const clientKey = created.stdout.match(/^client_key:\s*(\S+)/m)[1];
+
+  await goto('#/flags');
+  await waitLoaded();
+  // The A/B test created above serves its feature; the page says so.
+  await page.locator('#implicit-features-table', { hasText: 'bill_pay' }).waitFor();
+  assert.ok((await page.locator('#implicit-features-table').innerText()).includes(testId));
+  // The SDK connection panel shows this server and the key's client key, in three languages.
+  await page.locator('#sdk-connections-table .client-key', { hasText: clientKey }).waitFor();
+  assert.ok((await page.locator('#sdk-snippet').innerText()).includes(`clientKey: "${clientKey}"`));
+  assert.ok((await page.locator('#sdk-snippet').innerText()).includes(`apiHost: "${env.baseUrl}"`));
+  await page.click('.tabs button:has-text("Kotlin")');
+  assert.match(await page.locator('#sdk-snippet').innerText(), /GBSDKBuilder/);
+  await page.click('.tabs button:has-text("Swift")');
+  assert.match(await page.locator('#sdk-snippet').innerText(), /GrowthBookBuilder/);
+  await screenshot('20-flags-list');
+
+  // Bad input is refused with the server's field.
+  await page.fill('#flag-key', 'bad key');
+  await page.click('form.create-flag button[type=submit]');
+  await page.locator('form.create-flag .error-field', { hasText: 'key' }).waitFor();
+  await page.fill('#flag-key', 'instant_transfers');
+  await page.click('form.create-flag button[type=submit]');
+  await page.waitForURL(/#\/flags\/instant_transfers$/);
+  await page.locator('#kill-switch').waitFor();
+
+  // A 25% rollout through the form lands as a force rule with coverage 0.25.
+  await page.fill('#rollout-percent', '25');
+  await page.fill('#rollout-value', 'true');
+  await page.click('#save-rollout');
+  await page.locator('#rules-json', { hasText: '"coverage": 0.25' }).waitFor();
+  let flag = (await apiGet('/flags/instant_transfers')).body;
+  assert.equal(flag.rules.length, 1);
+  assert.equal(flag.rules[0].coverage, 0.25);
+  // A malformed condition typed into the rules editor is named and not stored.
+  await page.fill('#rules-json', JSON.stringify([{ type: 'force', value: true,
+                                                   condition: { tier: { $inn: ['free'] } } }]));
+  await page.click('#save-rules');
+  await page.locator('#flag-message .error-field', { hasText: 'rules[0].condition.tier.$inn' }).waitFor();
+  assert.equal((await apiGet('/flags/instant_transfers')).body.version, flag.version);
+
+  // Kill switch: the payload the SDKs fetch serves false to everyone.
+  await page.click('#kill-switch');
+  await page.locator('#kill-switch', { hasText: 'Turn kill switch off' }).waitFor();
+  const payload = await (await fetch(`${env.baseUrl}/api/features/${clientKey}`)).json();
+  assert.deepEqual(payload.features.instant_transfers, { defaultValue: false });
+  await screenshot('21-flag-killed');
+  await page.click('#kill-switch');
+  await page.locator('#kill-switch', { hasText: 'Kill switch' }).waitFor();
+  flag = (await apiGet('/flags/instant_transfers')).body;
+  assert.equal(flag.killed, false);
+});
+
 test('signing out forgets the key', async () => {
   await page.click('#sign-out');
   await page.locator('#api-key').waitFor();
