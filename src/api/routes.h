@@ -8,6 +8,10 @@
 #include "api/router.h"
 #include "api/server.h"
 
+namespace fulcrum {
+class AutomatedOptimization;
+}
+
 namespace fulcrum::api {
 
 struct ApiContext {
@@ -16,6 +20,9 @@ struct ApiContext {
   Authenticator& auth;
   HttpMetrics& metrics;
   const ServerOptions& options;
+  // The engines' shared face (optimization/automated_optimization.h): the trained models and
+  // the dashboard cache the engine routes use. Null when the engines are not built in.
+  AutomatedOptimization* optimization = nullptr;
 };
 
 inline std::string api_path(std::string_view suffix) {

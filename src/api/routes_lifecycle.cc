@@ -3,13 +3,13 @@
 // analyst: aggregates only). Upgrade timing is wired here once its engine lands.
 #include "api/routes.h"
 
-#ifdef FULCRUM_HAVE_LIFECYCLE
-#include "lifecycle/retention_campaigns.h"
+#ifdef FULCRUM_HAVE_OPTIMIZATION
+#include "optimization/automated_optimization.h"
 #endif
 
 namespace fulcrum::api {
 
-#ifdef FULCRUM_HAVE_LIFECYCLE
+#ifdef FULCRUM_HAVE_OPTIMIZATION
 
 void register_lifecycle_routes(Router& router, ApiContext& context) {
   router.add(Route("GET", api_path("/retention-campaigns"), {Role::kAdmin},
@@ -19,7 +19,7 @@ void register_lifecycle_routes(Router& router, ApiContext& context) {
                          status != "completed") {
                        return problem(400, "status must be draft, active or completed", "status");
                      }
-                     auto campaigns = list_campaigns(context.store, status);
+                     auto campaigns = context.optimization->list_retention_campaigns(status);
                      if (!campaigns.is_ok()) return problem(campaigns.status());
                      nlohmann::json items = nlohmann::json::array();
                      for (const RetentionCampaign& campaign : *campaigns) {
@@ -40,8 +40,7 @@ void register_lifecycle_routes(Router& router, ApiContext& context) {
                        Status known = reject_unknown_fields(*body, {});
                        if (!known.is_ok()) return problem(known, 400);
                      }
-                     auto created = trigger_retention_campaigns(context.store, context.clock,
-                                                                RetentionCampaignConfig{});
+                     auto created = context.optimization->trigger_retention_campaigns();
                      if (!created.is_ok()) return problem(created.status());
                      nlohmann::json items = nlohmann::json::array();
                      for (const RetentionCampaign& campaign : *created) {

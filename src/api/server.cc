@@ -22,6 +22,9 @@
 #include "api/auth.h"
 #include "api/metrics.h"
 #include "api/routes.h"
+#ifdef FULCRUM_HAVE_OPTIMIZATION
+#include "optimization/automated_optimization.h"
+#endif
 
 namespace fulcrum::api {
 
@@ -108,6 +111,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
              options.token_secret.empty() ? random_token_secret() : options.token_secret,
              options.key_cache),
         context{store, clock, auth, metrics, options} {
+#ifdef FULCRUM_HAVE_OPTIMIZATION
+    optimization = std::make_unique<AutomatedOptimization>(store, clock);
+    context.optimization = optimization.get();
+#endif
     register_core_routes(router, context);
     register_ingest_routes(router, context);
     register_experiment_routes(router, context);
@@ -135,6 +142,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   HttpMetrics metrics;
   Authenticator auth;
   ApiContext context;
+#ifdef FULCRUM_HAVE_OPTIMIZATION
+  std::unique_ptr<AutomatedOptimization> optimization;
+#endif
   Router router;
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
@@ -581,20 +591,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         route.audit || (route.audit_admin_read && identity.authenticated &&
                         identity.role == Role::kAdmin && call_handler);
     if (audited) {
-      AuditEntry entry;
-      entry.at = clock.now();
-      entry.actor = identity.actor;
-      entry.action = request.method + " " + strip_prefix(route.pattern);
-      entry.target = response.audit_target;
-      if (entry.target.empty() && !request.params.empty()) {
-        entry.target = request.params.begin()->second;
-      }
-      if (response.status < 400) {
-        entry.outcome = "ok";
-      } else {
-        entry.outcome = (response.status == 401 || response.status == 403 ? "denied: " : "error: ") +
-                        std::to_string(response.status);
-      }
+      std::string target = response.audit_target;
+      if (target.empty() && !request.params.empty()) target = request.params.begin()->second;
+      AuditEntry entry = call_audit_entry(clock.now(), identity.actor, request.method,
+                                          route.pattern, std::move(target), response.status);
       return Processed{std::move(response), std::move(entry)};
     }
     return Processed{std::move(response), std::nullopt};
