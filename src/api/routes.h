@@ -36,5 +36,6 @@ void register_dashboard_routes(Router& router, ApiContext& context);
 void register_recommend_routes(Router& router, ApiContext& context);
 void register_sunset_routes(Router& router, ApiContext& context);
 void register_lifecycle_routes(Router& router, ApiContext& context);
+void register_user_routes(Router& router, ApiContext& context);
 
 }  // namespace fulcrum::api

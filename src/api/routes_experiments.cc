@@ -73,7 +73,7 @@ void register_experiment_routes(Router& router, ApiContext& context) {
                      // repeat it but not claim someone else.
                      const std::string creator = caller.caller_name();
                      if (body->contains("created_by") && !(*body)["created_by"].is_null() &&
-                         (*body)["created_by"] != creator) {
+                         (*body)["created_by"] != nlohmann::json(creator)) {
                        return problem(422,
                                       "created_by is the caller ('" + creator +
                                           "'); omit it or send that value",

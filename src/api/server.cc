@@ -122,6 +122,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     register_recommend_routes(router, context);
     register_sunset_routes(router, context);
     register_lifecycle_routes(router, context);
+    register_user_routes(router, context);
   }
 
   // One connection. Shared with shutdown() so idle connections can be closed.

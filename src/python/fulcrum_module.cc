@@ -34,7 +34,7 @@ Exceptions& exceptions() {
   return *classes;
 }
 
-[[noreturn]] void raise(const Status& status) {
+[[noreturn]] void throw_status(const Status& status) {
   const Exceptions& classes = exceptions();
   py::object type = classes.error;
   switch (status.code()) {
@@ -63,7 +63,7 @@ Exceptions& exceptions() {
 
 template <typename T>
 T value_or_raise(Result<T> result) {
-  if (!result.is_ok()) raise(result.status());
+  if (!result.is_ok()) throw_status(result.status());
   return std::move(result).value();
 }
 
@@ -99,7 +99,7 @@ py::object to_python(const json& value) {
 // Python values -> JSON. datetime (naive = UTC, as datetime.utcnow() gives) and date become
 // ISO-8601 strings; `path` names the argument in errors.
 json from_python(const py::handle& value, const std::string& path, int depth = 0) {
-  if (depth > 64) raise(invalid_argument("nested too deeply", path));
+  if (depth > 64) throw_status(invalid_argument("nested too deeply", path));
   if (value.is_none()) return nullptr;
   if (py::isinstance<py::bool_>(value)) return value.cast<bool>();
   if (py::isinstance<py::int_>(value)) return value.cast<std::int64_t>();
@@ -119,7 +119,7 @@ json from_python(const py::handle& value, const std::string& path, int depth = 0
   if (py::isinstance<py::dict>(value)) {
     json object = json::object();
     for (const auto& [key, item] : value.cast<py::dict>()) {
-      if (!py::isinstance<py::str>(key)) raise(invalid_argument("keys must be strings", path));
+      if (!py::isinstance<py::str>(key)) throw_status(invalid_argument("keys must be strings", path));
       const std::string name = key.cast<std::string>();
       object[name] = from_python(item, path.empty() ? name : path + "." + name, depth + 1);
     }
@@ -133,22 +133,20 @@ json from_python(const py::handle& value, const std::string& path, int depth = 0
     }
     return array;
   }
-  raise(invalid_argument(std::string("unsupported type ") +
-                             py::str(value.get_type().attr("__name__")).cast<std::string>(),
-                         path));
+  throw_status(invalid_argument(std::string("unsupported type ") + Py_TYPE(value.ptr())->tp_name, path));
 }
 
 class PyAutomatedOptimization {
  public:
   PyAutomatedOptimization(const std::string& store_location, std::string actor)
       : actor_(std::move(actor)) {
-    if (actor_.empty()) raise(invalid_argument("must not be empty", "actor"));
+    if (actor_.empty()) throw_status(invalid_argument("must not be empty", "actor"));
     {
       py::gil_scoped_release release;
       auto opened = open_store(store_location);
       if (!opened.is_ok()) {
         py::gil_scoped_acquire acquire;
-        raise(opened.status());
+        throw_status(opened.status());
       }
       store_ = std::move(opened).value();
       engines_ = std::make_unique<AutomatedOptimization>(*store_, clock_);
@@ -188,7 +186,7 @@ class PyAutomatedOptimization {
     if (status) {
       wanted = experiments::parse_status(*status);
       if (!wanted) {
-        raise(invalid_argument("must be draft, active, paused, completed or cancelled", "status"));
+        throw_status(invalid_argument("must be draft, active, paused, completed or cancelled", "status"));
       }
     }
     auto tests = released([&] { return experiments::list_ab_tests(engines_->store(), wanted); });
@@ -206,11 +204,11 @@ class PyAutomatedOptimization {
     std::optional<json> attribute_json;
     if (!attributes.is_none()) {
       if (!py::isinstance<py::dict>(attributes)) {
-        raise(invalid_argument("must be a dict", "attributes"));
+        throw_status(invalid_argument("must be a dict", "attributes"));
       }
       attribute_json = from_python(attributes, "attributes");
     }
-    if (user_id.empty()) raise(invalid_argument("must not be empty", "user_id"));
+    if (user_id.empty()) throw_status(invalid_argument("must not be empty", "user_id"));
     auto assigned = released([&]() -> Result<experiments::Assignment> {
       auto test = experiments::get_ab_test(engines_->store(), test_id);
       if (!test.is_ok()) return test.status();
@@ -267,7 +265,7 @@ class PyAutomatedOptimization {
 
   py::object list_retention_campaigns(const std::string& status) {
     if (!status.empty() && status != "draft" && status != "active" && status != "completed") {
-      raise(invalid_argument("must be draft, active or completed", "status"));
+      throw_status(invalid_argument("must be draft, active or completed", "status"));
     }
     auto campaigns = released([&] { return engines_->list_retention_campaigns(status); });
     audit("GET", "/retention-campaigns", campaigns.is_ok() ? "retention-campaigns" : "",
@@ -294,12 +292,12 @@ class PyAutomatedOptimization {
   // As POST /events: records of the ingestion format (docs/ingestion.md) as dicts, stored in
   // one transaction; any invalid record stores nothing unless skip_invalid.
   py::object ingest_events(const py::list& events, bool skip_invalid) {
-    if (events.empty()) raise(invalid_argument("is empty", "events"));
+    if (events.empty()) throw_status(invalid_argument("is empty", "events"));
     std::string lines;
     std::size_t i = 0;
     for (const auto& event : events) {
       if (!py::isinstance<py::dict>(event)) {
-        raise(invalid_argument("must be a dict", "events[" + std::to_string(i) + "]"));
+        throw_status(invalid_argument("must be a dict", "events[" + std::to_string(i) + "]"));
       }
       lines += from_python(event, "events[" + std::to_string(i) + "]").dump();
       lines += '\n';
@@ -342,7 +340,7 @@ class PyAutomatedOptimization {
       }
     }
     audit("POST", "/events", target, outcome);
-    if (!outcome.is_ok()) raise(outcome);
+    if (!outcome.is_ok()) throw_status(outcome);
     return to_python(report);
   }
 
@@ -366,7 +364,7 @@ class PyAutomatedOptimization {
     Result<AuditEntry> appended = released([&] {
       return api::append_audit(engines_->store(), entry(method, route, std::move(target), status));
     });
-    if (!appended.is_ok()) raise(appended.status());
+    if (!appended.is_ok()) throw_status(appended.status());
   }
 
   static py::object campaigns_list(const std::vector<RetentionCampaign>& campaigns) {

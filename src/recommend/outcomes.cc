@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/time.h"
+
 namespace fulcrum {
 namespace {
 
