@@ -13,6 +13,7 @@ import re
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -65,6 +66,7 @@ def main():
                 raise SystemExit("server exited")
             match = re.search(r"serving on (http://[0-9.]+:\d+)", line)
             base = match.group(1) if match else None
+        threading.Thread(target=lambda: [None for _ in server.stdout], daemon=True).start()
         prefix = base + "/api/automated-optimization"
         cold, body = timed(prefix + "/dashboard", key, 1)
         document = json.loads(body)

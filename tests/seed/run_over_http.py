@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -100,6 +101,8 @@ def main():
             if match:
                 base_url = match.group(1)
         assert base_url, "fulcrum serve did not announce its address: " + log
+        # Keep reading the server's output so a full pipe never blocks it.
+        threading.Thread(target=lambda: [None for _ in server.stdout], daemon=True).start()
         run(HttpOptimizationService(base_url, key))
     finally:
         server.terminate()
