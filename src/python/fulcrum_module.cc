@@ -84,12 +84,12 @@ py::object to_python(const json& value) {
     case json::value_t::array: {
       py::list list;
       for (const json& item : value) list.append(to_python(item));
-      return std::move(list);
+      return list;
     }
     case json::value_t::object: {
       py::dict dict;
       for (const auto& [key, item] : value.items()) dict[py::str(key)] = to_python(item);
-      return std::move(dict);
+      return dict;
     }
     default:
       return py::none();
@@ -134,6 +134,13 @@ json from_python(const py::handle& value, const std::string& path, int depth = 0
     return array;
   }
   throw_status(invalid_argument(std::string("unsupported type ") + Py_TYPE(value.ptr())->tp_name, path));
+}
+
+// Runs `work` (which must not touch Python objects) with the GIL released.
+template <typename F>
+auto released(F&& work) {
+  py::gil_scoped_release release;
+  return work();
 }
 
 class PyAutomatedOptimization {
@@ -347,12 +354,6 @@ class PyAutomatedOptimization {
   const std::string& actor() const { return actor_; }
 
  private:
-  template <typename F>
-  auto released(F&& work) {
-    py::gil_scoped_release release;
-    return work();
-  }
-
   AuditEntry entry(const char* method, const std::string& route, std::string target,
                    const Status& status) const {
     return api::call_audit_entry(clock_.now(), actor_, method, route, std::move(target),

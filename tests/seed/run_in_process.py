@@ -14,6 +14,7 @@ import threading
 import time
 from datetime import datetime
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import seed_fixture  # noqa: E402
 import seed_runner  # noqa: E402

@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import seed_fixture  # noqa: E402
 import seed_runner  # noqa: E402
