@@ -22,7 +22,8 @@ const listOf = (body, ...keys) => (Array.isArray(body) ? body
 const iso = (seconds) => new Date(seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
 
 before(async () => {
-  env = await startEnvironment({ users: 2000, days: 30 });
+  // 90 days: the upgrade-timing model needs weekly snapshots with upgrades to train on.
+  env = await startEnvironment({ users: 2000, days: 90 });
   shots = outputDir();
   context = await env.browser.newContext({ viewport: { width: 1280, height: 900 } });
   context.setDefaultTimeout(TIMEOUT);
@@ -378,8 +379,8 @@ test('the overview shows all five engines with the API\'s figures', async () => 
   }
   await goto('#/overview');
   const view = page.locator('#view');
-  await waitLoaded(view);
   const card = (key) => view.locator(`[data-section="${key}"]`);
+  await card('sunset').locator('.kpi').first().waitFor();
   const figure = async (key, label) => card(key).locator('.kpi', { has: page.locator('.kpi-label', { hasText: new RegExp(`^${label}$`, "i") }) })
     .locator('.kpi-value').innerText();
   const d = dashboard.body;
@@ -396,8 +397,8 @@ test('the overview shows all five engines with the API\'s figures', async () => 
 test('the recommendations page plots counts by type, outcomes and calibration', async () => {
   const s = (await apiGet('/dashboard')).body.recommendations;
   await goto('#/recommendations');
-  const panel = page.locator('[data-panel="recommendations"]');
-  await waitLoaded(panel);
+  const panel = page.locator('[data-panel="dashboard-recommendations"]');
+  await panel.locator('[data-chart="recommendations-by-type"]').waitFor();
   assert.equal(await panel.locator('.state-error').count(), 0);
   // Bars by type: one per type, each drawn with the API's count.
   const bars = panel.locator('[data-chart="recommendations-by-type"] rect');
@@ -426,8 +427,8 @@ test('the recommendations page plots counts by type, outcomes and calibration', 
 test('the upgrade-timing page shows the propensity histogram, model quality and candidates', async () => {
   const s = (await apiGet('/dashboard')).body.upgrade_timing;
   await goto('#/upgrade-timing');
-  const panel = page.locator('[data-panel="upgrade_timing"]');
-  await waitLoaded(panel);
+  const panel = page.locator('[data-panel="dashboard-upgrade_timing"]');
+  await panel.locator('[data-chart="propensity-histogram"]').waitFor();
   assert.equal(await panel.locator('.state-error').count(), 0);
   const bars = panel.locator('[data-chart="propensity-histogram"] rect');
   assert.equal(await bars.count(), s.propensity_histogram.bins.length);

@@ -7,7 +7,7 @@ import { h, withStates, card, kpi, fmt, table, isNum, badge } from '../ui.js';
 import { barChart, histogram, calibrationChart } from '../charts.js';
 
 function sectionPage(page, title, key, render) {
-  const body = h('div', { 'data-panel': key });
+  const body = h('div', { 'data-panel': `dashboard-${key}` });
   page.append(h('div', { class: 'page-head' }, h('h1', {}, title),
                 h('button', { type: 'button', onclick: () => load() }, 'Refresh')), body);
   const load = () => withStates(body, title.toLowerCase(), () => get('/dashboard'), (document) => {
