@@ -18,7 +18,8 @@ function sectionPage(page, title, key, render) {
                h('p', { class: 'error-title' }, `The ${title.toLowerCase()} engine failed`),
                h('p', { class: 'error-detail' }, section.error));
     }
-    return [render(section),
+    // withStates appends the top-level nodes, so the page's nodes are spread, not nested.
+    return [...render(section),
             h('p', { class: 'muted meta' }, `Figures computed ${fmt.datetime(section.computed_at)}.`)];
   });
   load();
