@@ -84,7 +84,7 @@ TEST_F(DashboardTest, FiveSectionsAgreeWithTheEngines) {
   EXPECT_EQ(binned, free_users);
   EXPECT_GE(upgrade["optimal_this_week"].get<std::int64_t>(), 0);
   EXPECT_LE(upgrade["optimal_this_week"].get<std::int64_t>(), free_users);
-  const double auc = upgrade["model"]["evaluation"]["model_auc"];
+  const double auc = upgrade["model"]["evaluation"]["model"]["auc"];
   EXPECT_GT(auc, 0.5);
   const json& best = upgrade["top_candidates"].front();
   auto timing = engines.optimize_upgrade_timing(best["user_id"]);

@@ -390,6 +390,8 @@ test('the overview shows all five engines with the API\'s figures', async () => 
   assert.equal(await figure('recommendations', 'recommendations'), d.recommendations.recommendations.toLocaleString('en-US'));
   assert.equal(await figure('upgrade_timing', 'free users'), d.upgrade_timing.free_users.toLocaleString('en-US'));
   assert.equal(await figure('upgrade_timing', 'optimal this week'), d.upgrade_timing.optimal_this_week.toLocaleString('en-US'));
+  assert.equal(await figure('upgrade_timing', 'holdout AUC'),
+               d.upgrade_timing.model.evaluation.model.auc.toLocaleString('en-US', { maximumFractionDigits: 3 }));
   assert.equal(await figure('retention', 'campaigns'), d.retention.totals.campaigns.toLocaleString('en-US'));
   assert.equal(await figure('sunset', 'candidates'), d.sunset.candidates.length.toLocaleString('en-US'));
   assert.equal(await figure('sunset', 'cost saved / month'),
@@ -439,7 +441,7 @@ test('the upgrade-timing page shows the propensity histogram, model quality and 
   assert.deepEqual(drawn, s.propensity_histogram.bins.map((b) => b.users));
   assert.equal(drawn.reduce((a, b) => a + b, 0), s.free_users);
   const kpis = await panel.locator('[data-role="upgrade-kpis"]').innerText();
-  assert.ok(kpis.includes(s.model.evaluation.model_auc.toLocaleString('en-US', { maximumFractionDigits: 3 })), kpis);
+  assert.ok(kpis.includes(s.model.evaluation.model.auc.toLocaleString('en-US', { maximumFractionDigits: 3 })), kpis);
   assert.ok(kpis.includes(s.optimal_this_week.toLocaleString('en-US')), kpis);
   const rows = panel.locator('#top-candidates tbody tr');
   assert.equal(await rows.count(), s.top_candidates.length);

@@ -99,8 +99,8 @@ const ENGINE_CARDS = {
   upgrade_timing: (s) => [
     kpi('free users', fmt.number(s.free_users)),
     kpi('optimal this week', fmt.number(s.optimal_this_week)),
-    kpi('holdout AUC', fmt.number(s.model?.evaluation?.model_auc, 3)),
-    kpi('holdout Brier', fmt.number(s.model?.evaluation?.model_brier, 4)),
+    kpi('holdout AUC', fmt.number(s.model?.evaluation?.model?.auc, 3)),
+    kpi('holdout Brier', fmt.number(s.model?.evaluation?.model?.brier, 4)),
   ],
   retention: (s) => [
     kpi('campaigns', fmt.number(s.totals?.campaigns)),
