@@ -140,6 +140,40 @@ Result<AuthContext> Authenticator::authenticate(std::string_view header) {
   return context;
 }
 
+std::optional<AuthContext> Authenticator::authenticate_known(std::string_view header) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() <= kBearer.size() ||
+      strncasecmp(header.data(), kBearer.data(), kBearer.size()) != 0) {
+    return std::nullopt;
+  }
+  std::string_view credential = header.substr(kBearer.size());
+  while (!credential.empty() && credential.front() == ' ') credential.remove_prefix(1);
+  if (credential.starts_with(kTokenPrefix)) {
+    Result<AuthContext> verified = authenticate(header);  // signature check, no store access
+    if (verified.is_ok() && verified->authenticated) return *verified;
+    return std::nullopt;
+  }
+  if (!credential.starts_with(kKeyPrefix) || key_cache_.count() <= 0) return std::nullopt;
+  const std::string key_hash = sha256_hex(credential);
+  std::optional<ApiKeyRecord> record;
+  {
+    std::lock_guard lock(cache_mutex_);
+    auto it = cache_.find(key_hash);
+    if (it == cache_.end() || std::chrono::steady_clock::now() - it->second.fetched >= key_cache_) {
+      return std::nullopt;
+    }
+    record = it->second.record;
+  }
+  if (!record || (record->revoked_at && *record->revoked_at <= clock_.now())) return std::nullopt;
+  std::optional<Role> role = parse_key_role(record->role);
+  if (!role) return std::nullopt;
+  AuthContext context;
+  context.authenticated = true;
+  context.role = *role;
+  context.actor = record->key_id;
+  return context;
+}
+
 Result<std::string> Authenticator::mint_user_token(const std::string& user_id,
                                                    UnixSeconds ttl_seconds,
                                                    UnixSeconds* expires_at) const {

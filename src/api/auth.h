@@ -39,6 +39,11 @@ class Authenticator {
   // The identity behind an Authorization header value; an empty header gives an
   // unauthenticated context, a bad or revoked credential kUnauthenticated.
   Result<AuthContext> authenticate(std::string_view authorization_header);
+  // The identity behind a credential that is known good without asking the store: a valid
+  // user token, or an API key this process verified within `key_cache` and not revoked.
+  // nullopt otherwise (including unknown keys). Lets a rate-limited address keep using a
+  // key it used successfully while guesses from it are refused unseen.
+  std::optional<AuthContext> authenticate_known(std::string_view authorization_header);
 
   // A token for `user_id` valid for `ttl_seconds` from now: "fut1.<payload>.<mac>".
   Result<std::string> mint_user_token(const std::string& user_id, UnixSeconds ttl_seconds,

@@ -26,6 +26,11 @@ struct Route {
   Route&& audit_admin_reads() && { audit_admin_read = true; return std::move(*this); }
   Route&& self_only(std::string param) && { self_param = std::move(param); return std::move(*this); }
   Route&& run_inline() && { offload = false; return std::move(*this); }
+  // Bodies up to ServerOptions::bulk_body_limit_bytes (ingestion), not body_limit_bytes.
+  Route&& bulk_body() && { bulk = true; return std::move(*this); }
+  // A hot route (ingestion, assignment): runs, and commits, on the priority worker pool, so
+  // slow analytic reads on the normal pool cannot hold it up.
+  Route&& priority() && { hot = true; return std::move(*this); }
 
   std::string method;
   std::string pattern;      // full path, segments in braces are parameters
@@ -36,6 +41,8 @@ struct Route {
   bool audit = false;           // state-changing: every call is appended to the audit log
   bool audit_admin_read = false;  // admin reads of personal data are audited too
   bool offload = true;  // run on the worker pool (anything touching the store or engines)
+  bool bulk = false;    // large bodies allowed (see bulk_body())
+  bool hot = false;     // priority pool (see priority())
   Handler handler;
 };
 

@@ -10,7 +10,11 @@ void register_core_routes(Router& router, ApiContext& context) {
                    })
                  .run_inline());
 
-  router.add(Route("GET", "/metrics", {},
+  // Public by default (a scraper on a private network); --metrics-auth requires an admin or
+  // analyst key. Every label is from a closed set (metrics.h), so rendering is bounded.
+  std::vector<Role> metrics_readers;
+  if (context.options.metrics_auth) metrics_readers = {Role::kAdmin, Role::kAnalyst};
+  router.add(Route("GET", "/metrics", metrics_readers,
                    [&context](const Request&, const AuthContext&) {
                      return Response::text(200, context.metrics.render(),
                                            "text/plain; version=0.0.4; charset=utf-8");

@@ -179,7 +179,8 @@ void register_experiment_routes(Router& router, ApiContext& context) {
                      return response;
                    })
                  .audited()
-                 .run_inline());
+                 .run_inline()
+                 .priority());
 
   router.add(Route("GET", api_path("/ab-tests/{test_id}/results"), readers,
                    [&context](const Request& request, const AuthContext&) {

@@ -94,19 +94,23 @@ void register_ingest_routes(Router& router, ApiContext& context) {
                 return store_decoded(context, *chunk, *policy, [](std::int64_t line) {
                   return "events[" + std::to_string(line - 1) + "]";
                 }, true);
-              }).audited());
+              }).audited().bulk_body().priority());
 
   router.add(Route("POST", api_path("/events/ndjson"), writers,
                    [&context](const Request& request, const AuthContext&) {
                      return ingest_text(context, request, EventFormat::kNdjson);
                    })
-                 .audited());
+                 .audited()
+                 .bulk_body()
+                 .priority());
 
   router.add(Route("POST", api_path("/events/csv"), writers,
                    [&context](const Request& request, const AuthContext&) {
                      return ingest_text(context, request, EventFormat::kCsv);
                    })
-                 .audited());
+                 .audited()
+                 .bulk_body()
+                 .priority());
 }
 
 }  // namespace fulcrum::api

@@ -1,8 +1,15 @@
 // The Fulcrum HTTP server: Boost.Beast over Asio with one C++20 coroutine per connection
-// (keep-alive, body size limit -> 413, read/idle timeouts for slow clients), the route table
-// of /api/automated-optimization (see routes.h), static dashboard files, /healthz and
-// /metrics. Handlers that touch the store or an engine run on a worker thread pool so the IO
-// threads stay responsive; short reads (cached lookups, point reads) may run inline. Audit
+// (keep-alive, read/idle timeouts for slow clients), the route table of
+// /api/automated-optimization (see routes.h), static dashboard files, /healthz and /metrics.
+// Each request's head is read first (bounded in size), checked for RFC 9112 framing
+// (http_framing.h), routed and authenticated; only a caller allowed to call the route gets
+// its body read (and "100 Continue"), up to the route's body limit. Connections are capped
+// globally and per client address, failed authentication is rate limited per address, and
+// denied calls to audited routes are aggregated per minute (security_events.h) instead of
+// one audit row each. docs/security.md describes the limits. Handlers that touch the store
+// or an engine run on a worker pool so the IO threads stay responsive; hot routes (ingestion,
+// assignment) have their own pool, so slow analytic reads cannot stall them; short reads
+// (cached lookups, point reads) may run inline. Audit
 // entries and exposures of inline calls are written by a group commit: calls that arrive
 // while a commit is running are written together in the next transaction (one fsync), and
 // each is answered only after its transaction committed. shutdown() (or SIGTERM when handle_signals is set) stops
@@ -27,7 +34,16 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8080;  // 0 picks an ephemeral port (see Server::port())
   std::string web_dir;        // dashboard static files; empty disables them
-  std::size_t body_limit_bytes = 16 * 1024 * 1024;
+  // Request bodies: routes marked bulk_body() (ingestion) take up to bulk_body_limit_bytes,
+  // every other route body_limit_bytes; larger -> 413 before the body is read.
+  std::size_t body_limit_bytes = 1024 * 1024;
+  std::size_t bulk_body_limit_bytes = 16 * 1024 * 1024;
+  // Request line plus header fields; larger -> 431 and the connection is closed.
+  std::size_t header_limit_bytes = 16 * 1024;
+  // Open connections, in all and per client IP address. A connection over either limit is
+  // accepted, answered 503 (Retry-After: 1) and closed at once.
+  int max_connections = 4096;
+  int max_connections_per_address = 256;
   // A request must arrive completely within read_timeout of its first byte; a keep-alive
   // connection may sit idle for idle_timeout between requests.
   std::chrono::milliseconds read_timeout{15'000};
@@ -36,6 +52,13 @@ struct ServerOptions {
   std::chrono::milliseconds shutdown_grace{30'000};
   int io_threads = 1;
   int worker_threads = 2;
+  int priority_worker_threads = 2;  // the hot routes' pool (ingestion, assignment, commits)
+  // GET /metrics needs an admin or analyst key when set.
+  bool metrics_auth = false;
+  // Failed authentications per client address: a burst of this many, then one more per
+  // 60 / auth_failures_per_minute seconds; over it -> 429 with Retry-After. 0 disables.
+  int auth_failure_burst = 20;
+  double auth_failures_per_minute = 30;
   bool handle_signals = false;  // SIGTERM/SIGINT start a graceful shutdown
   std::string token_secret;     // 32 bytes for user tokens; empty -> random per process
   // API keys are re-read from the store at most this often: `fulcrum keys revoke` (another

@@ -52,8 +52,7 @@ Result<Assigner> Assigner::create(std::string seed, const Allocation& allocation
   }
   Assigner a;
   a.seed_ = std::move(seed);
-  a.seed_state_ = fnv1a32(a.seed_);
-  a.hash_version_ = hash_version;
+  a.hash_ = SeededHash(a.seed_, hash_version);
   a.ranges_ = get_bucket_ranges(static_cast<int>(allocation.groups.size()), allocation.coverage,
                                 allocation.weights);
   a.namespace_ = std::move(ns);
@@ -61,8 +60,7 @@ Result<Assigner> Assigner::create(std::string seed, const Allocation& allocation
 }
 
 double Assigner::bucket(std::string_view user_id) const {
-  if (hash_version_ == 2) return hash_v2_finish(fnv1a32_append(seed_state_, user_id));
-  return static_cast<double>(fnv1a32_append(fnv1a32(user_id), seed_) % 1000u) / 1000.0;
+  return *hash_(user_id);  // create() admits only versions 1 and 2
 }
 
 int Assigner::assign(std::string_view user_id) const {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "assign/buckets.h"
+#include "assign/hash.h"
 #include "core/status.h"
 
 namespace fulcrum::assign {
@@ -52,8 +53,7 @@ class Assigner {
  private:
   Assigner() = default;
   std::string seed_;
-  std::uint32_t seed_state_ = 0;  // FNV-1a state after hashing the seed (version 2)
-  int hash_version_ = 2;
+  SeededHash hash_;
   std::vector<VariationRange> ranges_;
   std::optional<Namespace> namespace_;
 };

@@ -2,10 +2,11 @@
 
 #include <charconv>
 #include <cmath>
-#include <limits>
 #include <regex>
 #include <string_view>
+#include <vector>
 
+#include "assign/js.h"
 #include "assign/version.h"
 
 namespace fulcrum::assign {
@@ -16,130 +17,6 @@ using json = nlohmann::json;
 const json& null_json() {
   static const json kNull;
   return kNull;
-}
-
-// Dot-path lookup; anything missing is null (as getPath in the SDK).
-const json& get_path(const json& obj, std::string_view path) {
-  const json* current = &obj;
-  std::size_t begin = 0;
-  while (true) {
-    const auto dot = path.find('.', begin);
-    const auto part = path.substr(begin, dot == std::string_view::npos ? path.npos : dot - begin);
-    if (current->is_object()) {
-      auto it = current->find(std::string(part));
-      if (it == current->end()) return null_json();
-      current = &*it;
-    } else if (current->is_array()) {
-      std::size_t index = 0;
-      auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), index);
-      if (ec != std::errc() || p != part.data() + part.size() || index >= current->size()) {
-        return null_json();
-      }
-      current = &(*current)[index];
-    } else {
-      return null_json();
-    }
-    if (dot == std::string_view::npos) return *current;
-    begin = dot + 1;
-  }
-}
-
-// JavaScript String(value) for primitives.
-std::string js_string(const json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_null()) return "null";
-  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
-  if (v.is_number_integer()) return std::to_string(v.get<std::int64_t>());
-  if (v.is_number_unsigned()) return std::to_string(v.get<std::uint64_t>());
-  if (v.is_number_float()) {
-    const double d = v.get<double>();
-    if (std::isnan(d)) return "NaN";
-    if (d == std::floor(d) && std::fabs(d) < 1e21) {
-      return std::to_string(static_cast<std::int64_t>(d));
-    }
-    char buf[32];
-    auto end = std::to_chars(buf, buf + sizeof buf, d).ptr;
-    return std::string(buf, end);
-  }
-  return v.dump();
-}
-
-// JavaScript Number(value) for primitives (NaN for objects/arrays/unparseable text).
-double js_number(const json& v) {
-  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-  if (v.is_number()) return v.get<double>();
-  if (v.is_null()) return 0;
-  if (v.is_boolean()) return v.get<bool>() ? 1 : 0;
-  if (v.is_string()) {
-    std::string_view s = v.get_ref<const std::string&>();
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-    if (s.empty()) return 0;
-    double out = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    if (ec != std::errc() || p != s.data() + s.size()) return kNaN;
-    return out;
-  }
-  return kNaN;
-}
-
-bool js_truthy(const json& v) {
-  if (v.is_null()) return false;
-  if (v.is_boolean()) return v.get<bool>();
-  if (v.is_number()) {
-    const double d = v.get<double>();
-    return d != 0 && !std::isnan(d);
-  }
-  if (v.is_string()) return !v.get_ref<const std::string&>().empty();
-  return true;
-}
-
-bool is_primitive(const json& v) { return !v.is_object() && !v.is_array(); }
-
-// JavaScript ===: same type and value for primitives; objects compare by identity, which
-// between an attribute and a literal is never true.
-bool strict_equal(const json& a, const json& b) {
-  if (!is_primitive(a) || !is_primitive(b)) return false;
-  if (a.is_number() && b.is_number()) return a.get<double>() == b.get<double>();
-  return a == b;
-}
-
-// JavaScript abstract relational comparison a < b for primitives: two strings compare as
-// text, anything else numerically (NaN compares false).
-enum class Rel { kLess, kLessEqual, kGreater, kGreaterEqual };
-bool js_compare(const json& a, const json& b, Rel rel) {
-  if (a.is_string() && b.is_string()) {
-    const int c = a.get_ref<const std::string&>().compare(b.get_ref<const std::string&>());
-    switch (rel) {
-      case Rel::kLess:
-        return c < 0;
-      case Rel::kLessEqual:
-        return c <= 0;
-      case Rel::kGreater:
-        return c > 0;
-      case Rel::kGreaterEqual:
-        return c >= 0;
-    }
-  }
-  if (!is_primitive(a) || !is_primitive(b)) return false;
-  const double x = js_number(a), y = js_number(b);
-  switch (rel) {
-    case Rel::kLess:
-      return x < y;
-    case Rel::kLessEqual:
-      return x <= y;
-    case Rel::kGreater:
-      return x > y;
-    case Rel::kGreaterEqual:
-      return x >= y;
-  }
-  return false;
-}
-
-std::string version_text(const json& v) {
-  if (v.is_number()) return js_string(v);
-  if (!v.is_string()) return "0";
-  return v.get<std::string>();
 }
 
 std::string lower(std::string s) {
@@ -155,19 +32,73 @@ bool is_operator_object(const json& v) {
   return true;
 }
 
-bool eval_value(const json& condition, const json& value, bool insensitive = false);
+// paddedVersionString accepts numbers and strings; anything else (and "") reads as "0".
+std::string version_text(const json& v) {
+  if (v.is_number()) return js::string_of(v);
+  if (!v.is_string() || v.get_ref<const std::string&>().empty()) return "0";
+  return v.get<std::string>();
+}
 
-bool includes(const json& expected, const json& actual, bool insensitive) {
-  for (const auto& e : expected) {
-    if (insensitive && e.is_string() && actual.is_string()) {
-      if (lower(e.get<std::string>()) == lower(actual.get<std::string>())) return true;
-    } else if (strict_equal(e, actual)) {
-      return true;
+// JavaScript abstract relational comparison (a < b etc.): two strings compare as text,
+// anything else numerically after ToPrimitive (arrays through their string form).
+enum class Rel { kLess, kLessEqual, kGreater, kGreaterEqual };
+bool js_compare(const json& a, const json& b, Rel rel) {
+  const bool a_text = a.is_string() || a.is_structured();
+  const bool b_text = b.is_string() || b.is_structured();
+  if (a_text && b_text) {
+    const std::string x = js::string_of(a), y = js::string_of(b);
+    const int c = x.compare(y);
+    switch (rel) {
+      case Rel::kLess:
+        return c < 0;
+      case Rel::kLessEqual:
+        return c <= 0;
+      case Rel::kGreater:
+        return c > 0;
+      case Rel::kGreaterEqual:
+        return c >= 0;
     }
+  }
+  const double x = js::number_of(a), y = js::number_of(b);
+  switch (rel) {
+    case Rel::kLess:
+      return x < y;
+    case Rel::kLessEqual:
+      return x <= y;
+    case Rel::kGreater:
+      return x > y;
+    case Rel::kGreaterEqual:
+      return x >= y;
   }
   return false;
 }
 
+// Array.prototype.includes: SameValueZero (=== except NaN equals NaN).
+bool same_value_zero(const json& a, const json& b) {
+  if (a.is_number_float() && b.is_number_float() && std::isnan(a.get<double>()) &&
+      std::isnan(b.get<double>())) {
+    return true;
+  }
+  return js::strict_equal(a, b);
+}
+
+bool includes(const json& expected, const json& actual, bool insensitive) {
+  if (!expected.is_array()) return false;
+  if (insensitive && actual.is_string()) {
+    const std::string folded = lower(actual.get<std::string>());
+    for (const auto& e : expected) {
+      if (e.is_string() ? lower(e.get<std::string>()) == folded : false) return true;
+    }
+    return false;
+  }
+  for (const auto& e : expected) {
+    if (insensitive && e.is_string()) continue;  // caseFold(e) is a string, actual is not
+    if (same_value_zero(e, actual)) return true;
+  }
+  return false;
+}
+
+// isIn: intersection when the attribute is an array.
 bool is_in(const json& actual, const json& expected, bool insensitive) {
   if (actual.is_array()) {
     for (const auto& el : actual) {
@@ -176,33 +107,6 @@ bool is_in(const json& actual, const json& expected, bool insensitive) {
     return false;
   }
   return includes(expected, actual, insensitive);
-}
-
-bool is_in_all(const json& actual, const json& expected, bool insensitive) {
-  if (!actual.is_array()) return false;
-  for (const auto& e : expected) {
-    bool passed = false;
-    for (const auto& a : actual) {
-      if (eval_value(e, a, insensitive)) {
-        passed = true;
-        break;
-      }
-    }
-    if (!passed) return false;
-  }
-  return true;
-}
-
-bool regex_test(const json& pattern, const json& actual, bool insensitive) {
-  if (!pattern.is_string()) return false;
-  try {
-    auto flags = std::regex::ECMAScript;
-    if (insensitive) flags |= std::regex::icase;
-    const std::regex re(pattern.get<std::string>(), flags);
-    return std::regex_search(js_string(actual), re);
-  } catch (const std::regex_error&) {
-    return false;
-  }
 }
 
 const char* type_name(const json& v) {
@@ -214,84 +118,426 @@ const char* type_name(const json& v) {
   return "object";
 }
 
-bool elem_match(const json& actual, const json& expected) {
-  if (!actual.is_array()) return false;
-  const bool op = is_operator_object(expected);
-  for (const auto& item : actual) {
-    if (!js_truthy(item)) continue;  // the SDK skips falsy elements
-    if (op ? eval_value(expected, item) : eval_condition(item, expected)) return true;
+enum class Op {
+  kVeq,
+  kVne,
+  kVgt,
+  kVgte,
+  kVlt,
+  kVlte,
+  kEq,
+  kNe,
+  kLt,
+  kLte,
+  kGt,
+  kGte,
+  kExists,
+  kIn,
+  kIni,
+  kInGroup,
+  kNotInGroup,
+  kNin,
+  kNini,
+  kNot,
+  kSize,
+  kElemMatch,
+  kAll,
+  kAlli,
+  kRegex,
+  kRegexi,
+  kType,
+  kUnknown
+};
+
+Op op_code(std::string_view op) {
+  static constexpr std::pair<std::string_view, Op> kOps[] = {{"$veq", Op::kVeq},
+                                                             {"$vne", Op::kVne},
+                                                             {"$vgt", Op::kVgt},
+                                                             {"$vgte", Op::kVgte},
+                                                             {"$vlt", Op::kVlt},
+                                                             {"$vlte", Op::kVlte},
+                                                             {"$eq", Op::kEq},
+                                                             {"$ne", Op::kNe},
+                                                             {"$lt", Op::kLt},
+                                                             {"$lte", Op::kLte},
+                                                             {"$gt", Op::kGt},
+                                                             {"$gte", Op::kGte},
+                                                             {"$exists", Op::kExists},
+                                                             {"$in", Op::kIn},
+                                                             {"$ini", Op::kIni},
+                                                             {"$inGroup", Op::kInGroup},
+                                                             {"$notInGroup", Op::kNotInGroup},
+                                                             {"$nin", Op::kNin},
+                                                             {"$nini", Op::kNini},
+                                                             {"$not", Op::kNot},
+                                                             {"$size", Op::kSize},
+                                                             {"$elemMatch", Op::kElemMatch},
+                                                             {"$all", Op::kAll},
+                                                             {"$alli", Op::kAlli},
+                                                             {"$regex", Op::kRegex},
+                                                             {"$regexi", Op::kRegexi},
+                                                             {"$type", Op::kType}};
+  for (const auto& [name, code] : kOps) {
+    if (name == op) return code;
   }
-  return false;
+  return Op::kUnknown;
 }
 
-bool eval_operator(std::string_view op, const json& actual, const json& expected) {
-  if (op == "$veq") return compare_versions(version_text(actual), version_text(expected)) == 0;
-  if (op == "$vne") return compare_versions(version_text(actual), version_text(expected)) != 0;
-  if (op == "$vgt") return compare_versions(version_text(actual), version_text(expected)) > 0;
-  if (op == "$vgte") return compare_versions(version_text(actual), version_text(expected)) >= 0;
-  if (op == "$vlt") return compare_versions(version_text(actual), version_text(expected)) < 0;
-  if (op == "$vlte") return compare_versions(version_text(actual), version_text(expected)) <= 0;
-  if (op == "$eq") return strict_equal(actual, expected);
-  if (op == "$ne") return !strict_equal(actual, expected);
-  if (op == "$lt") return js_compare(actual, expected, Rel::kLess);
-  if (op == "$lte") return js_compare(actual, expected, Rel::kLessEqual);
-  if (op == "$gt") return js_compare(actual, expected, Rel::kGreater);
-  if (op == "$gte") return js_compare(actual, expected, Rel::kGreaterEqual);
-  if (op == "$exists") return js_truthy(expected) ? !actual.is_null() : actual.is_null();
-  if (op == "$in") return expected.is_array() && is_in(actual, expected, false);
-  if (op == "$ini") return expected.is_array() && is_in(actual, expected, true);
-  if (op == "$nin") return expected.is_array() && !is_in(actual, expected, false);
-  if (op == "$nini") return expected.is_array() && !is_in(actual, expected, true);
-  if (op == "$not") return !eval_value(expected, actual);
-  if (op == "$size") return actual.is_array() && eval_value(expected, json(actual.size()));
-  if (op == "$elemMatch") return elem_match(actual, expected);
-  if (op == "$all") return expected.is_array() && is_in_all(actual, expected, false);
-  if (op == "$alli") return expected.is_array() && is_in_all(actual, expected, true);
-  if (op == "$regex") return regex_test(expected, actual, false);
-  if (op == "$regexi") return regex_test(expected, actual, true);
-  if (op == "$type")
-    return expected.is_string() && expected.get<std::string>() == type_name(actual);
-  return false;  // unknown operator: the SDK fails the match
-}
+struct ValueMatcher;
 
-bool eval_value(const json& condition, const json& value, bool insensitive) {
+struct OpTerm {
+  Op op = Op::kUnknown;
+  json operand;
+  std::string text;                         // padded version operand, saved group id
+  std::shared_ptr<const std::regex> regex;  // null when the pattern is invalid
+  std::vector<ValueMatcher> values;         // $not/$size/$elemMatch(operators): [0]; $all: each
+  std::shared_ptr<const CompiledCondition::Node> condition;  // $elemMatch on objects
+};
+
+// A condition value: a literal (equality in the SDK's loose sense) or an operator object.
+struct ValueMatcher {
+  enum class Kind { kString, kNumber, kBool, kNull, kDeepEqual, kOperators } kind = Kind::kNull;
+  json literal;
+  std::string text;
+  std::string lower_text;
+  double number = 0;
+  bool boolean = false;
+  std::vector<OpTerm> ops;
+};
+
+}  // namespace
+
+struct CompiledCondition::Node {
+  struct Clause {
+    enum class Kind { kOr, kNor, kAnd, kNot, kPath } kind = Kind::kPath;
+    std::vector<std::shared_ptr<const Node>> children;  // $or/$nor/$and: each; $not: [0]
+    bool children_is_array = true;
+    std::vector<std::string> path;
+    ValueMatcher value;
+  };
+  bool is_object = true;  // a non-object condition never matches
+  std::vector<Clause> clauses;
+};
+
+namespace {
+
+using Node = CompiledCondition::Node;
+
+std::shared_ptr<const Node> compile_node(const json& condition);
+
+ValueMatcher compile_value(const json& condition) {
+  ValueMatcher m;
+  m.literal = condition;
   if (condition.is_string()) {
-    if (insensitive) return lower(js_string(value)) == lower(condition.get<std::string>());
-    return js_string(value) == condition.get_ref<const std::string&>();
+    m.kind = ValueMatcher::Kind::kString;
+    m.text = condition.get<std::string>();
+    m.lower_text = lower(m.text);
+  } else if (condition.is_number()) {
+    m.kind = ValueMatcher::Kind::kNumber;
+    m.number = condition.get<double>();
+  } else if (condition.is_boolean()) {
+    m.kind = ValueMatcher::Kind::kBool;
+    m.boolean = condition.get<bool>();
+  } else if (condition.is_null()) {
+    m.kind = ValueMatcher::Kind::kNull;
+  } else if (condition.is_array() || !is_operator_object(condition)) {
+    m.kind = ValueMatcher::Kind::kDeepEqual;
+  } else {
+    m.kind = ValueMatcher::Kind::kOperators;
+    for (auto it = condition.begin(); it != condition.end(); ++it) {
+      OpTerm term;
+      term.op = op_code(it.key());
+      term.operand = it.value();
+      const json& operand = it.value();
+      switch (term.op) {
+        case Op::kVeq:
+        case Op::kVne:
+        case Op::kVgt:
+        case Op::kVgte:
+        case Op::kVlt:
+        case Op::kVlte:
+          term.text = padded_version_string(version_text(operand));
+          break;
+        case Op::kInGroup:
+        case Op::kNotInGroup:
+          term.text = operand.is_string() ? operand.get<std::string>() : js::string_of(operand);
+          break;
+        case Op::kNot:
+        case Op::kSize:
+          term.values.push_back(compile_value(operand));
+          break;
+        case Op::kAll:
+        case Op::kAlli:
+          if (operand.is_array()) {
+            for (const auto& e : operand) term.values.push_back(compile_value(e));
+          }
+          break;
+        case Op::kElemMatch:
+          if (is_operator_object(operand)) {
+            term.values.push_back(compile_value(operand));
+          } else {
+            term.condition = compile_node(operand);
+          }
+          break;
+        case Op::kRegex:
+        case Op::kRegexi:
+          try {
+            // getRegex escapes unescaped '/' (harmless in ECMAScript syntax).
+            auto flags = std::regex::ECMAScript;
+            if (term.op == Op::kRegexi) flags |= std::regex::icase;
+            term.regex = std::make_shared<const std::regex>(js::string_of(operand), flags);
+          } catch (const std::regex_error&) {
+            term.regex = nullptr;
+          }
+          break;
+        default:
+          break;
+      }
+      m.ops.push_back(std::move(term));
+    }
   }
-  if (condition.is_number()) return js_number(value) == condition.get<double>();
-  if (condition.is_boolean()) return !value.is_null() && js_truthy(value) == condition.get<bool>();
-  if (condition.is_null()) return value.is_null();
-  if (condition.is_array() || !is_operator_object(condition)) return value == condition;
+  return m;
+}
+
+std::shared_ptr<const Node> compile_node(const json& condition) {
+  auto node = std::make_shared<Node>();
+  if (!condition.is_object()) {
+    node->is_object = false;
+    return node;
+  }
   for (auto it = condition.begin(); it != condition.end(); ++it) {
-    if (!eval_operator(it.key(), value, it.value())) return false;
+    Node::Clause clause;
+    const std::string& key = it.key();
+    const json& v = it.value();
+    using Kind = Node::Clause::Kind;
+    if (key == "$or" || key == "$nor" || key == "$and") {
+      clause.kind = key == "$or" ? Kind::kOr : key == "$nor" ? Kind::kNor : Kind::kAnd;
+      clause.children_is_array = v.is_array();
+      if (v.is_array()) {
+        for (const auto& c : v) clause.children.push_back(compile_node(c));
+      }
+    } else if (key == "$not") {
+      clause.kind = Kind::kNot;
+      clause.children.push_back(compile_node(v));
+    } else {
+      clause.kind = Kind::kPath;
+      std::size_t begin = 0;
+      while (true) {
+        const auto dot = key.find('.', begin);
+        clause.path.push_back(key.substr(begin, dot == std::string::npos ? dot : dot - begin));
+        if (dot == std::string::npos) break;
+        begin = dot + 1;
+      }
+      clause.value = compile_value(v);
+    }
+    node->clauses.push_back(std::move(clause));
   }
-  return true;
+  return node;
 }
 
-bool eval_or(const json& attributes, const json& conditions) {
-  if (!conditions.is_array() || conditions.empty()) return true;
-  for (const auto& c : conditions) {
-    if (eval_condition(attributes, c)) return true;
+// getPath: dot-path lookup; anything missing is null. Arrays are objects to JavaScript, so
+// "tags.0" and "tags.length" resolve too.
+const json& get_path(const json& obj, const std::vector<std::string>& path, json& scratch) {
+  const json* current = &obj;
+  for (const auto& part : path) {
+    if (current->is_object()) {
+      auto it = current->find(part);
+      if (it == current->end()) return null_json();
+      current = &*it;
+    } else if (current->is_array()) {
+      if (part == "length") {
+        scratch = current->size();
+        current = &scratch;
+        continue;
+      }
+      std::size_t index = 0;
+      auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), index);
+      if (part.empty() || ec != std::errc() || p != part.data() + part.size() ||
+          index >= current->size() || (part.size() > 1 && part[0] == '0')) {
+        return null_json();
+      }
+      current = &(*current)[index];
+    } else {
+      return null_json();
+    }
   }
-  return false;
+  return *current;
 }
 
-bool eval_and(const json& attributes, const json& conditions) {
-  if (!conditions.is_array()) return true;
-  for (const auto& c : conditions) {
-    if (!eval_condition(attributes, c)) return false;
+// paddedVersionString(actual) compared with a padded operand, without allocating for strings.
+int version_compare(const json& actual, const std::string& padded) {
+  if (actual.is_string() && !actual.get_ref<const std::string&>().empty()) {
+    return compare_with_padded(actual.get_ref<const std::string&>(), padded);
   }
-  return true;
+  return compare_with_padded(version_text(actual), padded);
 }
+
+struct Evaluator {
+  const json* saved_groups;
+
+  bool node(const Node& n, const json& attributes) const {
+    if (!n.is_object) return false;
+    using Kind = Node::Clause::Kind;
+    for (const auto& clause : n.clauses) {
+      switch (clause.kind) {
+        case Kind::kOr:
+          if (!any(clause, attributes)) return false;
+          break;
+        case Kind::kNor:
+          if (any(clause, attributes)) return false;
+          break;
+        case Kind::kAnd:
+          for (const auto& c : clause.children) {
+            if (!node(*c, attributes)) return false;
+          }
+          break;
+        case Kind::kNot:
+          if (node(*clause.children[0], attributes)) return false;
+          break;
+        case Kind::kPath: {
+          json scratch;
+          if (!value(clause.value, get_path(attributes, clause.path, scratch))) return false;
+          break;
+        }
+      }
+    }
+    return true;
+  }
+
+  // evalOr: an empty (or non-array) list passes.
+  bool any(const Node::Clause& clause, const json& attributes) const {
+    if (!clause.children_is_array || clause.children.empty()) return true;
+    for (const auto& c : clause.children) {
+      if (node(*c, attributes)) return true;
+    }
+    return false;
+  }
+
+  bool value(const ValueMatcher& m, const json& actual, bool insensitive = false) const {
+    using Kind = ValueMatcher::Kind;
+    switch (m.kind) {
+      case Kind::kString:
+        if (insensitive) return lower(js::string_of(actual)) == m.lower_text;
+        if (actual.is_string()) return actual.get_ref<const std::string&>() == m.text;
+        return js::string_of(actual) == m.text;
+      case Kind::kNumber:
+        return js::number_of(actual) == m.number;
+      case Kind::kBool:
+        return !actual.is_null() && js::truthy(actual) == m.boolean;
+      case Kind::kNull:
+        return actual.is_null();
+      case Kind::kDeepEqual:
+        return actual == m.literal;
+      case Kind::kOperators:
+        for (const auto& term : m.ops) {
+          if (!op(term, actual)) return false;
+        }
+        return true;
+    }
+    return false;
+  }
+
+  const json& group(const std::string& id) const {
+    if (saved_groups == nullptr || !saved_groups->is_object()) return null_json();
+    auto it = saved_groups->find(id);
+    return it == saved_groups->end() ? null_json() : *it;
+  }
+
+  bool all(const OpTerm& term, const json& actual, bool insensitive) const {
+    if (!term.operand.is_array() || !actual.is_array()) return false;
+    for (const auto& expected : term.values) {
+      bool passed = false;
+      for (const auto& a : actual) {
+        if (value(expected, a, insensitive)) {
+          passed = true;
+          break;
+        }
+      }
+      if (!passed) return false;
+    }
+    return true;
+  }
+
+  bool elem_match(const OpTerm& term, const json& actual) const {
+    if (!actual.is_array()) return false;
+    for (const auto& item : actual) {
+      if (!js::truthy(item)) continue;  // the SDK skips falsy elements
+      if (term.condition ? node(*term.condition, item) : value(term.values[0], item)) return true;
+    }
+    return false;
+  }
+
+  bool op(const OpTerm& term, const json& actual) const {
+    const json& expected = term.operand;
+    switch (term.op) {
+      case Op::kVeq:
+        return version_compare(actual, term.text) == 0;
+      case Op::kVne:
+        return version_compare(actual, term.text) != 0;
+      case Op::kVgt:
+        return version_compare(actual, term.text) > 0;
+      case Op::kVgte:
+        return version_compare(actual, term.text) >= 0;
+      case Op::kVlt:
+        return version_compare(actual, term.text) < 0;
+      case Op::kVlte:
+        return version_compare(actual, term.text) <= 0;
+      case Op::kEq:
+        return js::strict_equal(actual, expected);
+      case Op::kNe:
+        return !js::strict_equal(actual, expected);
+      case Op::kLt:
+        return js_compare(actual, expected, Rel::kLess);
+      case Op::kLte:
+        return js_compare(actual, expected, Rel::kLessEqual);
+      case Op::kGt:
+        return js_compare(actual, expected, Rel::kGreater);
+      case Op::kGte:
+        return js_compare(actual, expected, Rel::kGreaterEqual);
+      case Op::kExists:
+        return js::truthy(expected) ? !actual.is_null() : actual.is_null();
+      case Op::kIn:
+        return expected.is_array() && is_in(actual, expected, false);
+      case Op::kIni:
+        return expected.is_array() && is_in(actual, expected, true);
+      case Op::kNin:
+        return expected.is_array() && !is_in(actual, expected, false);
+      case Op::kNini:
+        return expected.is_array() && !is_in(actual, expected, true);
+      case Op::kInGroup:
+        return is_in(actual, group(term.text), false);
+      case Op::kNotInGroup:
+        return !is_in(actual, group(term.text), false);
+      case Op::kNot:
+        return !value(term.values[0], actual);
+      case Op::kSize:
+        return actual.is_array() && value(term.values[0], json(actual.size()));
+      case Op::kElemMatch:
+        return elem_match(term, actual);
+      case Op::kAll:
+        return all(term, actual, false);
+      case Op::kAlli:
+        return all(term, actual, true);
+      case Op::kRegex:
+      case Op::kRegexi:
+        return term.regex != nullptr && std::regex_search(js::string_of(actual), *term.regex);
+      case Op::kType:
+        return expected.is_string() && expected.get_ref<const std::string&>() == type_name(actual);
+      case Op::kUnknown:
+        return false;  // the SDK fails the match on unknown operators
+    }
+    return false;
+  }
+};
 
 // ---- validation -------------------------------------------------------------------------
 
 bool known_value_operator(std::string_view op) {
   static constexpr std::string_view kOps[] = {
-      "$veq",  "$vne",       "$vgt", "$vgte",   "$vlt",   "$vlte",   "$eq",  "$ne",   "$lt",
-      "$lte",  "$gt",        "$gte", "$exists", "$in",    "$ini",    "$nin", "$nini", "$not",
-      "$size", "$elemMatch", "$all", "$alli",   "$regex", "$regexi", "$type"};
+      "$veq",  "$vne",   "$vgt",    "$vgte", "$vlt",     "$vlte",      "$eq",
+      "$ne",   "$lt",    "$lte",    "$gt",   "$gte",     "$exists",    "$in",
+      "$ini",  "$nin",   "$nini",   "$not",  "$size",    "$elemMatch", "$all",
+      "$alli", "$regex", "$regexi", "$type", "$inGroup", "$notInGroup"};
   for (auto k : kOps) {
     if (k == op) return true;
   }
@@ -308,6 +554,9 @@ Status validate_operator(std::string_view op, const json& operand, const std::st
       op == "$alli") {
     if (!operand.is_array()) return invalid_argument(std::string(op) + " needs an array", field);
   }
+  if ((op == "$inGroup" || op == "$notInGroup") && !operand.is_string()) {
+    return invalid_argument(std::string(op) + " needs a saved group id", field);
+  }
   if (op.starts_with("$v") && !operand.is_string() && !operand.is_number()) {
     return invalid_argument(std::string(op) + " needs a version string like \"5.2.0\"", field);
   }
@@ -320,13 +569,13 @@ Status validate_operator(std::string_view op, const json& operand, const std::st
     }
   }
   if (op == "$type") {
-    static constexpr std::string_view kTypes[] = {"null",   "array",   "string",
-                                                  "number", "boolean", "object"};
+    static constexpr std::string_view kTypes[] = {"null",    "array",  "string",   "number",
+                                                  "boolean", "object", "undefined"};
     bool ok = false;
     for (auto t : kTypes) ok = ok || (operand.is_string() && operand.get<std::string>() == t);
     if (!ok)
-      return invalid_argument("$type must be one of null, array, string, number, boolean, object",
-                              field);
+      return invalid_argument(
+          "$type must be one of null, array, string, number, boolean, object, undefined", field);
   }
   if (op == "$not" || op == "$size") return validate_value(operand, field);
   if (op == "$elemMatch") {
@@ -354,26 +603,26 @@ Status validate_value(const json& condition, const std::string& field) {
   }
   return Status::ok();
 }
-
 }  // namespace
 
-bool eval_condition(const json& attributes, const json& condition) {
-  if (!condition.is_object()) return false;
-  for (auto it = condition.begin(); it != condition.end(); ++it) {
-    const std::string& key = it.key();
-    if (key == "$or") {
-      if (!eval_or(attributes, it.value())) return false;
-    } else if (key == "$nor") {
-      if (eval_or(attributes, it.value())) return false;
-    } else if (key == "$and") {
-      if (!eval_and(attributes, it.value())) return false;
-    } else if (key == "$not") {
-      if (eval_condition(attributes, it.value())) return false;
-    } else if (!eval_value(it.value(), get_path(attributes, key))) {
-      return false;
-    }
-  }
-  return true;
+CompiledCondition::CompiledCondition() : root_(std::make_shared<const Node>()) {}
+
+CompiledCondition CompiledCondition::compile(const json& condition) {
+  CompiledCondition c;
+  c.root_ = compile_node(condition);
+  return c;
+}
+
+bool CompiledCondition::matches(const json& attributes, const json* saved_groups) const {
+  return Evaluator{saved_groups}.node(*root_, attributes);
+}
+
+bool CompiledCondition::matches_everything() const {
+  return root_->is_object && root_->clauses.empty();
+}
+
+bool eval_condition(const json& attributes, const json& condition, const json* saved_groups) {
+  return CompiledCondition::compile(condition).matches(attributes, saved_groups);
 }
 
 Status validate_condition(const json& condition, const std::string& field) {

@@ -86,4 +86,15 @@ std::optional<double> hash(std::string_view seed, std::string_view value, int ve
   return std::nullopt;
 }
 
+SeededHash::SeededHash(std::string_view seed, int version)
+    : seed_(seed), seed_state_(fnv1a32(seed)), version_(version) {}
+
+std::optional<double> SeededHash::operator()(std::string_view value) const {
+  if (version_ == 2) return hash_v2_finish(fnv1a32_append(seed_state_, value));
+  if (version_ == 1) {
+    return static_cast<double>(fnv1a32_append(fnv1a32(value), seed_) % 1000u) / 1000.0;
+  }
+  return std::nullopt;
+}
+
 }  // namespace fulcrum::assign

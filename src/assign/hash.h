@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace fulcrum::assign {
@@ -29,5 +30,22 @@ inline std::uint32_t fnv1a32(std::string_view utf8) {
 double hash_v2_finish(std::uint32_t first_round);
 
 std::optional<double> hash(std::string_view seed, std::string_view value, int version);
+
+// hash(seed, value, version) with the seed compiled once: version 2 keeps the FNV state after
+// the seed, so each call hashes only the value. The one hashing path of Assigner and the
+// evaluator's experiment rules, rollouts and filters. Versions other than 1 and 2 return
+// nullopt, as hash() does.
+class SeededHash {
+ public:
+  SeededHash() = default;
+  SeededHash(std::string_view seed, int version);
+  std::optional<double> operator()(std::string_view value) const;
+  int version() const { return version_; }
+
+ private:
+  std::string seed_;
+  std::uint32_t seed_state_ = kFnvOffsetBasis;
+  int version_ = 2;
+};
 
 }  // namespace fulcrum::assign

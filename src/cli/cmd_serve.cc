@@ -140,8 +140,33 @@ CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
                                          "before the subcommand)");
   app.add_option("--web-dir", args->options.web_dir, "Dashboard static files ('' disables)")
       ->capture_default_str();
-  app.add_option("--body-limit", args->options.body_limit_bytes, "Request body limit in bytes")
+  app.add_option("--body-limit", args->options.body_limit_bytes,
+                 "Request body limit in bytes for every route but ingestion")
       ->capture_default_str();
+  app.add_option("--bulk-body-limit", args->options.bulk_body_limit_bytes,
+                 "Request body limit in bytes for the ingestion routes (/events...)")
+      ->capture_default_str();
+  app.add_option("--header-limit", args->options.header_limit_bytes,
+                 "Request line plus headers, in bytes (larger: 431)")
+      ->capture_default_str();
+  app.add_option("--max-connections", args->options.max_connections,
+                 "Open connections in all; more are answered 503 and closed")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-connections-per-address", args->options.max_connections_per_address,
+                 "Open connections per client IP address; more are answered 503 and closed")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--auth-failure-burst", args->options.auth_failure_burst,
+                 "Failed authentications per client address before 429 (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--auth-failures-per-minute", args->options.auth_failures_per_minute,
+                 "Rate at which an address's failed-authentication budget refills")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--metrics-auth", args->options.metrics_auth,
+               "GET /metrics requires an admin or analyst key");
   app.add_option("--read-timeout-ms", args->read_timeout_ms,
                  "A request must arrive within this time")
       ->capture_default_str();
@@ -155,6 +180,10 @@ CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
   app.add_option("--workers", args->options.worker_threads,
                  "Threads running handlers (store and engine work)")
+      ->capture_default_str();
+  app.add_option("--priority-workers", args->options.priority_worker_threads,
+                 "Threads reserved for ingestion and assignment, so slow reads cannot stall "
+                 "them")
       ->capture_default_str();
   app.add_option("--experiment-cache-ms", args->experiment_cache_ms,
                  "A/B tests changed through another replica are seen within this time (0: "

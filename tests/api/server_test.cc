@@ -13,9 +13,18 @@ namespace {
 class ServerTest : public ApiServerTest {
  protected:
   void configure(ServerOptions& options) override {
-    std::filesystem::create_directories(dir_ / "web" / "js");
+    for (const char* sub : {"src", "vendor/lib", "tests", "node_modules/pkg", "scripts"}) {
+      std::filesystem::create_directories(dir_ / "web" / sub);
+    }
     std::ofstream(dir_ / "web" / "index.html") << "<html>fulcrum dashboard</html>";
-    std::ofstream(dir_ / "web" / "js" / "app.js") << "console.log(1);";
+    std::ofstream(dir_ / "web" / "app.css") << "body{}";
+    std::ofstream(dir_ / "web" / "src" / "app.js") << "console.log(1);";
+    std::ofstream(dir_ / "web" / "vendor" / "lib" / "lib.js") << "export default 1;";
+    // Files that live beside the dashboard but are not part of it.
+    for (const char* other : {"package.json", "package-lock.json", "README.md", "tests/e2e.mjs",
+                              "node_modules/pkg/index.js", "scripts/vendor.mjs"}) {
+      std::ofstream(dir_ / "web" / other) << "not for browsers";
+    }
     std::ofstream(dir_ / "secret.txt") << "outside web dir";
     options.web_dir = (dir_ / "web").string();
     options.body_limit_bytes = 1024;
@@ -53,7 +62,7 @@ TEST_F(ServerTest, MetricsCountRequestsByRouteAndStatus) {
                 R"(fulcrum_http_requests_total{method="GET",route="/healthz",status="200"} 2)"),
             std::string::npos)
       << reply.body;
-  EXPECT_NE(reply.body.find(R"(route="unmatched",status="404")"), std::string::npos);
+  EXPECT_NE(reply.body.find(R"(route="other",status="404")"), std::string::npos);
   EXPECT_NE(reply.body.find("fulcrum_http_request_duration_seconds_bucket{"), std::string::npos);
 }
 
@@ -62,12 +71,43 @@ TEST_F(ServerTest, ServesDashboardFilesAndIndexAtRoot) {
   EXPECT_EQ(index.status, 200);
   EXPECT_EQ(index.body, "<html>fulcrum dashboard</html>");
   EXPECT_NE(index.header("content-type").find("text/html"), std::string::npos);
-  HttpReply script = call("GET", "/js/app.js");
+  HttpReply script = call("GET", "/src/app.js");
   EXPECT_EQ(script.status, 200);
   EXPECT_NE(script.header("content-type").find("javascript"), std::string::npos);
   EXPECT_EQ(call("GET", "/missing.css").status, 404);
   EXPECT_EQ(call("GET", "/../secret.txt").status, 404);
   EXPECT_EQ(call("GET", "/%2e%2e/secret.txt").status, 404);
+  EXPECT_EQ(call("GET", "/src/%2e%2e/%2e%2e/secret.txt").status, 404);
+  EXPECT_EQ(call("GET", "/app.css").status, 200);
+  EXPECT_EQ(call("GET", "/vendor/lib/lib.js").status, 200);
+}
+
+// Only the dashboard's own files: the package manifest, lock file, README, tests, scripts
+// and node_modules sit in the same directory and must not be served.
+TEST_F(ServerTest, ServesOnlyTheDashboardsOwnFiles) {
+  for (const char* path : {"/package.json", "/package-lock.json", "/README.md", "/tests/e2e.mjs",
+                           "/node_modules/pkg/index.js", "/scripts/vendor.mjs", "/src/",
+                           "/src", "/vendor"}) {
+    HttpReply reply = call("GET", path);
+    EXPECT_EQ(reply.status, 404) << path;
+    EXPECT_EQ(reply.body.find("not for browsers"), std::string::npos) << path;
+  }
+}
+
+TEST_F(ServerTest, DashboardResponsesCarryBrowserHardeningHeaders) {
+  for (const char* path : {"/", "/src/app.js", "/app.css", "/package.json"}) {
+    HttpReply reply = call("GET", path);
+    const std::string csp = reply.header("content-security-policy");
+    EXPECT_NE(csp.find("script-src 'self'"), std::string::npos) << path << ": " << csp;
+    EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos) << path;
+    EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos) << path;
+    EXPECT_EQ(reply.header("x-frame-options"), "DENY") << path;
+    EXPECT_EQ(reply.header("x-content-type-options"), "nosniff") << path;
+    EXPECT_EQ(reply.header("referrer-policy"), "no-referrer") << path;
+  }
+  // API answers are not rendered by browsers, but must not be sniffed either.
+  EXPECT_EQ(call("GET", "/healthz").header("x-content-type-options"), "nosniff");
+  EXPECT_EQ(call("GET", api("/ab-tests")).header("x-content-type-options"), "nosniff");
 }
 
 TEST_F(ServerTest, UnknownRoutesAndMethodsGetProblemJson) {

@@ -64,9 +64,12 @@ function renderUserList(page, context) {
 
 function confidenceBar(score) {
   const pct = isNum(score) ? Math.max(0, Math.min(1, score)) * 100 : 0;
+  // Width through the CSSOM, not a style attribute: the Content-Security-Policy allows no
+  // inline styles (style-src 'self').
+  const fill = h('span', { class: 'fill' });
+  fill.style.width = `${pct.toFixed(0)}%`;
   return h('span', { class: 'confidence', title: `confidence ${fmt.percent(score)}` },
-    h('span', { class: 'bar' }, h('span', { class: 'fill', style: `width:${pct.toFixed(0)}%` })),
-    ` ${fmt.percent(score, 0)}`);
+    h('span', { class: 'bar' }, fill), ` ${fmt.percent(score, 0)}`);
 }
 
 function recommendation(r) {

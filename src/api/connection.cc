@@ -1,0 +1,324 @@
+// The socket half of the server: accepting (connection limits, back-off when out of file
+// descriptors), reading one request at a time (head first, bounded; body only after
+// admission), writing answers and closing. What a request means is server.cc's business.
+#include <utility>
+// GCC 12 flags asio's coroutine frame allocator (operator new/delete with a size argument)
+// as mismatched; a known false positive for Boost 1.74 awaitables.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+#include <iostream>
+
+#include "api/http_framing.h"
+#include "api/server_impl.h"
+
+namespace fulcrum::api {
+
+namespace {
+
+constexpr auto kMinAcceptBackoff = std::chrono::milliseconds(5);
+constexpr auto kMaxAcceptBackoff = std::chrono::milliseconds(1000);
+
+std::string_view buffer_view(const beast::flat_buffer& buffer) {
+  return {static_cast<const char*>(buffer.data().data()), buffer.size()};
+}
+
+}  // namespace
+
+awaitable<void> Server::Impl::accept_loop(std::shared_ptr<Impl> self) {
+  auto backoff = kMinAcceptBackoff;
+  for (;;) {
+    boost::system::error_code ec;
+    auto strand = asio::make_strand(self->io);
+    tcp::socket socket =
+        co_await self->acceptor.async_accept(strand, asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (self->stopping || ec == asio::error::operation_aborted) co_return;
+      // EMFILE/ENFILE (or ENOBUFS, ENOMEM) leave the connection in the backlog: retrying at
+      // once would spin. Back off, doubling up to a second, and keep serving open connections.
+      self->metrics.count_accept_error();
+      self->log.write("accept failed (" + ec.message() + "); retrying in " +
+                      std::to_string(backoff.count()) + " ms");
+      self->accept_backoff_timer.expires_after(backoff);
+      boost::system::error_code wait_ec;
+      co_await self->accept_backoff_timer.async_wait(asio::redirect_error(use_awaitable, wait_ec));
+      if (self->stopping) co_return;
+      backoff = std::min(backoff * 2, kMaxAcceptBackoff);
+      continue;
+    }
+    backoff = kMinAcceptBackoff;
+    self->admit_connection(std::move(socket), strand);
+  }
+}
+
+void Server::Impl::admit_connection(tcp::socket socket,
+                                    asio::strand<asio::io_context::executor_type> strand) {
+  boost::system::error_code ec;
+  const tcp::endpoint peer = socket.remote_endpoint(ec);
+  if (ec) return;  // already gone
+  std::string address = peer.address().to_string();
+  const char* refused = nullptr;
+  std::uint64_t id = 0;
+  auto session = std::make_shared<Session>(Session{strand, nullptr, false, address});
+  {
+    std::lock_guard lock(sessions_mutex);
+    int& from_address = connections_by_address[address];
+    if (static_cast<int>(sessions.size()) >= options.max_connections) {
+      refused = "global_limit";
+    } else if (from_address >= options.max_connections_per_address) {
+      refused = "address_limit";
+    } else {
+      ++from_address;
+      id = next_session++;
+      sessions.emplace(id, session);
+    }
+    if (refused && from_address == 0) connections_by_address.erase(address);
+  }
+  if (refused) {
+    // Accept-then-refuse: a short 503 the client can read (when it is listening) costs one
+    // non-blocking send and frees the descriptor at once; nothing of its request is read.
+    metrics.count_refused_connection(refused);
+    log.write(std::string("connection from ") + address + " refused: " +
+              (std::string_view(refused) == "global_limit" ? "max_connections" :
+                                                            "max_connections_per_address") +
+              " reached");
+    static const std::string kBody =
+        R"({"type":"about:blank","title":"Service Unavailable","status":503,)"
+        R"("detail":"too many connections"})";
+    static const std::string kAnswer =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
+        "Retry-After: 1\r\nConnection: close\r\nX-Content-Type-Options: nosniff\r\n"
+        "Content-Length: " + std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
+    socket.non_blocking(true, ec);
+    socket.write_some(asio::buffer(kAnswer), ec);
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
+    return;
+  }
+  metrics.set_in_flight(++open_connections);
+  asio::co_spawn(strand, run_session(shared_from_this(), session, id, std::move(socket)),
+                 asio::detached);
+}
+
+awaitable<void> Server::Impl::run_session(std::shared_ptr<Impl> self,
+                                          std::shared_ptr<Session> session, std::uint64_t id,
+                                          tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  session->stream = &stream;
+  boost::system::error_code nodelay_ec;
+  stream.socket().set_option(tcp::no_delay(true), nodelay_ec);
+  try {
+    co_await self->serve_connection(stream, *session);
+  } catch (const std::exception& error) {
+    self->log.write(std::string("connection error: ") + error.what());
+  }
+  session->stream = nullptr;
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream.socket().close(ignored);
+  bool last = false;
+  {
+    std::lock_guard lock(self->sessions_mutex);
+    self->sessions.erase(id);
+    auto counted = self->connections_by_address.find(session->address);
+    if (counted != self->connections_by_address.end() && --counted->second <= 0) {
+      self->connections_by_address.erase(counted);
+    }
+    last = self->sessions.empty();
+  }
+  self->metrics.set_in_flight(--self->open_connections);
+  if (last && self->stopping) {
+    asio::post(self->io, [self] { self->drain_timer.cancel(); });
+  }
+}
+
+awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Session& session) {
+  beast::flat_buffer buffer;
+  for (;;) {
+    // Idle between requests: wait for the first byte, closable by shutdown().
+    if (buffer.size() == 0) {
+      session.busy = false;
+      if (stopping) co_return;
+      stream.expires_after(options.idle_timeout);
+      boost::system::error_code ec;
+      std::size_t n = co_await stream.async_read_some(buffer.prepare(4096),
+                                                       asio::redirect_error(use_awaitable, ec));
+      if (ec) co_return;
+      buffer.commit(n);
+    }
+    session.busy = true;
+    // The whole request (head and body) must arrive within read_timeout of its first byte.
+    stream.expires_after(options.read_timeout);
+
+    // 1. The head, at most header_limit_bytes, in the buffer. Empty lines before a request
+    //    line are skipped (RFC 9112 section 2.2).
+    std::size_t head_end = std::string_view::npos;
+    for (;;) {
+      std::string_view bytes = buffer_view(buffer);
+      std::size_t blank = 0;
+      while (bytes.substr(blank, 2) == "\r\n") blank += 2;
+      if (blank > 0) {
+        buffer.consume(blank);
+        continue;
+      }
+      head_end = find_request_head_end(bytes);
+      if (head_end != std::string_view::npos || bytes.size() > options.header_limit_bytes) break;
+      boost::system::error_code ec;
+      const std::size_t room = options.header_limit_bytes + 4 - bytes.size();
+      std::size_t n = co_await stream.async_read_some(
+          buffer.prepare(std::min<std::size_t>(room, 4096)), asio::redirect_error(use_awaitable, ec));
+      if (ec) co_return;  // timeout (slow client), reset or shutdown: nothing to answer
+      buffer.commit(n);
+    }
+    if (head_end == std::string_view::npos || head_end > options.header_limit_bytes + 4) {
+      metrics.count_framing_error();
+      metrics.observe("", "unparsed", 431, 0.0);
+      Response response = problem(431, "request head exceeds the limit of " +
+                                            std::to_string(options.header_limit_bytes) + " bytes",
+                                  "headers");
+      if (co_await write_response(stream, response, 11, false)) co_await linger_and_close(stream);
+      co_return;
+    }
+
+    // 2. Framing (RFC 9112): anything ambiguous is answered 400 and the connection closed,
+    //    so no byte of it can be taken for another request.
+    const std::string_view head_bytes = buffer_view(buffer).substr(0, head_end);
+    if (Status framing = check_request_framing(head_bytes); !framing.is_ok()) {
+      metrics.count_framing_error();
+      metrics.observe("", "unparsed", 400, 0.0);
+      Response response = problem(400, "malformed HTTP request: " + framing.message(),
+                                  framing.field());
+      if (co_await write_response(stream, response, 11, false)) co_await linger_and_close(stream);
+      co_return;
+    }
+    http::request_parser<http::empty_body> head_parser;
+    head_parser.header_limit(static_cast<std::uint32_t>(head_end + 1));
+    head_parser.body_limit(boost::none);  // the route decides, below
+    boost::system::error_code parse_ec;
+    const std::size_t used = head_parser.put(asio::buffer(head_bytes.data(), head_end), parse_ec);
+    if (parse_ec == http::error::need_more) parse_ec = {};
+    if (!parse_ec && !head_parser.is_header_done()) parse_ec = http::error::partial_message;
+    if (parse_ec) {
+      metrics.count_framing_error();
+      metrics.observe("", "unparsed", 400, 0.0);
+      Response response = problem(400, "malformed HTTP request: " + parse_ec.message());
+      if (co_await write_response(stream, response, 11, false)) co_await linger_and_close(stream);
+      co_return;
+    }
+    buffer.consume(used);
+    const auto received = std::chrono::steady_clock::now();
+
+    // 3. Admission from the head alone: route, caller, body limit.
+    const http::request<http::empty_body>& message = head_parser.get();
+    Request request;
+    request.method = std::string(message.method_string());
+    const std::string_view target(message.target().data(), message.target().size());
+    const std::size_t question = target.find('?');
+    request.path = std::string(target.substr(0, question));
+    if (question != std::string_view::npos) request.query = parse_query(target.substr(question + 1));
+    for (const auto& field : message) {
+      request.headers[lower_ascii(std::string_view(field.name_string().data(),
+                                                   field.name_string().size()))] =
+          std::string(field.value());
+    }
+    const std::string method = request.method;
+    const unsigned version = message.version();
+    const bool keep_alive = message.keep_alive();
+    const bool has_body = !head_parser.is_done();
+    Admission admission = admit(request, session.address);
+    if (!admission.answer && has_body && head_parser.content_length() &&
+        *head_parser.content_length() > admission.body_limit) {
+      admission.answer = problem(413, "request body exceeds the limit of " +
+                                          std::to_string(admission.body_limit) + " bytes",
+                                 "body");
+    }
+    if (admission.answer) {
+      // Answered from the head: a body the client may still send is never read, so the
+      // connection cannot be reused after it.
+      Response& response = *admission.answer;
+      metrics.observe(method, admission.route_label, response.status,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - received)
+                          .count());
+      const bool keep = keep_alive && !stopping && !has_body;
+      if (!co_await write_response(stream, response, version, keep)) co_return;
+      if (!keep) {
+        if (has_body) co_await linger_and_close(stream);
+        co_return;
+      }
+      continue;
+    }
+
+    // 4. The body, for admitted callers only. A client that sent "Expect: 100-continue"
+    //    (curl does for bodies over 1 KiB) waits for this interim answer (RFC 9110 10.1.1).
+    if (has_body) {
+      boost::system::error_code ec;
+      if (beast::iequals(message[http::field::expect], "100-continue")) {
+        http::response<http::empty_body> go_on{http::status::continue_, version};
+        co_await http::async_write(stream, go_on, asio::redirect_error(use_awaitable, ec));
+        if (ec) co_return;
+      }
+      http::request_parser<http::string_body> parser{std::move(head_parser)};
+      parser.body_limit(admission.body_limit);
+      co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+          ec == asio::error::operation_aborted) {
+        co_return;
+      }
+      if (ec) {
+        // Too large (chunked) or malformed: answer once, then close (the stream position is
+        // lost).
+        Response response =
+            ec == http::error::body_limit
+                ? problem(413, "request body exceeds the limit of " +
+                                   std::to_string(admission.body_limit) + " bytes",
+                          "body")
+                : problem(400, "malformed HTTP request body: " + ec.message(), "body");
+        if (ec != http::error::body_limit) metrics.count_framing_error();
+        metrics.observe(method, admission.route_label, response.status, 0.0);
+        if (co_await write_response(stream, response, version, false)) {
+          co_await linger_and_close(stream);
+        }
+        co_return;
+      }
+      request.body = std::move(parser.get().body());
+    }
+
+    // 5. Dispatch and answer.
+    std::string route_label = admission.route_label;
+    Response response = co_await dispatch(admission, std::move(request));
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count();
+    metrics.observe(method, route_label, response.status, seconds);
+    const bool keep = keep_alive && !stopping;
+    if (!co_await write_response(stream, response, version, keep)) co_return;
+    if (!keep) co_return;
+  }
+}
+
+awaitable<bool> Server::Impl::write_response(beast::tcp_stream& stream, Response& response,
+                                             unsigned version, bool keep_alive) {
+  http::response<http::string_body> out{static_cast<http::status>(response.status), version};
+  out.set(http::field::content_type, response.content_type);
+  out.set("X-Content-Type-Options", "nosniff");
+  for (const auto& [name, value] : response.headers) out.set(name, value);
+  out.body() = std::move(response.body);
+  out.keep_alive(keep_alive);
+  out.prepare_payload();
+  stream.expires_after(options.read_timeout);
+  boost::system::error_code ec;
+  co_await http::async_write(stream, out, asio::redirect_error(use_awaitable, ec));
+  co_return !ec;
+}
+
+awaitable<void> Server::Impl::linger_and_close(beast::tcp_stream& stream) {
+  boost::system::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  // At most a second and 1 MiB, discarded through one small scratch buffer.
+  stream.expires_after(std::chrono::seconds(1));
+  std::array<char, 4096> scratch;
+  for (std::size_t discarded = 0; !ec && discarded < 1024 * 1024;) {
+    discarded += co_await stream.async_read_some(asio::buffer(scratch),
+                                                 asio::redirect_error(use_awaitable, ec));
+  }
+}
+
+}  // namespace fulcrum::api
