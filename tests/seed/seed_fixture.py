@@ -59,7 +59,10 @@ def prepare(client, now=None):
         exposures.append({"type": "exposure", "experiment_id": "test_one_group_empty",
                           "user_id": "u%06d" % k, "variant": "control",
                           "at": iso(now - timedelta(minutes=5))})
-    client.ingest(exposures + conversions)
+    # In batches of 200 records (a few tens of KB per request body).
+    records = exposures + conversions
+    for start in range(0, len(records), 200):
+        client.ingest(records[start:start + 200])
 
 
 def check_group_analysis(results):
