@@ -193,9 +193,7 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
     }
     http::request_parser<http::empty_body> head_parser;
     head_parser.header_limit(static_cast<std::uint32_t>(head_end + 1));
-    // The route decides, below. Not body_limit(boost::none): Boost 1.74 then compares the
-    // Content-Length with an empty optional (basic_parser.ipp: len_ > body_limit_), which is
-    // always true, so every request with a body failed with "body limit exceeded".
+    // The route decides, below. Not boost::none: Beast 1.74 compares `length > none` as true.
     head_parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     boost::system::error_code parse_ec;
     const std::size_t used = head_parser.put(asio::buffer(head_bytes.data(), head_end), parse_ec);
