@@ -1,5 +1,6 @@
 #include "api/audit.h"
 
+#include "api/server.h"
 #include "core/ids.h"
 
 namespace fulcrum::api {
@@ -27,6 +28,23 @@ std::string audit_entry_hash(const AuditEntry& entry) {
   append_field(input, entry.target);
   append_field(input, entry.outcome);
   return sha256_hex(input);
+}
+
+AuditEntry call_audit_entry(UnixSeconds at, std::string actor, std::string_view method,
+                            std::string_view route_pattern, std::string target, int http_status) {
+  if (route_pattern.starts_with(kApiPrefix)) route_pattern.remove_prefix(kApiPrefix.size());
+  AuditEntry entry;
+  entry.at = at;
+  entry.actor = std::move(actor);
+  entry.action = std::string(method) + " " + std::string(route_pattern);
+  entry.target = std::move(target);
+  if (http_status < 400) {
+    entry.outcome = "ok";
+  } else {
+    entry.outcome = (http_status == 401 || http_status == 403 ? "denied: " : "error: ") +
+                    std::to_string(http_status);
+  }
+  return entry;
 }
 
 Result<AuditEntry> append_audit(Store& store, AuditEntry entry) {

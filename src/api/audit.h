@@ -15,6 +15,12 @@ namespace fulcrum::api {
 // length-prefixed ("<len>:<bytes>|") so no two different field tuples hash the same input.
 std::string audit_entry_hash(const AuditEntry& entry);
 
+// The entry of one call, as the server writes it for audited routes and the Python package
+// for the same operations: action "<METHOD> <route pattern without the API prefix>" (e.g.
+// "POST /ab-tests"), outcome "ok" below HTTP 400, "denied: 401|403", else "error: <status>".
+AuditEntry call_audit_entry(UnixSeconds at, std::string actor, std::string_view method,
+                            std::string_view route_pattern, std::string target, int http_status);
+
 // Appends an entry (sequence, previous_hash and hash are filled by the store).
 Result<AuditEntry> append_audit(Store& store, AuditEntry entry);
 

@@ -164,6 +164,7 @@ Result<AuthContext> Authenticator::authenticate(std::string_view header) {
   context.authenticated = true;
   context.role = *role;
   context.actor = record->key_id;
+  context.label = record->label;
   return context;
 }
 

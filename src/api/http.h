@@ -34,6 +34,14 @@ struct AuthContext {
   Role role = Role::kUser;
   std::string actor;    // API key id, or "user:<id>" for user tokens, "anonymous" when none
   std::string user_id;  // set for user tokens only
+  std::string label;    // the API key's label (`keys create --label`); empty for user tokens
+
+  // Who the caller is in words, for fields like created_by: the key's label when it has
+  // one, else the key id; the user id for user tokens.
+  std::string caller_name() const {
+    if (!user_id.empty()) return user_id;
+    return label.empty() ? actor : label;
+  }
 };
 
 struct Request {

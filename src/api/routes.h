@@ -10,6 +10,10 @@
 #include "api/router.h"
 #include "api/server.h"
 
+namespace fulcrum {
+class AutomatedOptimization;
+}
+
 namespace fulcrum::api {
 
 struct ApiContext {
@@ -22,6 +26,9 @@ struct ApiContext {
   // is rebuilt and pushed to streaming SDKs at once (register_flag_routes sets it; writes
   // by other processes are noticed by polling).
   std::function<void()> documents_changed = [] {};
+  // The engines' shared face (optimization/automated_optimization.h): the trained models and
+  // the dashboard cache the engine routes use. Null when the engines are not built in.
+  AutomatedOptimization* optimization = nullptr;
 };
 
 inline std::string api_path(std::string_view suffix) {
@@ -38,5 +45,6 @@ void register_lifecycle_routes(Router& router, ApiContext& context);
 // Feature flags (admin CRUD under the API prefix) and SDK delivery at the server root:
 // GET /api/features/{clientKey}, GET /sub/{clientKey}, POST /api/eval/{clientKey}, OFREP.
 void register_flag_routes(Router& router, ApiContext& context);
+void register_user_routes(Router& router, ApiContext& context);
 
 }  // namespace fulcrum::api

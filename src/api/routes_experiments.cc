@@ -8,6 +8,9 @@
 #include "experiments/experiment_cache.h"
 #include "experiments/service.h"
 #endif
+#ifdef FULCRUM_HAVE_OPTIMIZATION
+#include "optimization/automated_optimization.h"
+#endif
 
 namespace fulcrum::api {
 
@@ -50,6 +53,9 @@ Response lifecycle_action(ApiContext& context, ex::ExperimentCache& cache, const
       ex::apply_lifecycle_action(context.store, context.clock, test_id, action, forced_winner);
   cache.invalidate(test_id);  // before answering: a read after this call sees the new version
   if (applied.is_ok()) context.documents_changed();
+#ifdef FULCRUM_HAVE_OPTIMIZATION
+  if (applied.is_ok()) context.optimization->dashboard_changed(DashboardSection::kAbTests);
+#endif
   return experiment_response(200, applied);
 }
 
@@ -62,11 +68,27 @@ void register_experiment_routes(Router& router, ApiContext& context) {
   auto cache = std::make_shared<ex::ExperimentCache>(context.options.experiment_cache);
 
   router.add(Route("POST", api_path("/ab-tests"), admin,
-                   [&context](const Request& request, const AuthContext&) {
+                   [&context](const Request& request, const AuthContext& caller) {
                      Result<nlohmann::json> body = parse_json_object(request.body);
                      if (!body.is_ok()) return problem(body.status(), 400);
+                     // created_by is who called: the key's label (else its id). A body may
+                     // repeat it but not claim someone else.
+                     const std::string creator = caller.caller_name();
+                     if (body->contains("created_by") && !(*body)["created_by"].is_null() &&
+                         (*body)["created_by"] != nlohmann::json(creator)) {
+                       return problem(422,
+                                      "created_by is the caller ('" + creator +
+                                          "'); omit it or send that value",
+                                      "created_by");
+                     }
+                     (*body)["created_by"] = creator;
                      Response response = experiment_response(
                          201, ex::create_ab_test(context.store, context.clock, *body));
+#ifdef FULCRUM_HAVE_OPTIMIZATION
+                     if (response.status == 201) {
+                       context.optimization->dashboard_changed(DashboardSection::kAbTests);
+                     }
+#endif
                      if (response.status == 201) {
                        response.headers.emplace_back(
                            "Location", api_path("/ab-tests/" + response.audit_target));

@@ -3,13 +3,13 @@
 // analyst: aggregates only). Upgrade timing is wired here once its engine lands.
 #include "api/routes.h"
 
-#ifdef FULCRUM_HAVE_LIFECYCLE
-#include "lifecycle/retention_campaigns.h"
+#ifdef FULCRUM_HAVE_OPTIMIZATION
+#include "optimization/automated_optimization.h"
 #endif
 
 namespace fulcrum::api {
 
-#ifdef FULCRUM_HAVE_LIFECYCLE
+#ifdef FULCRUM_HAVE_OPTIMIZATION
 
 void register_lifecycle_routes(Router& router, ApiContext& context) {
   router.add(Route("GET", api_path("/retention-campaigns"), {Role::kAdmin},
@@ -21,7 +21,7 @@ void register_lifecycle_routes(Router& router, ApiContext& context) {
                      }
                      Result<PageRequest> page = parse_page_request(request);
                      if (!page.is_ok()) return problem(page.status(), 400);
-                     auto campaigns = list_campaigns(context.store, status);
+                     auto campaigns = context.optimization->list_retention_campaigns(status);
                      if (!campaigns.is_ok()) return problem(campaigns.status());
                      auto [in_page, next_cursor] =
                          page_of(*campaigns, *page, [](const RetentionCampaign& campaign) {
@@ -52,8 +52,7 @@ void register_lifecycle_routes(Router& router, ApiContext& context) {
                        Status known = reject_unknown_fields(*body, {});
                        if (!known.is_ok()) return problem(known, 400);
                      }
-                     auto created = trigger_retention_campaigns(context.store, context.clock,
-                                                                RetentionCampaignConfig{});
+                     auto created = context.optimization->trigger_retention_campaigns();
                      if (!created.is_ok()) return problem(created.status());
                      nlohmann::json items = nlohmann::json::array();
                      for (const RetentionCampaign& campaign : *created) {

@@ -1,25 +1,23 @@
-// GET /feature-recommendations/{user_id}: admin, or the user themself with a user token.
-// One RecommendationService per server keeps the trained model in memory (retrained daily).
+// GET /feature-recommendations/{user_id} and GET /upgrade-timing/{user_id}: admin, or the
+// user themself with a user token. The trained models live in AutomatedOptimization
+// (retrained daily), shared with the dashboard.
 #include "api/routes.h"
 
-#ifdef FULCRUM_HAVE_RECOMMEND
-#include "recommend/recommendations.h"
-#endif
-#ifdef FULCRUM_HAVE_LIFECYCLE
-#include "lifecycle/upgrade_timing.h"
+#ifdef FULCRUM_HAVE_OPTIMIZATION
+#include "optimization/automated_optimization.h"
 #endif
 
 namespace fulcrum::api {
 
-#ifdef FULCRUM_HAVE_RECOMMEND
+#ifdef FULCRUM_HAVE_OPTIMIZATION
 
 void register_recommend_routes(Router& router, ApiContext& context) {
-  auto service = std::make_shared<RecommendationService>();
   router.add(Route("GET", api_path("/feature-recommendations/{user_id}"),
                    {Role::kAdmin, Role::kUser},
-                   [&context, service](const Request& request, const AuthContext&) {
+                   [&context](const Request& request, const AuthContext&) {
                      const std::string& user_id = request.params.at("user_id");
-                     auto recommendations = service->for_user(context.store, context.clock, user_id);
+                     auto recommendations =
+                         context.optimization->generate_feature_recommendations(user_id);
                      if (!recommendations.is_ok()) return problem(recommendations.status());
                      Response response = Response::json(
                          200, {{"user_id", user_id},
@@ -29,14 +27,10 @@ void register_recommend_routes(Router& router, ApiContext& context) {
                    })
                  .self_only("user_id")
                  .audit_admin_reads());
-#ifdef FULCRUM_HAVE_LIFECYCLE
-  // GET /upgrade-timing/{user_id}: same access rule; the propensity model is trained once
-  // and kept in memory by the service.
-  auto timing_service = std::make_shared<UpgradeTimingService>();
   router.add(Route("GET", api_path("/upgrade-timing/{user_id}"), {Role::kAdmin, Role::kUser},
-                   [&context, timing_service](const Request& request, const AuthContext&) {
+                   [&context](const Request& request, const AuthContext&) {
                      const std::string& user_id = request.params.at("user_id");
-                     auto timing = timing_service->for_user(context.store, context.clock, user_id);
+                     auto timing = context.optimization->optimize_upgrade_timing(user_id);
                      if (!timing.is_ok()) return problem(timing.status());
                      Response response = Response::json(200, timing->to_json());
                      response.audit_target = "user:" + user_id;
@@ -44,7 +38,6 @@ void register_recommend_routes(Router& router, ApiContext& context) {
                    })
                  .self_only("user_id")
                  .audit_admin_reads());
-#endif
 }
 
 #else

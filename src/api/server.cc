@@ -82,6 +82,10 @@ Server::Impl::Impl(Store& store_in, const Clock& clock_in, ServerOptions options
            options.key_cache),
       auth_throttle(options.auth_failure_burst, options.auth_failures_per_minute / 60.0),
       context{store, clock, auth, metrics, options, [] {}} {
+#ifdef FULCRUM_HAVE_OPTIMIZATION
+  optimization = std::make_unique<AutomatedOptimization>(store, clock);
+  context.optimization = optimization.get();
+#endif
   register_core_routes(router, context);
   register_ingest_routes(router, context);
   register_experiment_routes(router, context);
@@ -90,6 +94,7 @@ Server::Impl::Impl(Store& store_in, const Clock& clock_in, ServerOptions options
   register_sunset_routes(router, context);
   register_lifecycle_routes(router, context);
   register_flag_routes(router, context);
+  register_user_routes(router, context);
 }
 
 Status Server::Impl::start() {
@@ -443,20 +448,10 @@ Server::Impl::Processed Server::Impl::process(const Route& route, const Request&
   const bool audited = route.audit || (route.audit_admin_read && identity.authenticated &&
                                        identity.role == Role::kAdmin);
   if (!audited) return Processed{std::move(response), std::nullopt};
-  AuditEntry entry;
-  entry.at = clock.now();
-  entry.actor = identity.actor;
-  entry.action = request.method + " " + strip_prefix(route.pattern);
-  entry.target = response.audit_target;
-  if (entry.target.empty() && !request.params.empty()) {
-    entry.target = request.params.begin()->second;
-  }
-  if (response.status < 400) {
-    entry.outcome = "ok";
-  } else {
-    entry.outcome = (response.status == 401 || response.status == 403 ? "denied: " : "error: ") +
-                    std::to_string(response.status);
-  }
+  std::string target = response.audit_target;
+  if (target.empty() && !request.params.empty()) target = request.params.begin()->second;
+  AuditEntry entry = call_audit_entry(clock.now(), identity.actor, request.method, route.pattern,
+                                      std::move(target), response.status);
   return Processed{std::move(response), std::move(entry)};
 }
 

@@ -29,6 +29,9 @@
 #include "api/routes.h"
 #include "api/security_events.h"
 #include "api/server.h"
+#ifdef FULCRUM_HAVE_OPTIMIZATION
+#include "optimization/automated_optimization.h"
+#endif
 
 namespace fulcrum::api {
 
@@ -92,6 +95,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   SecurityEventLog security_events;
   BoundedLog log{20};
   ApiContext context;
+#ifdef FULCRUM_HAVE_OPTIMIZATION
+  // The engines' shared face (trained models, dashboard cache) the engine routes call.
+  std::unique_ptr<AutomatedOptimization> optimization;
+#endif
   Router router;
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};

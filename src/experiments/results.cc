@@ -13,9 +13,16 @@
 //   "multi_variant_users", "total_exposures", "days_running",
 //   "daily_cumulative": {metric, groups: {group: [{date, users, converted, conversion_rate}]}}
 // }
-// p_value in group_analysis is the multiplicity-adjusted one (Holm over all metric x
-// treatment comparisons) so that it agrees with statistical_significance; raw_p_value is
-// the unadjusted test.
+// group_analysis fields are numbers in every state (no data yet, one group empty, a test
+// that just started), so callers can format them without checks:
+//   p_value: the multiplicity-adjusted p-value (Holm over all metric x treatment comparisons)
+//     of this group against the control on the primary metric; raw_p_value is unadjusted.
+//     The control's p_value is 1.0 (the control compared with itself shows no difference),
+//     and so is a treatment's while there is too little data to test.
+//   statistical_significance: 1 - p_value, in [0, 1] (the control: 0.0). The same number
+//     under the same name as in `fulcrum analyze` and GET /dashboard.
+//   significant: p_value < alpha (the boolean decision).
+//   conversion_rate: 0.0 for a group with no exposed users.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -167,9 +174,11 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
     for (const GroupSpec& g : config.groups) {
       const auto& stats_in = conversion.groups.at(g.name);
       groups[g.name] = {{"conversion_rate", stats_in.n > 0 ? stats_in.sum / stats_in.n : 0.0},
-                        {"statistical_significance", false},
-                        {"p_value", nullptr},
+                        {"statistical_significance", 0.0},
+                        {"p_value", 1.0},
+                        {"significant", false},
                         {"winner", e.winner_forced && e.winner == g.name},
+                        {"is_control", g.name == config.control},
                         {"sample_size", stats_in.n}};
     }
     out["group_analysis"] = groups;
@@ -240,14 +249,18 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
   for (const GroupSpec& g : config.groups) {
     const stats::GroupResult* p = find_group(primary, g.name);
     const stats::GroupResult* c = find_group(conversion, g.name);
-    json entry = {{"conversion_rate", c ? number_or_null(c->mean) : json(nullptr)},
+    const double conversion_rate = c && std::isfinite(c->mean) ? c->mean : 0.0;
+    json entry = {{"conversion_rate", conversion_rate},
                   {"sample_size", p ? p->n : 0},
                   {"winner", winner && *winner == g.name},
                   {"is_control", g.name == config.control}};
     if (p && p->vs_control) {
       const auto& t = *p->vs_control;
-      entry["statistical_significance"] = t.significant;
-      entry["p_value"] = number_or_null(t.adjusted_p_value);
+      // A test that cannot be computed (e.g. no variance in either group) is no evidence.
+      const double p_value = std::isfinite(t.adjusted_p_value) ? t.adjusted_p_value : 1.0;
+      entry["p_value"] = p_value;
+      entry["statistical_significance"] = 1.0 - p_value;
+      entry["significant"] = t.significant;
       entry["raw_p_value"] = number_or_null(t.p_value);
       entry["lift"] = t.relative ? number_or_null(t.relative->estimate) : json(nullptr);
       entry["confidence_interval"] = t.relative ? json{number_or_null(t.relative->ci.lower),
@@ -256,8 +269,9 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
       entry["absolute_difference"] = number_or_null(t.absolute.estimate);
       entry["chance_to_beat_control"] = number_or_null(t.chance_to_beat_control);
     } else {
-      entry["statistical_significance"] = false;
-      entry["p_value"] = nullptr;  // the control is the reference, not a comparison
+      entry["p_value"] = 1.0;  // the control against itself
+      entry["statistical_significance"] = 0.0;
+      entry["significant"] = false;
     }
     group_analysis[g.name] = std::move(entry);
   }

@@ -86,6 +86,13 @@ Result<Experiment> create_ab_test_with_id(Store& store, const Clock& clock,
 }
 
 Result<Experiment> create_ab_test(Store& store, const Clock& clock, const json& request) {
+  if (request.is_object() && request.contains("test_id")) {
+    const json& chosen = request["test_id"];
+    if (!chosen.is_string()) return invalid_argument("must be a string", "test_id");
+    json config = request;
+    config.erase("test_id");
+    return create_ab_test_with_id(store, clock, chosen.get<std::string>(), config);
+  }
   return create_ab_test_with_id(store, clock, new_id("test"), request);
 }
 

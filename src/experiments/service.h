@@ -21,7 +21,9 @@ namespace fulcrum::experiments {
 
 inline constexpr const char* kDocumentKind = "experiment";
 
-// Creates a draft test from the contract's create request; the id is new_id("test").
+// Creates a draft test from the contract's create request; the id is the request's optional
+// "test_id" (the caller's own key, e.g. from the app's code; kAlreadyExists when taken), else
+// new_id("test").
 Result<Experiment> create_ab_test(Store& store, const Clock& clock, const nlohmann::json& request);
 // Same, with a caller-chosen id (demo data, imports). kAlreadyExists when taken.
 Result<Experiment> create_ab_test_with_id(Store& store, const Clock& clock,

@@ -259,6 +259,11 @@ std::shared_ptr<const UpgradeTimingModel> UpgradeTimingService::model() const {
   return models_.model();
 }
 
+Result<std::shared_ptr<const UpgradeTimingModel>> UpgradeTimingService::fresh_model(
+    Store& store, const Clock& clock) {
+  return models_.fresh(clock.now(), trainer(store));
+}
+
 Result<UpgradeTiming> UpgradeTimingService::for_user(Store& store, const Clock& clock,
                                                      const std::string& user_id) {
   auto fresh = models_.fresh(clock.now(), trainer(store));

@@ -94,6 +94,8 @@ class UpgradeTimingService {
   Status refresh(Store& store, UnixSeconds now);
   Result<UpgradeTiming> for_user(Store& store, const Clock& clock, const std::string& user_id);
   std::shared_ptr<const UpgradeTimingModel> model() const;
+  // The current model, trained first when absent or stale (as for_user does).
+  Result<std::shared_ptr<const UpgradeTimingModel>> fresh_model(Store& store, const Clock& clock);
 
  private:
   TrainedModelHolder<UpgradeTimingModel>::Train trainer(Store& store) const;

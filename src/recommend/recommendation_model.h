@@ -95,6 +95,7 @@ class RecommendationModel {
 
   UnixSeconds trained_at() const { return trained_at_; }
   std::size_t user_count() const { return user_ids_.size(); }
+  const std::vector<std::string>& user_ids() const { return user_ids_; }
   const std::vector<Feature>& features() const { return features_; }
   const Eigen::MatrixXd& ease_weights() const { return core_.weights; }
   const MonotoneCalibration& calibration(RecommendationType type) const {

@@ -39,6 +39,11 @@ std::shared_ptr<const RecommendationModel> RecommendationService::model() const 
   return models_.model();
 }
 
+Result<std::shared_ptr<const RecommendationModel>> RecommendationService::fresh_model(
+    Store& store, const Clock& clock) {
+  return models_.fresh(clock.now(), trainer(store));
+}
+
 Result<std::vector<FeatureRecommendation>> RecommendationService::for_user(
     Store& store, const Clock& clock, const std::string& user_id) {
   auto fresh = models_.fresh(clock.now(), trainer(store));

@@ -44,6 +44,8 @@ class RecommendationService {
 
   // The current model, or null before the first refresh.
   std::shared_ptr<const RecommendationModel> model() const;
+  // The current model, trained first when absent or stale (as for_user does).
+  Result<std::shared_ptr<const RecommendationModel>> fresh_model(Store& store, const Clock& clock);
 
  private:
   TrainedModelHolder<RecommendationModel>::Train trainer(Store& store) const;

@@ -231,14 +231,22 @@ json analysis_output_to_json(const AnalysisOutput& output) {
                 {"mean", number(group.mean)},
                 {"variance", number(group.variance)},
                 {"is_control", group.is_control}};
-      if (group.vs_control) {
+      if (!group.vs_control) {
+        // The control against itself: the same meaning as a treatment's fields.
+        g["p_value"] = 1.0;
+        g["adjusted_p_value"] = 1.0;
+        g["significant"] = false;
+        g["statistical_significance"] = 0.0;
+      } else {
         const TreatmentResult& t = *group.vs_control;
         g["lift"] = {{"absolute", effect_json(t.absolute)},
                      {"relative", t.relative ? effect_json(*t.relative) : json(nullptr)}};
         g["p_value"] = number(t.p_value);
         g["adjusted_p_value"] = number(t.adjusted_p_value);
         g["significant"] = t.significant;
-        g["statistical_significance"] = number(1 - t.adjusted_p_value);
+        // 1 - adjusted p-value, as in GET /ab-tests/{id}/results and GET /dashboard.
+        g["statistical_significance"] =
+            std::isfinite(t.adjusted_p_value) ? 1 - t.adjusted_p_value : 0.0;
         g["chance_to_beat_control"] = number(t.chance_to_beat_control);
         if (t.bayesian) {
           g["bayesian"] = {

@@ -359,7 +359,10 @@ nlohmann::json FeatureSunsetAnalysis::to_json() const {
   return {
       {"sunset_id", sunset_id},
       {"feature_name", feature_name},
-      {"current_usage",
+      // A number, as the app prints it beside usage_trend: distinct users of the feature in
+      // the last 7 days (the week [now - 7d, now)); the breakdown is in current_usage_details.
+      {"current_usage", usage.weekly_active_users},
+      {"current_usage_details",
        {{"weekly_active_users", usage.weekly_active_users},
         {"share_of_active_users", usage.share_of_active_users},
         {"dependent_users", usage.dependent_users},

@@ -38,6 +38,35 @@ TEST_F(ExperimentRoutesTest, CreateReturnsDraftWithLocation) {
   EXPECT_EQ(got.json()["test_name"], "Feature UI Test");
 }
 
+// created_by is the caller (the key's label), never "" and never someone else.
+TEST_F(ExperimentRoutesTest, CreatedByIsTheCallingKeysLabel) {
+  HttpReply reply = call("POST", api("/ab-tests"), kCreate, keys_["admin"]);
+  ASSERT_EQ(reply.status, 201) << reply.body;
+  EXPECT_EQ(reply.json()["created_by"], "test admin");
+  nlohmann::json same = nlohmann::json::parse(kCreate);
+  same["created_by"] = "test admin";
+  EXPECT_EQ(call("POST", api("/ab-tests"), same.dump(), keys_["admin"]).status, 201);
+  nlohmann::json other = nlohmann::json::parse(kCreate);
+  other["created_by"] = "someone_else";
+  HttpReply impostor = call("POST", api("/ab-tests"), other.dump(), keys_["admin"]);
+  EXPECT_EQ(impostor.status, 422) << impostor.body;
+  EXPECT_EQ(impostor.json()["field"], "created_by");
+}
+
+// The app may pick the test's id (the seed's code refers to "test_123"); a taken id is 409.
+TEST_F(ExperimentRoutesTest, CreateWithAChosenTestId) {
+  nlohmann::json request = nlohmann::json::parse(kCreate);
+  request["test_id"] = "test_123";
+  HttpReply created = call("POST", api("/ab-tests"), request.dump(), keys_["admin"]);
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.json()["test_id"], "test_123");
+  EXPECT_EQ(call("POST", api("/ab-tests"), request.dump(), keys_["admin"]).status, 409);
+  request["test_id"] = "bad id!";
+  HttpReply bad = call("POST", api("/ab-tests"), request.dump(), keys_["admin"]);
+  EXPECT_EQ(bad.status, 422);
+  EXPECT_EQ(bad.json()["field"], "test_id");
+}
+
 TEST_F(ExperimentRoutesTest, CreateRejectsUnknownFieldsAndBadValuesNamingTheField) {
   std::string with_typo = kCreate;
   with_typo.insert(1, R"("test_nmae": "x", )");
@@ -132,6 +161,17 @@ TEST_F(ExperimentRoutesTest, AssignmentIsDeterministicAndResultsHaveContractFiel
   ASSERT_EQ(dashboard.status, 200) << dashboard.body;
   EXPECT_EQ(dashboard.json()["ab_tests"]["counts_by_status"]["active"], 1);
   EXPECT_TRUE(dashboard.json()["ab_tests"]["results"].contains(id));
+  // All five sections, each stamped; on this store (no features) the model-based ones
+  // report their engine's error instead of failing the document.
+  for (const char* section :
+       {"ab_tests", "recommendations", "upgrade_timing", "retention", "sunset"}) {
+    ASSERT_TRUE(dashboard.json().contains(section)) << section;
+    EXPECT_TRUE(dashboard.json()[section].contains("computed_at")) << section;
+  }
+  // Results in the dashboard carry the same numeric fields as the results route.
+  const nlohmann::json& control = dashboard.json()["ab_tests"]["results"][id]["group_analysis"]["control"];
+  EXPECT_TRUE(control["p_value"].is_number());
+  EXPECT_TRUE(control["statistical_significance"].is_number());
 }
 
 }  // namespace

@@ -87,11 +87,15 @@ TEST_F(ResultsTest, PlantedLiftIsFoundAndShipped) {
   EXPECT_DOUBLE_EQ(variant["conversion_rate"].get<double>(), 0.14);
   EXPECT_EQ(control["sample_size"], 4000);
   EXPECT_FALSE(control["winner"].get<bool>());
-  EXPECT_FALSE(control["statistical_significance"].get<bool>());
-  EXPECT_TRUE(control["p_value"].is_null());
+  // The control against itself: p = 1, significance 0 (numbers, so the seed's `:.3f` works).
+  EXPECT_DOUBLE_EQ(control["statistical_significance"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(control["p_value"].get<double>(), 1.0);
+  EXPECT_FALSE(control["significant"].get<bool>());
   EXPECT_TRUE(variant["winner"].get<bool>());
-  EXPECT_TRUE(variant["statistical_significance"].get<bool>());
+  EXPECT_TRUE(variant["significant"].get<bool>());
   EXPECT_LT(variant["p_value"].get<double>(), 1e-6);
+  EXPECT_DOUBLE_EQ(variant["statistical_significance"].get<double>(),
+                   1.0 - variant["p_value"].get<double>());
   EXPECT_NEAR(variant["lift"].get<double>(), 0.40, 1e-9);  // 0.14 / 0.10 - 1
   EXPECT_LT(variant["confidence_interval"][0].get<double>(), 0.40);
   EXPECT_GT(variant["confidence_interval"][1].get<double>(), 0.40);
@@ -134,7 +138,8 @@ TEST_F(ResultsTest, NoEffectMeansNoWinnerAndKeepRunning) {
   const json& r = *results;
   EXPECT_TRUE(r["winner"].is_null());
   EXPECT_EQ(r["recommendation_action"], "keep_running");
-  EXPECT_FALSE(r["group_analysis"]["variant"]["statistical_significance"].get<bool>());
+  EXPECT_FALSE(r["group_analysis"]["variant"]["significant"].get<bool>());
+  EXPECT_LT(r["group_analysis"]["variant"]["statistical_significance"].get<double>(), 0.5);
   EXPECT_GT(r["group_analysis"]["variant"]["p_value"].get<double>(), 0.5);
   // A 5% relative lift on a 10% rate needs far more than 4000 users per group; at 400 users
   // per group per day that is a known number of further days.
@@ -199,6 +204,70 @@ TEST_F(ResultsTest, EmptyTestReportsKeepRunning) {
   EXPECT_EQ((*results)["group_analysis"]["control"]["sample_size"], 0);
   EXPECT_EQ(analyze_ab_test_results(store(), clock_, "nope").status().code(),
             StatusCode::kNotFound);
+}
+
+// The seed formats conversion_rate with :.2%, statistical_significance and p_value with
+// :.3f and prints winner: every group needs numbers (and a boolean winner) in every state.
+void expect_formattable_groups(const json& results) {
+  ASSERT_TRUE(results["group_analysis"].is_object());
+  for (const auto& [name, group] : results["group_analysis"].items()) {
+    EXPECT_TRUE(group["conversion_rate"].is_number()) << name << ": " << group.dump();
+    EXPECT_TRUE(group["statistical_significance"].is_number()) << name << ": " << group.dump();
+    EXPECT_TRUE(group["p_value"].is_number()) << name << ": " << group.dump();
+    EXPECT_TRUE(group["winner"].is_boolean()) << name << ": " << group.dump();
+    const double p = group["p_value"].get<double>();
+    EXPECT_GE(p, 0.0);
+    EXPECT_LE(p, 1.0);
+    EXPECT_DOUBLE_EQ(group["statistical_significance"].get<double>(), 1.0 - p);
+  }
+}
+
+TEST_F(ResultsTest, GroupFieldsAreNumbersWhenTheTestJustStarted) {
+  const std::string id = start_test();
+  auto results = analyze_ab_test_results(store(), clock_, id);
+  ASSERT_TRUE(results.is_ok()) << results.status().to_string();
+  expect_formattable_groups(*results);
+  EXPECT_DOUBLE_EQ((*results)["group_analysis"]["variant"]["p_value"].get<double>(), 1.0);
+}
+
+TEST_F(ResultsTest, GroupFieldsAreNumbersWhenOneGroupIsEmpty) {
+  const std::string id = start_test();
+  EventBatch batch;
+  for (int k = 0; k < 50; ++k) {
+    const std::string user = "only_control_" + std::to_string(k);
+    batch.exposures.push_back({id, user, "control", kStart + 3600});
+    if (k % 5 == 0) batch.metric_events.push_back({user, "conversion_rate", 1.0, kStart + 7200});
+  }
+  ASSERT_TRUE(store().ingest(batch).is_ok());
+  clock_.set(kStart + kSecondsPerDay);
+  auto results = analyze_ab_test_results(store(), clock_, id);
+  ASSERT_TRUE(results.is_ok()) << results.status().to_string();
+  expect_formattable_groups(*results);
+  EXPECT_DOUBLE_EQ((*results)["group_analysis"]["control"]["conversion_rate"].get<double>(), 0.2);
+  EXPECT_DOUBLE_EQ((*results)["group_analysis"]["variant"]["conversion_rate"].get<double>(), 0.0);
+}
+
+TEST_F(ResultsTest, GroupFieldsAreNumbersWhenNobodyConverted) {
+  // Zero conversions in both groups: no variance, the test statistic is undefined.
+  const std::string id = start_test();
+  EventBatch batch;
+  for (int k = 0; k < 40; ++k) {
+    const std::string variant = k % 2 ? "variant" : "control";
+    batch.exposures.push_back({id, "nobody_" + std::to_string(k), variant, kStart + 3600});
+  }
+  ASSERT_TRUE(store().ingest(batch).is_ok());
+  clock_.set(kStart + kSecondsPerDay);
+  auto results = analyze_ab_test_results(store(), clock_, id);
+  ASSERT_TRUE(results.is_ok()) << results.status().to_string();
+  expect_formattable_groups(*results);
+}
+
+TEST_F(ResultsTest, PlantedLiftGroupsAreFormattable) {
+  const std::string id = start_test();
+  plant(id, Plan{});
+  auto results = analyze_ab_test_results(store(), clock_, id);
+  ASSERT_TRUE(results.is_ok()) << results.status().to_string();
+  expect_formattable_groups(*results);
 }
 
 }  // namespace

@@ -167,6 +167,12 @@ TEST(Analysis, OutputJsonCarriesTheContractFields) {
                           "statistical_significance", "chance_to_beat_control", "lift"}) {
     EXPECT_TRUE(variant.contains(key)) << key;
   }
+  // One meaning of statistical_significance everywhere: 1 - adjusted p; the control 0.
+  EXPECT_DOUBLE_EQ(variant["statistical_significance"].get<double>(),
+                   1.0 - variant["adjusted_p_value"].get<double>());
+  const json& control = out["metrics"][0]["groups"]["control"];
+  EXPECT_DOUBLE_EQ(control["statistical_significance"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(control["p_value"].get<double>(), 1.0);
   EXPECT_EQ(variant["lift"]["absolute"]["ci"].size(), 2u);
   EXPECT_TRUE(variant["lift"]["absolute"]["df"].is_null());  // z-test: infinite df
   EXPECT_EQ(out["winner"], "variant");

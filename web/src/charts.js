@@ -135,3 +135,111 @@ export function sparkline(values, options = {}) {
                              stroke: color, 'stroke-width': 1.5 }));
   return svg;
 }
+
+// Horizontal bars (SVG): rows [{label, value}], each bar labelled with options.format(value).
+// Every bar carries data-label / data-value so tests can read the figures drawn.
+export function barChart(rows, options = {}) {
+  const figure = h('figure', { class: 'bar-chart', 'data-chart': options.name || 'bars' });
+  if (!rows.length) {
+    figure.append(h('p', { class: 'muted' }, options.emptyText || 'Nothing to show yet.'));
+    return figure;
+  }
+  const format = options.format || ((v) => fmt.number(v));
+  const width = 560, left = 170, right = 80, rowHeight = 26, top = 6;
+  const height = top * 2 + rows.length * rowHeight;
+  const max = Math.max(options.max ?? 0, ...rows.map((r) => (isNum(r.value) ? r.value : 0))) || 1;
+  const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, width: '100%', role: 'img',
+                         'aria-label': options.title || 'bar chart' });
+  rows.forEach((r, i) => {
+    const y = top + i * rowHeight;
+    const length = ((isNum(r.value) ? r.value : 0) / max) * (width - left - right);
+    svg.append(s('text', { x: left - 8, y: y + rowHeight / 2 + 4, 'text-anchor': 'end',
+                           class: 'row-label' }, r.label));
+    const bar = s('rect', { x: left, y: y + 4, width: Math.max(1, length), height: rowHeight - 8,
+                            rx: 3, fill: r.color || PALETTE[i % PALETTE.length],
+                            'data-label': r.label, 'data-value': r.value });
+    bar.append(s('title', {}, `${r.label}: ${format(r.value)}`));
+    svg.append(bar);
+    svg.append(s('text', { x: left + length + 6, y: y + rowHeight / 2 + 4, class: 'tick' },
+                 format(r.value)));
+  });
+  figure.append(svg);
+  if (options.caption) figure.append(h('figcaption', {}, options.caption));
+  return figure;
+}
+
+// A histogram (SVG): bins [{from, to, count}] of equal width, x labelled with options.format.
+export function histogram(bins, options = {}) {
+  const figure = h('figure', { class: 'histogram', 'data-chart': options.name || 'histogram' });
+  if (!bins.length) {
+    figure.append(h('p', { class: 'muted' }, 'Nothing to show yet.'));
+    return figure;
+  }
+  const format = options.format || ((v) => fmt.number(v));
+  const width = 560, height = 220, left = 56, right = 12, top = 10, bottom = 30;
+  const max = Math.max(...bins.map((b) => b.count)) || 1;
+  const barWidth = (width - left - right) / bins.length;
+  const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, width: '100%', role: 'img',
+                         'aria-label': options.title || 'histogram' });
+  for (let i = 0; i <= 4; i += 1) {
+    const v = (max * i) / 4;
+    const y = height - bottom - (v / max) * (height - top - bottom);
+    svg.append(s('line', { x1: left, x2: width - right, y1: y, y2: y, class: 'grid' }));
+    svg.append(s('text', { x: left - 6, y: y + 4, 'text-anchor': 'end', class: 'tick' },
+                 fmt.number(Math.round(v))));
+  }
+  bins.forEach((b, i) => {
+    const barHeight = (b.count / max) * (height - top - bottom);
+    const bar = s('rect', { x: left + i * barWidth + 1, y: height - bottom - barHeight,
+                            width: Math.max(1, barWidth - 2), height: barHeight, fill: PALETTE[0],
+                            'data-from': b.from, 'data-to': b.to, 'data-value': b.count });
+    bar.append(s('title', {}, `${format(b.from)}–${format(b.to)}: ${fmt.number(b.count)}`));
+    svg.append(bar);
+    if (i % Math.ceil(bins.length / 5) === 0) {
+      svg.append(s('text', { x: left + i * barWidth, y: height - bottom + 16, class: 'tick' },
+                   format(b.from)));
+    }
+  });
+  figure.append(svg);
+  if (options.caption) figure.append(h('figcaption', {}, options.caption));
+  return figure;
+}
+
+// A calibration curve (SVG): points [{predicted, observed, n}] against the diagonal
+// (perfect calibration), both axes 0..options.max (default the largest value, at least 0.1).
+export function calibrationChart(points, options = {}) {
+  const figure = h('figure', { class: 'calibration-chart', 'data-chart': options.name || 'calibration' });
+  const usable = points.filter((p) => isNum(p.predicted) && isNum(p.observed) && p.n > 0);
+  if (!usable.length) {
+    figure.append(h('p', { class: 'muted' }, 'No measured outcomes yet.'));
+    return figure;
+  }
+  const size = 300, pad = 44;
+  const max = options.max ?? Math.min(1, Math.max(0.1, ...usable.map((p) => Math.max(p.predicted, p.observed))) * 1.1);
+  const x = (v) => pad + (v / max) * (size - pad - 10);
+  const y = (v) => size - pad - (v / max) * (size - pad - 10);
+  const svg = s('svg', { viewBox: `0 0 ${size} ${size}`, width: '100%', role: 'img',
+                         'aria-label': options.title || 'calibration curve', class: 'square' });
+  for (let i = 0; i <= 4; i += 1) {
+    const v = (max * i) / 4;
+    svg.append(s('line', { x1: x(0), x2: x(max), y1: y(v), y2: y(v), class: 'grid' }));
+    svg.append(s('text', { x: x(0) - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'tick' }, fmt.percent(v, 0)));
+    svg.append(s('text', { x: x(v), y: y(0) + 16, 'text-anchor': 'middle', class: 'tick' }, fmt.percent(v, 0)));
+  }
+  svg.append(s('line', { x1: x(0), y1: y(0), x2: x(max), y2: y(max), class: 'zero' }));
+  const path = usable.map((p, i) => `${i ? 'L' : 'M'}${x(p.predicted)},${y(p.observed)}`).join(' ');
+  svg.append(s('path', { d: path, fill: 'none', stroke: PALETTE[0], 'stroke-width': 2 }));
+  for (const p of usable) {
+    const dot = s('circle', { cx: x(p.predicted), cy: y(p.observed), r: 4, fill: PALETTE[0],
+                              'data-predicted': p.predicted, 'data-observed': p.observed,
+                              'data-n': p.n });
+    dot.append(s('title', {}, `predicted ${fmt.percent(p.predicted)}, observed ${fmt.percent(p.observed)} (n = ${fmt.number(p.n)})`));
+    svg.append(dot);
+  }
+  svg.append(s('text', { x: size / 2, y: size - 6, 'text-anchor': 'middle', class: 'tick' }, options.xLabel || 'predicted'));
+  svg.append(s('text', { x: 12, y: size / 2, 'text-anchor': 'middle', class: 'tick',
+                         transform: `rotate(-90 12 ${size / 2})` }, options.yLabel || 'observed'));
+  figure.append(svg);
+  if (options.caption) figure.append(h('figcaption', {}, options.caption));
+  return figure;
+}

@@ -9,12 +9,15 @@ import { renderUsers } from './pages/users.js';
 import { renderRetention } from './pages/retention.js';
 import { renderSunset } from './pages/sunset.js';
 import { renderFlags, renderFlagDetail } from './pages/flags.js';
+import { renderRecommendations, renderUpgradeTiming } from './pages/engines.js';
 
 const routes = [
   [/^\/overview$/, 'overview', renderOverview],
   [/^\/ab-tests$/, 'ab-tests', renderTestList],
   [/^\/ab-tests\/new$/, 'ab-tests', renderTestCreate],
   [/^\/ab-tests\/([^/]+)$/, 'ab-tests', renderTestDetail],
+  [/^\/recommendations$/, 'recommendations', renderRecommendations],
+  [/^\/upgrade-timing$/, 'upgrade-timing', renderUpgradeTiming],
   [/^\/users$/, 'users', renderUsers],
   [/^\/users\/([^/]+)$/, 'users', renderUsers],
   [/^\/retention$/, 'retention', renderRetention],

@@ -22,8 +22,12 @@ const listOf = (body, ...keys) => (Array.isArray(body) ? body
 const iso = (seconds) => new Date(seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
 
 before(async () => {
-  env = await startEnvironment({ users: 2000, days: 30 });
+  // 90 days: the upgrade-timing model needs weekly snapshots with upgrades to train on.
+  env = await startEnvironment({ users: 2000, days: 90 });
   shots = outputDir();
+  // Warm-up: the dashboard's sections are computed on the first call (seconds on a busy
+  // machine), then served from the cache.
+  await api(env.baseUrl, env.adminKey, 'GET', '/dashboard');
   context = await env.browser.newContext({ viewport: { width: 1280, height: 900 } });
   context.setDefaultTimeout(TIMEOUT);
   page = await context.newPage();
@@ -99,7 +103,7 @@ test('a wrong API key is refused with the server\'s explanation', async () => {
   await page.goto(`${env.baseUrl}/`);
   await page.locator('#api-key').waitFor();
   await screenshot('01-sign-in');
-  expectedErrorUrls.add(`${env.baseUrl}/api/automated-optimization/dashboard`);
+  expectedErrorUrls.add(`${env.baseUrl}/api/automated-optimization/ab-tests`);
   await page.fill('#api-key', 'fk_' + '0'.repeat(48));
   await page.click('form.sign-in button[type=submit]');
   const error = page.locator('.sign-in .state-error');
@@ -261,7 +265,22 @@ test('shows a user\'s recommendations and upgrade timing', async () => {
   const list = listOf(campaigns.body, 'campaigns', 'retention_campaigns');
   if (campaigns.status === 200 && list[0]?.target_users?.length) userId = list[0].target_users[0];
   await goto('#/users');
-  await page.locator('.state-empty', { hasText: 'Enter a user id' }).waitFor();
+  // The user list: GET /users, and a search by part of the id.
+  const listPanel = page.locator('[data-panel="user-list"]');
+  await waitLoaded(listPanel);
+  const listed = await apiGet('/users?limit=50');
+  assert.equal(listed.status, 200);
+  assert.equal(await listPanel.locator('#user-list tbody tr').count(), listed.body.count);
+  assert.match(await listPanel.locator('[data-role="user-count"]').innerText(),
+               new RegExp(`^${listed.body.matched.toLocaleString('en-US')} users match`));
+  await page.fill('#user-search', userId.slice(-4));
+  await page.click('form[role="search"] button[type=submit]');
+  const searched = await apiGet(`/users?limit=50&query=${userId.slice(-4)}`);
+  await listPanel.locator('[data-role="user-count"]', {
+    hasText: `${searched.body.matched.toLocaleString('en-US')} users match` }).waitFor();
+  await listPanel.locator(`#user-list a[href="#/users/${userId}"]`).waitFor();
+  assert.equal(await listPanel.locator('#user-list tbody tr').count(), searched.body.count);
+  await screenshot('10-users-search');
   await page.fill('#user-id', userId);
   await page.click('form.inline-form button[type=submit]');
   await page.waitForURL(new RegExp(`#/users/${userId}$`));
@@ -411,6 +430,82 @@ test('flags page: create a flag, rollout, kill switch, tests per feature, SDK sn
   await page.locator('#kill-switch', { hasText: 'Kill switch' }).waitFor();
   flag = (await apiGet('/flags/instant_transfers')).body;
   assert.equal(flag.killed, false);
+});
+
+// GET /dashboard carries all five engines; the overview shows each at a glance.
+test('the overview shows all five engines with the API\'s figures', async () => {
+  const dashboard = await apiGet('/dashboard');
+  assert.equal(dashboard.status, 200);
+  for (const key of ['ab_tests', 'recommendations', 'upgrade_timing', 'retention', 'sunset']) {
+    assert.ok(dashboard.body[key] && !dashboard.body[key].error, `section ${key}: ${JSON.stringify(dashboard.body[key])}`);
+  }
+  await goto('#/overview');
+  const view = page.locator('#view');
+  const card = (key) => view.locator(`[data-section="${key}"]`);
+  await card('sunset').locator('.kpi').first().waitFor();
+  const figure = async (key, label) => card(key).locator('.kpi', { has: page.locator('.kpi-label', { hasText: new RegExp(`^${label}$`, "i") }) })
+    .locator('.kpi-value').innerText();
+  const d = dashboard.body;
+  assert.equal(await figure('recommendations', 'recommendations'), d.recommendations.recommendations.toLocaleString('en-US'));
+  assert.equal(await figure('upgrade_timing', 'free users'), d.upgrade_timing.free_users.toLocaleString('en-US'));
+  assert.equal(await figure('upgrade_timing', 'optimal this week'), d.upgrade_timing.optimal_this_week.toLocaleString('en-US'));
+  assert.equal(await figure('upgrade_timing', 'holdout AUC'),
+               d.upgrade_timing.model.evaluation.model.auc.toLocaleString('en-US', { maximumFractionDigits: 3 }));
+  assert.equal(await figure('retention', 'campaigns'), d.retention.totals.campaigns.toLocaleString('en-US'));
+  assert.equal(await figure('sunset', 'candidates'), d.sunset.candidates.length.toLocaleString('en-US'));
+  assert.equal(await figure('sunset', 'cost saved / month'),
+               d.sunset.cost_saved.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
+  await screenshot('14-overview-five-engines');
+});
+
+test('the recommendations page plots counts by type, outcomes and calibration', async () => {
+  const s = (await apiGet('/dashboard')).body.recommendations;
+  await goto('#/recommendations');
+  const panel = page.locator('[data-panel="dashboard-recommendations"]');
+  await panel.locator('[data-chart="recommendations-by-type"]').waitFor();
+  assert.equal(await panel.locator('.state-error').count(), 0);
+  // Bars by type: one per type, each drawn with the API's count.
+  const bars = panel.locator('[data-chart="recommendations-by-type"] rect');
+  assert.equal(await bars.count(), Object.keys(s.counts_by_type).length);
+  for (const [type, count] of Object.entries(s.counts_by_type)) {
+    const bar = panel.locator(`[data-chart="recommendations-by-type"] rect[data-label="${type.replace(/_/g, ' ')}"]`);
+    assert.equal(Number(await bar.getAttribute('data-value')), count);
+  }
+  // Acted-on rates by type, measured.
+  for (const [type, t] of Object.entries(s.outcomes.by_type)) {
+    const bar = panel.locator(`[data-chart="acted-on-by-type"] rect[data-label="${type.replace(/_/g, ' ')}"]`);
+    assert.equal(Number(await bar.getAttribute('data-value')), t.acted_on_rate);
+  }
+  // Calibration: one point per non-empty decile with the API's predicted and observed rates.
+  const measured = s.outcomes.calibration.filter((b) => b.recommendations > 0);
+  const dots = panel.locator('[data-chart="recommendation-calibration"] circle');
+  assert.equal(await dots.count(), measured.length);
+  assert.ok(measured.length > 0, 'the demo data gives measured recommendation outcomes');
+  assert.equal(Number(await dots.first().getAttribute('data-observed')), measured[0].observed_rate);
+  assert.equal(await panel.locator('#top-features tbody tr').count(), s.top_features.length);
+  assert.equal(await panel.locator('#top-features tbody tr').first().locator('td').first().innerText(),
+               s.top_features[0].feature_name.replace(/_/g, ' '));
+  await screenshot('15-recommendations');
+});
+
+test('the upgrade-timing page shows the propensity histogram, model quality and candidates', async () => {
+  const s = (await apiGet('/dashboard')).body.upgrade_timing;
+  await goto('#/upgrade-timing');
+  const panel = page.locator('[data-panel="dashboard-upgrade_timing"]');
+  await panel.locator('[data-chart="propensity-histogram"]').waitFor();
+  assert.equal(await panel.locator('.state-error').count(), 0);
+  const bars = panel.locator('[data-chart="propensity-histogram"] rect');
+  assert.equal(await bars.count(), s.propensity_histogram.bins.length);
+  const drawn = await bars.evaluateAll((rects) => rects.map((r) => Number(r.dataset.value)));
+  assert.deepEqual(drawn, s.propensity_histogram.bins.map((b) => b.users));
+  assert.equal(drawn.reduce((a, b) => a + b, 0), s.free_users);
+  const kpis = await panel.locator('[data-role="upgrade-kpis"]').innerText();
+  assert.ok(kpis.includes(s.model.evaluation.model.auc.toLocaleString('en-US', { maximumFractionDigits: 3 })), kpis);
+  assert.ok(kpis.includes(s.optimal_this_week.toLocaleString('en-US')), kpis);
+  const rows = panel.locator('#top-candidates tbody tr');
+  assert.equal(await rows.count(), s.top_candidates.length);
+  assert.equal(await rows.first().locator('a').innerText(), s.top_candidates[0].user_id);
+  await screenshot('16-upgrade-timing');
 });
 
 test('signing out forgets the key', async () => {

@@ -256,7 +256,7 @@ function renderResults(r) {
       { label: 'Users', class: 'num', value: ([, g]) => fmt.number(g.sample_size) },
       { label: 'Conversion rate', class: 'num', value: ([, g]) => fmt.percent(g.conversion_rate, 2) },
       { label: 'Lift', class: 'num', value: ([, g]) => (isNum(g.lift) ? `${(g.lift * 100).toFixed(2)}%` : '—') },
-      { label: 'Significant', class: 'num', value: ([, g]) => significance(g) },
+      { label: 'Significance (1 − p)', class: 'num', value: ([, g]) => significance(g) },
       { label: 'p-value', class: 'num', value: ([, g]) => fmt.p(g.p_value) },
       { label: 'Winner', value: ([, g]) => (g.winner ? badge('winner', 'active') : '') },
     ], Object.entries(r.group_analysis), { id: 'group-analysis' })));
@@ -273,8 +273,10 @@ function renderResults(r) {
 
 function significance(g) {
   if (g.is_control) return h('span', { class: 'muted' }, 'control');
-  if (typeof g.statistical_significance === 'boolean') return g.statistical_significance ? 'yes' : 'no';
-  return fmt.percent(g.statistical_significance, 1);
+  // statistical_significance = 1 - adjusted p (the same number as `fulcrum analyze`);
+  // `significant` is the decision at the test's alpha.
+  return [fmt.percent(g.statistical_significance, 1),
+          g.significant ? [' ', badge('significant', 'active')] : null];
 }
 
 function srmBox(srm) {

@@ -7,7 +7,8 @@ import { h, withStates, card, kpi, fmt, table, isNum, badge } from '../ui.js';
 
 const SECTION_LINKS = {
   ab_tests: '#/ab-tests', experiments: '#/ab-tests', tests: '#/ab-tests',
-  recommendations: '#/users', feature_recommendations: '#/users', upgrade_timing: '#/users',
+  recommendations: '#/recommendations', feature_recommendations: '#/recommendations',
+  upgrade_timing: '#/upgrade-timing',
   retention_campaigns: '#/retention', retention: '#/retention', campaigns: '#/retention',
   feature_sunset: '#/sunset', sunset: '#/sunset',
 };
@@ -40,6 +41,7 @@ function renderDocument(document) {
   for (const [key, value] of Object.entries(document)) {
     if (!value || typeof value !== 'object') continue;
     if (key === 'ab_tests' && Array.isArray(value.tests)) out.push(abTestSection(value));
+    else if (ENGINE_CARDS[key] && !value.error) sections.append(engineCard(key, value));
     else sections.append(section(key, value));
   }
   if (sections.childElementCount) out.push(sections);
@@ -83,7 +85,53 @@ function verdict(result) {
   return parts;
 }
 
-const TITLES = { ab_tests: 'A/B tests', experiments: 'A/B tests' };
+const TITLES = { ab_tests: 'A/B tests', experiments: 'A/B tests', upgrade_timing: 'Upgrade timing',
+                 retention: 'Retention campaigns', sunset: 'Feature sunset' };
+
+// The four engines at a glance: a few figures each, the same as on their own pages.
+const ENGINE_CARDS = {
+  recommendations: (s) => [
+    kpi('recommendations', fmt.number(s.recommendations)),
+    kpi('users reached', fmt.number(s.users_with_recommendations)),
+    kpi('acted on (28 d)', fmt.percent(s.outcomes?.overall?.acted_on_rate)),
+    kpi('top feature', fmt.label(s.top_features?.[0]?.feature_name ?? '—')),
+  ],
+  upgrade_timing: (s) => [
+    kpi('free users', fmt.number(s.free_users)),
+    kpi('optimal this week', fmt.number(s.optimal_this_week)),
+    kpi('holdout AUC', fmt.number(s.model?.evaluation?.model?.auc, 3)),
+    kpi('holdout Brier', fmt.number(s.model?.evaluation?.model?.brier, 4)),
+  ],
+  retention: (s) => [
+    kpi('campaigns', fmt.number(s.totals?.campaigns)),
+    kpi('targeted', fmt.number(s.totals?.targeted)),
+    kpi('held out', fmt.number(s.totals?.held_out)),
+    kpi('measured lift', liftOf(s.campaigns)),
+  ],
+  sunset: (s) => [
+    kpi('features', fmt.number(s.features)),
+    kpi('candidates', fmt.number(s.candidates?.length)),
+    kpi('revenue at risk / month', fmt.money(s.revenue_at_risk)),
+    kpi('cost saved / month', fmt.money(s.cost_saved)),
+  ],
+};
+
+// The newest campaign with a measured lift, as "+1.2 pp".
+function liftOf(campaigns) {
+  const measured = (campaigns || []).find((c) => isNum(c.results?.lift?.estimate));
+  if (!measured) return '—';
+  const pp = measured.results.lift.estimate * 100;
+  return `${pp >= 0 ? '+' : ''}${pp.toFixed(1)} pp`;
+}
+
+function engineCard(key, value) {
+  const link = SECTION_LINKS[key];
+  const c = card(null, h('h2', {}, TITLES[key] || fmt.label(key),
+                         link ? h('a', { class: 'more', href: link }, 'Open →') : null),
+                 h('div', { class: 'kpis small' }, ENGINE_CARDS[key](value)));
+  c.dataset.section = key;
+  return c;
+}
 
 function section(key, value) {
   const link = SECTION_LINKS[key];

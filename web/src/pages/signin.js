@@ -1,6 +1,7 @@
 // Sign-in with an API key (from `fulcrum keys create --role admin|analyst`). The key is
-// checked against GET /dashboard before it is kept: 401 means the key is wrong or revoked,
-// 403 that its role may not read the dashboard.
+// checked against GET /ab-tests (the same roles as GET /dashboard, but a cheap read: the
+// dashboard's first computation after a server start can take seconds) before it is kept:
+// 401 means the key is wrong or revoked, 403 that its role may not read the dashboard.
 import { get, setApiKey, ApiError } from '../api.js';
 import { h, errorState } from '../ui.js';
 
@@ -27,7 +28,7 @@ export function renderSignIn(page, context, returnTo) {
     button.textContent = 'Checking…';
     setApiKey(key);
     try {
-      await get('/dashboard');
+      await get('/ab-tests');
     } catch (error) {
       if (error instanceof ApiError && (error.status === 401 || error.status === 403 ||
                                         error.status === 0)) {

@@ -21,10 +21,10 @@ function verdict(a) {
   return typeof rec === 'string' ? rec.split(/[\s:]/)[0].toLowerCase() : String(rec?.action ?? '');
 }
 
-// Usage series: weekly active users oldest first (current_usage.weekly_active_users_history),
+// Usage series: weekly active users oldest first (current_usage_details.weekly_active_users_history),
 // or dated points [{date, users}] / {dates, values}.
 function usageSeries(a) {
-  const raw = a.current_usage?.weekly_active_users_history ?? a.usage_history ?? a.weekly_usage;
+  const raw = a.current_usage_details?.weekly_active_users_history ?? a.usage_history ?? a.weekly_usage;
   if (Array.isArray(raw) && raw.length) {
     if (typeof raw[0] === 'number') return { values: raw };
     const dates = raw.map((p) => p.date ?? p.week_start ?? p.week ?? p.day);

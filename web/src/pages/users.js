@@ -1,7 +1,7 @@
 // One user's personal results: ranked feature recommendations
 // (GET /feature-recommendations/{user_id}) and upgrade timing (GET /upgrade-timing/{user_id}).
 import { get, enc } from '../api.js';
-import { h, withStates, card, fmt, badge, listFrom, isNum } from '../ui.js';
+import { h, withStates, card, fmt, badge, listFrom, isNum, table } from '../ui.js';
 
 export function renderUsers(page, context, userId) {
   const input = h('input', { id: 'user-id', name: 'user_id', required: true, value: userId || '',
@@ -15,8 +15,7 @@ export function renderUsers(page, context, userId) {
   });
   page.append(h('div', { class: 'page-head' }, h('h1', {}, userId ? `User ${userId}` : 'Users')), form);
   if (!userId) {
-    page.append(h('div', { class: 'state state-empty' },
-      h('p', {}, 'Enter a user id to see their feature recommendations and upgrade timing.')));
+    renderUserList(page, context);
     return;
   }
   const recs = h('div', { 'data-panel': 'recommendations' });
@@ -29,6 +28,38 @@ export function renderUsers(page, context, userId) {
       message: 'No recommendations for this user right now.',
       hint: 'They may already use every feature that would help them.' });
   withStates(timing, 'upgrade timing', () => get(`/upgrade-timing/${enc(userId)}`), upgradeTiming);
+}
+
+// Search: GET /users?query=&tier= (a substring of the user id), listed with links.
+function renderUserList(page, context) {
+  const query = h('input', { id: 'user-search', name: 'query', type: 'search', autocomplete: 'off',
+                             placeholder: 'part of a user id, e.g. 0042' });
+  const tier = h('select', { id: 'user-tier', name: 'tier' },
+    h('option', { value: '' }, 'any tier'), ['free', 'plus', 'premium'].map((t) => h('option', { value: t }, t)));
+  const results = h('div', { 'data-panel': 'user-list' });
+  const search = h('form', { class: 'inline-form', role: 'search' },
+    h('label', { for: 'user-search' }, 'Search users'), query, tier,
+    h('button', { type: 'submit' }, 'Search'));
+  const load = () => {
+    const params = new URLSearchParams({ limit: '50' });
+    if (query.value.trim()) params.set('query', query.value.trim());
+    if (tier.value) params.set('tier', tier.value);
+    return withStates(results, 'users', () => get(`/users?${params}`), (d) => [
+      h('p', { class: 'muted', 'data-role': 'user-count' },
+        `${fmt.number(d.matched)} users match; showing ${fmt.number(d.count)}.`),
+      h('div', { class: 'table-scroll' }, table([
+        { label: 'User', value: (u) => h('a', { href: `#/users/${enc(u.user_id)}` }, u.user_id) },
+        { label: 'Tier', value: (u) => badge(u.tier, 'tier') },
+        { label: 'Signed up', value: (u) => fmt.date(u.signup_at) },
+        { label: 'Country', value: (u) => u.country || '—' },
+        { label: 'App version', value: (u) => u.app_version || '—' },
+      ], d.users, { id: 'user-list' }))],
+    { when: (d) => !d.users?.length, message: 'No user matches.', hint: 'Try a shorter part of the id.' });
+  };
+  search.addEventListener('submit', (event) => { event.preventDefault(); load(); });
+  tier.addEventListener('change', () => load());
+  page.append(card('Find a user', search, results));
+  load();
 }
 
 function confidenceBar(score) {
