@@ -121,10 +121,14 @@ json upgrade_timing_section(AutomatedOptimization& engines) {
   if (!model.is_ok()) return {{"error", model.status().message()}};
   const UpgradeTimingModel& current = **model;
   const UnixSeconds now = current.trained_at();
+  // Every free user's timing from one read of the rollups the model was trained on.
+  auto history = UsageHistory::load(engines.store(),
+                                    upgrade_history_window(now, engines.options().upgrade_timing));
+  if (!history.is_ok()) return {{"error", history.status().message()}};
   std::vector<UpgradeTiming> timings;
   Status scanned = engines.store().scan_users([&](const User& user) {
     if (user.tier != Tier::kFree) return;
-    auto timing = current.timing_for(user.user_id);
+    auto timing = current.timing_for(*history, user.user_id);
     timings.push_back(timing.is_ok() ? std::move(*timing) : current.timing_for_new_user(user));
   });
   if (!scanned.is_ok()) return {{"error", scanned.message()}};
