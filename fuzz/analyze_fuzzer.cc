@@ -1,6 +1,7 @@
 // `fulcrum analyze` input: parse, analyse and serialize the output, as the command does.
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 
 #include "stats/analysis.h"
 #include "stats/analysis_json.h"
