@@ -76,6 +76,8 @@ std::vector<Expectation> expectations() {
 #ifdef FULCRUM_HAVE_SUNSET
   table.push_back({"GET", std::string(kApiPrefix) + "/feature-sunset", {kAdmin}});
 #endif
+  // The dashboard's user search (personal data: admin only, admin reads audited).
+  table.push_back({"GET", std::string(kApiPrefix) + "/users", {kAdmin}});
 #if defined(FULCRUM_HAVE_RECOMMEND) && defined(FULCRUM_HAVE_LIFECYCLE)
   table.push_back({"GET", std::string(kApiPrefix) + "/upgrade-timing/{user_id}",
                    {kAdmin, kUserSelf}});

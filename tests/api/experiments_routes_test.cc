@@ -169,7 +169,7 @@ TEST_F(ExperimentRoutesTest, AssignmentIsDeterministicAndResultsHaveContractFiel
     EXPECT_TRUE(dashboard.json()[section].contains("computed_at")) << section;
   }
   // Results in the dashboard carry the same numeric fields as the results route.
-  const nlohmann::json& control = dashboard.json()["ab_tests"]["results"][id]["group_analysis"]["control"];
+  const nlohmann::json control = dashboard.json()["ab_tests"]["results"][id]["group_analysis"]["control"];
   EXPECT_TRUE(control["p_value"].is_number());
   EXPECT_TRUE(control["statistical_significance"].is_number());
 }

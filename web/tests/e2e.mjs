@@ -396,7 +396,8 @@ test('flags page: create a flag, rollout, kill switch, tests per feature, SDK sn
   assert.match(await page.locator('#sdk-snippet').innerText(), /GrowthBookBuilder/);
   await screenshot('20-flags-list');
 
-  // Bad input is refused with the server's field.
+  // Bad input is refused with the server's field (the 422 is expected in the console).
+  expectedErrorUrls.add(`${env.baseUrl}/api/automated-optimization/flags`);
   await page.fill('#flag-key', 'bad key');
   await page.click('form.create-flag button[type=submit]');
   await page.locator('form.create-flag .error-field', { hasText: 'key' }).waitFor();
@@ -414,6 +415,7 @@ test('flags page: create a flag, rollout, kill switch, tests per feature, SDK sn
   assert.equal(flag.rules.length, 1);
   assert.equal(flag.rules[0].coverage, 0.25);
   // A malformed condition typed into the rules editor is named and not stored.
+  expectedErrorUrls.add(`${env.baseUrl}/api/automated-optimization/flags/instant_transfers`);
   await page.fill('#rules-json', JSON.stringify([{ type: 'force', value: true,
                                                    condition: { tier: { $inn: ['free'] } } }]));
   await page.click('#save-rules');
