@@ -429,7 +429,8 @@ test('flags page: create a flag, rollout, kill switch, tests per feature, SDK sn
   assert.deepEqual(payload.features.instant_transfers, { defaultValue: false });
   await screenshot('21-flag-killed');
   await page.click('#kill-switch');
-  await page.locator('#kill-switch', { hasText: 'Kill switch' }).waitFor();
+  // Not hasText 'Kill switch': it also matches 'Turn kill switch off' (case-insensitive).
+  await page.locator('#kill-switch', { hasText: 'serve the off value' }).waitFor();
   flag = (await apiGet('/flags/instant_transfers')).body;
   assert.equal(flag.killed, false);
 });
