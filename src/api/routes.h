@@ -26,6 +26,9 @@ struct ApiContext {
   // is rebuilt and pushed to streaming SDKs at once (register_flag_routes sets it; writes
   // by other processes are noticed by polling).
   std::function<void()> documents_changed = [] {};
+  // Called once when the server stops: routes with background threads stop them here, so
+  // nothing touches the store after the server is gone (the server's Impl may outlive it).
+  std::function<void()> stop_background = [] {};
   // The engines' shared face (optimization/automated_optimization.h): the trained models and
   // the dashboard cache the engine routes use. Null when the engines are not built in.
   AutomatedOptimization* optimization = nullptr;

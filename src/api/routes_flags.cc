@@ -260,6 +260,9 @@ void register_flag_routes(Router& router, ApiContext& context) {
   const std::vector<Role> readers = {Role::kAdmin, Role::kAnalyst};
   auto hub = std::make_shared<SdkHub>(context.store, context.clock, kPollInterval);
   hub->start();
+  context.stop_background = [weak = std::weak_ptr<SdkHub>(hub)] {
+    if (auto alive = weak.lock()) alive->stop();
+  };
   context.documents_changed = [hub] {
     Status refreshed = hub->refresh();
     if (!refreshed.is_ok()) {

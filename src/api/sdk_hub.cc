@@ -15,7 +15,9 @@ namespace fulcrum::api {
 SdkHub::SdkHub(Store& store, const Clock& clock, std::chrono::milliseconds poll_interval)
     : store_(store), clock_(clock), poll_interval_(poll_interval) {}
 
-SdkHub::~SdkHub() {
+SdkHub::~SdkHub() { stop(); }
+
+void SdkHub::stop() {
   {
     std::lock_guard lock(stop_mutex_);
     stop_ = true;

@@ -55,6 +55,9 @@ class SdkHub {
 
   // First build, then the poller thread.
   void start();
+  // Stops the poller (idempotent; the destructor calls it). The server calls it when it
+  // stops, so no poll touches the store after the server is gone.
+  void stop();
   // Re-reads the documents and rebuilds when they changed. Thread-safe.
   Status refresh();
   std::shared_ptr<const Snapshot> snapshot() const;

@@ -466,6 +466,7 @@ Server::~Server() {
     wait();
   }
   impl_->workers.join();
+  impl_->context.stop_background();
   impl_->priority_workers.join();
 }
 
