@@ -104,6 +104,17 @@ Status each_segment_of_kind(sqlite3* db, EventKind kind, UnixSeconds from, UnixS
   return damaged;
 }
 
+// The stored feature keys by name, and the largest key (new names get the next ones).
+Status read_feature_keys(sqlite3* db, std::unordered_map<std::string, std::uint32_t>& keys,
+                         std::uint32_t& max_key) {
+  Statement query(db, "SELECT feature_key, name FROM feature_keys");
+  return query.each_row([&](const Statement& row) {
+    const auto key = static_cast<std::uint32_t>(row.int64(0));
+    keys.emplace(row.text(1), key);
+    max_key = std::max(max_key, key);
+  });
+}
+
 struct Recomputed {
   std::vector<UserDayRollup> user_days;
   std::vector<FeatureDayRollup> feature_days;
@@ -115,14 +126,7 @@ Result<std::unordered_map<std::string, std::uint32_t>> SqliteStore::feature_keys
     const EventBatch& batch) {
   std::unordered_map<std::string, std::uint32_t> keys;
   std::uint32_t max_key = 0;
-  {
-    Statement query(writer_, "SELECT feature_key, name FROM feature_keys");
-    FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
-      const auto key = static_cast<std::uint32_t>(row.int64(0));
-      keys.emplace(row.text(1), key);
-      max_key = std::max(max_key, key);
-    }));
-  }
+  FULCRUM_RETURN_IF_ERROR(read_feature_keys(writer_, keys, max_key));
   Statement insert(writer_, "INSERT INTO feature_keys(feature_key, name) VALUES(?1, ?2)");
   FULCRUM_RETURN_IF_ERROR(insert.status());
   auto add = [&](const std::string& name) -> Status {
@@ -347,14 +351,7 @@ Status SqliteStore::write_rebuilt_rollups() {
                                        "usage_feature_days; DELETE FROM usage_tier_changes"));
   std::unordered_map<std::string, std::uint32_t> feature_keys;
   std::uint32_t max_feature_key = 0;
-  {
-    Statement query(writer_, "SELECT feature_key, name FROM feature_keys");
-    FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
-      const auto key = static_cast<std::uint32_t>(row.int64(0));
-      feature_keys.emplace(row.text(1), key);
-      max_feature_key = std::max(max_feature_key, key);
-    }));
-  }
+  FULCRUM_RETURN_IF_ERROR(read_feature_keys(writer_, feature_keys, max_feature_key));
   Statement insert_feature(writer_, "INSERT INTO feature_keys(feature_key, name) VALUES(?1, ?2)");
   FULCRUM_RETURN_IF_ERROR(insert_feature.status());
   auto add_feature = [&](std::string_view name) -> Result<std::uint32_t> {
