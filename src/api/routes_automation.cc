@@ -5,6 +5,9 @@
 #include "api/routes.h"
 
 #ifdef FULCRUM_HAVE_AUTOMATION
+#include <algorithm>
+#include <charconv>
+
 #include "api/audit.h"
 #include "automation/runtime.h"
 #include "core/ids.h"

@@ -1,5 +1,6 @@
 #include "automation/jobs.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "automation/webhooks.h"

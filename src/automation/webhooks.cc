@@ -3,7 +3,9 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <functional>
 
 #include "core/ids.h"
 
@@ -161,7 +163,9 @@ Result<Endpoint> parse_endpoint_request(const json& request) {
       for (const auto& type : event_types()) known += (known.empty() ? "" : ", ") + type;
       return invalid_argument("unknown event type (known: " + known + ")", field);
     }
-    if (!e.subscribed(types[i].get<std::string>())) e.event_types.push_back(types[i]);
+    if (!e.subscribed(types[i].get<std::string>())) {
+      e.event_types.push_back(types[i].get<std::string>());
+    }
   }
   if (request.contains("format")) {
     if (!request["format"].is_string() ||

@@ -181,9 +181,10 @@ Result<std::int64_t> SqliteStore::put_job_run(const JobRun& run) {
 Result<std::vector<JobRun>> SqliteStore::list_job_runs(const std::string& job,
                                                        std::size_t limit) {
   FULCRUM_WITH_READER(reader);
-  Statement query(reader.db(), std::string(kRunColumns) +
-                                   (job.empty() ? " WHERE ?1=''" : " WHERE job=?1") +
-                                   " ORDER BY run_id DESC LIMIT ?2");
+  const std::string sql = std::string(kRunColumns) +
+                          (job.empty() ? " WHERE ?1=''" : " WHERE job=?1") +
+                          " ORDER BY run_id DESC LIMIT ?2";
+  Statement query(reader.db(), sql.c_str());
   query.bind(1, job).bind(2, static_cast<std::int64_t>(limit));
   std::vector<JobRun> runs;
   FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) { runs.push_back(read_run(row)); }));
@@ -197,10 +198,10 @@ Result<std::vector<WebhookDelivery>> SqliteStore::claim_webhook_deliveries(
   FULCRUM_RETURN_IF_ERROR(transaction.status());
   std::vector<WebhookDelivery> due;
   {
-    Statement query(writer_, std::string(kDeliveryColumns) +
-                                 " WHERE status='pending' AND next_attempt_at<=?1 AND "
-                                 "claimed_until<=?1 ORDER BY next_attempt_at, delivery_id "
-                                 "LIMIT ?2");
+    const std::string sql = std::string(kDeliveryColumns) +
+                            " WHERE status='pending' AND next_attempt_at<=?1 AND "
+                            "claimed_until<=?1 ORDER BY next_attempt_at, delivery_id LIMIT ?2";
+    Statement query(writer_, sql.c_str());
     query.bind(1, now).bind(2, static_cast<std::int64_t>(limit));
     FULCRUM_RETURN_IF_ERROR(
         query.each_row([&](const Statement& row) { due.push_back(read_delivery(row)); }));
@@ -236,7 +237,8 @@ Status SqliteStore::update_webhook_delivery(const WebhookDelivery& d) {
 Result<std::optional<WebhookDelivery>> SqliteStore::get_webhook_delivery(
     const std::string& delivery_id) {
   FULCRUM_WITH_READER(reader);
-  Statement query(reader.db(), std::string(kDeliveryColumns) + " WHERE delivery_id=?1");
+  const std::string sql = std::string(kDeliveryColumns) + " WHERE delivery_id=?1";
+  Statement query(reader.db(), sql.c_str());
   query.bind(1, delivery_id);
   std::optional<WebhookDelivery> found;
   FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) { found = read_delivery(row); }));
@@ -246,9 +248,10 @@ Result<std::optional<WebhookDelivery>> SqliteStore::get_webhook_delivery(
 Result<std::vector<WebhookDelivery>> SqliteStore::list_webhook_deliveries(
     const WebhookDeliveryFilter& filter) {
   FULCRUM_WITH_READER(reader);
-  Statement query(reader.db(), std::string(kDeliveryColumns) +
-                                   " WHERE (?1='' OR endpoint_id=?1) AND (?2='' OR status=?2) "
-                                   "ORDER BY created_at DESC, delivery_id DESC LIMIT ?3");
+  const std::string sql = std::string(kDeliveryColumns) +
+                          " WHERE (?1='' OR endpoint_id=?1) AND (?2='' OR status=?2) "
+                          "ORDER BY created_at DESC, delivery_id DESC LIMIT ?3";
+  Statement query(reader.db(), sql.c_str());
   query.bind(1, filter.endpoint_id).bind(2, filter.status).bind(3, static_cast<std::int64_t>(filter.limit));
   std::vector<WebhookDelivery> out;
   FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) { out.push_back(read_delivery(row)); }));
