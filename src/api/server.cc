@@ -513,8 +513,11 @@ std::uint16_t Server::port() const {
 }
 
 void Server::shutdown() {
-  auto impl = impl_;
-  asio::post(impl->io, [impl] { impl->begin_shutdown(); });
+  // A weak reference: after wait() no thread runs the io_context, and a handler left queued
+  // in it must not keep the internals (which own that io_context) alive forever.
+  asio::post(impl_->io, [weak = std::weak_ptr<Impl>(impl_)] {
+    if (auto impl = weak.lock()) impl->begin_shutdown();
+  });
 }
 
 void Server::wait() {
