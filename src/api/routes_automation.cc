@@ -67,11 +67,6 @@ Result<std::size_t> parse_limit(const Request& request, std::size_t fallback, st
   return value;
 }
 
-Result<json> optional_body(const Request& request) {
-  if (request.body.empty()) return json::object();
-  return parse_json_object(request.body);
-}
-
 }  // namespace
 
 void register_automation_routes(Router& router, ApiContext& context) {

@@ -121,10 +121,13 @@ TEST_F(PolicyTest, GuardrailHarmPausesTheTestAuditsAndAnnounces) {
   EXPECT_TRUE(audited);
   EXPECT_TRUE(api::verify_audit_chain(store())->intact);
 
+  // Announced: the start (draft -> active), the automatic pause and the alert with evidence.
   std::vector<json> events = delivered_events(*endpoint);
-  ASSERT_EQ(events.size(), 2u);
+  ASSERT_EQ(events.size(), 3u);
   std::map<std::string, json> by_type;
-  for (const auto& e : events) by_type[e["type"]] = e;
+  for (const auto& e : events) {
+    if (e["type"] != "test.state_changed" || e["data"]["to"] == "paused") by_type[e["type"]] = e;
+  }
   EXPECT_EQ(by_type["test.state_changed"]["data"]["from"], "active");
   EXPECT_EQ(by_type["test.state_changed"]["data"]["to"], "paused");
   EXPECT_EQ(by_type["health.alert"]["data"]["action"], "pause");

@@ -58,7 +58,8 @@ TEST_F(AutomationRoutesTest, BadConfigurationIsA4xxNamingTheField) {
   HttpReply listed = call("GET", api("/automation/jobs"), {}, keys_["analyst"]);
   ASSERT_EQ(listed.status, 200);
   bool found = false;
-  for (const auto& job : listed.json()["jobs"]) {
+  const json listing = listed.json();  // (a temporary's member would dangle in the loop)
+  for (const auto& job : listing["jobs"]) {
     if (job["name"] == "retention_triggers") {
       found = true;
       EXPECT_EQ(job["schedule"], "30 5 * * *");
@@ -66,7 +67,7 @@ TEST_F(AutomationRoutesTest, BadConfigurationIsA4xxNamingTheField) {
       EXPECT_TRUE(job["next_run_at"].is_string());
     }
   }
-  EXPECT_TRUE(found);
+  EXPECT_TRUE(found) << listed.body;
 }
 
 TEST_F(AutomationRoutesTest, AStartedTestIsAnnouncedToARegisteredEndpoint) {
@@ -153,6 +154,10 @@ TEST_F(AutomationRoutesTest, CampaignTargetUsersPageAndExport) {
                        {"holdout_users", holdouts},
                        {"campaign_type", "email"},
                        {"campaign_message", "We miss you"},
+                       {"success_metrics", {"retention_rate"}},
+                       {"holdout_fraction", 0.2},
+                       {"retention_window_days", 28},
+                       {"details", json::object()},
                        {"campaign_status", "active"},
                        {"created_at", format_iso8601(clock_.now())}}
                       .dump();
@@ -167,7 +172,8 @@ TEST_F(AutomationRoutesTest, CampaignTargetUsersPageAndExport) {
                           {}, keys_["service"]);
     ASSERT_EQ(page.status, 200) << page.body;
     ++pages;
-    for (const auto& user : page.json()["users"]) {
+    const json body = page.json();
+    for (const auto& user : body["users"]) {
       seen.push_back(user["user_id"]);
       EXPECT_EQ(user["holdout"].get<bool>(), std::stoi(user["user_id"].get<std::string>().substr(1)) % 5 == 0);
     }

@@ -23,6 +23,20 @@ using testing::SqliteFixture;
 
 UnixSeconds at(const char* iso) { return *parse_iso8601(iso); }
 
+JobConfig job(const std::string& name, const std::string& schedule) {
+  JobConfig config;
+  config.name = name;
+  config.schedule = schedule;
+  return config;
+}
+
+SchedulerOptions runner(const std::string& holder, UnixSeconds grace = 60) {
+  SchedulerOptions options;
+  options.holder = holder;
+  options.lease_grace_seconds = grace;
+  return options;
+}
+
 // Counts how often each (job, period) ran, across schedulers.
 struct RunLog {
   std::mutex mutex;
@@ -41,8 +55,8 @@ class SchedulerTest : public SqliteFixture {};
 TEST_F(SchedulerTest, RunsOncePerPeriodAndRecordsRuns) {
   ManualClock clock(at("2026-12-02T05:00:00Z"));
   RunLog log;
-  Scheduler scheduler(store(), clock, {{{"daily", "0 6 * * *"}, log.counter("daily")}},
-                      {"runner-a"});
+  Scheduler scheduler(store(), clock, {{job("daily", "0 6 * * *"), log.counter("daily")}},
+                      runner("runner-a"));
   // A fresh store does not fire the period before the scheduler existed (12-01 06:00).
   EXPECT_TRUE(scheduler.tick()->empty());
   clock.set(at("2026-12-02T06:00:30Z"));
@@ -55,7 +69,7 @@ TEST_F(SchedulerTest, RunsOncePerPeriodAndRecordsRuns) {
   clock.advance(3600);
   EXPECT_TRUE(scheduler.tick()->empty());
   // A second scheduler (another process) on the same store does not repeat the period.
-  Scheduler other(store(), clock, {{{"daily", "0 6 * * *"}, log.counter("daily")}}, {"runner-b"});
+  Scheduler other(store(), clock, {{job("daily", "0 6 * * *"), log.counter("daily")}}, runner("runner-b"));
   EXPECT_TRUE(other.tick()->empty());
   clock.set(at("2026-12-03T06:00:00Z"));
   EXPECT_EQ(scheduler.tick()->size(), 1u);
@@ -77,12 +91,12 @@ TEST_F(SchedulerTest, ARestartCatchesUpTheLatestMissedPeriodOnce) {
   ManualClock clock(at("2026-12-02T06:00:00Z"));
   RunLog log;
   {
-    Scheduler first(store(), clock, {{{"daily", "0 6 * * *"}, log.counter("daily")}});
+    Scheduler first(store(), clock, {{job("daily", "0 6 * * *"), log.counter("daily")}});
     EXPECT_EQ(first.tick()->size(), 1u);
   }
   // Down for three days; a new process runs only the latest missed period.
   clock.set(at("2026-12-05T09:00:00Z"));
-  Scheduler second(store(), clock, {{{"daily", "0 6 * * *"}, log.counter("daily")}});
+  Scheduler second(store(), clock, {{job("daily", "0 6 * * *"), log.counter("daily")}});
   auto runs = second.tick();
   ASSERT_EQ(runs->size(), 1u);
   EXPECT_EQ((*runs)[0].period, "2026-12-05T06:00:00Z");
@@ -92,10 +106,10 @@ TEST_F(SchedulerTest, ARestartCatchesUpTheLatestMissedPeriodOnce) {
 TEST_F(SchedulerTest, FailedAndOverrunJobsAreRecordedAndAnnounced) {
   ManualClock clock(at("2026-12-02T00:00:00Z"));
   std::vector<JobDefinition> jobs;
-  jobs.push_back({{"broken", "0 * * * *"}, [](JobContext&) -> Result<json> {
+  jobs.push_back({job("broken", "0 * * * *"), [](JobContext&) -> Result<json> {
                     return internal_error("the model store is gone");
                   }});
-  JobConfig slow_config{"slow", "0 * * * *"};
+  JobConfig slow_config = job("slow", "0 * * * *");
   slow_config.timeout_seconds = 60;
   jobs.push_back({slow_config, [&clock](JobContext& context) -> Result<json> {
                     clock.advance(120);  // overruns its bound
@@ -120,7 +134,7 @@ TEST_F(SchedulerTest, FailedAndOverrunJobsAreRecordedAndAnnounced) {
 TEST_F(SchedulerTest, ConfigOverridesAreValidatedAndStored) {
   ManualClock clock(at("2026-12-02T00:00:00Z"));
   RunLog log;
-  Scheduler scheduler(store(), clock, {{{"daily", "0 6 * * *"}, log.counter("daily")}});
+  Scheduler scheduler(store(), clock, {{job("daily", "0 6 * * *"), log.counter("daily")}});
   EXPECT_EQ(scheduler.configure("daily", {{"schedule", "61 * * * *"}}).status().field(),
             "schedule");
   EXPECT_EQ(scheduler.configure("daily", {{"timezone", "Mars/Base"}}).status().field(),
@@ -151,11 +165,11 @@ TEST_F(SchedulerTest, ConfigOverridesAreValidatedAndStored) {
 
 // The built-in jobs' schedules, counted by two replicas on one PostgreSQL database.
 std::vector<JobDefinition> week_jobs(RunLog& log) {
-  return {{{"retention_triggers", "0 6 * * *"}, log.counter("retention_triggers")},
-          {{"model_retraining", "0 4 * * *"}, log.counter("model_retraining")},
-          {{"experiment_health", "0 * * * *"}, log.counter("experiment_health")},
-          {{"experiment_policies", "*/15 * * * *"}, log.counter("experiment_policies")},
-          {{"sunset_review", "0 7 * * 1"}, log.counter("sunset_review")}};
+  return {{job("retention_triggers", "0 6 * * *"), log.counter("retention_triggers")},
+          {job("model_retraining", "0 4 * * *"), log.counter("model_retraining")},
+          {job("experiment_health", "0 * * * *"), log.counter("experiment_health")},
+          {job("experiment_policies", "*/15 * * * *"), log.counter("experiment_policies")},
+          {job("sunset_review", "0 7 * * 1"), log.counter("sunset_review")}};
 }
 
 TEST(SchedulerReplicasTest, TwoReplicasRunEachJobOncePerPeriodOverAWeek) {
@@ -168,8 +182,8 @@ TEST(SchedulerReplicasTest, TwoReplicasRunEachJobOncePerPeriodOverAWeek) {
   const UnixSeconds start = at("2026-11-30T00:00:00Z");  // a Monday
   ManualClock clock_a(start), clock_b(start);
   RunLog log;
-  Scheduler a(**store_a, clock_a, week_jobs(log), {"replica-a"});
-  Scheduler b(**store_b, clock_b, week_jobs(log), {"replica-b"});
+  Scheduler a(**store_a, clock_a, week_jobs(log), runner("replica-a"));
+  Scheduler b(**store_b, clock_b, week_jobs(log), runner("replica-b"));
   std::map<std::string, int> runs_by_replica;
   for (UnixSeconds t = start; t < start + 7 * kSecondsPerDay; t += 15 * 60) {
     clock_a.set(t);
@@ -212,7 +226,7 @@ TEST(SchedulerReplicasTest, ARunnerStoppedMidJobHandsItsPeriodOverAfterTheLease)
   std::condition_variable changed;
   bool a_inside = false, release_a = false;
   std::atomic<int> b_runs{0};
-  JobConfig config{"retention_triggers", "0 6 * * *"};
+  JobConfig config = job("retention_triggers", "0 6 * * *");
   config.timeout_seconds = 600;
   Scheduler a(**store_a, clock_a,
               {{config, [&](JobContext&) -> Result<json> {
@@ -222,13 +236,13 @@ TEST(SchedulerReplicasTest, ARunnerStoppedMidJobHandsItsPeriodOverAfterTheLease)
                   changed.wait(lock, [&] { return release_a; });  // "killed": never progresses
                   return json::object();
                 }}},
-              {"replica-a", 60});
+              runner("replica-a", 60));
   Scheduler b(**store_b, clock_b,
               {{config, [&](JobContext&) -> Result<json> {
                   ++b_runs;
                   return json{{"taken_over", true}};
                 }}},
-              {"replica-b", 60});
+              runner("replica-b", 60));
   clock_a.set(start);
   clock_b.set(start);
   Result<std::vector<JobRun>> ran_a = Status(StatusCode::kInternal, "not run");
