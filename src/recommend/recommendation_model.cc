@@ -294,7 +294,7 @@ UsageSnapshot UsageSnapshot::build(const UsageHistory& history, UnixSeconds at,
   s.recent = RowMatrixF::Zero(users, features);
   s.previous = RowMatrixF::Zero(users, features);
   s.paywall_recent = RowMatrixF::Zero(users, features);
-  s.first_use.setConstant(users, features, INT64_MAX);
+  s.used_before_recent.setZero(users, features);
   s.activity_recent.assign(users, 0);
   s.activity_previous.assign(users, 0);
   const UsageDay recent_start = end - window_days, previous_start = end - 2 * window_days;
@@ -307,7 +307,7 @@ UsageSnapshot UsageSnapshot::build(const UsageHistory& history, UnixSeconds at,
         s.paywall_recent(u, d.feature) += static_cast<float>(d.paywall_hits);
       if (d.usage_events == 0) continue;  // paywall hits only
       s.used(u, d.feature) = 1.0;
-      s.first_use(u, d.feature) = std::min(s.first_use(u, d.feature), usage_day_start(d.day));
+      if (d.day < recent_start) s.used_before_recent(u, d.feature) = 1;
       if (d.day >= recent_start) {
         s.recent(u, d.feature) += static_cast<float>(d.uses);
         s.activity_recent[u] += static_cast<float>(d.uses);
@@ -360,14 +360,13 @@ Result<RecommendationModel::Core> build_model_core(UsageSnapshot snapshot, doubl
   // +1/+2 Laplace prior so rare features do not get extreme lifts).
   double base_kept = 0, base_n = 0;
   std::vector<double> kept(n, 0), total(n, 0);
-  const UnixSeconds previous_end = s.at - s.window;
   for (Eigen::Index u = 0; u < users; ++u) {
     if (s.activity_previous[u] <= 0) continue;
     double stayed = s.activity_recent[u] > kDeclineRatio * s.activity_previous[u] ? 1.0 : 0.0;
     base_kept += stayed;
     base_n += 1;
     for (int f = 0; f < n; ++f) {
-      if (s.first_use(u, f) < previous_end) {
+      if (s.used_before_recent(u, f) != 0) {
         kept[f] += stayed;
         total[f] += 1;
       }

@@ -88,7 +88,9 @@ struct UsageSnapshot {
   RowMatrixF recent;          // usage count in [at - window, at)
   RowMatrixF previous;        // usage count in [at - 2 window, at - window)
   RowMatrixF paywall_recent;  // paywall hits in [at - window, at)
-  Eigen::Matrix<UnixSeconds, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> first_use;
+  // 1 when the user used the feature before `at - window` (adopted before the recent
+  // window; one byte a cell: at a million users the snapshot's size matters).
+  Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> used_before_recent;
   std::vector<float> activity_recent, activity_previous;  // sessions + usage events
   std::vector<Tier> tiers;
 
