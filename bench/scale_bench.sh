@@ -17,7 +17,7 @@
 # results.tsv; default /tmp/fulcrum-scale), SCALE_SIZES / SCALE_PG_SIZES (users; "" skips a
 # backend), FULCRUM_TEST_PG_URL (a PostgreSQL server: one database per size is created on it),
 # SCALE_ENGINES (subset of: demo sunset upgrade-timing recommendations campaigns server),
-# SCALE_TIMEOUT (seconds per command, default 5400), SCALE_KEEP=0 deletes each SQLite store
+# SCALE_TIMEOUT (seconds per command, default 5400), SCALE_END_DATE (default today), SCALE_KEEP=0 deletes each SQLite store
 # after its runs. Stores that already exist are reused (the demo row then keeps its first
 # measurement). Every row records the 1-minute load average at its start: on a shared
 # machine, compare CPU seconds and sizes within one run.
@@ -31,7 +31,9 @@ PG_SIZES=${SCALE_PG_SIZES-""}
 ENGINES=${SCALE_ENGINES:-"demo sunset upgrade-timing recommendations campaigns server"}
 TIMEOUT=${SCALE_TIMEOUT:-5400}
 KEEP=${SCALE_KEEP:-1}
-END_DATE=2025-01-01
+# The data ends at today's midnight so the server (which analyses at its clock's now) sees
+# the same windows as the CLI (which analyses at the latest event).
+END_DATE=${SCALE_END_DATE:-$(date -u +%F)}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 RESULTS=$DIR/results.tsv
 mkdir -p "$DIR/logs"
