@@ -40,13 +40,14 @@ Result<RecommendationEvaluation> evaluate_recommendations(const UsageHistory& hi
   RecommendationEvaluation evaluation;
   evaluation.k = k;
   // Whole days (usage/usage_history.h): the split is at midnights.
-  UsageSnapshot next = UsageSnapshot::build(history, now, options.window_seconds);
-  evaluation.until = next.at;
-  evaluation.cutoff = next.at - next.window;
+  evaluation.until = analysis_end(now);
+  const UnixSeconds window =
+      (options.window_seconds + kSecondsPerDay - 1) / kSecondsPerDay * kSecondsPerDay;
+  evaluation.cutoff = evaluation.until - window;
   {
     // Lambda from the window before the cutoff: the test window stays unseen.
-    UsageSnapshot train = UsageSnapshot::build(
-        history, evaluation.cutoff - next.window, options.window_seconds);
+    UsageSnapshot train =
+        UsageSnapshot::build(history, evaluation.cutoff - window, options.window_seconds);
     auto lambda = choose_ease_lambda(history, train, evaluation.cutoff, options);
     if (!lambda.is_ok()) return lambda.status();
     evaluation.lambda = std::move(lambda).value();
@@ -56,16 +57,11 @@ Result<RecommendationEvaluation> evaluate_recommendations(const UsageHistory& hi
   const auto& past = core->snapshot;
   auto fixed_weights = fit_ease_from_usage(past.used, kFixedEaseLambda);
   if (!fixed_weights.is_ok()) return fixed_weights.status();
-  const int n = static_cast<int>(history.features().size());
-  std::vector<bool> relevant(n);
+  std::vector<bool> relevant;
   for (int u = 0; u < history.user_count(); ++u) {
     if (history.user(u).signup_at >= evaluation.cutoff) continue;
-    bool any = false;
-    for (int f = 0; f < n; ++f) {
-      relevant[f] = past.used(u, f) == 0 && next.recent(u, f) > 0;
-      any = any || relevant[f];
-    }
-    if (!any) continue;
+    // The targets: features first used in [cutoff, until).
+    if (!new_adoptions(history, past, u, evaluation.until, relevant)) continue;
     const int user = u;
     RankingScores model = score_ranking(rank_unused_features(*core, user), relevant, k);
     RankingScores popular = score_ranking(rank_unused_by_popularity(*core, user), relevant, k);

@@ -398,6 +398,21 @@ std::vector<int> rank_unused_features(const RecommendationModel::Core& core, int
   return rank_unused_features(core.weights, core.popularity, core.snapshot.used.row(user).data());
 }
 
+bool new_adoptions(const UsageHistory& history, const UsageSnapshot& before, int user,
+                   UnixSeconds to, std::vector<bool>& adopted) {
+  const auto n = before.used.cols();
+  adopted.assign(static_cast<std::size_t>(n), false);
+  bool any = false;
+  for (const auto& d :
+       history.feature_days_between(user, analysis_end_day(before.at), analysis_end_day(to))) {
+    if (d.feature >= n || d.usage_events == 0 || d.uses == 0) continue;
+    if (before.used(user, d.feature) != 0) continue;
+    adopted[d.feature] = true;
+    any = true;
+  }
+  return any;
+}
+
 nlohmann::json EaseLambdaValidation::to_json() const {
   nlohmann::json points = nlohmann::json::array();
   for (const auto& p : grid) points.push_back({{"lambda", p.lambda}, {"ndcg", p.ndcg}});
@@ -439,23 +454,14 @@ Result<EaseLambdaValidation> choose_ease_lambda(const UsageHistory& history,
   grid.erase(std::unique(grid.begin(), grid.end()), grid.end());
 
   // Targets: features first used in the validation window (usage before it is in `train`).
-  const int n = static_cast<int>(train.used.cols());
-  const UsageDay from_day = analysis_end_day(train.at);
-  const UsageDay to_day = analysis_end_day(validate_until);
   std::vector<int> users;
   std::vector<std::vector<bool>> relevant;
+  std::vector<bool> adopted;
   for (int u = 0; u < history.user_count() && u < train.used.rows(); ++u) {
     if (history.user(u).signup_at >= train.at) continue;
-    std::vector<bool> adopted(static_cast<std::size_t>(n), false);
-    bool any = false;
-    for (const auto& d : history.feature_days_between(u, from_day, to_day)) {
-      if (d.feature >= n || d.usage_events == 0 || train.used(u, d.feature) != 0) continue;
-      adopted[d.feature] = true;
-      any = true;
-    }
-    if (!any) continue;
+    if (!new_adoptions(history, train, u, validate_until, adopted)) continue;
     users.push_back(u);
-    relevant.push_back(std::move(adopted));
+    relevant.push_back(adopted);
   }
   validation.users_validated = users.size();
   if (users.empty()) return validation;  // nothing to validate on: the fixed value

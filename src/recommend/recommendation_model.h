@@ -100,6 +100,11 @@ struct UsageSnapshot {
 // EASE weights from a binary usage matrix (users x features).
 Result<Eigen::MatrixXd> fit_ease_from_usage(const UsageSnapshot::RowMatrixD& used, double lambda);
 
+// The features `user` first used in [before.at, to): used then (uses > 0) and not used
+// before (per `before`). Fills `adopted` (one flag per catalog feature); false when none.
+bool new_adoptions(const UsageHistory& history, const UsageSnapshot& before, int user,
+                   UnixSeconds to, std::vector<bool>& adopted);
+
 // How EASE's lambda was chosen: each grid value's NDCG@k when the model is trained on the
 // usage before `train_until` and ranks each user's unused features against the features
 // they first used in [train_until, validate_until), averaged over users (signed up before
