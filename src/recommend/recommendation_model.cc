@@ -511,10 +511,11 @@ Result<RecommendationModel> RecommendationModel::train(const UsageHistory& histo
   // adoptions of [holdout_start, now) by a model trained before it, and the same split
   // calibrates the confidences below.
   const UnixSeconds holdout_start = analysis_end(now) - whole_days(options.window_seconds);
-  UsageSnapshot past_snapshot = UsageSnapshot::build(history, holdout_start, options.window_seconds);
-  auto validation = choose_ease_lambda(history, past_snapshot, now, options);
+  UsageSnapshot holdout_snapshot =
+      UsageSnapshot::build(history, holdout_start, options.window_seconds);
+  auto validation = choose_ease_lambda(history, holdout_snapshot, now, options);
   if (!validation.is_ok()) return validation.status();
-  auto past = build_model_core(std::move(past_snapshot), validation->chosen);
+  auto past = build_model_core(std::move(holdout_snapshot), validation->chosen);
   if (!past.is_ok()) return past.status();
   auto current = build_model_core(history, now, options, validation->chosen);
   if (!current.is_ok()) return current.status();
