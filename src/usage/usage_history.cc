@@ -22,6 +22,7 @@ UsageHistory::Day compact(const UserDayRollup& r) {
   d.paywall_hits = saturate<std::uint32_t>(r.paywall_hits);
   d.payments_succeeded = saturate<std::uint16_t>(r.payments_succeeded);
   d.payments_failed = saturate<std::uint16_t>(r.payments_failed);
+  d.amount_succeeded_minor = r.amount_succeeded_minor;
   return d;
 }
 

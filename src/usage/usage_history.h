@@ -44,9 +44,7 @@ struct UsageLoadOptions {
 
 class UsageHistory {
  public:
-  // One user's day (counts saturate at the field's maximum). 24 bytes: a million users'
-  // history is tens of millions of these. Payment amounts stay in the store's rollups (the
-  // sunset analysis reads them there); no engine reads them through a history.
+  // One user's day (counts saturate at the field's maximum).
   struct Day {
     UsageDay day = 0;
     std::uint32_t sessions = 0;
@@ -54,8 +52,8 @@ class UsageHistory {
     std::uint32_t uses = 0;
     std::uint32_t paywall_hits = 0;
     std::uint16_t payments_succeeded = 0, payments_failed = 0;
+    std::int64_t amount_succeeded_minor = 0;
   };
-  static_assert(sizeof(Day) == 24);
   struct FeatureDay {
     UsageDay day = 0;
     std::uint16_t feature = 0;  // index into feature_names()
