@@ -246,7 +246,9 @@ TEST(EaseLambdaValidation, PicksAStrongerLambdaThanTwentyAndImprovesHeldOutNdcg)
   double best = 0;
   for (const auto& point : lambda.grid) best = std::max(best, point.ndcg);
   for (const auto& point : lambda.grid) {
-    if (point.lambda == lambda.chosen) EXPECT_EQ(point.ndcg, best);
+    if (point.lambda == lambda.chosen) {
+      EXPECT_EQ(point.ndcg, best);
+    }
   }
   EXPECT_GT(lambda.chosen, kFixedEaseLambda);
 
@@ -263,7 +265,9 @@ TEST(EaseLambdaValidation, PicksAStrongerLambdaThanTwentyAndImprovesHeldOutNdcg)
     if (value == kFixedEaseLambda) {
       EXPECT_DOUBLE_EQ(at_value->model.ndcg, evaluation->fixed_lambda_model.ndcg);
     }
-    if (value == lambda.chosen) EXPECT_DOUBLE_EQ(at_value->model.ndcg, evaluation->model.ndcg);
+    if (value == lambda.chosen) {
+      EXPECT_DOUBLE_EQ(at_value->model.ndcg, evaluation->model.ndcg);
+    }
     if (at_value->model.ndcg > best_test_ndcg) {
       best_test_ndcg = at_value->model.ndcg;
       best_test_lambda = value;
