@@ -65,7 +65,9 @@ def main(path):
         line += [cell(rows.get((engine, u, "sqlite"))) for u in sizes["sqlite"]]
         for a, b in pairs:
             ra, rb = rows.get((engine, a, "sqlite")), rows.get((engine, b, "sqlite"))
-            if ra is None or rb is None or cpu(ra) == 0 or float(ra["wall_s"] or 0) == 0:
+            if (ra is None or rb is None or "ok" not in (ra["status"], rb["status"]) or
+                    ra["status"] != rb["status"] or cpu(ra) == 0 or
+                    float(ra["wall_s"] or 0) == 0):
                 line.append("—")
                 continue
             growth = cpu(rb) / cpu(ra)
