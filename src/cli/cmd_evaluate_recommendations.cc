@@ -89,14 +89,14 @@ CommandRunner setup_recommendations(CLI::App& app, const GlobalOptions& global) 
     std::cout << fmt::format("{:<18}{:>14}{:>12}{:>10}\n", "ranker",
                              fmt::format("precision@{}", e.k), fmt::format("recall@{}", e.k),
                              fmt::format("NDCG@{}", e.k));
-    std::cout << fmt::format("{:<18}{:>14.4f}{:>12.4f}{:>10.4f}\n", fmt::format("EASE, lambda {:g}", e.lambda.chosen), e.model.precision,
+    std::cout << fmt::format("{:<18}{:>14.4f}{:>12.4f}{:>10.4f}\n",
+                             fmt::format("EASE, lambda {:g}", e.lambda.chosen), e.model.precision,
                              e.model.recall, e.model.ndcg);
     std::cout << fmt::format("{:<18}{:>14.4f}{:>12.4f}{:>10.4f}\n", "most popular",
                              e.most_popular.precision, e.most_popular.recall, e.most_popular.ndcg);
-    std::cout << fmt::format("{:<18}{:>14.4f}{:>12.4f}{:>10.4f}\n",
-                             fmt::format("EASE, lambda {:g}", kFixedEaseLambda),
-                             e.fixed_lambda_model.precision, e.fixed_lambda_model.recall,
-                             e.fixed_lambda_model.ndcg);
+    std::cout << fmt::format(
+        "{:<18}{:>14.4f}{:>12.4f}{:>10.4f}\n", fmt::format("EASE, lambda {:g}", kFixedEaseLambda),
+        e.fixed_lambda_model.precision, e.fixed_lambda_model.recall, e.fixed_lambda_model.ndcg);
     const auto& lambda = e.lambda;
     if (!lambda.validated) {
       std::cout << fmt::format(

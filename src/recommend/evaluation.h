@@ -20,7 +20,7 @@ struct RecommendationEvaluation {
   int k = 5;
   std::size_t users_evaluated = 0;
   RankingScores model, most_popular;
-  EaseLambdaValidation lambda;      // how the model's lambda was chosen
+  EaseLambdaValidation lambda;       // how the model's lambda was chosen
   RankingScores fixed_lambda_model;  // the same model with lambda = kFixedEaseLambda
 
   nlohmann::json to_json() const;

@@ -70,7 +70,7 @@ struct RecommendOptions {
   // (choose_ease_lambda); set: used as given.
   std::optional<double> ease_lambda;
   std::vector<double> ease_lambda_grid = default_ease_lambda_grid();
-  int validation_k = 10;  // the validation scores NDCG@validation_k
+  int validation_k = 10;                             // the validation scores NDCG@validation_k
   UnixSeconds window_seconds = 28 * kSecondsPerDay;  // recent window and holdout horizon
   int max_per_type = 3;
   int max_total = 10;

@@ -2,9 +2,8 @@
 // time split, produces the contract's fields, calibrated confidences and sane types.
 #include "recommend/recommendation_model.h"
 
-#include <gtest/gtest.h>
-
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
@@ -218,8 +217,8 @@ EventBatch make_sparse_adoptions(UnixSeconds start, std::uint64_t seed) {
       double p = (f % kClusters == cluster ? 0.3 : 0.03) + 0.15 / std::sqrt(f + 1.0);
       if (unit(rng) >= p) continue;
       const int day = static_cast<int>(unit(rng) * kDays);
-      batch.feature_usage.push_back({user.user_id, batch.features[f].name,
-                                     start + day * kSecondsPerDay + 3600, 1});
+      batch.feature_usage.push_back(
+          {user.user_id, batch.features[f].name, start + day * kSecondsPerDay + 3600, 1});
     }
     batch.users.push_back(std::move(user));
   }

@@ -196,9 +196,10 @@ TEST_F(PostgresStoreTest, Kill9MidIngestLeavesRollupsConsistent) {
   auto store = open_store(location());
   ASSERT_TRUE(store.is_ok()) << store.status().to_string();
   std::map<std::string, int> events_per_batch;
-  ASSERT_TRUE((*store)
-                  ->scan_metric_events({}, [&](const MetricEvent& e) { ++events_per_batch[e.metric]; })
-                  .is_ok());
+  ASSERT_TRUE(
+      (*store)
+          ->scan_metric_events({}, [&](const MetricEvent& e) { ++events_per_batch[e.metric]; })
+          .is_ok());
   for (int batch_number = 0; batch_number <= last_acknowledged; ++batch_number) {
     EXPECT_EQ(events_per_batch["batch_" + std::to_string(batch_number)], kEventsPerBatch)
         << "acknowledged batch " << batch_number << " lost or partial";
@@ -209,10 +210,11 @@ TEST_F(PostgresStoreTest, Kill9MidIngestLeavesRollupsConsistent) {
   EXPECT_TRUE(report->consistent()) << report->examples.front();
   std::int64_t rolled_up_sessions = 0, rolled_up_payments = 0;
   ASSERT_TRUE((*store)
-                  ->scan_user_days({}, [&](const UserDayRollup& r) {
-                    rolled_up_sessions += r.sessions;
-                    rolled_up_payments += r.payments_succeeded + r.payments_failed;
-                  })
+                  ->scan_user_days({},
+                                   [&](const UserDayRollup& r) {
+                                     rolled_up_sessions += r.sessions;
+                                     rolled_up_payments += r.payments_succeeded + r.payments_failed;
+                                   })
                   .is_ok());
   const auto committed = static_cast<std::int64_t>(events_per_batch.size()) * kEventsPerBatch;
   EXPECT_EQ(rolled_up_sessions, committed);
