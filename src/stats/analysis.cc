@@ -434,6 +434,39 @@ Result<AnalysisOutput> analyze(const AnalysisInput& input) {
     output.metrics.push_back(std::move(result));
   }
 
+  if (input.bandit) {
+    const MetricInput& decision_metric = input.metrics.front();
+    if (decision_metric.type != MetricType::kBinomial &&
+        decision_metric.type != MetricType::kContinuous) {
+      return invalid_argument(
+          std::string("a bandit allocates on a binomial or continuous primary metric, not ") +
+              metric_type_name(decision_metric.type),
+          "metrics[0].type");
+    }
+    const MetricResult& primary = output.metrics.front();
+    if (input.bandit->min_weight * static_cast<double>(primary.groups.size()) >= 1) {
+      return invalid_argument("the arms' minimum weights must add up to less than 1",
+                              "bandit.min_weight");
+    }
+    // The (capped) sums the primary metric was analysed on.
+    std::vector<SampleStats> arms;
+    for (const GroupResult& group : primary.groups) {
+      const double n = static_cast<double>(group.n);
+      const double variance = primary.type == MetricType::kBinomial
+                                  ? group.variance * n / std::max(1.0, n - 1)
+                                  : group.variance;
+      // Rebuild sums from the mean and the sample variance the metric reported (CUPED-
+      // adjusted when applied, which only narrows the posterior).
+      const double sum = group.mean * n;
+      arms.push_back({group.n, sum, variance * (n - 1) + sum * sum / std::max(1.0, n)});
+    }
+    BanditSettings settings = *input.bandit;
+    settings.higher_is_better = primary.higher_is_better;
+    auto weights = bandit_weights(arms, settings);
+    if (!weights) return with_prefix(weights.status(), "bandit");
+    output.bandit = *weights;
+  }
+
   // One family: every (metric, treatment) comparison.
   auto adjusted = adjust_p_values(raw_p_values, input.correction);
   if (!adjusted) return adjusted.status();

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "stats/bandit.h"
 #include "stats/bayesian.h"
 #include "stats/capping.h"
 #include "stats/decision.h"
@@ -88,6 +89,9 @@ struct AnalysisInput {
   double target_mde = 0.05;            // relative lift the test should be able to detect
   std::optional<double> days_elapsed;  // to turn users into days
   std::vector<MetricInput> metrics;    // the first one is the primary metric
+  // A bandit on the primary metric (binomial or continuous): Thompson-sampling weights for
+  // the next allocation (stats/bandit.h). higher_is_better follows the primary metric.
+  std::optional<BanditSettings> bandit;
 };
 
 struct TreatmentResult {
@@ -149,6 +153,7 @@ struct AnalysisOutput {
   // take at the current traffic when days_elapsed is known.
   std::optional<MidExperimentPower> mid_power;
   std::optional<double> mid_power_additional_days;
+  std::optional<BanditWeights> bandit;  // per group in the primary metric's group order
 };
 
 // Errors name the offending field, e.g.

@@ -258,7 +258,7 @@ Result<AnalysisInput> analysis_input_from_json(const json& document) {
   FULCRUM_RETURN_IF_ERROR(reject_unknown_keys(
       document,
       {"control", "allocation", "alpha", "correction", "cuped", "sequential", "sequential_tuning",
-       "prior", "target_power", "target_mde", "days_elapsed", "metrics"},
+       "prior", "target_power", "target_mde", "days_elapsed", "metrics", "bandit"},
       ""));
   AnalysisInput input;
   FULCRUM_RETURN_IF_ERROR(read_string(document, "control", "", input.control));
@@ -299,6 +299,18 @@ Result<AnalysisInput> analysis_input_from_json(const json& document) {
   FULCRUM_RETURN_IF_ERROR(read_number(document, "target_power", "", input.target_power));
   FULCRUM_RETURN_IF_ERROR(read_number(document, "target_mde", "", input.target_mde));
   FULCRUM_RETURN_IF_ERROR(read_optional_number(document, "days_elapsed", "", input.days_elapsed));
+  if (auto bandit = document.find("bandit"); bandit != document.end()) {
+    if (!bandit->is_object()) return invalid_argument("must be an object", "bandit");
+    FULCRUM_RETURN_IF_ERROR(reject_unknown_keys(*bandit, {"top_two", "min_weight"}, "bandit"));
+    BanditSettings settings;
+    FULCRUM_RETURN_IF_ERROR(read_bool(*bandit, "top_two", "bandit", settings.top_two));
+    FULCRUM_RETURN_IF_ERROR(read_number(*bandit, "min_weight", "bandit", settings.min_weight));
+    if (!(settings.min_weight >= 0 && settings.min_weight < 0.5)) {
+      return invalid_argument("must be in [0, 0.5), e.g. 0.01 for 1% per arm",
+                              "bandit.min_weight");
+    }
+    input.bandit = settings;
+  }
   auto metrics = document.find("metrics");
   if (metrics == document.end() || !metrics->is_array() || metrics->empty()) {
     return invalid_argument("must be a non-empty array", "metrics");
@@ -400,6 +412,21 @@ json mid_power_json(const AnalysisOutput& output) {
           {"upper_bound_hit", power.upper_bound_hit}};
 }
 
+json bandit_json(const AnalysisOutput& output) {
+  const BanditWeights& bandit = *output.bandit;
+  json weights = json::object(), best = json::object(), mean = json::object();
+  const auto& groups = output.metrics.front().groups;
+  for (size_t i = 0; i < groups.size() && i < bandit.weights.size(); ++i) {
+    weights[groups[i].name] = number(bandit.weights[i]);
+    best[groups[i].name] = number(bandit.best_arm_probability[i]);
+    mean[groups[i].name] = number(bandit.posterior_mean[i]);
+  }
+  return {{"weights", std::move(weights)},
+          {"best_arm_probability", std::move(best)},
+          {"posterior_mean", std::move(mean)},
+          {"enough_units", bandit.enough_units}};
+}
+
 }  // namespace
 
 json analysis_output_to_json(const AnalysisOutput& output) {
@@ -458,7 +485,8 @@ json analysis_output_to_json(const AnalysisOutput& output) {
          output.decision.metric ? json(*output.decision.metric) : json(nullptr)},
         {"candidate", output.candidate ? json(*output.candidate) : json(nullptr)},
         {"text", rec.text}}},
-      {"power", output.mid_power ? mid_power_json(output) : json(nullptr)}};
+      {"power", output.mid_power ? mid_power_json(output) : json(nullptr)},
+      {"bandit", output.bandit ? bandit_json(output) : json(nullptr)}};
 }
 
 }  // namespace fulcrum::stats

@@ -261,7 +261,26 @@ def quantile(case):
     return {"n_star": n_star, "quantile": float(q[0]), "lower": float(q[1]), "upper": float(q[2])}
 
 
-KINDS = {"one_sided": one_sided, "capping": capping, "quantile": quantile, "welch": welch, "proportions": proportions, "ratio": ratio, "cuped": cuped, "srm": srm,
+def bandit(case):
+    # gbstats Bandits.compute_result's Monte Carlo (independent Gaussian posteriors with a flat
+    # prior, best and second-best counts) with many more draws; "draws" lets the test bound
+    # the Monte Carlo error.
+    means, sds = [], []
+    for arm in case["arms"]:
+        m, v = mean_var(arm["n"], arm["sum"], arm["sum_squares"])
+        means.append(m)
+        sds.append(math.sqrt(v / arm["n"]))
+    rng = np.random.default_rng(case["seed"])
+    draws = case["draws"]
+    y = rng.normal(loc=means, scale=sds, size=(draws, len(means)))
+    order = np.argsort(y, axis=1)
+    k = len(means)
+    best = np.bincount(order[:, -1], minlength=k) / draws
+    second = np.bincount(order[:, -2], minlength=k) / draws
+    return {"best": best.tolist(), "top_two": ((best + second) / 2).tolist()}
+
+
+KINDS = {"bandit": bandit, "one_sided": one_sided, "capping": capping, "quantile": quantile, "welch": welch, "proportions": proportions, "ratio": ratio, "cuped": cuped, "srm": srm,
          "multitest": multitest, "bayes": bayes, "sequential": sequential, "power": power}
 
 
