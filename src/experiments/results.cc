@@ -14,6 +14,7 @@
 //                groups: {group: {..., guardrail (guardrail metrics)}}}],
 //   "srm": {p_value, chi_square, mismatch, observed, expected},
 //   "multi_variant_users", "total_exposures", "days_running",
+//   "health": {multi_variant_share, multi_variant_limit (0.01), multi_variant_flag, message},
 //   "daily_cumulative": {metric, groups: {group: [{date, users, converted, conversion_rate}]}}
 // }
 // group_analysis fields are numbers in every state (no data yet, one group empty, a test
@@ -77,6 +78,25 @@ Result<json> daily_chart(Store& store, const std::string& key, const std::string
           row.users > 0 ? static_cast<double>(row.converted) / row.users : 0.0}});
   }
   return json{{"metric", metric}, {"groups", groups}};
+}
+
+// Users exposed to more than one variant dilute both groups and usually mean a broken
+// assignment (a cache, a second id, a client that re-buckets); above 1% of the exposed users
+// the results are flagged (GrowthBook's "multiple exposures" health check).
+inline constexpr double kMultiVariantShareLimit = 0.01;
+
+json health_check(std::int64_t multi_variant_users, std::int64_t total_exposures) {
+  const double share =
+      total_exposures > 0
+          ? static_cast<double>(multi_variant_users) / static_cast<double>(total_exposures)
+          : 0.0;
+  const bool flagged = share > kMultiVariantShareLimit;
+  return {{"multi_variant_share", share},
+          {"multi_variant_limit", kMultiVariantShareLimit},
+          {"multi_variant_flag", flagged},
+          {"message", flagged ? "More than 1% of the exposed users saw more than one variant: "
+                                "check the assignment before trusting these results."
+                              : ""}};
 }
 
 }  // namespace
@@ -166,6 +186,7 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
               {"primary_metric", config.success_metrics.front().name},
               {"total_exposures", total_exposures},
               {"multi_variant_users", *multi},
+              {"health", health_check(*multi, total_exposures)},
               {"unknown_variant_exposures", unknown_variant},
               {"days_running", days_running ? json(*days_running) : json(nullptr)},
               {"winner_forced", e.winner_forced}};

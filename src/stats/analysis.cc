@@ -477,6 +477,93 @@ Result<AnalysisOutput> analyze(const AnalysisInput& input) {
     treatment.significant = treatment.adjusted_p_value < input.alpha;
   }
 
+  // Slice tables on the primary metric.
+  for (size_t d = 0; d < input.slices.size(); ++d) {
+    const AnalysisInput::SliceDimension& dimension = input.slices[d];
+    const std::string prefix = "slices[" + std::to_string(d) + "]";
+    if (dimension.attribute.empty()) {
+      return invalid_argument("name the user attribute", prefix + ".attribute");
+    }
+    if (dimension.top < 1) return invalid_argument("must be at least 1", prefix + ".top");
+    // Rank values by users over all groups.
+    std::vector<std::pair<std::int64_t, std::string>> ranked;
+    for (const auto& [value, groups] : dimension.values) {
+      std::int64_t users = 0;
+      for (const auto& [group, stats] : groups) {
+        users += stats.values ? static_cast<std::int64_t>(stats.values->size()) : stats.n;
+      }
+      ranked.emplace_back(users, value);
+    }
+    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first > b.first : a.second < b.second;
+    });
+    std::vector<std::pair<std::string, MetricInput>> slice_metrics;
+    MetricInput other = input.metrics.front();
+    other.groups.clear();
+    other.capping.reset();  // a cap is the whole analysis's; slices report plain sums
+    bool has_other = false;
+    for (size_t r = 0; r < ranked.size(); ++r) {
+      const auto& groups = dimension.values.at(ranked[r].second);
+      if (r < dimension.top) {
+        MetricInput slice = other;
+        slice.groups = groups;
+        slice_metrics.emplace_back(ranked[r].second, std::move(slice));
+        continue;
+      }
+      has_other = true;
+      for (const auto& [group, stats] : groups) {
+        if (stats.values) {
+          return invalid_argument("values beyond the top slices cannot be merged; give sums",
+                                  prefix + ".values." + ranked[r].second + "." + group);
+        }
+        MetricGroupInput& merged = other.groups[group];
+        merged.n += stats.n;
+        merged.sum += stats.sum;
+        merged.sum_squares += stats.sum_squares;
+        merged.denominator_sum += stats.denominator_sum;
+        merged.denominator_sum_squares += stats.denominator_sum_squares;
+        merged.ratio_cross_sum += stats.ratio_cross_sum;
+      }
+    }
+    if (has_other) slice_metrics.emplace_back("other", std::move(other));
+    AnalysisOutput::SliceTable table;
+    table.attribute = dimension.attribute;
+    std::vector<std::pair<size_t, size_t>> slice_pending;
+    std::vector<double> slice_p_values;
+    for (auto& [value, metric] : slice_metrics) {
+      const std::string field = prefix + ".values." + value;
+      if (!metric.groups.count(input.control) || metric.groups.size() < 2) {
+        return invalid_argument("a slice needs the control and at least one treatment", field);
+      }
+      MetricInput prepared;
+      std::optional<MetricInput> unused_uncapped;
+      std::optional<CappingResult> unused_capping;
+      metric.role = MetricRole::kGoal;
+      auto status = prepare_metric(metric, 0, field, prepared, unused_uncapped, unused_capping);
+      if (!status.is_ok()) return status;
+      auto evaluation = evaluate_metric(prepared, input, field);
+      if (!evaluation) return evaluation.status();
+      AnalysisOutput::SliceResult slice;
+      slice.value = value;
+      for (const GroupResult& group : evaluation->groups) slice.users += group.n;
+      slice.groups = std::move(evaluation->groups);
+      for (size_t g = 1; g < slice.groups.size(); ++g) {
+        slice_pending.emplace_back(table.slices.size(), g);
+        slice_p_values.push_back(slice.groups[g].vs_control->p_value);
+      }
+      table.slices.push_back(std::move(slice));
+    }
+    auto slice_adjusted = adjust_p_values(slice_p_values, input.correction);
+    if (!slice_adjusted) return slice_adjusted.status();
+    for (size_t i = 0; i < slice_pending.size(); ++i) {
+      TreatmentResult& t =
+          *table.slices[slice_pending[i].first].groups[slice_pending[i].second].vs_control;
+      t.adjusted_p_value = (*slice_adjusted)[i];
+      t.significant = t.adjusted_p_value < input.alpha;
+    }
+    output.slices.push_back(std::move(table));
+  }
+
   // Winner and recommendation from the primary metric.
   const MetricResult& primary_result = output.metrics.front();
   const GroupResult* best = nullptr;

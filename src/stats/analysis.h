@@ -92,6 +92,17 @@ struct AnalysisInput {
   // A bandit on the primary metric (binomial or continuous): Thompson-sampling weights for
   // the next allocation (stats/bandit.h). higher_is_better follows the primary metric.
   std::optional<BanditSettings> bandit;
+  // Slices: the primary metric's statistics per value of a user attribute (tier, country,
+  // app_version, ...). The `top` values with the most users are reported, the rest merged
+  // into "other"; p-values are adjusted (`correction`) across every slice x treatment of
+  // one attribute.
+  struct SliceDimension {
+    std::string attribute;
+    std::size_t top = 5;
+    // value -> group -> statistics (the primary metric's type and form)
+    std::map<std::string, std::map<std::string, MetricGroupInput>> values;
+  };
+  std::vector<SliceDimension> slices;
 };
 
 struct TreatmentResult {
@@ -154,6 +165,16 @@ struct AnalysisOutput {
   std::optional<MidExperimentPower> mid_power;
   std::optional<double> mid_power_additional_days;
   std::optional<BanditWeights> bandit;  // per group in the primary metric's group order
+  struct SliceResult {
+    std::string value;  // the attribute value, or "other"
+    std::int64_t users = 0;
+    std::vector<GroupResult> groups;  // as a metric's groups; adjusted across the slices
+  };
+  struct SliceTable {
+    std::string attribute;
+    std::vector<SliceResult> slices;  // by users, descending; "other" last
+  };
+  std::vector<SliceTable> slices;
 };
 
 // Errors name the offending field, e.g.

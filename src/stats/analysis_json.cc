@@ -258,7 +258,7 @@ Result<AnalysisInput> analysis_input_from_json(const json& document) {
   FULCRUM_RETURN_IF_ERROR(reject_unknown_keys(
       document,
       {"control", "allocation", "alpha", "correction", "cuped", "sequential", "sequential_tuning",
-       "prior", "target_power", "target_mde", "days_elapsed", "metrics", "bandit"},
+       "prior", "target_power", "target_mde", "days_elapsed", "metrics", "bandit", "slices"},
       ""));
   AnalysisInput input;
   FULCRUM_RETURN_IF_ERROR(read_string(document, "control", "", input.control));
@@ -310,6 +310,38 @@ Result<AnalysisInput> analysis_input_from_json(const json& document) {
                               "bandit.min_weight");
     }
     input.bandit = settings;
+  }
+  if (auto slices = document.find("slices"); slices != document.end()) {
+    if (!slices->is_array()) return invalid_argument("must be an array", "slices");
+    for (size_t d = 0; d < slices->size(); ++d) {
+      const std::string prefix = "slices[" + std::to_string(d) + "]";
+      const json& entry = (*slices)[d];
+      if (!entry.is_object()) return invalid_argument("must be an object", prefix);
+      FULCRUM_RETURN_IF_ERROR(reject_unknown_keys(entry, {"attribute", "top", "values"}, prefix));
+      AnalysisInput::SliceDimension dimension;
+      FULCRUM_RETURN_IF_ERROR(read_string(entry, "attribute", prefix, dimension.attribute));
+      if (auto top = entry.find("top"); top != entry.end()) {
+        if (!top->is_number_integer() || top->get<std::int64_t>() < 1 ||
+            top->get<std::int64_t>() > 100) {
+          return invalid_argument("must be an integer from 1 to 100", prefix + ".top");
+        }
+        dimension.top = top->get<std::size_t>();
+      }
+      auto values = entry.find("values");
+      if (values == entry.end() || !values->is_object() || values->empty()) {
+        return invalid_argument("must be an object of value -> group -> statistics",
+                                prefix + ".values");
+      }
+      for (const auto& [value, groups] : values->items()) {
+        const std::string value_prefix = prefix + ".values." + value;
+        if (!groups.is_object()) return invalid_argument("must be an object", value_prefix);
+        for (const auto& [group, stats] : groups.items()) {
+          FULCRUM_RETURN_IF_ERROR(read_group(stats, value_prefix + "." + group,
+                                             dimension.values[value][group]));
+        }
+      }
+      input.slices.push_back(std::move(dimension));
+    }
   }
   auto metrics = document.find("metrics");
   if (metrics == document.end() || !metrics->is_array() || metrics->empty()) {
@@ -412,6 +444,19 @@ json mid_power_json(const AnalysisOutput& output) {
           {"upper_bound_hit", power.upper_bound_hit}};
 }
 
+json slices_json(const AnalysisOutput& output) {
+  json tables = json::array();
+  for (const auto& table : output.slices) {
+    json rows = json::array();
+    for (const auto& slice : table.slices) {
+      rows.push_back({{"value", slice.value}, {"users", slice.users},
+                      {"groups", groups_json(slice.groups)}});
+    }
+    tables.push_back({{"attribute", table.attribute}, {"slices", std::move(rows)}});
+  }
+  return tables;
+}
+
 json bandit_json(const AnalysisOutput& output) {
   const BanditWeights& bandit = *output.bandit;
   json weights = json::object(), best = json::object(), mean = json::object();
@@ -486,7 +531,8 @@ json analysis_output_to_json(const AnalysisOutput& output) {
         {"candidate", output.candidate ? json(*output.candidate) : json(nullptr)},
         {"text", rec.text}}},
       {"power", output.mid_power ? mid_power_json(output) : json(nullptr)},
-      {"bandit", output.bandit ? bandit_json(output) : json(nullptr)}};
+      {"bandit", output.bandit ? bandit_json(output) : json(nullptr)},
+      {"slices", slices_json(output)}};
 }
 
 }  // namespace fulcrum::stats

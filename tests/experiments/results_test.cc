@@ -164,6 +164,36 @@ TEST_F(ResultsTest, HarmedGuardrailStopsAWinningGoal) {
   EXPECT_TRUE((*stopped)["metrics"][1]["groups"]["variant"]["guardrail"]["harmed"]);
 }
 
+// 100 of 8000 users (1.25%) also seen in the other group: flagged; 40 (0.5%): not.
+TEST_F(ResultsTest, HealthCheckFlagsUsersExposedToMoreThanOneVariant) {
+  const std::string id = start_test();
+  plant(id, Plan{});
+  auto clean = analyze_ab_test_results(store(), clock_, id);
+  ASSERT_TRUE(clean.is_ok());
+  EXPECT_FALSE((*clean)["health"]["multi_variant_flag"].get<bool>());
+  EventBatch crossed;
+  for (int k = 0; k < 40; ++k) {
+    crossed.exposures.push_back(
+        {id, "control_" + std::to_string(k), "variant", kStart + 9 * kSecondsPerDay});
+  }
+  ASSERT_TRUE(store().ingest(crossed).is_ok());
+  auto few = analyze_ab_test_results(store(), clock_, id);
+  ASSERT_TRUE(few.is_ok());
+  EXPECT_EQ((*few)["multi_variant_users"], 40);
+  EXPECT_FALSE((*few)["health"]["multi_variant_flag"].get<bool>());
+  crossed.exposures.clear();
+  for (int k = 0; k < 60; ++k) {
+    crossed.exposures.push_back(
+        {id, "variant_" + std::to_string(k), "control", kStart + 9 * kSecondsPerDay});
+  }
+  ASSERT_TRUE(store().ingest(crossed).is_ok());
+  auto many = analyze_ab_test_results(store(), clock_, id);
+  ASSERT_TRUE(many.is_ok());
+  EXPECT_EQ((*many)["multi_variant_users"], 100);
+  EXPECT_NEAR((*many)["health"]["multi_variant_share"].get<double>(), 100.0 / 8000, 1e-12);
+  EXPECT_TRUE((*many)["health"]["multi_variant_flag"].get<bool>());
+}
+
 TEST_F(ResultsTest, NoEffectMeansNoWinnerAndKeepRunning) {
   const std::string id = start_test();
   plant(id, Plan{.control_per_100 = 10, .variant_per_100 = 10, .revenue_lift = 0});
