@@ -2,21 +2,30 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
-#include "stats/distributions.h"
+#include "core/limits.h"
 
 namespace fulcrum::stats {
 namespace {
 
 // Composite Simpson on z in [-kRange, kRange] standard deviations of arm i's posterior.
 constexpr double kRange = 9;
-constexpr int kIntervals = 6000;  // even
+constexpr int kIntervals = 1200;  // even; step 0.015 sd, quadrature error < 1e-8 here
+
+// Phi(x) with the C library's erfc: the integrals evaluate it arms^2 x 1200 times per call.
+double standard_normal_cdf(double x) { return 0.5 * std::erfc(-x * M_SQRT1_2); }
 
 }  // namespace
 
 Result<BanditWeights> bandit_weights(const std::vector<SampleStats>& arms,
                                      const BanditSettings& settings) {
   if (arms.size() < 2) return invalid_argument("a bandit needs at least two arms", "arms");
+  // The top-two integral costs arms^3 per quadrature point.
+  if (arms.size() > limits::kMaxGroups) {
+    return invalid_argument("a bandit has at most " + std::to_string(limits::kMaxGroups) + " arms",
+                            "arms");
+  }
   if (!std::isfinite(settings.min_weight)) return invalid_argument("must be finite", "min_weight");
   const size_t k = arms.size();
   BanditWeights out;
@@ -47,11 +56,12 @@ Result<BanditWeights> bandit_weights(const std::vector<SampleStats>& arms,
       const double z = -kRange + s * step;
       const double x = mean[i] + sd[i] * z;
       const double weight = (s == 0 || s == kIntervals) ? 1 : (s % 2 == 1 ? 4 : 2);
-      const double density = detail::normal_pdf(z);  // f_i(x) dx = phi(z) dz
+      // f_i(x) dx = phi(z) dz
+      const double density = std::exp(-0.5 * z * z) * 0.3989422804014327;
       double all_below = 1;
       for (size_t j = 0; j < k; ++j) {
         if (j == i) continue;
-        cdf[j] = detail::normal_cdf((x - mean[j]) / sd[j]);
+        cdf[j] = standard_normal_cdf((x - mean[j]) / sd[j]);
         all_below *= cdf[j];
       }
       best[i] += weight * density * all_below;

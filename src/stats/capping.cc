@@ -26,7 +26,10 @@ Result<CappedGroups> cap_groups(const std::vector<std::vector<double>>& values_b
     }
   }
   if (spec.kind == CapKind::kAbsolute) {
-    if (!std::isfinite(spec.value)) return invalid_argument("must be finite", "value");
+    // +inf is "no cap" (how analyze() takes sums of uncapped values).
+    if (std::isnan(spec.value) || spec.value == -INFINITY) {
+      return invalid_argument("must be a number", "value");
+    }
     out.cap = spec.value;
   } else {
     if (!(spec.value > 0 && spec.value < 1)) {

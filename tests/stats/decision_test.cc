@@ -179,14 +179,20 @@ TEST(ShipDecision, EachRuleDecidesInOrder) {
 AnalysisInput goal_and_guardrail(std::mt19937_64& rng, int n, double guardrail_lift,
                                  double margin) {
   AnalysisInput input;
-  MetricInput goal{"conversion", MetricType::kBinomial, true, {}, {}, {}, 0.5, {}};
-  MetricInput guard{"balance", MetricType::kContinuous, true, MetricRole::kGuardrail, margin, {},
-                    0.5, {}};
+  MetricInput goal, guard;
+  goal.name = "conversion";
+  guard.name = "balance";
+  guard.type = MetricType::kContinuous;
+  guard.role = MetricRole::kGuardrail;
+  guard.non_inferiority_margin = margin;
   std::normal_distribution<double> noise(0, 20);
   for (const char* group : {"control", "variant"}) {
     const bool treated = std::string(group) == "variant";
     std::binomial_distribution<int> conversions(n, treated ? 0.15 : 0.10);
-    goal.groups[group] = {n, static_cast<double>(conversions(rng)), 0, {}, {}, {}, 0, 0, 0, {}};
+    MetricGroupInput converted;
+    converted.n = n;
+    converted.sum = static_cast<double>(conversions(rng));
+    goal.groups[group] = converted;
     const double mean = treated ? 100 * (1 + guardrail_lift) : 100;
     MetricGroupInput g;
     g.n = n;
