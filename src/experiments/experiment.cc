@@ -13,12 +13,17 @@ namespace {
 
 using json = nlohmann::json;
 
-const std::set<std::string> kConfigFields = {
-    "test_name",   "feature_name",       "description",     "hypothesis",   "success_metrics",
-    "test_groups", "traffic_allocation", "start_date",      "created_by",   "control",
-    "coverage",    "namespace",          "targeting",       "metric_types", "lower_is_better",
-    "alpha",       "analysis_method",    "min_sample_size", "target_power", "target_mde",
-    "metric_roles", "non_inferiority_margins"};
+const std::set<std::string> kConfigFields = {"test_name",          "feature_name",
+                                             "description",        "hypothesis",
+                                             "success_metrics",    "test_groups",
+                                             "traffic_allocation", "start_date",
+                                             "created_by",         "control",
+                                             "coverage",           "namespace",
+                                             "targeting",          "metric_types",
+                                             "lower_is_better",    "alpha",
+                                             "analysis_method",    "min_sample_size",
+                                             "target_power",       "target_mde",
+                                             "metric_roles",       "non_inferiority_margins"};
 
 Status require_string(const json& obj, const char* key, std::string& out, bool required,
                       std::size_t max_bytes = limits::kMaxIdBytes) {

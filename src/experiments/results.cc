@@ -86,10 +86,9 @@ Result<json> daily_chart(Store& store, const std::string& key, const std::string
 inline constexpr double kMultiVariantShareLimit = 0.01;
 
 json health_check(std::int64_t multi_variant_users, std::int64_t total_exposures) {
-  const double share =
-      total_exposures > 0
-          ? static_cast<double>(multi_variant_users) / static_cast<double>(total_exposures)
-          : 0.0;
+  const double share = total_exposures > 0 ? static_cast<double>(multi_variant_users) /
+                                                 static_cast<double>(total_exposures)
+                                           : 0.0;
   const bool flagged = share > kMultiVariantShareLimit;
   return {{"multi_variant_share", share},
           {"multi_variant_limit", kMultiVariantShareLimit},

@@ -96,9 +96,10 @@ Result<MetricEvaluation> evaluate_metric(const MetricInput& metric, const Analys
   // Ratio CUPED compares each treatment with the control on its own pair's theta (gbstats
   // computes theta per pair); the groups show the first pair's adjusted ratios.
   std::vector<std::optional<Comparison>> ratio_cuped(groups.size());
-  const bool use_ratio_cuped =
-      input.cuped && metric.type == MetricType::kRatio &&
-      std::all_of(groups.begin(), groups.end(), [](const auto& g) { return g.second->ratio_pre.has_value(); });
+  const bool use_ratio_cuped = input.cuped && metric.type == MetricType::kRatio &&
+                               std::all_of(groups.begin(), groups.end(), [](const auto& g) {
+                                 return g.second->ratio_pre.has_value();
+                               });
   if (use_ratio_cuped) {
     auto stats_of = [](const MetricGroupInput& g) {
       const MetricGroupInput::RatioPre& pre = *g.ratio_pre;
@@ -127,9 +128,9 @@ Result<MetricEvaluation> evaluate_metric(const MetricInput& metric, const Analys
         std::string field = pair.status().field();
         const bool control_side = field.rfind("control.", 0) == 0;
         field = field.substr(field.find('.') + 1);
-        return invalid_argument(pair.status().message(),
-                                prefix + ".groups." + groups[control_side ? 0 : g].first +
-                                    ".ratio_pre." + field);
+        return invalid_argument(
+            pair.status().message(),
+            prefix + ".groups." + groups[control_side ? 0 : g].first + ".ratio_pre." + field);
       }
       if (g == 1) {
         evaluation.cuped_applied = true;
@@ -237,8 +238,7 @@ Status prepare_metric(const MetricInput& metric, size_t index, const std::string
           prefix + ".non_inferiority_margin");
     }
   }
-  if (metric.type == MetricType::kQuantile &&
-      !(metric.quantile > 0 && metric.quantile < 1)) {
+  if (metric.type == MetricType::kQuantile && !(metric.quantile > 0 && metric.quantile < 1)) {
     return invalid_argument("the quantile level must be in (0, 1), e.g. 0.9 for p90",
                             prefix + ".quantile");
   }

@@ -71,8 +71,8 @@ struct MetricInput {
   std::optional<MetricRole> role;
   // Guardrails only: relative worsening allowed (default kDefaultNonInferiorityMargin).
   std::optional<double> non_inferiority_margin;
-  std::optional<CapSpec> capping;  // continuous metrics given as values
-  double quantile = 0.5;           // quantile metrics: the level in (0, 1)
+  std::optional<CapSpec> capping;                  // continuous metrics given as values
+  double quantile = 0.5;                           // quantile metrics: the level in (0, 1)
   std::map<std::string, MetricGroupInput> groups;  // by group name, control included
 };
 
@@ -110,9 +110,9 @@ struct TreatmentResult {
   std::optional<EffectTest> relative;  // treatment / control - 1
   double p_value = 1;                  // of the absolute test (sequential when enabled)
   double adjusted_p_value = 1;
-  bool significant = false;                // adjusted_p_value < alpha
-  std::optional<BayesianResult> bayesian;  // on the relative lift (absolute if none)
-  double chance_to_beat_control = 0.5;     // in the metric's good direction
+  bool significant = false;                 // adjusted_p_value < alpha
+  std::optional<BayesianResult> bayesian;   // on the relative lift (absolute if none)
+  double chance_to_beat_control = 0.5;      // in the metric's good direction
   std::optional<GuardrailCheck> guardrail;  // guardrail metrics with a relative lift
 };
 
@@ -155,9 +155,9 @@ struct AnalysisOutput {
   std::vector<std::int64_t> exposures;   // per group (primary metric n), SRM input
   SrmResult srm;
   std::vector<MetricResult> metrics;
-  std::optional<std::string> winner;  // group name; "control" when every treatment is worse
-  Recommendation recommendation;      // action and text follow `decision`
-  ShipDecision decision;              // which rule decided, for the candidate treatment
+  std::optional<std::string> winner;     // group name; "control" when every treatment is worse
+  Recommendation recommendation;         // action and text follow `decision`
+  ShipDecision decision;                 // which rule decided, for the candidate treatment
   std::optional<std::string> candidate;  // the treatment the decision is about
   // Mid-experiment power of the candidate's relative lift on the primary metric for
   // target_mde (absent when the lift has no standard error), and the days the extra users

@@ -1,10 +1,10 @@
 #include "stats/analysis_json.h"
 
-#include "core/untrusted_json.h"
-
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
+
+#include "core/untrusted_json.h"
 
 namespace fulcrum::stats {
 namespace {
@@ -71,13 +71,17 @@ Status read_group(const json& object, const std::string& prefix, MetricGroupInpu
   if (auto pre = object.find("ratio_pre"); pre != object.end()) {
     const std::string field = prefix + ".ratio_pre";
     if (!pre->is_object()) return invalid_argument("must be an object", field);
-    static const char* const kFields[] = {
-        "numerator_sum", "numerator_sum_squares", "denominator_sum", "denominator_sum_squares",
-        "numerator_x_pre_numerator", "denominator_x_pre_denominator",
-        "pre_numerator_x_pre_denominator", "numerator_x_pre_denominator",
-        "denominator_x_pre_numerator"};
-    FULCRUM_RETURN_IF_ERROR(reject_unknown_keys(*pre, {std::begin(kFields), std::end(kFields)},
-                                                field));
+    static const char* const kFields[] = {"numerator_sum",
+                                          "numerator_sum_squares",
+                                          "denominator_sum",
+                                          "denominator_sum_squares",
+                                          "numerator_x_pre_numerator",
+                                          "denominator_x_pre_denominator",
+                                          "pre_numerator_x_pre_denominator",
+                                          "numerator_x_pre_denominator",
+                                          "denominator_x_pre_numerator"};
+    FULCRUM_RETURN_IF_ERROR(
+        reject_unknown_keys(*pre, {std::begin(kFields), std::end(kFields)}, field));
     MetricGroupInput::RatioPre ratio_pre;
     double* targets[] = {&ratio_pre.numerator_sum,
                          &ratio_pre.numerator_sum_squares,
@@ -187,8 +191,7 @@ Status read_metric(const json& object, const std::string& prefix, MetricInput& m
                                                metric.non_inferiority_margin));
   if (object.contains("quantile")) {
     if (metric.type != MetricType::kQuantile) {
-      return invalid_argument("only quantile metrics have a quantile level",
-                              prefix + ".quantile");
+      return invalid_argument("only quantile metrics have a quantile level", prefix + ".quantile");
     }
     FULCRUM_RETURN_IF_ERROR(read_number(object, "quantile", prefix, metric.quantile));
   } else if (metric.type == MetricType::kQuantile) {
@@ -306,8 +309,7 @@ Result<AnalysisInput> analysis_input_from_json(const json& document) {
     FULCRUM_RETURN_IF_ERROR(read_bool(*bandit, "top_two", "bandit", settings.top_two));
     FULCRUM_RETURN_IF_ERROR(read_number(*bandit, "min_weight", "bandit", settings.min_weight));
     if (!(settings.min_weight >= 0 && settings.min_weight < 0.5)) {
-      return invalid_argument("must be in [0, 0.5), e.g. 0.01 for 1% per arm",
-                              "bandit.min_weight");
+      return invalid_argument("must be in [0, 0.5), e.g. 0.01 for 1% per arm", "bandit.min_weight");
     }
     input.bandit = settings;
   }
@@ -336,8 +338,8 @@ Result<AnalysisInput> analysis_input_from_json(const json& document) {
         const std::string value_prefix = prefix + ".values." + value;
         if (!groups.is_object()) return invalid_argument("must be an object", value_prefix);
         for (const auto& [group, stats] : groups.items()) {
-          FULCRUM_RETURN_IF_ERROR(read_group(stats, value_prefix + "." + group,
-                                             dimension.values[value][group]));
+          FULCRUM_RETURN_IF_ERROR(
+              read_group(stats, value_prefix + "." + group, dimension.values[value][group]));
         }
       }
       input.slices.push_back(std::move(dimension));
@@ -416,9 +418,9 @@ json guardrail_check_to_json(const GuardrailCheck& check) {
           {"harm_p_value", number(check.harm.p_value)},
           // The one-sided (1 - alpha) bound on the relative lift in the metric's bad
           // direction: the worst change the data still allow.
-          {"worst_case_lift", number(std::isfinite(check.non_inferiority.ci.lower)
-                                         ? check.non_inferiority.ci.lower
-                                         : check.non_inferiority.ci.upper)}};
+          {"worst_case_lift",
+           number(std::isfinite(check.non_inferiority.ci.lower) ? check.non_inferiority.ci.lower
+                                                                : check.non_inferiority.ci.upper)}};
 }
 
 json ship_decision_to_json(const ShipDecision& decision) {
@@ -449,8 +451,8 @@ json slices_json(const AnalysisOutput& output) {
   for (const auto& table : output.slices) {
     json rows = json::array();
     for (const auto& slice : table.slices) {
-      rows.push_back({{"value", slice.value}, {"users", slice.users},
-                      {"groups", groups_json(slice.groups)}});
+      rows.push_back(
+          {{"value", slice.value}, {"users", slice.users}, {"groups", groups_json(slice.groups)}});
     }
     tables.push_back({{"attribute", table.attribute}, {"slices", std::move(rows)}});
   }
@@ -484,15 +486,14 @@ json analysis_output_to_json(const AnalysisOutput& output) {
   }
   json metrics = json::array();
   for (const MetricResult& metric : output.metrics) {
-    json entry = {
-        {"name", metric.name},
-        {"type", metric_type_name(metric.type)},
-        {"role", metric_role_name(metric.role)},
-        {"higher_is_better", metric.higher_is_better},
-        {"cuped",
-         {{"applied", metric.cuped_applied},
-          {"theta", metric.cuped_applied ? number(metric.cuped_theta) : json(nullptr)}}},
-        {"groups", groups_json(metric.groups)}};
+    json entry = {{"name", metric.name},
+                  {"type", metric_type_name(metric.type)},
+                  {"role", metric_role_name(metric.role)},
+                  {"higher_is_better", metric.higher_is_better},
+                  {"cuped",
+                   {{"applied", metric.cuped_applied},
+                    {"theta", metric.cuped_applied ? number(metric.cuped_theta) : json(nullptr)}}},
+                  {"groups", groups_json(metric.groups)}};
     if (metric.quantile) entry["quantile"] = *metric.quantile;
     if (metric.capping) {
       entry["capping"] = {{"type", cap_kind_name(metric.capping->spec.kind)},

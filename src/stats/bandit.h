@@ -28,8 +28,8 @@ struct BanditSettings {
 };
 
 struct BanditWeights {
-  std::vector<double> weights;                // sum to 1, each >= min_weight
-  std::vector<double> best_arm_probability;   // P(arm is best) under the posterior
+  std::vector<double> weights;               // sum to 1, each >= min_weight
+  std::vector<double> best_arm_probability;  // P(arm is best) under the posterior
   std::vector<double> posterior_mean, posterior_sd;
   // gbstats only changes weights once every arm has 100 users; before that callers keep
   // the current weights.

@@ -148,7 +148,8 @@ Result<RatioCupedComparison> compare_ratio_cuped(const RatioCupedStats& control,
   const double theta = out.theta;
   out.control = {a->adjusted_mean(theta), a->variance(theta), control.n};
   out.treatment = {b->adjusted_mean(theta), b->variance(theta), treatment.n};
-  auto comparison = compare_estimates(out.control, out.treatment, alpha, TestDistribution::kStudentT);
+  auto comparison =
+      compare_estimates(out.control, out.treatment, alpha, TestDistribution::kStudentT);
   if (!comparison) return comparison.status();
   out.comparison = *comparison;
   // Relative lift against the unadjusted control ratio (gbstats
@@ -180,9 +181,10 @@ Result<RatioCupedComparison> compare_ratio_cuped(const RatioCupedStats& control,
     const double df = out.comparison.absolute.df;
     const double critical = detail::student_t_quantile(1 - alpha / 2, df);
     relative.statistic = relative.standard_error > 0 ? estimate / relative.standard_error : 0;
-    relative.p_value = relative.standard_error > 0
-                           ? std::min(1.0, 2 * detail::student_t_sf(std::abs(relative.statistic), df))
-                           : (estimate == 0 ? 1 : 0);
+    relative.p_value =
+        relative.standard_error > 0
+            ? std::min(1.0, 2 * detail::student_t_sf(std::abs(relative.statistic), df))
+            : (estimate == 0 ? 1 : 0);
     relative.ci = {estimate - critical * relative.standard_error,
                    estimate + critical * relative.standard_error};
     out.comparison.relative = relative;

@@ -180,7 +180,8 @@ Result<MidExperimentPower> mid_experiment_power(const MidExperimentPowerQuery& q
   if (!(query.standard_error > 0) || !std::isfinite(query.standard_error)) {
     return invalid_argument("must be positive", "standard_error");
   }
-  if (query.pairwise_sample_size < 2) return invalid_argument("must be >= 2", "pairwise_sample_size");
+  if (query.pairwise_sample_size < 2)
+    return invalid_argument("must be >= 2", "pairwise_sample_size");
   if (!(query.target_mde != 0) || !std::isfinite(query.target_mde)) {
     return invalid_argument("must be non-zero", "target_mde");
   }

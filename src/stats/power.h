@@ -75,11 +75,11 @@ struct MidExperimentPowerQuery {
   double target_power = 0.8;
   double alpha = 0.05;
   int goal_metrics = 1;
-  int variations = 2;              // groups, control included
-  bool corrected = false;          // multiple-testing correction over (variations-1) * goals
+  int variations = 2;      // groups, control included
+  bool corrected = false;  // multiple-testing correction over (variations-1) * goals
   bool sequential = false;
   double sequential_tuning = 5000;
-  bool prior_proper = false;       // Bayesian power with prior N(prior_mean, prior_variance)
+  bool prior_proper = false;  // Bayesian power with prior N(prior_mean, prior_variance)
   double prior_mean = 0, prior_variance = 1;
 };
 

@@ -22,8 +22,7 @@ std::int64_t n_star_for(std::int64_t n) {
 
 Result<QuantileSummary> summarize_quantile(std::vector<double> values, double level) {
   if (!(level > 0 && level < 1)) {
-    return invalid_argument("the quantile level must be in (0, 1), e.g. 0.9 for p90",
-                            "quantile");
+    return invalid_argument("the quantile level must be in (0, 1), e.g. 0.9 for p90", "quantile");
   }
   if (values.empty()) return invalid_argument("no values", "values");
   for (double value : values) {
@@ -55,8 +54,7 @@ Result<GroupEstimate> quantile_estimate(const QuantileSummary& summary) {
     return invalid_argument("too few values for an interval at this quantile level", "values");
   }
   const double half_spread = (summary.upper - summary.lower) / (2 * z);
-  double variance =
-      static_cast<double>(summary.n_star) / n * (n - 1) * half_spread * half_spread;
+  double variance = static_cast<double>(summary.n_star) / n * (n - 1) * half_spread * half_spread;
   if (!(variance > 0)) {
     return invalid_argument(
         "the values around the quantile are all equal, so its interval has no width", "values");

@@ -18,10 +18,10 @@ namespace fulcrum::stats {
 struct QuantileSummary {
   std::int64_t n = 0;
   std::int64_t n_star = 0;
-  double level = 0.5;     // nu
-  double quantile = 0;    // sample quantile at nu
-  double lower = 0;       // sample quantile at the lower level
-  double upper = 0;       // sample quantile at the upper level
+  double level = 0.5;   // nu
+  double quantile = 0;  // sample quantile at nu
+  double lower = 0;     // sample quantile at the lower level
+  double upper = 0;     // sample quantile at the upper level
 };
 
 // The summary from raw values (any order). Errors: "quantile" outside (0, 1); "values" not

@@ -111,7 +111,9 @@ TEST(ExperimentConfig, ErrorsNameTheField) {
             "targeting.app_version.$vgtt");
   EXPECT_EQ(error_field([](json& r) { r["lower_is_better"] = {"bounce"}; }), "lower_is_better[0]");
   // Guardrails: roles of known metrics, the primary stays a goal, margins >= 0 on guardrails.
-  EXPECT_EQ(error_field([](json& r) { r["metric_roles"] = {{"clicks", "guardrail"}}; }),
+  EXPECT_EQ(error_field([](json& r) {
+              r["metric_roles"] = {{"clicks", "guardrail"}};
+            }),
             "metric_roles.clicks");
   EXPECT_EQ(error_field([](json& r) {
               r["metric_roles"] = {{r["success_metrics"][0].get<std::string>(), "guardrail"}};

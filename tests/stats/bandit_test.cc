@@ -22,7 +22,8 @@ constexpr int kDraws = 200000;
 
 json arms_json(const std::vector<SampleStats>& arms) {
   json out = json::array();
-  for (const auto& a : arms) out.push_back({{"n", a.n}, {"sum", a.sum}, {"sum_squares", a.sum_squares}});
+  for (const auto& a : arms)
+    out.push_back({{"n", a.n}, {"sum", a.sum}, {"sum_squares", a.sum_squares}});
   return out;
 }
 
@@ -153,11 +154,11 @@ TEST(Bandit, SimulatedRegretIsWellBelowUniformAllocation) {
       picked[top_two] += result.picked_best;
     }
   }
-  std::printf("uniform regret %.0f; top-two Thompson %.0f (%.2f of uniform, best arm picked in "
-              "%d/%d, mean P(best) %.3f); plain Thompson %.0f (%.2f, %d/%d, %.3f)\n",
-              uniform_regret, regret[1], regret[1] / uniform_regret, picked[1], runs,
-              best_probability[1], regret[0], regret[0] / uniform_regret, picked[0], runs,
-              best_probability[0]);
+  std::printf(
+      "uniform regret %.0f; top-two Thompson %.0f (%.2f of uniform, best arm picked in "
+      "%d/%d, mean P(best) %.3f); plain Thompson %.0f (%.2f, %d/%d, %.3f)\n",
+      uniform_regret, regret[1], regret[1] / uniform_regret, picked[1], runs, best_probability[1],
+      regret[0], regret[0] / uniform_regret, picked[0], runs, best_probability[0]);
   EXPECT_LT(regret[1], 0.7 * uniform_regret);
   EXPECT_LT(regret[0], 0.4 * uniform_regret);
   EXPECT_EQ(picked[1], runs);
@@ -181,7 +182,8 @@ TEST(Bandit, AnalysisReportsWeightsAndRejectsMetricsItCannotHandle) {
     total += weight.get<double>();
   }
   EXPECT_NEAR(total, 1, 1e-12);
-  EXPECT_GT(out["bandit"]["weights"]["b"].get<double>(), out["bandit"]["weights"]["a"].get<double>());
+  EXPECT_GT(out["bandit"]["weights"]["b"].get<double>(),
+            out["bandit"]["weights"]["a"].get<double>());
   EXPECT_GT(out["bandit"]["best_arm_probability"]["b"].get<double>(), 0.99);
 
   json ratio = doc;

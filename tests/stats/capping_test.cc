@@ -52,9 +52,8 @@ TEST(Capping, PercentileCapMatchesNumpyAndTheTestMatchesScipy) {
     const json& c = batch.cases[i];
     const json& want = batch.expected[i];
     CapSpec spec{CapKind::kPercentile, c["level"].get<double>(), c["ignore_zeros"].get<bool>()};
-    auto capped = cap_groups({c["control"].get<std::vector<double>>(),
-                              c["treatment"].get<std::vector<double>>()},
-                             spec);
+    auto capped = cap_groups(
+        {c["control"].get<std::vector<double>>(), c["treatment"].get<std::vector<double>>()}, spec);
     ASSERT_TRUE(capped.is_ok());
     EXPECT_TRUE(close(capped->cap, want["cap"].get<double>())) << "case " << i;
     EXPECT_TRUE(close(capped->capped[0].sum, want["control_sum"].get<double>())) << "case " << i;
@@ -143,11 +142,11 @@ TEST(Capping, BadSettingsNameTheField) {
                                       {"capping", {{"type", "winsor"}, {"value", 0.9}}},
                                       {"groups", values}})),
             "metrics[0].capping.type");
-  EXPECT_EQ(analysis_error_field(
-                doc({{"name", "r"},
-                     {"type", "continuous"},
-                     {"groups", {{"control", {{"values", {1, 2}}, {"n", 2}}},
-                                 {"variant", {{"values", {2, 3, 4}}}}}}})),
+  EXPECT_EQ(analysis_error_field(doc({{"name", "r"},
+                                      {"type", "continuous"},
+                                      {"groups",
+                                       {{"control", {{"values", {1, 2}}, {"n", 2}}},
+                                        {"variant", {{"values", {2, 3, 4}}}}}}})),
             "metrics[0].groups.control.n");
 }
 
@@ -188,16 +187,18 @@ TEST(Capping, SimulatedBiasAndVarianceOfAPercentileCap) {
   EXPECT_LE(null_rejections, trials * 0.05 + 3 * std::sqrt(trials * 0.05 * 0.95));
 
   // (b) the capped population's true lift, from one large sample with the cap at its p99.
-  std::vector<double> big_control = revenue(rng, 400000, 1), big_treatment = revenue(rng, 400000, 1.1);
+  std::vector<double> big_control = revenue(rng, 400000, 1),
+                      big_treatment = revenue(rng, 400000, 1.1);
   auto truth = cap_groups({big_control, big_treatment}, spec);
   ASSERT_TRUE(truth.is_ok());
   const double capped_truth = truth->capped[1].sum / truth->capped[0].sum - 1;
   const double capped_mean_lift = capped_lift_sum / trials;
   const double uncapped_mean_lift = uncapped_lift_sum / trials;
-  std::printf("capping p99: mean capped lift %.4f (capped-population truth %.4f), mean uncapped "
-              "lift %.4f (truth 0.1000); mean se capped %.4f vs uncapped %.4f\n",
-              capped_mean_lift, capped_truth, uncapped_mean_lift, capped_se_sum / trials,
-              uncapped_se_sum / trials);
+  std::printf(
+      "capping p99: mean capped lift %.4f (capped-population truth %.4f), mean uncapped "
+      "lift %.4f (truth 0.1000); mean se capped %.4f vs uncapped %.4f\n",
+      capped_mean_lift, capped_truth, uncapped_mean_lift, capped_se_sum / trials,
+      uncapped_se_sum / trials);
   EXPECT_LT(capped_truth, 0.1);  // capping shrinks a multiplicative lift toward 0
   EXPECT_GT(capped_truth, 0.0);
   EXPECT_NEAR(capped_mean_lift, capped_truth, 4 * (capped_se_sum / trials) / std::sqrt(trials));
@@ -241,17 +242,17 @@ TEST(Quantile, SummaryMatchesNumpyQuantilesAtGrowthbookBoundLevels) {
 // (QuantileStatistic nu = 0.9, n = n_star = 11054 / 10861): the improper-flat-prior absolute
 // result and the relative one (prior variance 1e6, which moves it by < 1e-10).
 TEST(Quantile, VarianceAndIntervalMatchGbstatsPublishedValues) {
-  QuantileSummary control{11054, 11054, 0.9, 7.157987489967789, 7.098780136176828,
-                          7.217194843758751};
-  QuantileSummary treatment{10861, 10861, 0.9, 7.694499927525767, 7.64180598628119,
-                            7.747193868770344};
+  QuantileSummary control{
+      11054, 11054, 0.9, 7.157987489967789, 7.098780136176828, 7.217194843758751};
+  QuantileSummary treatment{
+      10861, 10861, 0.9, 7.694499927525767, 7.64180598628119, 7.747193868770344};
   auto c = quantile_estimate(control);
   auto t = quantile_estimate(treatment);
   ASSERT_TRUE(c.is_ok() && t.is_ok());
   auto comparison = compare_estimates(*c, *t, 0.05, TestDistribution::kStudentT);
   ASSERT_TRUE(comparison.is_ok());
-  auto absolute = bayesian_lift(comparison->absolute.estimate,
-                                comparison->absolute.standard_error, GaussianPrior{}, 0.05);
+  auto absolute = bayesian_lift(comparison->absolute.estimate, comparison->absolute.standard_error,
+                                GaussianPrior{}, 0.05);
   ASSERT_TRUE(absolute.is_ok());
   EXPECT_TRUE(close(absolute->posterior_mean, 0.5365124375579775));
   EXPECT_TRUE(close(absolute->credible_interval.lower, 0.4572559589115422, 0.16));
@@ -270,11 +271,12 @@ TEST(Quantile, AnalysisOfAP90MetricAndItsErrors) {
   std::vector<double> control(2000), variant(2000);
   for (double& v : control) v = control_time(rng);
   for (double& v : variant) v = variant_time(rng);
-  json metric = {{"name", "load_time_p90"},
-                 {"type", "quantile"},
-                 {"quantile", 0.9},
-                 {"higher_is_better", false},
-                 {"groups", {{"control", {{"values", control}}}, {"variant", {{"values", variant}}}}}};
+  json metric = {
+      {"name", "load_time_p90"},
+      {"type", "quantile"},
+      {"quantile", 0.9},
+      {"higher_is_better", false},
+      {"groups", {{"control", {{"values", control}}}, {"variant", {{"values", variant}}}}}};
   auto input = analysis_input_from_json({{"metrics", {metric}}});
   ASSERT_TRUE(input.is_ok()) << input.status().message();
   auto output = analyze(*input);

@@ -224,9 +224,10 @@ TEST(ShipDecision, FalseShipRateAtTheMarginStaysAtAlpha) {
   }
   const double rate = static_cast<double>(ships_at_boundary) / trials;
   const double mc_error = std::sqrt(alpha * (1 - alpha) / trials);
-  std::printf("false-ship rate at the margin %.4f (alpha %.2f, MC sd %.4f); ship rate with no "
-              "harm %.4f\n",
-              rate, alpha, mc_error, static_cast<double>(ships_without_harm) / trials);
+  std::printf(
+      "false-ship rate at the margin %.4f (alpha %.2f, MC sd %.4f); ship rate with no "
+      "harm %.4f\n",
+      rate, alpha, mc_error, static_cast<double>(ships_without_harm) / trials);
   EXPECT_LE(rate, alpha + 3 * mc_error);
   // Power at n = 2000, se of the lift ~0.0063: P(Z > 1.645 - 0.02/0.0063) ~ 0.94.
   EXPECT_GT(ships_without_harm, trials * 8 / 10);
@@ -265,25 +266,28 @@ TEST(ShipDecision, BadGuardrailConfigurationNamesTheField) {
     auto output = analyze(*parsed);
     return output.is_ok() ? std::string("(accepted)") : output.status().field();
   };
-  const char* groups = R"("groups": {"control": {"n": 100, "sum": 10}, "variant": {"n": 100, "sum": 12}})";
-  EXPECT_EQ(error_field((std::string(R"({"metrics": [{"name": "a", )") + groups +
-                         R"(}, {"name": "b", "role": "guardrail", "non_inferiority_margin": -0.01, )" +
-                         groups + "}]}")
-                            .c_str()),
-            "metrics[1].non_inferiority_margin");
-  EXPECT_EQ(error_field((std::string(R"({"metrics": [{"name": "a", )") + groups +
-                         R"(}, {"name": "b", "role": "secondary", "non_inferiority_margin": 0.01, )" +
-                         groups + "}]}")
-                            .c_str()),
-            "metrics[1].non_inferiority_margin");
+  const char* groups =
+      R"("groups": {"control": {"n": 100, "sum": 10}, "variant": {"n": 100, "sum": 12}})";
+  EXPECT_EQ(
+      error_field((std::string(R"({"metrics": [{"name": "a", )") + groups +
+                   R"(}, {"name": "b", "role": "guardrail", "non_inferiority_margin": -0.01, )" +
+                   groups + "}]}")
+                      .c_str()),
+      "metrics[1].non_inferiority_margin");
+  EXPECT_EQ(
+      error_field((std::string(R"({"metrics": [{"name": "a", )") + groups +
+                   R"(}, {"name": "b", "role": "secondary", "non_inferiority_margin": 0.01, )" +
+                   groups + "}]}")
+                      .c_str()),
+      "metrics[1].non_inferiority_margin");
   EXPECT_EQ(error_field((std::string(R"({"metrics": [{"name": "a", "role": "guardrail", )") +
                          groups + "}]}")
                             .c_str()),
             "metrics[0].role");
-  EXPECT_EQ(error_field((std::string(R"({"metrics": [{"name": "a", "role": "boss", )") + groups +
-                         "}]}")
-                            .c_str()),
-            "metrics[0].role");
+  EXPECT_EQ(
+      error_field(
+          (std::string(R"({"metrics": [{"name": "a", "role": "boss", )") + groups + "}]}").c_str()),
+      "metrics[0].role");
 }
 
 }  // namespace

@@ -47,8 +47,8 @@ inline void run_oracle_for(const std::string& kind) {
   OracleBatch& batch = oracle_registry()[kind];
   nlohmann::json batches = nlohmann::json::object();
   batches[kind] = batch.cases;
-  const std::string request_path = ::testing::TempDir() + "fulcrum_oracle_" +
-                                   std::to_string(::getpid()) + "_" + kind + ".json";
+  const std::string request_path =
+      ::testing::TempDir() + "fulcrum_oracle_" + std::to_string(::getpid()) + "_" + kind + ".json";
   {
     std::ofstream request(request_path);
     request << nlohmann::json{{"batches", batches}}.dump();
