@@ -35,13 +35,16 @@ AnalysisInput make_input() {
   input.allocation = {{"control", 0.5}, {"variant", 0.5}};
   input.days_elapsed = 14;
   auto binomial = [](const char* name, double rate0, double rate1) {
-    MetricInput m{name, MetricType::kBinomial, true, {}};
+    MetricInput m;
+    m.name = name;
     m.groups["control"] = group(50000, 50000 * rate0, 50000 * rate0);
     m.groups["variant"] = group(50200, 50200 * rate1, 50200 * rate1);
     return m;
   };
   input.metrics.push_back(binomial("conversion_rate", 0.10, 0.104));
-  MetricInput revenue{"revenue_per_user", MetricType::kContinuous, true, {}};
+  MetricInput revenue;
+  revenue.name = "revenue_per_user";
+  revenue.type = MetricType::kContinuous;
   revenue.groups["control"] = group(50000, 1.25e6, 7.6e7);
   revenue.groups["variant"] = group(50200, 1.27e6, 7.7e7);
   input.metrics.push_back(revenue);
@@ -54,7 +57,9 @@ AnalysisInput make_input() {
   cuped.groups["variant"].pre_sum_squares = 7.05e7;
   cuped.groups["variant"].pre_cross_sum = 6.6e7;
   input.metrics.push_back(cuped);
-  MetricInput ratio{"revenue_per_session", MetricType::kRatio, true, {}};
+  MetricInput ratio;
+  ratio.name = "revenue_per_session";
+  ratio.type = MetricType::kRatio;
   ratio.groups["control"] = ratio_group(50000, 1.25e6, 7.6e7, 150000, 600000, 4.5e6);
   ratio.groups["variant"] = ratio_group(50200, 1.27e6, 7.7e7, 151000, 605000, 4.6e6);
   input.metrics.push_back(ratio);

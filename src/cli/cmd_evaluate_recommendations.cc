@@ -86,13 +86,34 @@ CommandRunner setup_recommendations(CLI::App& app, const GlobalOptions& global) 
     std::cout << fmt::format(
         "Recommendations, time split: train before {}, adoptions until {} ({} users)\n",
         format_iso8601(e.cutoff), format_iso8601(e.until), e.users_evaluated);
-    std::cout << fmt::format("{:<14}{:>14}{:>12}{:>10}\n", "ranker",
+    std::cout << fmt::format("{:<18}{:>14}{:>12}{:>10}\n", "ranker",
                              fmt::format("precision@{}", e.k), fmt::format("recall@{}", e.k),
                              fmt::format("NDCG@{}", e.k));
-    std::cout << fmt::format("{:<14}{:>14.4f}{:>12.4f}{:>10.4f}\n", "EASE model", e.model.precision,
+    std::cout << fmt::format("{:<18}{:>14.4f}{:>12.4f}{:>10.4f}\n",
+                             fmt::format("EASE, lambda {:g}", e.lambda.chosen), e.model.precision,
                              e.model.recall, e.model.ndcg);
-    std::cout << fmt::format("{:<14}{:>14.4f}{:>12.4f}{:>10.4f}\n", "most popular",
+    std::cout << fmt::format("{:<18}{:>14.4f}{:>12.4f}{:>10.4f}\n", "most popular",
                              e.most_popular.precision, e.most_popular.recall, e.most_popular.ndcg);
+    std::cout << fmt::format(
+        "{:<18}{:>14.4f}{:>12.4f}{:>10.4f}\n", fmt::format("EASE, lambda {:g}", kFixedEaseLambda),
+        e.fixed_lambda_model.precision, e.fixed_lambda_model.recall, e.fixed_lambda_model.ndcg);
+    const auto& lambda = e.lambda;
+    if (!lambda.validated) {
+      std::cout << fmt::format(
+          "EASE lambda {:g} (not validated: no user adopted a new feature between {} and {})\n",
+          lambda.chosen, format_iso8601(lambda.train_until), format_iso8601(lambda.validate_until));
+      return 0;
+    }
+    std::cout << fmt::format(
+        "EASE lambda {:g}, chosen by validation: trained before {}, NDCG@{} on the adoptions "
+        "until {} ({} users)\n",
+        lambda.chosen, format_iso8601(lambda.train_until), lambda.k,
+        format_iso8601(lambda.validate_until), lambda.users_validated);
+    std::cout << fmt::format("{:>10}{:>10}\n", "lambda", fmt::format("NDCG@{}", lambda.k));
+    for (const auto& point : lambda.grid) {
+      std::cout << fmt::format("{:>10g}{:>10.4f}{}\n", point.lambda, point.ndcg,
+                               point.lambda == lambda.chosen ? "  <- chosen" : "");
+    }
     return 0;
   };
 }

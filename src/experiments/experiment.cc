@@ -13,11 +13,17 @@ namespace {
 
 using json = nlohmann::json;
 
-const std::set<std::string> kConfigFields = {
-    "test_name",   "feature_name",       "description",     "hypothesis",   "success_metrics",
-    "test_groups", "traffic_allocation", "start_date",      "created_by",   "control",
-    "coverage",    "namespace",          "targeting",       "metric_types", "lower_is_better",
-    "alpha",       "analysis_method",    "min_sample_size", "target_power", "target_mde"};
+const std::set<std::string> kConfigFields = {"test_name",          "feature_name",
+                                             "description",        "hypothesis",
+                                             "success_metrics",    "test_groups",
+                                             "traffic_allocation", "start_date",
+                                             "created_by",         "control",
+                                             "coverage",           "namespace",
+                                             "targeting",          "metric_types",
+                                             "lower_is_better",    "alpha",
+                                             "analysis_method",    "min_sample_size",
+                                             "target_power",       "target_mde",
+                                             "metric_roles",       "non_inferiority_margins"};
 
 Status require_string(const json& obj, const char* key, std::string& out, bool required,
                       std::size_t max_bytes = limits::kMaxIdBytes) {
@@ -137,7 +143,57 @@ Result<ExperimentConfig> parse_config(const json& request) {
     if (!metric_names.insert(m.get<std::string>()).second) {
       return invalid_argument("duplicate metric", field);
     }
-    config.success_metrics.push_back({m.get<std::string>(), default_metric_type(m), true});
+    config.success_metrics.push_back(
+        {m.get<std::string>(), default_metric_type(m), true,
+         i == 0 ? stats::MetricRole::kGoal : stats::MetricRole::kSecondary, std::nullopt});
+  }
+  auto find_metric = [&](const std::string& name) {
+    return std::find_if(config.success_metrics.begin(), config.success_metrics.end(),
+                        [&](const MetricSpec& s) { return s.name == name; });
+  };
+  if (auto roles = request.find("metric_roles"); roles != request.end() && !roles->is_null()) {
+    if (!roles->is_object()) return invalid_argument("must be an object", "metric_roles");
+    for (auto it = roles->begin(); it != roles->end(); ++it) {
+      const std::string field = "metric_roles." + it.key();
+      auto spec = find_metric(it.key());
+      if (spec == config.success_metrics.end()) {
+        return invalid_argument("not one of success_metrics", field);
+      }
+      if (*it == "goal") {
+        spec->role = stats::MetricRole::kGoal;
+      } else if (*it == "guardrail") {
+        spec->role = stats::MetricRole::kGuardrail;
+      } else if (*it == "secondary") {
+        spec->role = stats::MetricRole::kSecondary;
+      } else {
+        return invalid_argument("must be \"goal\", \"guardrail\" or \"secondary\"", field);
+      }
+      if (spec == config.success_metrics.begin() && spec->role != stats::MetricRole::kGoal) {
+        return invalid_argument("the first success metric is the primary one and must be a goal",
+                                field);
+      }
+    }
+  }
+  if (auto margins = request.find("non_inferiority_margins");
+      margins != request.end() && !margins->is_null()) {
+    if (!margins->is_object()) {
+      return invalid_argument("must be an object", "non_inferiority_margins");
+    }
+    for (auto it = margins->begin(); it != margins->end(); ++it) {
+      const std::string field = "non_inferiority_margins." + it.key();
+      auto spec = find_metric(it.key());
+      if (spec == config.success_metrics.end()) {
+        return invalid_argument("not one of success_metrics", field);
+      }
+      if (spec->role != stats::MetricRole::kGuardrail) {
+        return invalid_argument("only guardrail metrics (metric_roles) have a margin", field);
+      }
+      if (!it->is_number() || !std::isfinite(it->get<double>()) || it->get<double>() < 0) {
+        return invalid_argument(
+            "must be a non-negative relative lift (0.02 = the treatment may be 2% worse)", field);
+      }
+      spec->non_inferiority_margin = it->get<double>();
+    }
   }
   if (auto types = request.find("metric_types"); types != request.end() && !types->is_null()) {
     if (!types->is_object()) return invalid_argument("must be an object", "metric_types");
@@ -314,11 +370,14 @@ json config_to_json(const ExperimentConfig& config) {
     groups[g.name] = g.config;
     allocation[g.name] = g.weight;
   }
-  json metrics = json::array(), lower = json::array();
+  json metrics = json::array(), lower = json::array(), roles = json::object(),
+       margins = json::object();
   for (const MetricSpec& m : config.success_metrics) {
     metrics.push_back(m.name);
     types[m.name] = stats::metric_type_name(m.type);
     if (!m.higher_is_better) lower.push_back(m.name);
+    roles[m.name] = stats::metric_role_name(m.role);
+    if (m.non_inferiority_margin) margins[m.name] = *m.non_inferiority_margin;
   }
   json out = {{"test_name", config.test_name},
               {"feature_name", config.feature_name},
@@ -327,6 +386,8 @@ json config_to_json(const ExperimentConfig& config) {
               {"success_metrics", metrics},
               {"metric_types", types},
               {"lower_is_better", lower},
+              {"metric_roles", roles},
+              {"non_inferiority_margins", margins},
               {"test_groups", groups},
               {"traffic_allocation", allocation},
               {"control", config.control},

@@ -14,7 +14,10 @@
 //     "conversion" are binomial, others continuous),
 //   lower_is_better [metric names], alpha (default 0.05),
 //   analysis_method "frequentist"|"bayesian"|"sequential", min_sample_size (per group),
-//   target_power (default 0.8), target_mde (relative, default 0.05)        (optional)
+//   target_power (default 0.8), target_mde (relative, default 0.05),
+//   metric_roles {metric: "goal"|"guardrail"|"secondary"} (success_metrics[0] is the primary
+//     goal; the others default to secondary), non_inferiority_margins {guardrail: relative
+//     margin >= 0, default 0.01} (see stats/decision.h)                      (optional)
 // Groups are assigned in a fixed order, control first then the others by name, so the
 // bucket a user gets does not depend on JSON key order.
 #pragma once
@@ -41,6 +44,10 @@ struct MetricSpec {
   std::string name;
   stats::MetricType type = stats::MetricType::kBinomial;
   bool higher_is_better = true;
+  // The first success metric is the primary goal; the others are secondary unless
+  // metric_roles says otherwise.
+  stats::MetricRole role = stats::MetricRole::kSecondary;
+  std::optional<double> non_inferiority_margin;  // guardrails only (relative, >= 0)
 };
 
 struct GroupSpec {

@@ -4,13 +4,17 @@
 //   "test_id", "test_name", "status", "phase", "analysis_method", "alpha",
 //   "winner": group | null (only when significant), "winner_forced",
 //   "recommendation": plain text, "recommendation_action": ship|keep_running|stop,
+//   "decision_rule": the rule that decided (stats::decision_rule_name, or
+//     "bayesian_chance_to_beat_control" / "min_sample_size"), "decided_by_metric",
 //   "days_needed", "additional_users_per_group",
 //   "group_analysis": {group: {conversion_rate, statistical_significance, p_value, winner,
 //                              sample_size, lift, confidence_interval, raw_p_value,
 //                              chance_to_beat_control}},
-//   "metrics": [{name, type, primary, higher_is_better, cuped_applied, groups: {...}}],
+//   "metrics": [{name, type, primary, role, higher_is_better, cuped_applied,
+//                groups: {group: {..., guardrail (guardrail metrics)}}}],
 //   "srm": {p_value, chi_square, mismatch, observed, expected},
 //   "multi_variant_users", "total_exposures", "days_running",
+//   "health": {multi_variant_share, multi_variant_limit (0.01), multi_variant_flag, message},
 //   "daily_cumulative": {metric, groups: {group: [{date, users, converted, conversion_rate}]}}
 // }
 // group_analysis fields are numbers in every state (no data yet, one group empty, a test
@@ -29,6 +33,7 @@
 
 #include "experiments/service.h"
 #include "stats/analysis.h"
+#include "stats/analysis_json.h"
 
 namespace fulcrum::experiments {
 namespace {
@@ -73,6 +78,24 @@ Result<json> daily_chart(Store& store, const std::string& key, const std::string
           row.users > 0 ? static_cast<double>(row.converted) / row.users : 0.0}});
   }
   return json{{"metric", metric}, {"groups", groups}};
+}
+
+// Users exposed to more than one variant dilute both groups and usually mean a broken
+// assignment (a cache, a second id, a client that re-buckets); above 1% of the exposed users
+// the results are flagged (GrowthBook's "multiple exposures" health check).
+inline constexpr double kMultiVariantShareLimit = 0.01;
+
+json health_check(std::int64_t multi_variant_users, std::int64_t total_exposures) {
+  const double share = total_exposures > 0 ? static_cast<double>(multi_variant_users) /
+                                                 static_cast<double>(total_exposures)
+                                           : 0.0;
+  const bool flagged = share > kMultiVariantShareLimit;
+  return {{"multi_variant_share", share},
+          {"multi_variant_limit", kMultiVariantShareLimit},
+          {"multi_variant_flag", flagged},
+          {"message", flagged ? "More than 1% of the exposed users saw more than one variant: "
+                                "check the assignment before trusting these results."
+                              : ""}};
 }
 
 }  // namespace
@@ -123,6 +146,8 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
     metric_input.name = metric.name;
     metric_input.type = metric.type;
     metric_input.higher_is_better = metric.higher_is_better;
+    metric_input.role = metric.role;
+    metric_input.non_inferiority_margin = metric.non_inferiority_margin;
     bool any_pre = false;
     for (const auto& row : *rows) any_pre = any_pre || row.pre_sum_squares > 0;
     for (const GroupSpec& g : config.groups) {
@@ -160,6 +185,7 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
               {"primary_metric", config.success_metrics.front().name},
               {"total_exposures", total_exposures},
               {"multi_variant_users", *multi},
+              {"health", health_check(*multi, total_exposures)},
               {"unknown_variant_exposures", unknown_variant},
               {"days_running", days_running ? json(*days_running) : json(nullptr)},
               {"winner_forced", e.winner_forced}};
@@ -187,6 +213,8 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
         "Keep running: not enough exposed users yet to compare the groups (smallest group has " +
         std::to_string(min_n) + ").";
     out["recommendation_action"] = "keep_running";
+    out["decision_rule"] = stats::decision_rule_name(stats::DecisionRule::kUnderpowered);
+    out["decided_by_metric"] = nullptr;
     out["metrics"] = json::array();
     out["srm"] = nullptr;
     return out;
@@ -235,7 +263,36 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
       text = "Keep running: the posterior is not yet conclusive on " + primary.name + ".";
     }
   }
+  std::string rule = stats::decision_rule_name(result.decision.rule);
+  std::optional<std::string> decided_by = result.decision.metric;
+  if (config.method == AnalysisMethod::kBayesian) {
+    rule = "bayesian_chance_to_beat_control";
+    decided_by = primary.name;
+    if (action == "ship" && winner) {
+      // The posterior picked a winner; its guardrails must still be non-inferior.
+      stats::ShipDecisionInput guard;
+      guard.treatment = *winner;
+      guard.goals = {{primary.name, true, true}};
+      for (const auto& metric : result.metrics) {
+        if (metric.role != stats::MetricRole::kGuardrail) continue;
+        const stats::GroupResult* g = find_group(metric, *winner);
+        if (g && g->vs_control && g->vs_control->guardrail) {
+          guard.guardrails.push_back(*g->vs_control->guardrail);
+        }
+      }
+      const stats::ShipDecision checked = stats::decide_ship(guard);
+      if (checked.action != stats::Action::kShip) {
+        action = stats::action_name(checked.action);
+        text = checked.text;
+        rule = stats::decision_rule_name(checked.rule);
+        decided_by = checked.metric;
+        winner.reset();
+      }
+    }
+  }
   if (action == "ship" && config.min_sample_size > 0 && min_n < config.min_sample_size) {
+    rule = "min_sample_size";
+    decided_by = primary.name;
     action = "keep_running";
     winner.reset();
     text = "Keep running: the difference looks significant, but the smallest group has " +
@@ -293,6 +350,7 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
         entry["adjusted_p_value"] = number_or_null(t.adjusted_p_value);
         entry["significant"] = t.significant;
         entry["chance_to_beat_control"] = number_or_null(t.chance_to_beat_control);
+        if (t.guardrail) entry["guardrail"] = stats::guardrail_check_to_json(*t.guardrail);
         if (t.bayesian) {
           entry["bayesian"] = {
               {"posterior_mean", number_or_null(t.bayesian->posterior_mean)},
@@ -307,6 +365,7 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
     metrics.push_back({{"name", metric.name},
                        {"type", stats::metric_type_name(metric.type)},
                        {"primary", m == 0},
+                       {"role", stats::metric_role_name(metric.role)},
                        {"higher_is_better", metric.higher_is_better},
                        {"cuped_applied", metric.cuped_applied},
                        {"cuped_theta", number_or_null(metric.cuped_theta)},
@@ -327,6 +386,9 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
   out["winner"] = winner ? json(*winner) : json(nullptr);
   out["recommendation"] = text;
   out["recommendation_action"] = action;
+  // Which rule of the decision (stats/decision.h) produced the action, and on which metric.
+  out["decision_rule"] = rule;
+  out["decided_by_metric"] = decided_by ? json(*decided_by) : json(nullptr);
   out["days_needed"] = result.recommendation.days_needed && action == "keep_running"
                            ? json(*result.recommendation.days_needed)
                            : json(nullptr);

@@ -154,12 +154,17 @@ Result<LogisticModel> fit_logistic_irls(const Eigen::MatrixXd& raw, const Eigen:
   Eigen::VectorXd penalty = Eigen::VectorXd::Constant(k + 1, l2);
   penalty[0] = 0.0;
   Eigen::VectorXd beta = Eigen::VectorXd::Zero(k + 1);
+  // Work buffers sized once: with millions of rows (upgrade snapshots at 1M users) an n x k
+  // temporary per iteration costs more in page faults than the arithmetic.
+  Eigen::VectorXd eta(n), p(n), w(n);
+  Eigen::MatrixXd weighted_x(n, k + 1);
   for (int iteration = 1; iteration <= max_iterations; ++iteration) {
-    Eigen::VectorXd eta = x * beta;
-    Eigen::VectorXd p = (1.0 / (1.0 + (-eta.array()).exp())).matrix();
-    Eigen::VectorXd w = (p.array() * (1.0 - p.array())).max(1e-10).matrix();
+    eta.noalias() = x * beta;
+    p = (1.0 / (1.0 + (-eta.array()).exp())).matrix();
+    w = (p.array() * (1.0 - p.array())).max(1e-10).matrix();
     // Newton step for the penalised log-likelihood: H = X'WX + L, g = X'(y-p) - L beta.
-    Eigen::MatrixXd hessian = x.transpose() * w.asDiagonal() * x;
+    weighted_x = x.array().colwise() * w.array();
+    Eigen::MatrixXd hessian = weighted_x.transpose() * x;
     hessian.diagonal() += penalty;
     Eigen::VectorXd gradient = x.transpose() * (y - p) - penalty.cwiseProduct(beta);
     Eigen::VectorXd step = hessian.ldlt().solve(gradient);

@@ -115,23 +115,30 @@ bool upgraded_from_free(const UsageHistory& history, int user, UnixSeconds from,
 UpgradeDataset upgrade_dataset(const UsageHistory& history,
                                const std::vector<UnixSeconds>& snapshot_times,
                                UnixSeconds horizon) {
+  auto eligible = [&](int user, UnixSeconds at) {
+    return history.user(user).signup_at < at && history.tier_at(user, at) == Tier::kFree;
+  };
+  // Count first, then fill the design matrix in place: at a million users there are
+  // millions of rows, and a vector of per-row vectors would cost more than the matrix.
+  Eigen::Index rows = 0;
+  for (UnixSeconds at : snapshot_times) {
+    for (int user = 0; user < history.user_count(); ++user) rows += eligible(user, at) ? 1 : 0;
+  }
   UpgradeDataset data;
-  std::vector<Eigen::VectorXd> rows;
-  std::vector<double> labels;
+  data.users.reserve(static_cast<std::size_t>(rows));
+  data.at.reserve(static_cast<std::size_t>(rows));
+  data.features.resize(rows, kUpgradeFeatureCount);
+  data.upgraded.resize(rows);
+  Eigen::Index row = 0;
   for (UnixSeconds at : snapshot_times) {
     for (int user = 0; user < history.user_count(); ++user) {
-      if (history.user(user).signup_at >= at || history.tier_at(user, at) != Tier::kFree) continue;
+      if (!eligible(user, at)) continue;
       data.users.push_back(user);
       data.at.push_back(at);
-      rows.push_back(upgrade_features(engagement_counts(history, user, at)));
-      labels.push_back(upgraded_from_free(history, user, at, at + horizon) ? 1.0 : 0.0);
+      data.features.row(row) = upgrade_features(engagement_counts(history, user, at)).transpose();
+      data.upgraded[row] = upgraded_from_free(history, user, at, at + horizon) ? 1.0 : 0.0;
+      ++row;
     }
-  }
-  data.features.resize(static_cast<Eigen::Index>(rows.size()), kUpgradeFeatureCount);
-  data.upgraded.resize(static_cast<Eigen::Index>(rows.size()));
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    data.features.row(static_cast<Eigen::Index>(i)) = rows[i].transpose();
-    data.upgraded[static_cast<Eigen::Index>(i)] = labels[i];
   }
   return data;
 }

@@ -97,6 +97,7 @@ json recommendation_section(AutomatedOptimization& engines) {
                    {"expected_value_total", money2(tally.expected_value)}});
   }
   json section = {{"model_trained_at", format_iso8601(current.trained_at())},
+                  {"ease_lambda", current.ease_lambda()},
                   {"users", current.user_count()},
                   {"users_with_recommendations", with_recommendations},
                   {"recommendations", total},

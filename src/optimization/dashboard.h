@@ -4,7 +4,8 @@
 // {
 //   "generated_at",
 //   "ab_tests":        {counts_by_status, tests[], results{test_id: results document}},
-//   "recommendations": {model_trained_at, users, users_with_recommendations,
+//   "recommendations": {model_trained_at, ease_lambda (validated), users,
+//                       users_with_recommendations,
 //                       counts_by_type{type: n}, top_features[{feature_name, recommendations,
 //                       by_type, mean_confidence, expected_value_total}],
 //                       outcomes{recommended_at, observed_until, by_type{type: {

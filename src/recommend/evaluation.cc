@@ -1,6 +1,15 @@
 #include "recommend/evaluation.h"
 
 namespace fulcrum {
+namespace {
+
+void add_scores(RankingScores& total, const RankingScores& one) {
+  total.precision += one.precision;
+  total.recall += one.recall;
+  total.ndcg += one.ndcg;
+}
+
+}  // namespace
 
 nlohmann::json RecommendationEvaluation::to_json() const {
   auto scores = [](const RankingScores& s) {
@@ -11,7 +20,13 @@ nlohmann::json RecommendationEvaluation::to_json() const {
                         {"k", k},
                         {"users_evaluated", users_evaluated},
                         {"model", scores(model)},
-                        {"most_popular", scores(most_popular)}};
+                        {"most_popular", scores(most_popular)},
+                        {"ease_lambda", lambda.to_json()},
+                        {"fixed_lambda_model", [&] {
+                           auto fixed = scores(fixed_lambda_model);
+                           fixed["lambda"] = kFixedEaseLambda;
+                           return fixed;
+                         }()}};
 }
 
 Result<RecommendationEvaluation> evaluate_recommendations(const UsageHistory& history,
@@ -25,38 +40,45 @@ Result<RecommendationEvaluation> evaluate_recommendations(const UsageHistory& hi
   RecommendationEvaluation evaluation;
   evaluation.k = k;
   // Whole days (usage/usage_history.h): the split is at midnights.
-  UsageSnapshot next = UsageSnapshot::build(history, now, options.window_seconds);
-  evaluation.until = next.at;
-  evaluation.cutoff = next.at - next.window;
-  auto core = build_model_core(history, evaluation.cutoff, options);
+  evaluation.until = analysis_end(now);
+  const UnixSeconds window =
+      (options.window_seconds + kSecondsPerDay - 1) / kSecondsPerDay * kSecondsPerDay;
+  evaluation.cutoff = evaluation.until - window;
+  {
+    // Lambda from the window before the cutoff: the test window stays unseen.
+    UsageSnapshot train =
+        UsageSnapshot::build(history, evaluation.cutoff - window, options.window_seconds);
+    auto lambda = choose_ease_lambda(history, train, evaluation.cutoff, options);
+    if (!lambda.is_ok()) return lambda.status();
+    evaluation.lambda = std::move(lambda).value();
+  }
+  auto core = build_model_core(history, evaluation.cutoff, options, evaluation.lambda.chosen);
   if (!core.is_ok()) return core.status();
   const auto& past = core->snapshot;
-  const int n = static_cast<int>(history.features().size());
-  std::vector<bool> relevant(n);
+  auto fixed_weights = fit_ease_from_usage(past.used, kFixedEaseLambda);
+  if (!fixed_weights.is_ok()) return fixed_weights.status();
+  std::vector<bool> relevant;
   for (int u = 0; u < history.user_count(); ++u) {
     if (history.user(u).signup_at >= evaluation.cutoff) continue;
-    bool any = false;
-    for (int f = 0; f < n; ++f) {
-      relevant[f] = past.used(u, f) == 0 && next.recent(u, f) > 0;
-      any = any || relevant[f];
-    }
-    if (!any) continue;
+    // The targets: features first used in [cutoff, until).
+    if (!new_adoptions(history, past, u, evaluation.until, relevant)) continue;
     const int user = u;
     RankingScores model = score_ranking(rank_unused_features(*core, user), relevant, k);
     RankingScores popular = score_ranking(rank_unused_by_popularity(*core, user), relevant, k);
-    evaluation.model.precision += model.precision;
-    evaluation.model.recall += model.recall;
-    evaluation.model.ndcg += model.ndcg;
-    evaluation.most_popular.precision += popular.precision;
-    evaluation.most_popular.recall += popular.recall;
-    evaluation.most_popular.ndcg += popular.ndcg;
+    RankingScores fixed = score_ranking(
+        rank_unused_features(*fixed_weights, core->popularity, past.used.row(user).data()),
+        relevant, k);
+    add_scores(evaluation.model, model);
+    add_scores(evaluation.most_popular, popular);
+    add_scores(evaluation.fixed_lambda_model, fixed);
     evaluation.users_evaluated += 1;
   }
   if (evaluation.users_evaluated == 0) {
     return failed_precondition("no user adopted a new feature in the evaluation window");
   }
   double users = static_cast<double>(evaluation.users_evaluated);
-  for (RankingScores* s : {&evaluation.model, &evaluation.most_popular}) {
+  for (RankingScores* s :
+       {&evaluation.model, &evaluation.most_popular, &evaluation.fixed_lambda_model}) {
     s->precision /= users;
     s->recall /= users;
     s->ndcg /= users;

@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "core/ids.h"
+#include "recommend/ranking_metrics.h"
 
 namespace fulcrum {
 namespace {
@@ -55,12 +56,17 @@ bool at_risk(const UserView& v) {
          v.activity_recent <= kDeclineRatio * v.activity_previous;
 }
 
-Eigen::RowVectorXd ease_scores(const RecommendationModel::Core& core, const double* used) {
-  const auto n = core.weights.rows();
+Eigen::RowVectorXd ease_scores(const Eigen::MatrixXd& weights,
+                               const std::vector<double>& popularity, const double* used) {
+  const auto n = weights.rows();
   Eigen::Map<const Eigen::RowVectorXd> x(used, n);
-  Eigen::RowVectorXd scores = x * core.weights;
-  for (Eigen::Index f = 0; f < n; ++f) scores[f] += kPopularityTieBreak * core.popularity[f];
+  Eigen::RowVectorXd scores = x * weights;
+  for (Eigen::Index f = 0; f < n; ++f) scores[f] += kPopularityTieBreak * popularity[f];
   return scores;
+}
+
+Eigen::RowVectorXd ease_scores(const RecommendationModel::Core& core, const double* used) {
+  return ease_scores(core.weights, core.popularity, used);
 }
 
 void collect_candidates(const RecommendationModel::Core& core, const std::vector<Feature>& features,
@@ -124,6 +130,22 @@ float quantile(std::vector<float>& values, double q) {
   auto k = static_cast<std::size_t>(q * static_cast<double>(values.size() - 1));
   std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
   return values[k];
+}
+
+// Share of users who used each feature (the popularity ranker and EASE's tie-break).
+std::vector<double> column_shares(const UsageSnapshot::RowMatrixD& used) {
+  const auto users = used.rows();
+  Eigen::VectorXd column_sums = used.colwise().sum().transpose();
+  std::vector<double> shares(static_cast<std::size_t>(used.cols()), 0.0);
+  for (Eigen::Index f = 0; f < used.cols(); ++f) {
+    shares[f] = users > 0 ? column_sums[f] / static_cast<double>(users) : 0.0;
+  }
+  return shares;
+}
+
+// A window as the snapshots hold it: whole days.
+UnixSeconds whole_days(UnixSeconds window) {
+  return (window + kSecondsPerDay - 1) / kSecondsPerDay * kSecondsPerDay;
 }
 
 std::string percent(double p) { return fmt::format("{:.0f}%", 100.0 * p); }
@@ -272,7 +294,7 @@ UsageSnapshot UsageSnapshot::build(const UsageHistory& history, UnixSeconds at,
   s.recent = RowMatrixF::Zero(users, features);
   s.previous = RowMatrixF::Zero(users, features);
   s.paywall_recent = RowMatrixF::Zero(users, features);
-  s.first_use.setConstant(users, features, INT64_MAX);
+  s.used_before_recent.setZero(users, features);
   s.activity_recent.assign(users, 0);
   s.activity_previous.assign(users, 0);
   const UsageDay recent_start = end - window_days, previous_start = end - 2 * window_days;
@@ -285,7 +307,7 @@ UsageSnapshot UsageSnapshot::build(const UsageHistory& history, UnixSeconds at,
         s.paywall_recent(u, d.feature) += static_cast<float>(d.paywall_hits);
       if (d.usage_events == 0) continue;  // paywall hits only
       s.used(u, d.feature) = 1.0;
-      s.first_use(u, d.feature) = std::min(s.first_use(u, d.feature), usage_day_start(d.day));
+      if (d.day < recent_start) s.used_before_recent(u, d.feature) = 1;
       if (d.day >= recent_start) {
         s.recent(u, d.feature) += static_cast<float>(d.uses);
         s.activity_recent[u] += static_cast<float>(d.uses);
@@ -307,22 +329,25 @@ UsageSnapshot UsageSnapshot::build(const UsageHistory& history, UnixSeconds at,
 }
 
 Result<RecommendationModel::Core> build_model_core(const UsageHistory& history, UnixSeconds at,
-                                                   const RecommendOptions& options) {
+                                                   const RecommendOptions& options,
+                                                   double ease_lambda) {
+  return build_model_core(UsageSnapshot::build(history, at, options.window_seconds), ease_lambda);
+}
+
+Result<RecommendationModel::Core> build_model_core(UsageSnapshot snapshot, double ease_lambda) {
   RecommendationModel::Core core;
-  core.snapshot = UsageSnapshot::build(history, at, options.window_seconds);
+  core.snapshot = std::move(snapshot);
   const auto& s = core.snapshot;
-  const int n = static_cast<int>(history.features().size());
-  auto weights = fit_ease_from_usage(s.used, options.ease_lambda);
+  const int n = static_cast<int>(s.used.cols());
+  auto weights = fit_ease_from_usage(s.used, ease_lambda);
   if (!weights.is_ok()) return weights.status();
   core.weights = std::move(weights).value();
   const auto users = s.used.rows();
-  core.popularity.assign(n, 0);
+  core.popularity = column_shares(s.used);
   core.peer_median.assign(n, 0);
   core.peer_low.assign(n, 0);
   core.retention_lift.assign(n, 1.0);
-  Eigen::VectorXd column_sums = s.used.colwise().sum().transpose();
   for (int f = 0; f < n; ++f) {
-    core.popularity[f] = users > 0 ? column_sums[f] / static_cast<double>(users) : 0.0;
     std::vector<float> counts;
     for (Eigen::Index u = 0; u < users; ++u) {
       if (s.recent(u, f) > 0) counts.push_back(s.recent(u, f));
@@ -335,14 +360,13 @@ Result<RecommendationModel::Core> build_model_core(const UsageHistory& history, 
   // +1/+2 Laplace prior so rare features do not get extreme lifts).
   double base_kept = 0, base_n = 0;
   std::vector<double> kept(n, 0), total(n, 0);
-  const UnixSeconds previous_end = s.at - s.window;
   for (Eigen::Index u = 0; u < users; ++u) {
     if (s.activity_previous[u] <= 0) continue;
     double stayed = s.activity_recent[u] > kDeclineRatio * s.activity_previous[u] ? 1.0 : 0.0;
     base_kept += stayed;
     base_n += 1;
     for (int f = 0; f < n; ++f) {
-      if (s.first_use(u, f) < previous_end) {
+      if (s.used_before_recent(u, f) != 0) {
         kept[f] += stayed;
         total[f] += 1;
       }
@@ -358,16 +382,110 @@ Result<Eigen::MatrixXd> fit_ease_from_usage(const UsageSnapshot::RowMatrixD& use
   return fit_ease(gram, lambda);
 }
 
-std::vector<int> rank_unused_features(const RecommendationModel::Core& core, int user) {
-  const auto& s = core.snapshot;
-  Eigen::RowVectorXd scores = ease_scores(core, s.used.row(user).data());
+std::vector<int> rank_unused_features(const Eigen::MatrixXd& weights,
+                                      const std::vector<double>& popularity, const double* used) {
+  Eigen::RowVectorXd scores = ease_scores(weights, popularity, used);
   std::vector<int> ranked;
   for (int f = 0; f < scores.size(); ++f) {
-    if (s.used(user, f) == 0) ranked.push_back(f);
+    if (used[f] == 0) ranked.push_back(f);
   }
   std::stable_sort(ranked.begin(), ranked.end(),
                    [&](int a, int b) { return scores[a] > scores[b]; });
   return ranked;
+}
+
+std::vector<int> rank_unused_features(const RecommendationModel::Core& core, int user) {
+  return rank_unused_features(core.weights, core.popularity, core.snapshot.used.row(user).data());
+}
+
+bool new_adoptions(const UsageHistory& history, const UsageSnapshot& before, int user,
+                   UnixSeconds to, std::vector<bool>& adopted) {
+  const auto n = before.used.cols();
+  adopted.assign(static_cast<std::size_t>(n), false);
+  bool any = false;
+  for (const auto& d :
+       history.feature_days_between(user, analysis_end_day(before.at), analysis_end_day(to))) {
+    if (d.feature >= n || d.usage_events == 0 || d.uses == 0) continue;
+    if (before.used(user, d.feature) != 0) continue;
+    adopted[d.feature] = true;
+    any = true;
+  }
+  return any;
+}
+
+nlohmann::json EaseLambdaValidation::to_json() const {
+  nlohmann::json points = nlohmann::json::array();
+  for (const auto& p : grid) points.push_back({{"lambda", p.lambda}, {"ndcg", p.ndcg}});
+  return nlohmann::json{{"chosen", chosen},
+                        {"validated", validated},
+                        {"train_until", format_iso8601(train_until)},
+                        {"validate_until", format_iso8601(validate_until)},
+                        {"k", k},
+                        {"users_validated", users_validated},
+                        {"grid", std::move(points)}};
+}
+
+Result<EaseLambdaValidation> choose_ease_lambda(const UsageHistory& history,
+                                                const UsageSnapshot& train,
+                                                UnixSeconds validate_until,
+                                                const RecommendOptions& options) {
+  EaseLambdaValidation validation;
+  validation.k = options.validation_k;
+  validation.train_until = train.at;
+  validation.validate_until = analysis_end(validate_until);
+  if (options.ease_lambda) {
+    if (!(*options.ease_lambda > 0) || !std::isfinite(*options.ease_lambda)) {
+      return invalid_argument("lambda must be a positive number", "lambda");
+    }
+    validation.chosen = *options.ease_lambda;
+    return validation;
+  }
+  if (options.ease_lambda_grid.empty()) {
+    return invalid_argument("the lambda grid is empty", "ease_lambda_grid");
+  }
+  if (options.validation_k < 1) return invalid_argument("must be >= 1", "validation_k");
+  std::vector<double> grid = options.ease_lambda_grid;
+  for (double lambda : grid) {
+    if (!(lambda > 0) || !std::isfinite(lambda)) {
+      return invalid_argument("every lambda must be a positive number", "ease_lambda_grid");
+    }
+  }
+  std::sort(grid.begin(), grid.end());
+  grid.erase(std::unique(grid.begin(), grid.end()), grid.end());
+
+  // Targets: features first used in the validation window (usage before it is in `train`).
+  std::vector<int> users;
+  std::vector<std::vector<bool>> relevant;
+  std::vector<bool> adopted;
+  for (int u = 0; u < history.user_count() && u < train.used.rows(); ++u) {
+    if (history.user(u).signup_at >= train.at) continue;
+    if (!new_adoptions(history, train, u, validate_until, adopted)) continue;
+    users.push_back(u);
+    relevant.push_back(adopted);
+  }
+  validation.users_validated = users.size();
+  if (users.empty()) return validation;  // nothing to validate on: the fixed value
+
+  const Eigen::MatrixXd gram = train.used.transpose() * train.used;
+  const std::vector<double> popularity = column_shares(train.used);
+  double best = -1;
+  for (double lambda : grid) {
+    auto weights = fit_ease(gram, lambda);
+    if (!weights.is_ok()) return weights.status();
+    double ndcg = 0;
+    for (std::size_t i = 0; i < users.size(); ++i) {
+      auto ranked = rank_unused_features(*weights, popularity, train.used.row(users[i]).data());
+      ndcg += score_ranking(ranked, relevant[i], options.validation_k).ndcg;
+    }
+    ndcg /= static_cast<double>(users.size());
+    validation.grid.push_back({lambda, ndcg});
+    if (ndcg > best) {
+      best = ndcg;
+      validation.chosen = lambda;
+    }
+  }
+  validation.validated = true;
+  return validation;
 }
 
 std::vector<int> rank_unused_by_popularity(const RecommendationModel::Core& core, int user) {
@@ -389,18 +507,25 @@ Result<RecommendationModel> RecommendationModel::train(const UsageHistory& histo
   if (options.max_per_type < 1) return invalid_argument("must be >= 1", "max_per_type");
   if (options.max_total < 1) return invalid_argument("must be >= 1", "max_total");
   if (history.features().empty()) return failed_precondition("no features to recommend");
-  auto current = build_model_core(history, now, options);
-  if (!current.is_ok()) return current.status();
-  // One window before the (midnight-aligned) snapshot.
-  const UnixSeconds holdout_start = current->snapshot.at - current->snapshot.window;
-  auto past = build_model_core(history, holdout_start, options);
+  // One window before the (midnight-aligned) snapshot at `now`: lambda is validated on the
+  // adoptions of [holdout_start, now) by a model trained before it, and the same split
+  // calibrates the confidences below.
+  const UnixSeconds holdout_start = analysis_end(now) - whole_days(options.window_seconds);
+  UsageSnapshot holdout_snapshot =
+      UsageSnapshot::build(history, holdout_start, options.window_seconds);
+  auto validation = choose_ease_lambda(history, holdout_snapshot, now, options);
+  if (!validation.is_ok()) return validation.status();
+  auto past = build_model_core(std::move(holdout_snapshot), validation->chosen);
   if (!past.is_ok()) return past.status();
+  auto current = build_model_core(history, now, options, validation->chosen);
+  if (!current.is_ok()) return current.status();
 
   RecommendationModel model;
   model.trained_at_ = now;
   model.options_ = options;
   model.features_ = history.features();
   model.core_ = std::move(current).value();
+  model.lambda_validation_ = std::move(validation).value();
 
   // Calibration on the time split: the same candidates one window ago, and whether their
   // outcome happened in the window since.

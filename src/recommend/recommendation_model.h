@@ -18,6 +18,7 @@
 #include <array>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,8 +54,23 @@ struct FeatureRecommendation {
   nlohmann::json to_json() const;
 };
 
+// The lambda grid EASE's regularisation is validated over (1-2-5 steps; the Gram diagonal
+// holds per-feature user counts, so useful values grow with the number of users).
+inline const std::vector<double>& default_ease_lambda_grid() {
+  static const std::vector<double> grid = {1,   2,   5,    10,   20,   50,   100,
+                                           200, 500, 1000, 2000, 5000, 10000};
+  return grid;
+}
+// The fixed value used before lambda was validated, kept as the comparison in evaluations
+// and as the fallback when a split has no user to validate on.
+constexpr double kFixedEaseLambda = 20.0;
+
 struct RecommendOptions {
-  double ease_lambda = 20.0;                         // EASE L2 strength
+  // EASE L2 strength. Unset: chosen by time-split validation over ease_lambda_grid
+  // (choose_ease_lambda); set: used as given.
+  std::optional<double> ease_lambda;
+  std::vector<double> ease_lambda_grid = default_ease_lambda_grid();
+  int validation_k = 10;                             // the validation scores NDCG@validation_k
   UnixSeconds window_seconds = 28 * kSecondsPerDay;  // recent window and holdout horizon
   int max_per_type = 3;
   int max_total = 10;
@@ -72,7 +88,9 @@ struct UsageSnapshot {
   RowMatrixF recent;          // usage count in [at - window, at)
   RowMatrixF previous;        // usage count in [at - 2 window, at - window)
   RowMatrixF paywall_recent;  // paywall hits in [at - window, at)
-  Eigen::Matrix<UnixSeconds, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> first_use;
+  // 1 when the user used the feature before `at - window` (adopted before the recent
+  // window; one byte a cell: at a million users the snapshot's size matters).
+  Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> used_before_recent;
   std::vector<float> activity_recent, activity_previous;  // sessions + usage events
   std::vector<Tier> tiers;
 
@@ -81,6 +99,44 @@ struct UsageSnapshot {
 
 // EASE weights from a binary usage matrix (users x features).
 Result<Eigen::MatrixXd> fit_ease_from_usage(const UsageSnapshot::RowMatrixD& used, double lambda);
+
+// The features `user` first used in [before.at, to): used then (uses > 0) and not used
+// before (per `before`). Fills `adopted` (one flag per catalog feature); false when none.
+bool new_adoptions(const UsageHistory& history, const UsageSnapshot& before, int user,
+                   UnixSeconds to, std::vector<bool>& adopted);
+
+// How EASE's lambda was chosen: each grid value's NDCG@k when the model is trained on the
+// usage before `train_until` and ranks each user's unused features against the features
+// they first used in [train_until, validate_until), averaged over users (signed up before
+// train_until) with at least one such feature. `chosen` is the best grid value (the smallest
+// on ties). Steck (2019, sec. 4) tunes lambda on held-out users; holding out the later
+// window instead asks the question the model answers in production: what will be adopted
+// next.
+struct EaseLambdaValidation {
+  struct Point {
+    double lambda = 0;
+    double ndcg = 0;
+  };
+  double chosen = kFixedEaseLambda;
+  // False when the caller fixed lambda, or when no user adopted a new feature in the
+  // validation window (then chosen = kFixedEaseLambda).
+  bool validated = false;
+  UnixSeconds train_until = 0, validate_until = 0;
+  int k = 10;
+  std::size_t users_validated = 0;
+  std::vector<Point> grid;  // ascending lambda
+
+  nlohmann::json to_json() const;
+};
+
+// Validates lambda over options.ease_lambda_grid with `train` as the training snapshot
+// (taken at train.at) and the adoptions of [train.at, validate_until) as the targets. When
+// options.ease_lambda is set it is returned unvalidated. InvalidArgument names the field for
+// an empty grid or a non-positive value.
+Result<EaseLambdaValidation> choose_ease_lambda(const UsageHistory& history,
+                                                const UsageSnapshot& train,
+                                                UnixSeconds validate_until,
+                                                const RecommendOptions& options);
 
 class RecommendationModel {
  public:
@@ -98,6 +154,9 @@ class RecommendationModel {
   const std::vector<std::string>& user_ids() const { return user_ids_; }
   const std::vector<Feature>& features() const { return features_; }
   const Eigen::MatrixXd& ease_weights() const { return core_.weights; }
+  // The lambda the weights were fitted with, and how it was chosen.
+  double ease_lambda() const { return lambda_validation_.chosen; }
+  const EaseLambdaValidation& lambda_validation() const { return lambda_validation_; }
   const MonotoneCalibration& calibration(RecommendationType type) const {
     return calibrations_[static_cast<int>(type)];
   }
@@ -123,15 +182,23 @@ class RecommendationModel {
   std::vector<User> users_;
   std::unordered_map<std::string, int> user_index_;
   Core core_;
+  EaseLambdaValidation lambda_validation_;
   std::array<MonotoneCalibration, kRecommendationTypeCount> calibrations_;
 };
 
-// Trains the Core of a model on the snapshot at `at` (used by training and evaluation).
+// Trains the Core of a model on the snapshot at `at` with EASE strength `ease_lambda` (used
+// by training and evaluation; window = options.window_seconds).
 Result<RecommendationModel::Core> build_model_core(const UsageHistory& history, UnixSeconds at,
-                                                   const RecommendOptions& options);
+                                                   const RecommendOptions& options,
+                                                   double ease_lambda);
+// The same over a snapshot already built.
+Result<RecommendationModel::Core> build_model_core(UsageSnapshot snapshot, double ease_lambda);
 
 // Unused features ranked by EASE score (ties by popularity), best first.
 std::vector<int> rank_unused_features(const RecommendationModel::Core& core, int user);
+// The same with explicit weights (B), popularity and the user's usage row.
+std::vector<int> rank_unused_features(const Eigen::MatrixXd& weights,
+                                      const std::vector<double>& popularity, const double* used);
 // Unused features ranked by popularity alone: the most-popular baseline.
 std::vector<int> rank_unused_by_popularity(const RecommendationModel::Core& core, int user);
 

@@ -6,6 +6,7 @@
 
 #include "stats/cuped.h"
 #include "stats/power.h"
+#include "stats/quantile.h"
 #include "stats/sequential.h"
 
 namespace fulcrum::stats {
@@ -33,6 +34,12 @@ Result<GroupEstimate> estimate_group(const MetricInput& metric, const MetricGrou
       if (field == "cross_sum") field = "ratio_cross_sum";
       return invalid_argument(estimate.status().message(), field);
     }
+    case MetricType::kQuantile: {
+      if (!group.values) return invalid_argument("quantile metrics need per-user values", "values");
+      auto summary = summarize_quantile(*group.values, metric.quantile);
+      if (!summary) return summary.status();
+      return quantile_estimate(*summary);
+    }
   }
   return invalid_argument("unknown metric type", "type");
 }
@@ -46,6 +53,256 @@ struct PendingTreatment {
   size_t group_index;
 };
 
+struct MetricEvaluation {
+  std::vector<GroupResult> groups;
+  bool cuped_applied = false;
+  double cuped_theta = 0;
+};
+
+// Every treatment of one metric against the control, without the multiplicity
+// correction (adjusted_p_value is left equal to the raw p-value).
+Result<MetricEvaluation> evaluate_metric(const MetricInput& metric, const AnalysisInput& input,
+                                         const std::string& prefix) {
+  // Control first, then treatments in name order.
+  std::vector<std::pair<std::string, const MetricGroupInput*>> groups;
+  groups.emplace_back(input.control, &metric.groups.at(input.control));
+  for (const auto& [name, group] : metric.groups) {
+    if (name != input.control) groups.emplace_back(name, &group);
+  }
+  MetricEvaluation evaluation;
+  std::vector<GroupEstimate> estimates;
+  for (const auto& [name, group] : groups) {
+    auto estimate = estimate_group(metric, *group);
+    if (!estimate) return with_prefix(estimate.status(), prefix + ".groups." + name);
+    estimates.push_back(*estimate);
+  }
+  const bool use_cuped =
+      input.cuped && metric.type == MetricType::kContinuous &&
+      std::all_of(groups.begin(), groups.end(), [](const auto& g) { return has_pre(*g.second); });
+  if (use_cuped) {
+    std::vector<CupedStats> cuped_groups;
+    for (const auto& [name, group] : groups) {
+      cuped_groups.push_back({{group->n, group->sum, group->sum_squares},
+                              *group->pre_sum,
+                              *group->pre_sum_squares,
+                              *group->pre_cross_sum});
+    }
+    auto adjustment = cuped_adjust(cuped_groups);
+    if (!adjustment) return with_prefix(adjustment.status(), prefix + ".groups");
+    evaluation.cuped_applied = true;
+    evaluation.cuped_theta = adjustment->theta;
+    estimates = adjustment->adjusted;
+  }
+  // Ratio CUPED compares each treatment with the control on its own pair's theta (gbstats
+  // computes theta per pair); the groups show the first pair's adjusted ratios.
+  std::vector<std::optional<Comparison>> ratio_cuped(groups.size());
+  const bool use_ratio_cuped = input.cuped && metric.type == MetricType::kRatio &&
+                               std::all_of(groups.begin(), groups.end(), [](const auto& g) {
+                                 return g.second->ratio_pre.has_value();
+                               });
+  if (use_ratio_cuped) {
+    auto stats_of = [](const MetricGroupInput& g) {
+      const MetricGroupInput::RatioPre& pre = *g.ratio_pre;
+      RatioCupedStats s;
+      s.n = g.n;
+      s.numerator_sum = g.sum;
+      s.numerator_sum_squares = g.sum_squares;
+      s.denominator_sum = g.denominator_sum;
+      s.denominator_sum_squares = g.denominator_sum_squares;
+      s.numerator_denominator = g.ratio_cross_sum;
+      s.pre_numerator_sum = pre.numerator_sum;
+      s.pre_numerator_sum_squares = pre.numerator_sum_squares;
+      s.pre_denominator_sum = pre.denominator_sum;
+      s.pre_denominator_sum_squares = pre.denominator_sum_squares;
+      s.numerator_pre_numerator = pre.numerator_x_pre_numerator;
+      s.denominator_pre_denominator = pre.denominator_x_pre_denominator;
+      s.pre_numerator_pre_denominator = pre.pre_numerator_x_pre_denominator;
+      s.numerator_pre_denominator = pre.numerator_x_pre_denominator;
+      s.denominator_pre_numerator = pre.denominator_x_pre_numerator;
+      return s;
+    };
+    for (size_t g = 1; g < groups.size(); ++g) {
+      auto pair = compare_ratio_cuped(stats_of(*groups[0].second), stats_of(*groups[g].second),
+                                      input.alpha);
+      if (!pair) {
+        std::string field = pair.status().field();
+        const bool control_side = field.rfind("control.", 0) == 0;
+        field = field.substr(field.find('.') + 1);
+        return invalid_argument(
+            pair.status().message(),
+            prefix + ".groups." + groups[control_side ? 0 : g].first + ".ratio_pre." + field);
+      }
+      if (g == 1) {
+        evaluation.cuped_applied = true;
+        evaluation.cuped_theta = pair->theta;
+        estimates[0] = pair->control;
+      }
+      estimates[g] = pair->treatment;
+      ratio_cuped[g] = pair->comparison;
+    }
+  }
+  const TestDistribution distribution = metric.type == MetricType::kBinomial
+                                            ? TestDistribution::kNormal
+                                            : TestDistribution::kStudentT;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    GroupResult group_result;
+    group_result.name = groups[g].first;
+    group_result.is_control = g == 0;
+    group_result.n = estimates[g].n;
+    group_result.mean = estimates[g].mean;
+    group_result.variance = estimates[g].variance;
+    if (g > 0) {
+      Result<Comparison> comparison =
+          ratio_cuped[g] ? Result<Comparison>(*ratio_cuped[g])
+          : metric.type == MetricType::kBinomial
+              ? compare_proportions(
+                    {groups[0].second->n, groups[0].second->sum, groups[0].second->sum},
+                    {groups[g].second->n, groups[g].second->sum, groups[g].second->sum},
+                    input.alpha)
+              : compare_estimates(estimates[0], estimates[g], input.alpha, distribution);
+      if (!comparison) {
+        return with_prefix(comparison.status(), prefix + ".groups." + group_result.name);
+      }
+      TreatmentResult treatment;
+      treatment.absolute = comparison->absolute;
+      treatment.relative = comparison->relative;
+      // Guardrails are judged on the fixed-horizon lift (before any sequential widening).
+      if (metric.role == MetricRole::kGuardrail) {
+        const double margin = metric.non_inferiority_margin.value_or(kDefaultNonInferiorityMargin);
+        if (treatment.relative) {
+          auto check = check_guardrail(metric.name, *treatment.relative, metric.higher_is_better,
+                                       margin, input.alpha);
+          if (!check) return with_prefix(check.status(), prefix);
+          treatment.guardrail = *check;
+        } else {
+          // No relative lift (control mean 0): non-inferiority cannot be shown.
+          GuardrailCheck check;
+          check.metric = metric.name;
+          check.margin = margin;
+          treatment.guardrail = check;
+        }
+      }
+      if (input.sequential) {
+        const std::int64_t total_n = estimates[0].n + estimates[g].n;
+        auto absolute =
+            sequential_test(treatment.absolute, total_n, input.alpha, input.sequential_tuning);
+        if (!absolute) return absolute.status();
+        treatment.absolute = *absolute;
+        if (treatment.relative) {
+          auto relative =
+              sequential_test(*treatment.relative, total_n, input.alpha, input.sequential_tuning);
+          if (!relative) return relative.status();
+          treatment.relative = *relative;
+        }
+      }
+      treatment.p_value = treatment.absolute.p_value;
+      treatment.adjusted_p_value = treatment.p_value;
+      treatment.significant = treatment.p_value < input.alpha;
+      const EffectTest& lift = treatment.relative ? *treatment.relative : treatment.absolute;
+      if (lift.standard_error > 0) {
+        auto bayes = bayesian_lift(lift.estimate, lift.standard_error, input.prior, input.alpha);
+        if (!bayes) return with_prefix(bayes.status(), "prior");
+        treatment.bayesian = *bayes;
+        treatment.chance_to_beat_control = metric.higher_is_better
+                                               ? bayes->chance_to_beat_control
+                                               : 1 - bayes->chance_to_beat_control;
+      } else if (lift.estimate != 0) {
+        treatment.chance_to_beat_control = (lift.estimate > 0) == metric.higher_is_better;
+      }
+      group_result.vs_control = treatment;
+    }
+    evaluation.groups.push_back(std::move(group_result));
+  }
+  return evaluation;
+}
+
+// Checks the metric's settings and turns per-user values into sums (capped when asked).
+// `uncapped` receives the uncapped copy of a capped metric.
+Status prepare_metric(const MetricInput& metric, size_t index, const std::string& prefix,
+                      MetricInput& prepared, std::optional<MetricInput>& uncapped,
+                      std::optional<CappingResult>& capping) {
+  prepared = metric;
+  prepared.role = metric.role.value_or(index == 0 ? MetricRole::kGoal : MetricRole::kSecondary);
+  if (index == 0 && *prepared.role != MetricRole::kGoal) {
+    return invalid_argument("the first metric is the primary one and must be a goal",
+                            prefix + ".role");
+  }
+  if (metric.non_inferiority_margin) {
+    if (*prepared.role != MetricRole::kGuardrail) {
+      return invalid_argument("only guardrail metrics have a non-inferiority margin",
+                              prefix + ".non_inferiority_margin");
+    }
+    if (!std::isfinite(*metric.non_inferiority_margin) || *metric.non_inferiority_margin < 0) {
+      return invalid_argument(
+          "must be a non-negative relative lift (0.02 = the treatment may be 2% worse)",
+          prefix + ".non_inferiority_margin");
+    }
+  }
+  if (metric.type == MetricType::kQuantile && !(metric.quantile > 0 && metric.quantile < 1)) {
+    return invalid_argument("the quantile level must be in (0, 1), e.g. 0.9 for p90",
+                            prefix + ".quantile");
+  }
+  const bool takes_values =
+      metric.type == MetricType::kContinuous || metric.type == MetricType::kQuantile;
+  for (const auto& [name, group] : metric.groups) {
+    const std::string field = prefix + ".groups." + name;
+    if (group.values && !takes_values) {
+      return invalid_argument("per-user values are for continuous and quantile metrics",
+                              field + ".values");
+    }
+    if (group.ratio_pre && metric.type != MetricType::kRatio) {
+      return invalid_argument("ratio_pre is for ratio metrics", field + ".ratio_pre");
+    }
+    if (!group.values && (metric.type == MetricType::kQuantile || metric.capping)) {
+      return invalid_argument(metric.capping ? "capping needs the per-user values of every group"
+                                             : "quantile metrics need the per-user values",
+                              field + ".values");
+    }
+  }
+  if (metric.capping && metric.type != MetricType::kContinuous) {
+    return invalid_argument("only continuous metrics can be capped", prefix + ".capping");
+  }
+  if (!takes_values) return Status::ok();
+  std::vector<std::string> names;
+  std::vector<std::vector<double>> values;
+  for (const auto& [name, group] : metric.groups) {
+    if (!group.values) continue;
+    names.push_back(name);
+    values.push_back(*group.values);
+  }
+  if (names.empty()) return Status::ok();
+  CapSpec no_cap{CapKind::kAbsolute, INFINITY, false};
+  auto sums = cap_groups(values, metric.capping.value_or(no_cap));
+  if (!sums) {
+    if (sums.status().field() == "value") {
+      return invalid_argument(sums.status().message(), prefix + ".capping.value");
+    }
+    return invalid_argument(sums.status().message(), prefix + ".groups");
+  }
+  for (size_t g = 0; g < names.size(); ++g) {
+    MetricGroupInput& group = prepared.groups[names[g]];
+    if (metric.type == MetricType::kContinuous) group.values.reset();
+    group.n = sums->capped[g].n;
+    group.sum = sums->capped[g].sum;
+    group.sum_squares = sums->capped[g].sum_squares;
+  }
+  if (metric.capping) {
+    uncapped = prepared;
+    uncapped->capping.reset();
+    CappingResult result;
+    result.spec = *metric.capping;
+    result.cap = sums->cap;
+    for (size_t g = 0; g < names.size(); ++g) {
+      MetricGroupInput& group = uncapped->groups[names[g]];
+      group.sum = sums->uncapped[g].sum;
+      group.sum_squares = sums->uncapped[g].sum_squares;
+      result.users_capped[names[g]] = sums->users_capped[g];
+    }
+    capping = std::move(result);
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 const char* metric_type_name(MetricType type) {
@@ -56,6 +313,8 @@ const char* metric_type_name(MetricType type) {
       return "continuous";
     case MetricType::kRatio:
       return "ratio";
+    case MetricType::kQuantile:
+      return "quantile";
   }
   return "binomial";
 }
@@ -108,7 +367,12 @@ Result<AnalysisOutput> analyze(const AnalysisInput& input) {
   std::vector<double> weights;
   for (const std::string& name : output.group_names) {
     auto group = primary.groups.find(name);
-    output.exposures.push_back(group == primary.groups.end() ? 0 : group->second.n);
+    std::int64_t exposed = 0;
+    if (group != primary.groups.end()) {
+      exposed = group->second.values ? static_cast<std::int64_t>(group->second.values->size())
+                                     : group->second.n;
+    }
+    output.exposures.push_back(exposed);
     if (input.allocation.empty()) {
       weights.push_back(1);
     } else {
@@ -127,107 +391,80 @@ Result<AnalysisOutput> analyze(const AnalysisInput& input) {
   std::vector<PendingTreatment> pending;
   std::vector<double> raw_p_values;
   for (size_t m = 0; m < input.metrics.size(); ++m) {
-    const MetricInput& metric = input.metrics[m];
+    const MetricInput& raw_metric = input.metrics[m];
     const std::string prefix = "metrics[" + std::to_string(m) + "]";
-    if (metric.name.empty()) return invalid_argument("metric name is empty", prefix + ".name");
-    auto control_it = metric.groups.find(input.control);
-    if (control_it == metric.groups.end()) {
+    if (raw_metric.name.empty()) return invalid_argument("metric name is empty", prefix + ".name");
+    if (!raw_metric.groups.count(input.control)) {
       return invalid_argument("control group '" + input.control + "' is missing",
                               prefix + ".groups." + input.control);
     }
-    if (metric.groups.size() < 2) {
+    if (raw_metric.groups.size() < 2) {
       return invalid_argument("a metric needs the control and at least one treatment",
                               prefix + ".groups");
+    }
+    MetricInput metric;
+    std::optional<MetricInput> uncapped;
+    std::optional<CappingResult> capping;
+    FULCRUM_RETURN_IF_ERROR(prepare_metric(raw_metric, m, prefix, metric, uncapped, capping));
+    auto evaluation = evaluate_metric(metric, input, prefix);
+    if (!evaluation) return evaluation.status();
+    if (uncapped) {
+      auto plain = evaluate_metric(*uncapped, input, prefix);
+      if (!plain) return plain.status();
+      capping->uncapped_groups = std::move(plain->groups);
     }
     MetricResult result;
     result.name = metric.name;
     result.type = metric.type;
+    result.role = *metric.role;
     result.higher_is_better = metric.higher_is_better;
-    // Control first, then treatments in name order.
-    std::vector<std::pair<std::string, const MetricGroupInput*>> groups;
-    groups.emplace_back(input.control, &control_it->second);
-    for (const auto& [name, group] : metric.groups) {
-      if (name != input.control) groups.emplace_back(name, &group);
-    }
-    std::vector<GroupEstimate> estimates;
-    for (const auto& [name, group] : groups) {
-      auto estimate = estimate_group(metric, *group);
-      if (!estimate) return with_prefix(estimate.status(), prefix + ".groups." + name);
-      estimates.push_back(*estimate);
-    }
-    const bool use_cuped =
-        input.cuped && metric.type == MetricType::kContinuous &&
-        std::all_of(groups.begin(), groups.end(), [](const auto& g) { return has_pre(*g.second); });
-    if (use_cuped) {
-      std::vector<CupedStats> cuped_groups;
-      for (const auto& [name, group] : groups) {
-        cuped_groups.push_back({{group->n, group->sum, group->sum_squares},
-                                *group->pre_sum,
-                                *group->pre_sum_squares,
-                                *group->pre_cross_sum});
-      }
-      auto adjustment = cuped_adjust(cuped_groups);
-      if (!adjustment) return with_prefix(adjustment.status(), prefix + ".groups");
-      result.cuped_applied = true;
-      result.cuped_theta = adjustment->theta;
-      estimates = adjustment->adjusted;
-    }
-    const TestDistribution distribution = metric.type == MetricType::kBinomial
-                                              ? TestDistribution::kNormal
-                                              : TestDistribution::kStudentT;
-    for (size_t g = 0; g < groups.size(); ++g) {
-      GroupResult group_result;
-      group_result.name = groups[g].first;
-      group_result.is_control = g == 0;
-      group_result.n = estimates[g].n;
-      group_result.mean = estimates[g].mean;
-      group_result.variance = estimates[g].variance;
-      if (g > 0) {
-        Result<Comparison> comparison =
-            metric.type == MetricType::kBinomial
-                ? compare_proportions(
-                      {groups[0].second->n, groups[0].second->sum, groups[0].second->sum},
-                      {groups[g].second->n, groups[g].second->sum, groups[g].second->sum},
-                      input.alpha)
-                : compare_estimates(estimates[0], estimates[g], input.alpha, distribution);
-        if (!comparison) {
-          return with_prefix(comparison.status(), prefix + ".groups." + group_result.name);
-        }
-        TreatmentResult treatment;
-        treatment.absolute = comparison->absolute;
-        treatment.relative = comparison->relative;
-        if (input.sequential) {
-          const std::int64_t total_n = estimates[0].n + estimates[g].n;
-          auto absolute =
-              sequential_test(treatment.absolute, total_n, input.alpha, input.sequential_tuning);
-          if (!absolute) return absolute.status();
-          treatment.absolute = *absolute;
-          if (treatment.relative) {
-            auto relative =
-                sequential_test(*treatment.relative, total_n, input.alpha, input.sequential_tuning);
-            if (!relative) return relative.status();
-            treatment.relative = *relative;
-          }
-        }
-        treatment.p_value = treatment.absolute.p_value;
-        const EffectTest& lift = treatment.relative ? *treatment.relative : treatment.absolute;
-        if (lift.standard_error > 0) {
-          auto bayes = bayesian_lift(lift.estimate, lift.standard_error, input.prior, input.alpha);
-          if (!bayes) return with_prefix(bayes.status(), "prior");
-          treatment.bayesian = *bayes;
-          treatment.chance_to_beat_control = metric.higher_is_better
-                                                 ? bayes->chance_to_beat_control
-                                                 : 1 - bayes->chance_to_beat_control;
-        } else if (lift.estimate != 0) {
-          treatment.chance_to_beat_control = (lift.estimate > 0) == metric.higher_is_better;
-        }
-        group_result.vs_control = treatment;
+    result.cuped_applied = evaluation->cuped_applied;
+    result.cuped_theta = evaluation->cuped_theta;
+    if (metric.type == MetricType::kQuantile) result.quantile = metric.quantile;
+    result.capping = std::move(capping);
+    result.groups = std::move(evaluation->groups);
+    // The correction family: every (goal or secondary metric, treatment) comparison.
+    // Guardrails are an intersection-union test and need no correction (stats/decision.h).
+    if (result.role != MetricRole::kGuardrail) {
+      for (size_t g = 1; g < result.groups.size(); ++g) {
         pending.push_back({m, g});
-        raw_p_values.push_back(treatment.p_value);
+        raw_p_values.push_back(result.groups[g].vs_control->p_value);
       }
-      result.groups.push_back(std::move(group_result));
     }
     output.metrics.push_back(std::move(result));
+  }
+
+  if (input.bandit) {
+    const MetricInput& decision_metric = input.metrics.front();
+    if (decision_metric.type != MetricType::kBinomial &&
+        decision_metric.type != MetricType::kContinuous) {
+      return invalid_argument(
+          std::string("a bandit allocates on a binomial or continuous primary metric, not ") +
+              metric_type_name(decision_metric.type),
+          "metrics[0].type");
+    }
+    const MetricResult& primary = output.metrics.front();
+    if (input.bandit->min_weight * static_cast<double>(primary.groups.size()) >= 1) {
+      return invalid_argument("the arms' minimum weights must add up to less than 1",
+                              "bandit.min_weight");
+    }
+    // The (capped) sums the primary metric was analysed on.
+    std::vector<SampleStats> arms;
+    for (const GroupResult& group : primary.groups) {
+      const double n = static_cast<double>(group.n);
+      const double variance = primary.type == MetricType::kBinomial
+                                  ? group.variance * n / std::max(1.0, n - 1)
+                                  : group.variance;
+      // Rebuild sums from the mean and the sample variance the metric reported (CUPED-
+      // adjusted when applied, which only narrows the posterior).
+      const double sum = group.mean * n;
+      arms.push_back({group.n, sum, variance * (n - 1) + sum * sum / std::max(1.0, n)});
+    }
+    BanditSettings settings = *input.bandit;
+    settings.higher_is_better = primary.higher_is_better;
+    auto weights = bandit_weights(arms, settings);
+    if (!weights) return with_prefix(weights.status(), "bandit");
+    output.bandit = *weights;
   }
 
   // One family: every (metric, treatment) comparison.
@@ -238,6 +475,93 @@ Result<AnalysisOutput> analyze(const AnalysisInput& input) {
         *output.metrics[pending[i].metric_index].groups[pending[i].group_index].vs_control;
     treatment.adjusted_p_value = (*adjusted)[i];
     treatment.significant = treatment.adjusted_p_value < input.alpha;
+  }
+
+  // Slice tables on the primary metric.
+  for (size_t d = 0; d < input.slices.size(); ++d) {
+    const AnalysisInput::SliceDimension& dimension = input.slices[d];
+    const std::string prefix = "slices[" + std::to_string(d) + "]";
+    if (dimension.attribute.empty()) {
+      return invalid_argument("name the user attribute", prefix + ".attribute");
+    }
+    if (dimension.top < 1) return invalid_argument("must be at least 1", prefix + ".top");
+    // Rank values by users over all groups.
+    std::vector<std::pair<std::int64_t, std::string>> ranked;
+    for (const auto& [value, groups] : dimension.values) {
+      std::int64_t users = 0;
+      for (const auto& [group, stats] : groups) {
+        users += stats.values ? static_cast<std::int64_t>(stats.values->size()) : stats.n;
+      }
+      ranked.emplace_back(users, value);
+    }
+    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first > b.first : a.second < b.second;
+    });
+    std::vector<std::pair<std::string, MetricInput>> slice_metrics;
+    MetricInput other = input.metrics.front();
+    other.groups.clear();
+    other.capping.reset();  // a cap is the whole analysis's; slices report plain sums
+    bool has_other = false;
+    for (size_t r = 0; r < ranked.size(); ++r) {
+      const auto& groups = dimension.values.at(ranked[r].second);
+      if (r < dimension.top) {
+        MetricInput slice = other;
+        slice.groups = groups;
+        slice_metrics.emplace_back(ranked[r].second, std::move(slice));
+        continue;
+      }
+      has_other = true;
+      for (const auto& [group, stats] : groups) {
+        if (stats.values) {
+          return invalid_argument("values beyond the top slices cannot be merged; give sums",
+                                  prefix + ".values." + ranked[r].second + "." + group);
+        }
+        MetricGroupInput& merged = other.groups[group];
+        merged.n += stats.n;
+        merged.sum += stats.sum;
+        merged.sum_squares += stats.sum_squares;
+        merged.denominator_sum += stats.denominator_sum;
+        merged.denominator_sum_squares += stats.denominator_sum_squares;
+        merged.ratio_cross_sum += stats.ratio_cross_sum;
+      }
+    }
+    if (has_other) slice_metrics.emplace_back("other", std::move(other));
+    AnalysisOutput::SliceTable table;
+    table.attribute = dimension.attribute;
+    std::vector<std::pair<size_t, size_t>> slice_pending;
+    std::vector<double> slice_p_values;
+    for (auto& [value, metric] : slice_metrics) {
+      const std::string field = prefix + ".values." + value;
+      if (!metric.groups.count(input.control) || metric.groups.size() < 2) {
+        return invalid_argument("a slice needs the control and at least one treatment", field);
+      }
+      MetricInput prepared;
+      std::optional<MetricInput> unused_uncapped;
+      std::optional<CappingResult> unused_capping;
+      metric.role = MetricRole::kGoal;
+      auto status = prepare_metric(metric, 0, field, prepared, unused_uncapped, unused_capping);
+      if (!status.is_ok()) return status;
+      auto evaluation = evaluate_metric(prepared, input, field);
+      if (!evaluation) return evaluation.status();
+      AnalysisOutput::SliceResult slice;
+      slice.value = value;
+      for (const GroupResult& group : evaluation->groups) slice.users += group.n;
+      slice.groups = std::move(evaluation->groups);
+      for (size_t g = 1; g < slice.groups.size(); ++g) {
+        slice_pending.emplace_back(table.slices.size(), g);
+        slice_p_values.push_back(slice.groups[g].vs_control->p_value);
+      }
+      table.slices.push_back(std::move(slice));
+    }
+    auto slice_adjusted = adjust_p_values(slice_p_values, input.correction);
+    if (!slice_adjusted) return slice_adjusted.status();
+    for (size_t i = 0; i < slice_pending.size(); ++i) {
+      TreatmentResult& t =
+          *table.slices[slice_pending[i].first].groups[slice_pending[i].second].vs_control;
+      t.adjusted_p_value = (*slice_adjusted)[i];
+      t.significant = t.adjusted_p_value < input.alpha;
+    }
+    output.slices.push_back(std::move(table));
   }
 
   // Winner and recommendation from the primary metric.
@@ -299,6 +623,80 @@ Result<AnalysisOutput> analyze(const AnalysisInput& input) {
       rec.daily_users_per_group = static_cast<double>(rec.n_per_group) / *input.days_elapsed;
     }
     output.recommendation = recommend(rec);
+
+    // The ship decision for the candidate over every goal and guardrail metric.
+    ShipDecisionInput decision_input;
+    decision_input.treatment = best->name;
+    decision_input.sample_ratio_mismatch = output.srm.mismatch;
+    decision_input.primary_powered =
+        rec.required_n_per_group &&
+        static_cast<double>(rec.n_per_group) >= *rec.required_n_per_group;
+    for (const MetricResult& metric : output.metrics) {
+      const GroupResult* candidate = nullptr;
+      for (const GroupResult& group : metric.groups) {
+        if (group.name == best->name) candidate = &group;
+      }
+      if (!candidate || !candidate->vs_control) continue;
+      const TreatmentResult& r = *candidate->vs_control;
+      if (metric.role == MetricRole::kGoal) {
+        const bool improves =
+            metric.higher_is_better ? r.absolute.estimate > 0 : r.absolute.estimate < 0;
+        decision_input.goals.push_back({metric.name, r.significant, improves});
+      } else if (metric.role == MetricRole::kGuardrail && r.guardrail) {
+        decision_input.guardrails.push_back(*r.guardrail);
+      }
+    }
+    output.candidate = best->name;
+    // How many more users (and days) the candidate's primary lift needs (gbstats
+    // MidExperimentPower), on the fixed-horizon relative lift before any sequential widening.
+    if (best->vs_control->relative && best->vs_control->relative->standard_error > 0) {
+      MidExperimentPowerQuery power_query;
+      const double se = best->vs_control->relative->standard_error;
+      // Sequential mode widened the interval but kept the standard error.
+      power_query.standard_error = se;
+      power_query.pairwise_sample_size = primary_result.groups.front().n + best->n;
+      power_query.target_mde = input.target_mde;
+      power_query.target_power = input.target_power;
+      power_query.alpha = input.alpha;
+      power_query.goal_metrics = static_cast<int>(decision_input.goals.size());
+      power_query.variations = static_cast<int>(primary_result.groups.size());
+      power_query.corrected = input.correction != Correction::kNone;
+      power_query.sequential = input.sequential;
+      power_query.sequential_tuning = input.sequential_tuning;
+      power_query.prior_proper = input.prior.proper;
+      power_query.prior_mean = input.prior.mean;
+      power_query.prior_variance = input.prior.variance;
+      if (auto power = mid_experiment_power(power_query)) {
+        output.mid_power = *power;
+        if (input.days_elapsed && !power->upper_bound_hit) {
+          const double users_per_day =
+              static_cast<double>(power_query.pairwise_sample_size) / *input.days_elapsed;
+          output.mid_power_additional_days = power->additional_users / users_per_day;
+        }
+      }
+    }
+    output.decision = decide_ship(decision_input);
+    Recommendation& final_rec = output.recommendation;
+    const bool same_story =
+        final_rec.action == output.decision.action &&
+        (!output.decision.metric || *output.decision.metric == primary_result.name);
+    if (!same_story) {
+      final_rec.action = output.decision.action;
+      final_rec.text = output.decision.text;
+      final_rec.days_needed.reset();
+      final_rec.additional_users_per_group.reset();
+    } else if (output.decision.rule == DecisionRule::kGoalWinsGuardrailsHold &&
+               !decision_input.guardrails.empty()) {
+      final_rec.text += " Every guardrail is within its non-inferiority margin.";
+    }
+    // A winner is what the decision would ship (or the control when every treatment is worse).
+    if (output.winner && *output.winner != input.control &&
+        output.decision.action != Action::kShip) {
+      output.winner.reset();
+    }
+    if (!output.winner && output.decision.action == Action::kShip) {
+      output.winner = best->name;
+    }
   }
   return output;
 }

@@ -6,7 +6,11 @@
 // (metric, treatment) comparisons together (Holm by default), adds the Bayesian
 // chance to beat control and expected loss on the relative lift, checks sample
 // ratio mismatch against the allocation, and recommends ship / keep_running /
-// stop from the first (primary) metric. The JSON form is documented in
+// stop from the first (primary) metric. Every metric is a goal, a guardrail or a
+// secondary metric (stats/decision.h decides ship from the goals and the guardrails'
+// non-inferiority tests); continuous metrics given as per-user values can be capped
+// (stats/capping.h, results reported capped and uncapped side by side); quantile metrics
+// take per-user values (stats/quantile.h). The JSON form is documented in
 // docs/analyze-input.md.
 #pragma once
 
@@ -16,16 +20,21 @@
 #include <string>
 #include <vector>
 
+#include "stats/bandit.h"
 #include "stats/bayesian.h"
+#include "stats/capping.h"
+#include "stats/decision.h"
 #include "stats/hypothesis.h"
 #include "stats/multiple_testing.h"
+#include "stats/power.h"
 #include "stats/recommendation.h"
 #include "stats/srm.h"
 
 namespace fulcrum::stats {
 
-enum class MetricType { kBinomial, kContinuous, kRatio };
-const char* metric_type_name(MetricType type);  // "binomial", "continuous", "ratio"
+enum class MetricType { kBinomial, kContinuous, kRatio, kQuantile };
+// "binomial", "continuous", "ratio", "quantile"
+const char* metric_type_name(MetricType type);
 
 struct MetricGroupInput {
   std::int64_t n = 0;  // users exposed
@@ -37,12 +46,33 @@ struct MetricGroupInput {
   // Ratio metrics: per-user denominator and its cross product with the
   // numerator.
   double denominator_sum = 0, denominator_sum_squares = 0, ratio_cross_sum = 0;
+  // Ratio CUPED: the same users' pre-period numerator M' and denominator D' (see
+  // stats/cuped.h RatioCupedStats for the product sums); used when every group has it.
+  struct RatioPre {
+    double numerator_sum = 0, numerator_sum_squares = 0;
+    double denominator_sum = 0, denominator_sum_squares = 0;
+    double numerator_x_pre_numerator = 0;        // sum M M'
+    double denominator_x_pre_denominator = 0;    // sum D D'
+    double pre_numerator_x_pre_denominator = 0;  // sum M' D'
+    double numerator_x_pre_denominator = 0;      // sum M D'
+    double denominator_x_pre_numerator = 0;      // sum D M'
+  };
+  std::optional<RatioPre> ratio_pre;
+  // Per-user values instead of sums (continuous metrics: needed for capping; quantile
+  // metrics: required). When present, n/sum/sum_squares are derived from them.
+  std::optional<std::vector<double>> values;
 };
 
 struct MetricInput {
   std::string name;
   MetricType type = MetricType::kBinomial;
   bool higher_is_better = true;
+  // Default: the first metric is the (primary) goal, the others are secondary.
+  std::optional<MetricRole> role;
+  // Guardrails only: relative worsening allowed (default kDefaultNonInferiorityMargin).
+  std::optional<double> non_inferiority_margin;
+  std::optional<CapSpec> capping;                  // continuous metrics given as values
+  double quantile = 0.5;                           // quantile metrics: the level in (0, 1)
   std::map<std::string, MetricGroupInput> groups;  // by group name, control included
 };
 
@@ -51,7 +81,7 @@ struct AnalysisInput {
   std::map<std::string, double> allocation;  // group -> weight; empty = equal split
   double alpha = 0.05;
   Correction correction = Correction::kHolm;
-  bool cuped = true;  // apply CUPED where pre-period sums are present
+  bool cuped = true;  // apply CUPED where pre-period sums are present (continuous and ratio)
   bool sequential = false;
   double sequential_tuning = 5000;
   GaussianPrior prior;                 // on the relative lift; flat unless proper
@@ -59,6 +89,20 @@ struct AnalysisInput {
   double target_mde = 0.05;            // relative lift the test should be able to detect
   std::optional<double> days_elapsed;  // to turn users into days
   std::vector<MetricInput> metrics;    // the first one is the primary metric
+  // A bandit on the primary metric (binomial or continuous): Thompson-sampling weights for
+  // the next allocation (stats/bandit.h). higher_is_better follows the primary metric.
+  std::optional<BanditSettings> bandit;
+  // Slices: the primary metric's statistics per value of a user attribute (tier, country,
+  // app_version, ...). The `top` values with the most users are reported, the rest merged
+  // into "other"; p-values are adjusted (`correction`) across every slice x treatment of
+  // one attribute.
+  struct SliceDimension {
+    std::string attribute;
+    std::size_t top = 5;
+    // value -> group -> statistics (the primary metric's type and form)
+    std::map<std::string, std::map<std::string, MetricGroupInput>> values;
+  };
+  std::vector<SliceDimension> slices;
 };
 
 struct TreatmentResult {
@@ -66,9 +110,10 @@ struct TreatmentResult {
   std::optional<EffectTest> relative;  // treatment / control - 1
   double p_value = 1;                  // of the absolute test (sequential when enabled)
   double adjusted_p_value = 1;
-  bool significant = false;                // adjusted_p_value < alpha
-  std::optional<BayesianResult> bayesian;  // on the relative lift (absolute if none)
-  double chance_to_beat_control = 0.5;     // in the metric's good direction
+  bool significant = false;                 // adjusted_p_value < alpha
+  std::optional<BayesianResult> bayesian;   // on the relative lift (absolute if none)
+  double chance_to_beat_control = 0.5;      // in the metric's good direction
+  std::optional<GuardrailCheck> guardrail;  // guardrail metrics with a relative lift
 };
 
 struct GroupResult {
@@ -80,13 +125,25 @@ struct GroupResult {
   std::optional<TreatmentResult> vs_control;  // absent for the control
 };
 
+struct CappingResult {
+  CapSpec spec;
+  double cap = 0;  // the value users were capped at in this analysis
+  std::map<std::string, std::int64_t> users_capped;  // by group
+  // The same comparison without capping, side by side (not part of the correction family:
+  // adjusted_p_value is the raw p-value).
+  std::vector<GroupResult> uncapped_groups;
+};
+
 struct MetricResult {
   std::string name;
   MetricType type = MetricType::kBinomial;
+  MetricRole role = MetricRole::kSecondary;
   bool higher_is_better = true;
   bool cuped_applied = false;
   double cuped_theta = 0;
-  std::vector<GroupResult> groups;  // control first, then treatments by name
+  std::optional<double> quantile;        // quantile metrics: the level
+  std::optional<CappingResult> capping;  // when capped
+  std::vector<GroupResult> groups;       // control first, then treatments by name (capped)
 };
 
 struct AnalysisOutput {
@@ -98,8 +155,26 @@ struct AnalysisOutput {
   std::vector<std::int64_t> exposures;   // per group (primary metric n), SRM input
   SrmResult srm;
   std::vector<MetricResult> metrics;
-  std::optional<std::string> winner;  // group name; "control" when every treatment is worse
-  Recommendation recommendation;
+  std::optional<std::string> winner;     // group name; "control" when every treatment is worse
+  Recommendation recommendation;         // action and text follow `decision`
+  ShipDecision decision;                 // which rule decided, for the candidate treatment
+  std::optional<std::string> candidate;  // the treatment the decision is about
+  // Mid-experiment power of the candidate's relative lift on the primary metric for
+  // target_mde (absent when the lift has no standard error), and the days the extra users
+  // take at the current traffic when days_elapsed is known.
+  std::optional<MidExperimentPower> mid_power;
+  std::optional<double> mid_power_additional_days;
+  std::optional<BanditWeights> bandit;  // per group in the primary metric's group order
+  struct SliceResult {
+    std::string value;  // the attribute value, or "other"
+    std::int64_t users = 0;
+    std::vector<GroupResult> groups;  // as a metric's groups; adjusted across the slices
+  };
+  struct SliceTable {
+    std::string attribute;
+    std::vector<SliceResult> slices;  // by users, descending; "other" last
+  };
+  std::vector<SliceTable> slices;
 };
 
 // Errors name the offending field, e.g.

@@ -1,10 +1,10 @@
 #include "stats/analysis_json.h"
 
-#include "core/untrusted_json.h"
-
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
+
+#include "core/untrusted_json.h"
 
 namespace fulcrum::stats {
 namespace {
@@ -63,11 +63,66 @@ Status read_string(const json& object, const std::string& key, const std::string
 
 Status read_group(const json& object, const std::string& prefix, MetricGroupInput& group) {
   if (!object.is_object()) return invalid_argument("must be an object", prefix);
-  FULCRUM_RETURN_IF_ERROR(
-      reject_unknown_keys(object,
-                          {"n", "sum", "sum_squares", "pre_sum", "pre_sum_squares", "pre_cross_sum",
-                           "denominator_sum", "denominator_sum_squares", "ratio_cross_sum"},
-                          prefix));
+  FULCRUM_RETURN_IF_ERROR(reject_unknown_keys(
+      object,
+      {"n", "sum", "sum_squares", "pre_sum", "pre_sum_squares", "pre_cross_sum", "denominator_sum",
+       "denominator_sum_squares", "ratio_cross_sum", "values", "ratio_pre"},
+      prefix));
+  if (auto pre = object.find("ratio_pre"); pre != object.end()) {
+    const std::string field = prefix + ".ratio_pre";
+    if (!pre->is_object()) return invalid_argument("must be an object", field);
+    static const char* const kFields[] = {"numerator_sum",
+                                          "numerator_sum_squares",
+                                          "denominator_sum",
+                                          "denominator_sum_squares",
+                                          "numerator_x_pre_numerator",
+                                          "denominator_x_pre_denominator",
+                                          "pre_numerator_x_pre_denominator",
+                                          "numerator_x_pre_denominator",
+                                          "denominator_x_pre_numerator"};
+    FULCRUM_RETURN_IF_ERROR(
+        reject_unknown_keys(*pre, {std::begin(kFields), std::end(kFields)}, field));
+    MetricGroupInput::RatioPre ratio_pre;
+    double* targets[] = {&ratio_pre.numerator_sum,
+                         &ratio_pre.numerator_sum_squares,
+                         &ratio_pre.denominator_sum,
+                         &ratio_pre.denominator_sum_squares,
+                         &ratio_pre.numerator_x_pre_numerator,
+                         &ratio_pre.denominator_x_pre_denominator,
+                         &ratio_pre.pre_numerator_x_pre_denominator,
+                         &ratio_pre.numerator_x_pre_denominator,
+                         &ratio_pre.denominator_x_pre_numerator};
+    for (size_t i = 0; i < std::size(kFields); ++i) {
+      if (!pre->contains(kFields[i])) {
+        return invalid_argument("is required", field + "." + kFields[i]);
+      }
+      FULCRUM_RETURN_IF_ERROR(read_number(*pre, kFields[i], field, *targets[i]));
+    }
+    group.ratio_pre = ratio_pre;
+  }
+  if (auto values = object.find("values"); values != object.end()) {
+    if (!values->is_array()) {
+      return invalid_argument("must be an array of per-user numbers", prefix + ".values");
+    }
+    for (const char* sum_field : {"n", "sum", "sum_squares"}) {
+      if (object.contains(sum_field)) {
+        return invalid_argument("give either per-user values or n/sum/sum_squares, not both",
+                                prefix + "." + sum_field);
+      }
+    }
+    std::vector<double> parsed;
+    parsed.reserve(values->size());
+    for (size_t i = 0; i < values->size(); ++i) {
+      const json& value = (*values)[i];
+      const std::string field = prefix + ".values[" + std::to_string(i) + "]";
+      if (!value.is_number()) return invalid_argument("must be a number", field);
+      parsed.push_back(value.get<double>());
+      if (!std::isfinite(parsed.back())) return invalid_argument("must be finite", field);
+    }
+    group.n = static_cast<std::int64_t>(parsed.size());
+    group.values = std::move(parsed);
+    return Status::ok();
+  }
   auto n = object.find("n");
   if (n == object.end()) return invalid_argument("is required", prefix + ".n");
   if (!n->is_number_integer() || n->get<std::int64_t>() < 0) {
@@ -99,8 +154,10 @@ Status read_group(const json& object, const std::string& prefix, MetricGroupInpu
 
 Status read_metric(const json& object, const std::string& prefix, MetricInput& metric) {
   if (!object.is_object()) return invalid_argument("must be an object", prefix);
-  FULCRUM_RETURN_IF_ERROR(
-      reject_unknown_keys(object, {"name", "type", "higher_is_better", "groups"}, prefix));
+  FULCRUM_RETURN_IF_ERROR(reject_unknown_keys(object,
+                                              {"name", "type", "higher_is_better", "groups", "role",
+                                               "non_inferiority_margin", "capping", "quantile"},
+                                              prefix));
   if (!object.contains("name")) return invalid_argument("is required", prefix + ".name");
   FULCRUM_RETURN_IF_ERROR(read_string(object, "name", prefix, metric.name));
   std::string type = "binomial";
@@ -111,10 +168,59 @@ Status read_metric(const json& object, const std::string& prefix, MetricInput& m
     metric.type = MetricType::kContinuous;
   } else if (type == "ratio") {
     metric.type = MetricType::kRatio;
+  } else if (type == "quantile") {
+    metric.type = MetricType::kQuantile;
   } else {
-    return invalid_argument("must be binomial, continuous or ratio", prefix + ".type");
+    return invalid_argument("must be binomial, continuous, ratio or quantile", prefix + ".type");
   }
   FULCRUM_RETURN_IF_ERROR(read_bool(object, "higher_is_better", prefix, metric.higher_is_better));
+  if (object.contains("role")) {
+    std::string role;
+    FULCRUM_RETURN_IF_ERROR(read_string(object, "role", prefix, role));
+    if (role == "goal") {
+      metric.role = MetricRole::kGoal;
+    } else if (role == "guardrail") {
+      metric.role = MetricRole::kGuardrail;
+    } else if (role == "secondary") {
+      metric.role = MetricRole::kSecondary;
+    } else {
+      return invalid_argument("must be goal, guardrail or secondary", prefix + ".role");
+    }
+  }
+  FULCRUM_RETURN_IF_ERROR(read_optional_number(object, "non_inferiority_margin", prefix,
+                                               metric.non_inferiority_margin));
+  if (object.contains("quantile")) {
+    if (metric.type != MetricType::kQuantile) {
+      return invalid_argument("only quantile metrics have a quantile level", prefix + ".quantile");
+    }
+    FULCRUM_RETURN_IF_ERROR(read_number(object, "quantile", prefix, metric.quantile));
+  } else if (metric.type == MetricType::kQuantile) {
+    return invalid_argument("is required for quantile metrics (e.g. 0.9 for p90)",
+                            prefix + ".quantile");
+  }
+  if (auto capping = object.find("capping"); capping != object.end()) {
+    const std::string field = prefix + ".capping";
+    if (!capping->is_object()) return invalid_argument("must be an object", field);
+    FULCRUM_RETURN_IF_ERROR(
+        reject_unknown_keys(*capping, {"type", "value", "ignore_zeros"}, field));
+    CapSpec spec;
+    std::string kind = "percentile";
+    FULCRUM_RETURN_IF_ERROR(read_string(*capping, "type", field, kind));
+    if (kind == "percentile") {
+      spec.kind = CapKind::kPercentile;
+    } else if (kind == "absolute") {
+      spec.kind = CapKind::kAbsolute;
+    } else {
+      return invalid_argument("must be percentile or absolute", field + ".type");
+    }
+    if (!capping->contains("value")) return invalid_argument("is required", field + ".value");
+    FULCRUM_RETURN_IF_ERROR(read_number(*capping, "value", field, spec.value));
+    if (spec.kind == CapKind::kPercentile && !(spec.value > 0 && spec.value < 1)) {
+      return invalid_argument("a percentile cap must be in (0, 1), e.g. 0.99", field + ".value");
+    }
+    FULCRUM_RETURN_IF_ERROR(read_bool(*capping, "ignore_zeros", field, spec.ignore_zeros));
+    metric.capping = spec;
+  }
   auto groups = object.find("groups");
   if (groups == object.end() || !groups->is_object()) {
     return invalid_argument("must be an object of group name -> statistics", prefix + ".groups");
@@ -155,7 +261,7 @@ Result<AnalysisInput> analysis_input_from_json(const json& document) {
   FULCRUM_RETURN_IF_ERROR(reject_unknown_keys(
       document,
       {"control", "allocation", "alpha", "correction", "cuped", "sequential", "sequential_tuning",
-       "prior", "target_power", "target_mde", "days_elapsed", "metrics"},
+       "prior", "target_power", "target_mde", "days_elapsed", "metrics", "bandit", "slices"},
       ""));
   AnalysisInput input;
   FULCRUM_RETURN_IF_ERROR(read_string(document, "control", "", input.control));
@@ -196,6 +302,49 @@ Result<AnalysisInput> analysis_input_from_json(const json& document) {
   FULCRUM_RETURN_IF_ERROR(read_number(document, "target_power", "", input.target_power));
   FULCRUM_RETURN_IF_ERROR(read_number(document, "target_mde", "", input.target_mde));
   FULCRUM_RETURN_IF_ERROR(read_optional_number(document, "days_elapsed", "", input.days_elapsed));
+  if (auto bandit = document.find("bandit"); bandit != document.end()) {
+    if (!bandit->is_object()) return invalid_argument("must be an object", "bandit");
+    FULCRUM_RETURN_IF_ERROR(reject_unknown_keys(*bandit, {"top_two", "min_weight"}, "bandit"));
+    BanditSettings settings;
+    FULCRUM_RETURN_IF_ERROR(read_bool(*bandit, "top_two", "bandit", settings.top_two));
+    FULCRUM_RETURN_IF_ERROR(read_number(*bandit, "min_weight", "bandit", settings.min_weight));
+    if (!(settings.min_weight >= 0 && settings.min_weight < 0.5)) {
+      return invalid_argument("must be in [0, 0.5), e.g. 0.01 for 1% per arm", "bandit.min_weight");
+    }
+    input.bandit = settings;
+  }
+  if (auto slices = document.find("slices"); slices != document.end()) {
+    if (!slices->is_array()) return invalid_argument("must be an array", "slices");
+    for (size_t d = 0; d < slices->size(); ++d) {
+      const std::string prefix = "slices[" + std::to_string(d) + "]";
+      const json& entry = (*slices)[d];
+      if (!entry.is_object()) return invalid_argument("must be an object", prefix);
+      FULCRUM_RETURN_IF_ERROR(reject_unknown_keys(entry, {"attribute", "top", "values"}, prefix));
+      AnalysisInput::SliceDimension dimension;
+      FULCRUM_RETURN_IF_ERROR(read_string(entry, "attribute", prefix, dimension.attribute));
+      if (auto top = entry.find("top"); top != entry.end()) {
+        if (!top->is_number_integer() || top->get<std::int64_t>() < 1 ||
+            top->get<std::int64_t>() > 100) {
+          return invalid_argument("must be an integer from 1 to 100", prefix + ".top");
+        }
+        dimension.top = top->get<std::size_t>();
+      }
+      auto values = entry.find("values");
+      if (values == entry.end() || !values->is_object() || values->empty()) {
+        return invalid_argument("must be an object of value -> group -> statistics",
+                                prefix + ".values");
+      }
+      for (const auto& [value, groups] : values->items()) {
+        const std::string value_prefix = prefix + ".values." + value;
+        if (!groups.is_object()) return invalid_argument("must be an object", value_prefix);
+        for (const auto& [group, stats] : groups.items()) {
+          FULCRUM_RETURN_IF_ERROR(
+              read_group(stats, value_prefix + "." + group, dimension.values[value][group]));
+        }
+      }
+      input.slices.push_back(std::move(dimension));
+    }
+  }
   auto metrics = document.find("metrics");
   if (metrics == document.end() || !metrics->is_array() || metrics->empty()) {
     return invalid_argument("must be a non-empty array", "metrics");
@@ -215,6 +364,118 @@ Result<AnalysisInput> parse_analysis_input(std::string_view text) {
   return analysis_input_from_json(*document);
 }
 
+namespace {
+
+json groups_json(const std::vector<GroupResult>& groups) {
+  json out = json::object();
+  for (const GroupResult& group : groups) {
+    json g = {{"n", group.n},
+              {"mean", number(group.mean)},
+              {"variance", number(group.variance)},
+              {"is_control", group.is_control}};
+    if (!group.vs_control) {
+      // The control against itself: the same meaning as a treatment's fields.
+      g["p_value"] = 1.0;
+      g["adjusted_p_value"] = 1.0;
+      g["significant"] = false;
+      g["statistical_significance"] = 0.0;
+    } else {
+      const TreatmentResult& t = *group.vs_control;
+      g["lift"] = {{"absolute", effect_json(t.absolute)},
+                   {"relative", t.relative ? effect_json(*t.relative) : json(nullptr)}};
+      g["p_value"] = number(t.p_value);
+      g["adjusted_p_value"] = number(t.adjusted_p_value);
+      g["significant"] = t.significant;
+      // 1 - adjusted p-value, as in GET /ab-tests/{id}/results and GET /dashboard.
+      g["statistical_significance"] =
+          std::isfinite(t.adjusted_p_value) ? 1 - t.adjusted_p_value : 0.0;
+      g["chance_to_beat_control"] = number(t.chance_to_beat_control);
+      if (t.bayesian) {
+        g["bayesian"] = {
+            {"posterior_mean", number(t.bayesian->posterior_mean)},
+            {"posterior_sd", number(t.bayesian->posterior_sd)},
+            {"expected_loss_treatment", number(t.bayesian->expected_loss_treatment)},
+            {"expected_loss_control", number(t.bayesian->expected_loss_control)},
+            {"credible_interval", json::array({number(t.bayesian->credible_interval.lower),
+                                               number(t.bayesian->credible_interval.upper)})}};
+      } else {
+        g["bayesian"] = nullptr;
+      }
+      if (t.guardrail) g["guardrail"] = guardrail_check_to_json(*t.guardrail);
+    }
+    out[group.name] = std::move(g);
+  }
+  return out;
+}
+
+}  // namespace
+
+json guardrail_check_to_json(const GuardrailCheck& check) {
+  return {{"margin", number(check.margin)},
+          {"non_inferior", check.non_inferior},
+          {"harmed", check.harmed},
+          {"non_inferiority_p_value", number(check.non_inferiority.p_value)},
+          {"harm_p_value", number(check.harm.p_value)},
+          // The one-sided (1 - alpha) bound on the relative lift in the metric's bad
+          // direction: the worst change the data still allow.
+          {"worst_case_lift",
+           number(std::isfinite(check.non_inferiority.ci.lower) ? check.non_inferiority.ci.lower
+                                                                : check.non_inferiority.ci.upper)}};
+}
+
+json ship_decision_to_json(const ShipDecision& decision) {
+  return {{"action", action_name(decision.action)},
+          {"rule", decision_rule_name(decision.rule)},
+          {"metric", decision.metric ? json(*decision.metric) : json(nullptr)},
+          {"text", decision.text}};
+}
+
+namespace {
+
+json mid_power_json(const AnalysisOutput& output) {
+  const MidExperimentPower& power = *output.mid_power;
+  return {{"treatment", output.candidate ? json(*output.candidate) : json(nullptr)},
+          {"power_now", number(power.power_now)},
+          {"powered", power.powered},
+          {"scaling_factor", power.upper_bound_hit ? json(nullptr) : number(power.scaling_factor)},
+          {"additional_users",
+           power.upper_bound_hit ? json(nullptr) : json(std::ceil(power.additional_users))},
+          {"additional_days", output.mid_power_additional_days
+                                  ? json(std::ceil(*output.mid_power_additional_days))
+                                  : json(nullptr)},
+          {"upper_bound_hit", power.upper_bound_hit}};
+}
+
+json slices_json(const AnalysisOutput& output) {
+  json tables = json::array();
+  for (const auto& table : output.slices) {
+    json rows = json::array();
+    for (const auto& slice : table.slices) {
+      rows.push_back(
+          {{"value", slice.value}, {"users", slice.users}, {"groups", groups_json(slice.groups)}});
+    }
+    tables.push_back({{"attribute", table.attribute}, {"slices", std::move(rows)}});
+  }
+  return tables;
+}
+
+json bandit_json(const AnalysisOutput& output) {
+  const BanditWeights& bandit = *output.bandit;
+  json weights = json::object(), best = json::object(), mean = json::object();
+  const auto& groups = output.metrics.front().groups;
+  for (size_t i = 0; i < groups.size() && i < bandit.weights.size(); ++i) {
+    weights[groups[i].name] = number(bandit.weights[i]);
+    best[groups[i].name] = number(bandit.best_arm_probability[i]);
+    mean[groups[i].name] = number(bandit.posterior_mean[i]);
+  }
+  return {{"weights", std::move(weights)},
+          {"best_arm_probability", std::move(best)},
+          {"posterior_mean", std::move(mean)},
+          {"enough_units", bandit.enough_units}};
+}
+
+}  // namespace
+
 json analysis_output_to_json(const AnalysisOutput& output) {
   json srm_observed = json::object(), srm_expected = json::object();
   for (size_t i = 0; i < output.group_names.size(); ++i) {
@@ -225,51 +486,24 @@ json analysis_output_to_json(const AnalysisOutput& output) {
   }
   json metrics = json::array();
   for (const MetricResult& metric : output.metrics) {
-    json groups = json::object();
-    for (const GroupResult& group : metric.groups) {
-      json g = {{"n", group.n},
-                {"mean", number(group.mean)},
-                {"variance", number(group.variance)},
-                {"is_control", group.is_control}};
-      if (!group.vs_control) {
-        // The control against itself: the same meaning as a treatment's fields.
-        g["p_value"] = 1.0;
-        g["adjusted_p_value"] = 1.0;
-        g["significant"] = false;
-        g["statistical_significance"] = 0.0;
-      } else {
-        const TreatmentResult& t = *group.vs_control;
-        g["lift"] = {{"absolute", effect_json(t.absolute)},
-                     {"relative", t.relative ? effect_json(*t.relative) : json(nullptr)}};
-        g["p_value"] = number(t.p_value);
-        g["adjusted_p_value"] = number(t.adjusted_p_value);
-        g["significant"] = t.significant;
-        // 1 - adjusted p-value, as in GET /ab-tests/{id}/results and GET /dashboard.
-        g["statistical_significance"] =
-            std::isfinite(t.adjusted_p_value) ? 1 - t.adjusted_p_value : 0.0;
-        g["chance_to_beat_control"] = number(t.chance_to_beat_control);
-        if (t.bayesian) {
-          g["bayesian"] = {
-              {"posterior_mean", number(t.bayesian->posterior_mean)},
-              {"posterior_sd", number(t.bayesian->posterior_sd)},
-              {"expected_loss_treatment", number(t.bayesian->expected_loss_treatment)},
-              {"expected_loss_control", number(t.bayesian->expected_loss_control)},
-              {"credible_interval", json::array({number(t.bayesian->credible_interval.lower),
-                                                 number(t.bayesian->credible_interval.upper)})}};
-        } else {
-          g["bayesian"] = nullptr;
-        }
-      }
-      groups[group.name] = std::move(g);
+    json entry = {{"name", metric.name},
+                  {"type", metric_type_name(metric.type)},
+                  {"role", metric_role_name(metric.role)},
+                  {"higher_is_better", metric.higher_is_better},
+                  {"cuped",
+                   {{"applied", metric.cuped_applied},
+                    {"theta", metric.cuped_applied ? number(metric.cuped_theta) : json(nullptr)}}},
+                  {"groups", groups_json(metric.groups)}};
+    if (metric.quantile) entry["quantile"] = *metric.quantile;
+    if (metric.capping) {
+      entry["capping"] = {{"type", cap_kind_name(metric.capping->spec.kind)},
+                          {"value", number(metric.capping->spec.value)},
+                          {"ignore_zeros", metric.capping->spec.ignore_zeros},
+                          {"cap", number(metric.capping->cap)},
+                          {"users_capped", metric.capping->users_capped},
+                          {"uncapped_groups", groups_json(metric.capping->uncapped_groups)}};
     }
-    metrics.push_back(
-        {{"name", metric.name},
-         {"type", metric_type_name(metric.type)},
-         {"higher_is_better", metric.higher_is_better},
-         {"cuped",
-          {{"applied", metric.cuped_applied},
-           {"theta", metric.cuped_applied ? number(metric.cuped_theta) : json(nullptr)}}},
-         {"groups", std::move(groups)}});
+    metrics.push_back(std::move(entry));
   }
   const Recommendation& rec = output.recommendation;
   return {
@@ -292,7 +526,14 @@ json analysis_output_to_json(const AnalysisOutput& output) {
         {"days_needed", rec.days_needed ? json(*rec.days_needed) : json(nullptr)},
         {"additional_users_per_group",
          rec.additional_users_per_group ? json(*rec.additional_users_per_group) : json(nullptr)},
-        {"text", rec.text}}}};
+        {"rule", decision_rule_name(output.decision.rule)},
+        {"decided_by_metric",
+         output.decision.metric ? json(*output.decision.metric) : json(nullptr)},
+        {"candidate", output.candidate ? json(*output.candidate) : json(nullptr)},
+        {"text", rec.text}}},
+      {"power", output.mid_power ? mid_power_json(output) : json(nullptr)},
+      {"bandit", output.bandit ? bandit_json(output) : json(nullptr)},
+      {"slices", slices_json(output)}};
 }
 
 }  // namespace fulcrum::stats

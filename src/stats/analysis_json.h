@@ -16,5 +16,10 @@ Result<AnalysisInput> analysis_input_from_json(const nlohmann::json& document);
 // Parses text first; malformed JSON is an invalid_argument with an empty field.
 Result<AnalysisInput> parse_analysis_input(std::string_view text);
 nlohmann::json analysis_output_to_json(const AnalysisOutput& output);
+// {"margin", "non_inferior", "harmed", "non_inferiority_p_value", "harm_p_value",
+//  "worst_case_lift"}, also used by the results route.
+nlohmann::json guardrail_check_to_json(const GuardrailCheck& check);
+// {"action", "rule", "metric", "text"}
+nlohmann::json ship_decision_to_json(const ShipDecision& decision);
 
 }  // namespace fulcrum::stats

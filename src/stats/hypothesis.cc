@@ -81,6 +81,29 @@ Result<Comparison> compare_estimates(const GroupEstimate& control, const GroupEs
   return comparison;
 }
 
+EffectTest one_sided_test(double estimate, double standard_error, double df, double alpha,
+                          Tail tail, double test_value) {
+  EffectTest test;
+  test.estimate = estimate;
+  test.standard_error = standard_error;
+  test.df = df;
+  const double sign = tail == Tail::kGreater ? 1 : -1;
+  if (standard_error > 0) {
+    test.statistic = (estimate - test_value) / standard_error;
+    // P(T >= t) for kGreater, P(T <= t) = P(T >= -t) for kLesser.
+    test.p_value = detail::student_t_sf(sign * test.statistic, df);
+    const double halfwidth = detail::student_t_quantile(1 - alpha, df) * standard_error;
+    test.ci = tail == Tail::kGreater ? Interval{estimate - halfwidth, INFINITY}
+                                     : Interval{-INFINITY, estimate + halfwidth};
+  } else {
+    const double gap = sign * (estimate - test_value);
+    test.statistic = gap == 0 ? 0 : std::copysign(INFINITY, estimate - test_value);
+    test.p_value = gap > 0 ? 0 : 1;
+    test.ci = tail == Tail::kGreater ? Interval{estimate, INFINITY} : Interval{-INFINITY, estimate};
+  }
+  return test;
+}
+
 Result<Comparison> compare_means(const SampleStats& control, const SampleStats& treatment,
                                  double alpha) {
   auto c = mean_estimate(control);

@@ -53,6 +53,17 @@ Result<Comparison> compare_ratios(const RatioStats& control, const RatioStats& t
 Result<Comparison> compare_estimates(const GroupEstimate& control, const GroupEstimate& treatment,
                                      double alpha, TestDistribution distribution);
 
+// One-sided test of H0: effect <= test_value (kGreater: the treatment is
+// greater) or H0: effect >= test_value (kLesser), as gbstats
+// OneSidedTreatmentGreaterTTest / OneSidedTreatmentLesserTTest: statistic
+// (estimate - test_value) / se, p-value from the upper (lower) Student t tail
+// with `df` (+inf = normal), and the one-sided (1 - alpha) interval
+// [estimate - t_{1-alpha} se, +inf) (or (-inf, estimate + t_{1-alpha} se]).
+// A zero standard error gives p = 0 or 1 by the sign of estimate - test_value.
+enum class Tail { kGreater, kLesser };
+EffectTest one_sided_test(double estimate, double standard_error, double df, double alpha,
+                          Tail tail, double test_value = 0);
+
 // Welch-Satterthwaite degrees of freedom for two groups.
 double welch_degrees_of_freedom(const GroupEstimate& control, const GroupEstimate& treatment);
 

@@ -4,6 +4,7 @@
 #include <numbers>
 
 #include "stats/distributions.h"
+#include "stats/sequential.h"
 
 namespace fulcrum::stats {
 namespace {
@@ -138,6 +139,95 @@ Result<double> minimum_detectable_effect(const PowerQuery& query, double n_per_g
   }
   const double root = std::sin(angle);
   return root * root - query.baseline;
+}
+
+namespace {
+
+int comparisons(const MidExperimentPowerQuery& query) {
+  return query.corrected ? (query.variations - 1) * query.goal_metrics : 1;
+}
+
+}  // namespace
+
+double mid_experiment_power_at(const MidExperimentPowerQuery& query, double scaling_factor) {
+  const double tests = comparisons(query);
+  const double multiplier = detail::normal_quantile(1 - query.alpha / (2 * tests));
+  const double mde = std::abs(query.target_mde);
+  const double n = static_cast<double>(query.pairwise_sample_size);
+  const double variance = query.standard_error * query.standard_error / (1 + scaling_factor);
+  const double sd = std::sqrt(variance);
+  double part_pos = 0, part_neg = 0;
+  if (query.prior_proper) {
+    const double precision = 1 / query.prior_variance + 1 / variance;
+    const double num_1 = variance * std::sqrt(precision) * multiplier;
+    const double num_2 = variance * query.prior_mean / query.prior_variance;
+    part_pos = detail::normal_sf((num_1 - num_2 - mde) / sd);
+    part_neg = detail::normal_cdf(-(num_1 + num_2 + mde) / sd);
+  } else {
+    double halfwidth = multiplier * sd;
+    if (query.sequential) {
+      const double s_squared = n * query.standard_error * query.standard_error;
+      halfwidth = sequential_halfwidth(s_squared, n + scaling_factor * n, query.alpha / tests,
+                                       query.sequential_tuning);
+    }
+    part_pos = detail::normal_sf((halfwidth - mde) / sd);
+    part_neg = detail::normal_cdf(-(halfwidth + mde) / sd);
+  }
+  return part_pos + part_neg;
+}
+
+Result<MidExperimentPower> mid_experiment_power(const MidExperimentPowerQuery& query) {
+  if (!(query.standard_error > 0) || !std::isfinite(query.standard_error)) {
+    return invalid_argument("must be positive", "standard_error");
+  }
+  if (query.pairwise_sample_size < 2)
+    return invalid_argument("must be >= 2", "pairwise_sample_size");
+  if (!(query.target_mde != 0) || !std::isfinite(query.target_mde)) {
+    return invalid_argument("must be non-zero", "target_mde");
+  }
+  if (!(query.target_power > 0 && query.target_power < 1)) {
+    return invalid_argument("must be in (0, 1)", "target_power");
+  }
+  if (!(query.alpha > 0 && query.alpha < 1)) return invalid_argument("must be in (0, 1)", "alpha");
+  if (query.prior_proper && !(query.prior_variance > 0)) {
+    return invalid_argument("must be positive", "prior_variance");
+  }
+  if (query.goal_metrics < 1 || query.variations < 2) {
+    return invalid_argument("needs a goal metric and two groups", "goal_metrics");
+  }
+  const double target = std::pow(query.target_power, 1.0 / query.goal_metrics);
+  MidExperimentPower out;
+  out.power_now = mid_experiment_power_at(query, 0);
+  if (out.power_now > target) {
+    out.powered = true;
+    return out;
+  }
+  double scaling_factor = 1;
+  double power = mid_experiment_power_at(query, scaling_factor);
+  for (int i = 0; i < 27 && power < target; ++i) {
+    scaling_factor *= 2;
+    power = mid_experiment_power_at(query, scaling_factor);
+  }
+  if (power < target) {
+    out.upper_bound_hit = true;
+    return out;
+  }
+  // gbstats' bisection: the first step keeps the doubling's k as the upper end.
+  double lower = 0, upper = scaling_factor;
+  double diff = power - target;
+  for (int i = 0; i < 100; ++i) {
+    if (diff > 0) {
+      upper = scaling_factor;
+    } else {
+      lower = scaling_factor;
+    }
+    scaling_factor = 0.5 * (lower + upper);
+    diff = mid_experiment_power_at(query, scaling_factor) - target;
+    if (std::abs(diff) < 1e-5) break;
+  }
+  out.scaling_factor = scaling_factor;
+  out.additional_users = scaling_factor * static_cast<double>(query.pairwise_sample_size);
+  return out;
 }
 
 }  // namespace fulcrum::stats

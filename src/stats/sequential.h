@@ -22,6 +22,10 @@ namespace fulcrum::stats {
 
 inline constexpr double kDefaultSequentialTuning = 5000;
 
+// Half-width of the two-sided confidence sequence for per-unit variance s2 at
+// total_n users (Waudby-Smith et al. eq. 9; gbstats sequential_interval_halfwidth).
+double sequential_halfwidth(double s_squared, double total_n, double alpha, double tuning);
+
 // Replaces the interval and p-value of a fixed-horizon test by the always-valid
 // ones. `total_n` is the number of users in both groups together.
 Result<EffectTest> sequential_test(const EffectTest& fixed_horizon, std::int64_t total_n,

@@ -110,6 +110,48 @@ TEST(ExperimentConfig, ErrorsNameTheField) {
             }),
             "targeting.app_version.$vgtt");
   EXPECT_EQ(error_field([](json& r) { r["lower_is_better"] = {"bounce"}; }), "lower_is_better[0]");
+  // Guardrails: roles of known metrics, the primary stays a goal, margins >= 0 on guardrails.
+  EXPECT_EQ(error_field([](json& r) {
+              r["metric_roles"] = {{"clicks", "guardrail"}};
+            }),
+            "metric_roles.clicks");
+  EXPECT_EQ(error_field([](json& r) {
+              r["metric_roles"] = {{r["success_metrics"][0].get<std::string>(), "guardrail"}};
+            }),
+            "metric_roles.conversion_rate");
+  EXPECT_EQ(error_field([](json& r) {
+              r["success_metrics"] = {"conversion_rate", "balance"};
+              r["metric_roles"] = {{"balance", "boss"}};
+            }),
+            "metric_roles.balance");
+  EXPECT_EQ(error_field([](json& r) {
+              r["success_metrics"] = {"conversion_rate", "balance"};
+              r["metric_roles"] = {{"balance", "guardrail"}};
+              r["non_inferiority_margins"] = {{"balance", -0.01}};
+            }),
+            "non_inferiority_margins.balance");
+  EXPECT_EQ(error_field([](json& r) {
+              r["success_metrics"] = {"conversion_rate", "balance"};
+              r["non_inferiority_margins"] = {{"balance", 0.01}};
+            }),
+            "non_inferiority_margins.balance");
+}
+
+TEST(ExperimentConfig, GuardrailRolesAndMarginsRoundTrip) {
+  json r = contract_request();
+  r["success_metrics"] = {"conversion_rate", "balance", "logins"};
+  r["metric_roles"] = {{"balance", "guardrail"}};
+  r["non_inferiority_margins"] = {{"balance", 0.03}};
+  auto config = parse_config(r);
+  ASSERT_TRUE(config.is_ok()) << config.status().to_string();
+  EXPECT_EQ(config->success_metrics[0].role, stats::MetricRole::kGoal);
+  EXPECT_EQ(config->success_metrics[1].role, stats::MetricRole::kGuardrail);
+  EXPECT_EQ(config->success_metrics[1].non_inferiority_margin, 0.03);
+  EXPECT_EQ(config->success_metrics[2].role, stats::MetricRole::kSecondary);
+  auto again = parse_config(config_to_json(*config));
+  ASSERT_TRUE(again.is_ok()) << again.status().to_string();
+  EXPECT_EQ(again->success_metrics[1].role, stats::MetricRole::kGuardrail);
+  EXPECT_EQ(again->success_metrics[1].non_inferiority_margin, 0.03);
 }
 
 TEST(ExperimentConfig, OptionalFieldsAreApplied) {

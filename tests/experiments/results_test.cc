@@ -130,6 +130,70 @@ TEST_F(ResultsTest, PlantedLiftIsFoundAndShipped) {
   EXPECT_FALSE(done->winner_forced);
 }
 
+// revenue_per_user as a guardrail with a 5% margin: a +2 lift is non-inferior (ship); a -6
+// lift (about -24%) is significantly worse than the margin and stops the test although the
+// conversion goal wins.
+json guardrail_request() {
+  json r = request();
+  r["metric_roles"] = {{"revenue_per_user", "guardrail"}};
+  r["non_inferiority_margins"] = {{"revenue_per_user", 0.05}};
+  return r;
+}
+
+TEST_F(ResultsTest, GuardrailWithinItsMarginLetsTheGoalShip) {
+  const std::string id = start_test(guardrail_request());
+  plant(id, Plan{});
+  auto shipped = analyze_ab_test_results(store(), clock_, id);
+  ASSERT_TRUE(shipped.is_ok()) << shipped.status().to_string();
+  EXPECT_EQ((*shipped)["recommendation_action"], "ship");
+  EXPECT_EQ((*shipped)["winner"], "variant");
+  EXPECT_EQ((*shipped)["decision_rule"], "goal_wins_guardrails_hold");
+  EXPECT_EQ((*shipped)["metrics"][1]["role"], "guardrail");
+  EXPECT_TRUE((*shipped)["metrics"][1]["groups"]["variant"]["guardrail"]["non_inferior"]);
+}
+
+TEST_F(ResultsTest, HarmedGuardrailStopsAWinningGoal) {
+  const std::string id = start_test(guardrail_request());
+  plant(id, Plan{.revenue_lift = -6.0});
+  auto stopped = analyze_ab_test_results(store(), clock_, id);
+  ASSERT_TRUE(stopped.is_ok()) << stopped.status().to_string();
+  EXPECT_EQ((*stopped)["recommendation_action"], "stop");
+  EXPECT_EQ((*stopped)["decision_rule"], "guardrail_harmed");
+  EXPECT_EQ((*stopped)["decided_by_metric"], "revenue_per_user");
+  EXPECT_TRUE((*stopped)["winner"].is_null());
+  EXPECT_TRUE((*stopped)["metrics"][1]["groups"]["variant"]["guardrail"]["harmed"]);
+}
+
+// 100 of 8000 users (1.25%) also seen in the other group: flagged; 40 (0.5%): not.
+TEST_F(ResultsTest, HealthCheckFlagsUsersExposedToMoreThanOneVariant) {
+  const std::string id = start_test();
+  plant(id, Plan{});
+  auto clean = analyze_ab_test_results(store(), clock_, id);
+  ASSERT_TRUE(clean.is_ok());
+  EXPECT_FALSE((*clean)["health"]["multi_variant_flag"].get<bool>());
+  EventBatch crossed;
+  for (int k = 0; k < 40; ++k) {
+    crossed.exposures.push_back(
+        {id, "control_" + std::to_string(k), "variant", kStart + 9 * kSecondsPerDay});
+  }
+  ASSERT_TRUE(store().ingest(crossed).is_ok());
+  auto few = analyze_ab_test_results(store(), clock_, id);
+  ASSERT_TRUE(few.is_ok());
+  EXPECT_EQ((*few)["multi_variant_users"], 40);
+  EXPECT_FALSE((*few)["health"]["multi_variant_flag"].get<bool>());
+  crossed.exposures.clear();
+  for (int k = 0; k < 60; ++k) {
+    crossed.exposures.push_back(
+        {id, "variant_" + std::to_string(k), "control", kStart + 9 * kSecondsPerDay});
+  }
+  ASSERT_TRUE(store().ingest(crossed).is_ok());
+  auto many = analyze_ab_test_results(store(), clock_, id);
+  ASSERT_TRUE(many.is_ok());
+  EXPECT_EQ((*many)["multi_variant_users"], 100);
+  EXPECT_NEAR((*many)["health"]["multi_variant_share"].get<double>(), 100.0 / 8000, 1e-12);
+  EXPECT_TRUE((*many)["health"]["multi_variant_flag"].get<bool>());
+}
+
 TEST_F(ResultsTest, NoEffectMeansNoWinnerAndKeepRunning) {
   const std::string id = start_test();
   plant(id, Plan{.control_per_100 = 10, .variant_per_100 = 10, .revenue_lift = 0});

@@ -2,8 +2,11 @@
 // time split, produces the contract's fields, calibrated confidences and sane types.
 #include "recommend/recommendation_model.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <random>
 #include <set>
 
 #include "recommend/evaluation.h"
@@ -130,7 +133,7 @@ TEST_F(RecommendationModelTest, DiscoveryCalibrationMatchesLaterAdoption) {
   RecommendOptions options;
   const UsageHistory& index = *usage_;
   UnixSeconds at = now_ - 2 * options.window_seconds;
-  auto core = build_model_core(index, at, options);
+  auto core = build_model_core(index, at, options, model_->ease_lambda());
   ASSERT_TRUE(core.is_ok());
   UsageSnapshot next =
       UsageSnapshot::build(index, at + options.window_seconds, options.window_seconds);
@@ -180,6 +183,115 @@ TEST(RecommendationModel, RejectsBadOptionsAndEmptyFeatures) {
                                         synthetic.start + 100 * kSecondsPerDay, options);
   ASSERT_FALSE(bad.is_ok());
   EXPECT_EQ(bad.status().field(), "lambda");
+  for (std::vector<double> grid : {std::vector<double>{}, std::vector<double>{5, -1}}) {
+    RecommendOptions bad_grid;
+    bad_grid.ease_lambda_grid = grid;
+    auto refused = RecommendationModel::train(UsageHistory::from_events(history),
+                                              synthetic.start + 100 * kSecondsPerDay, bad_grid);
+    ASSERT_FALSE(refused.is_ok());
+    EXPECT_EQ(refused.status().field(), "ease_lambda_grid");
+  }
+}
+
+// Many features and few users per feature: lambda = 20 is weak next to the Gram diagonal
+// (tens of users per feature), so EASE fits the noise of who happened to co-adopt what, and
+// a stronger lambda ranks the next adoptions better. Users belong to one of 10 clusters of
+// 10 features (30% adoption inside the cluster, 3% outside, plus a popularity term); each
+// adoption is one usage event on a uniform day of 90.
+EventBatch make_sparse_adoptions(UnixSeconds start, std::uint64_t seed) {
+  constexpr int kUsers = 500, kFeatures = 100, kClusters = 10, kDays = 90;
+  EventBatch batch;
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> unit(0, 1);
+  for (int f = 0; f < kFeatures; ++f) {
+    Feature feature;
+    feature.name = fmt::format("feature_{:03d}", f);
+    batch.features.push_back(feature);
+  }
+  for (int u = 0; u < kUsers; ++u) {
+    User user;
+    user.user_id = fmt::format("user_{:04d}", u);
+    user.signup_at = start;
+    const int cluster = static_cast<int>(unit(rng) * kClusters);
+    for (int f = 0; f < kFeatures; ++f) {
+      double p = (f % kClusters == cluster ? 0.3 : 0.03) + 0.15 / std::sqrt(f + 1.0);
+      if (unit(rng) >= p) continue;
+      const int day = static_cast<int>(unit(rng) * kDays);
+      batch.feature_usage.push_back(
+          {user.user_id, batch.features[f].name, start + day * kSecondsPerDay + 3600, 1});
+    }
+    batch.users.push_back(std::move(user));
+  }
+  return batch;
+}
+
+TEST(EaseLambdaValidation, PicksAStrongerLambdaThanTwentyAndImprovesHeldOutNdcg) {
+  const UnixSeconds start = 1'700'006'400;  // a midnight
+  const UnixSeconds now = start + 90 * kSecondsPerDay;
+  const UsageHistory history = UsageHistory::from_events(make_sparse_adoptions(start, 7));
+  RecommendOptions options;
+  options.window_seconds = 14 * kSecondsPerDay;
+  const int k = 10;
+  auto evaluation = evaluate_recommendations(history, now, options, k);
+  ASSERT_TRUE(evaluation.is_ok()) << evaluation.status().to_string();
+  const auto& lambda = evaluation->lambda;
+  ASSERT_TRUE(lambda.validated);
+  EXPECT_EQ(lambda.k, 10);
+  EXPECT_EQ(lambda.train_until, now - 28 * kSecondsPerDay);
+  EXPECT_EQ(lambda.validate_until, now - 14 * kSecondsPerDay);
+  EXPECT_GT(lambda.users_validated, 100u);
+  ASSERT_EQ(lambda.grid.size(), default_ease_lambda_grid().size());
+  // The chosen value is the grid's best validation score.
+  double best = 0;
+  for (const auto& point : lambda.grid) best = std::max(best, point.ndcg);
+  for (const auto& point : lambda.grid) {
+    if (point.lambda == lambda.chosen) {
+      EXPECT_EQ(point.ndcg, best);
+    }
+  }
+  EXPECT_GT(lambda.chosen, kFixedEaseLambda);
+
+  // The truth on the test window: the best fixed lambda there is also above 20, and the
+  // validated model beats the fixed one on the adoptions it never saw.
+  double best_test_lambda = 0, best_test_ndcg = -1;
+  for (double value : default_ease_lambda_grid()) {
+    RecommendOptions fixed = options;
+    fixed.ease_lambda = value;
+    auto at_value = evaluate_recommendations(history, now, fixed, k);
+    ASSERT_TRUE(at_value.is_ok());
+    EXPECT_FALSE(at_value->lambda.validated);
+    EXPECT_EQ(at_value->lambda.chosen, value);
+    if (value == kFixedEaseLambda) {
+      EXPECT_DOUBLE_EQ(at_value->model.ndcg, evaluation->fixed_lambda_model.ndcg);
+    }
+    if (value == lambda.chosen) {
+      EXPECT_DOUBLE_EQ(at_value->model.ndcg, evaluation->model.ndcg);
+    }
+    if (at_value->model.ndcg > best_test_ndcg) {
+      best_test_ndcg = at_value->model.ndcg;
+      best_test_lambda = value;
+    }
+  }
+  EXPECT_GT(best_test_lambda, kFixedEaseLambda);
+  EXPECT_GT(evaluation->model.ndcg, evaluation->fixed_lambda_model.ndcg * 1.05);
+  const auto json = evaluation->to_json();
+  EXPECT_EQ(json["ease_lambda"]["chosen"], lambda.chosen);
+  EXPECT_EQ(json["ease_lambda"]["grid"].size(), lambda.grid.size());
+  EXPECT_EQ(json["fixed_lambda_model"]["lambda"], kFixedEaseLambda);
+}
+
+// The served model fits the validated lambda (on the window before `now`).
+TEST_F(RecommendationModelTest, TrainsWithTheValidatedLambda) {
+  const auto& validation = model_->lambda_validation();
+  EXPECT_TRUE(validation.validated);
+  EXPECT_EQ(validation.validate_until, now_);
+  EXPECT_EQ(validation.train_until, now_ - RecommendOptions{}.window_seconds);
+  RecommendOptions options;
+  options.ease_lambda = model_->ease_lambda();
+  auto refit = RecommendationModel::train(*usage_, now_, options);
+  ASSERT_TRUE(refit.is_ok());
+  EXPECT_FALSE(refit->lambda_validation().validated);
+  EXPECT_TRUE(refit->ease_weights().isApprox(model_->ease_weights()));
 }
 
 }  // namespace

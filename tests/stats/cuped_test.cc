@@ -5,6 +5,8 @@
 #include <random>
 
 #include "oracle_client.h"
+#include "stats/analysis.h"
+#include "stats/analysis_json.h"
 
 namespace fulcrum::stats {
 namespace {
@@ -126,6 +128,111 @@ TEST(Cuped, RejectsBadPreSums) {
   CupedStats good{{10, 10, 20}, 10, 20, 15};
   EXPECT_EQ(cuped_adjust({bad, bad}).status().field(), "pre_sum_squares");
   EXPECT_TRUE(cuped_adjust({good, good}).is_ok());
+}
+
+}  // namespace
+}  // namespace fulcrum::stats
+
+namespace fulcrum::stats {
+namespace {
+
+// gbstats packages/stats/tests/frequentist/test_tests.py,
+// TestTwoSidedTTest.test_two_sided_ttest_test_runs_ratio_ra (relative, alpha 0.05): published
+// rounded to 5 decimals: expected -0.0007, ci (-0.00841, 0.00700), stddev 0.00391,
+// p 0.85771.
+TEST(RatioCuped, MatchesGbstatsPublishedValues) {
+  RatioCupedStats a;
+  a.n = 100;
+  a.numerator_sum = 485.112236689623;
+  a.numerator_sum_squares = 2715.484666118136;
+  a.denominator_sum = 679.9093275844917;
+  a.denominator_sum_squares = 4939.424001640236;
+  a.pre_numerator_sum = 192.59138069991536;
+  a.pre_numerator_sum_squares = 460.076026390857;
+  a.pre_denominator_sum = 290.1398399750233;
+  a.pre_denominator_sum_squares = 920.9461385038898;
+  a.numerator_pre_numerator = 1113.6215759318352;
+  a.denominator_pre_denominator = 2130.9404074446747;
+  a.pre_numerator_pre_denominator = 634.239482353647;
+  a.numerator_denominator = 3602.146836776702;
+  a.numerator_pre_denominator = 1559.2878434944676;
+  a.denominator_pre_numerator = 1460.3181079276983;
+  RatioCupedStats b;
+  b.n = 100;
+  b.numerator_sum = 514.7757826608777;
+  b.numerator_sum_squares = 2994.897482705013;
+  b.denominator_sum = 705.4090874383759;
+  b.denominator_sum_squares = 5291.36604146392;
+  b.pre_numerator_sum = 206.94157227402536;
+  b.pre_numerator_sum_squares = 514.2903702246757;
+  b.pre_denominator_sum = 302.54389139107326;
+  b.pre_denominator_sum_squares = 994.4506208125663;
+  b.numerator_pre_numerator = 1237.0953021125997;
+  b.denominator_pre_denominator = 2292.081739775257;
+  b.pre_numerator_pre_denominator = 698.4173425817908;
+  b.numerator_denominator = 3918.1561431600717;
+  b.numerator_pre_denominator = 1701.0287270040265;
+  b.denominator_pre_numerator = 1604.0759503266522;
+  auto result = compare_ratio_cuped(a, b, 0.05);
+  ASSERT_TRUE(result.is_ok()) << result.status().message();
+  ASSERT_TRUE(result->comparison.relative.has_value());
+  const EffectTest& rel = *result->comparison.relative;
+  EXPECT_NEAR(rel.estimate, -0.0007, 5e-6);
+  EXPECT_NEAR(rel.standard_error, 0.00391, 5e-6);
+  EXPECT_NEAR(rel.ci.lower, -0.00841, 5e-6);
+  EXPECT_NEAR(rel.ci.upper, 0.00700, 5e-6);
+  EXPECT_NEAR(rel.p_value, 0.85771, 5e-6);
+  // The adjustment is what makes the interval this narrow: the plain ratio test of the same
+  // users is several times wider.
+  auto plain = compare_ratios({100, a.numerator_sum, a.numerator_sum_squares, a.denominator_sum,
+                               a.denominator_sum_squares, a.numerator_denominator},
+                              {100, b.numerator_sum, b.numerator_sum_squares, b.denominator_sum,
+                               b.denominator_sum_squares, b.numerator_denominator},
+                              0.05);
+  ASSERT_TRUE(plain.is_ok());
+  EXPECT_GT(plain->relative->standard_error, 3 * rel.standard_error);
+}
+
+// The same gbstats case through `fulcrum analyze`'s JSON: ratio_pre switches ratio CUPED on.
+TEST(RatioCuped, AnalysisUsesRatioPreWhenEveryGroupHasIt) {
+  const json doc = json::parse(R"({"metrics": [{"name": "revenue_per_session", "type": "ratio",
+    "groups": {
+      "control": {"n": 100, "sum": 485.112236689623, "sum_squares": 2715.484666118136,
+        "denominator_sum": 679.9093275844917, "denominator_sum_squares": 4939.424001640236,
+        "ratio_cross_sum": 3602.146836776702,
+        "ratio_pre": {"numerator_sum": 192.59138069991536,
+          "numerator_sum_squares": 460.076026390857, "denominator_sum": 290.1398399750233,
+          "denominator_sum_squares": 920.9461385038898,
+          "numerator_x_pre_numerator": 1113.6215759318352,
+          "denominator_x_pre_denominator": 2130.9404074446747,
+          "pre_numerator_x_pre_denominator": 634.239482353647,
+          "numerator_x_pre_denominator": 1559.2878434944676,
+          "denominator_x_pre_numerator": 1460.3181079276983}},
+      "variant": {"n": 100, "sum": 514.7757826608777, "sum_squares": 2994.897482705013,
+        "denominator_sum": 705.4090874383759, "denominator_sum_squares": 5291.36604146392,
+        "ratio_cross_sum": 3918.1561431600717,
+        "ratio_pre": {"numerator_sum": 206.94157227402536,
+          "numerator_sum_squares": 514.2903702246757, "denominator_sum": 302.54389139107326,
+          "denominator_sum_squares": 994.4506208125663,
+          "numerator_x_pre_numerator": 1237.0953021125997,
+          "denominator_x_pre_denominator": 2292.081739775257,
+          "pre_numerator_x_pre_denominator": 698.4173425817908,
+          "numerator_x_pre_denominator": 1701.0287270040265,
+          "denominator_x_pre_numerator": 1604.0759503266522}}}}]})");
+  auto input = analysis_input_from_json(doc);
+  ASSERT_TRUE(input.is_ok()) << input.status().message();
+  auto output = analyze(*input);
+  ASSERT_TRUE(output.is_ok()) << output.status().message();
+  EXPECT_TRUE(output->metrics[0].cuped_applied);
+  const TreatmentResult& t = *output->metrics[0].groups[1].vs_control;
+  EXPECT_NEAR(t.relative->estimate, -0.0007, 5e-6);
+  EXPECT_NEAR(t.relative->p_value, 0.85771, 5e-6);
+
+  json broken = doc;
+  broken["metrics"][0]["groups"]["variant"]["ratio_pre"].erase("numerator_sum");
+  auto missing = analysis_input_from_json(broken);
+  ASSERT_FALSE(missing.is_ok());
+  EXPECT_EQ(missing.status().field(), "metrics[0].groups.variant.ratio_pre.numerator_sum");
 }
 
 }  // namespace

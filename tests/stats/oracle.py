@@ -219,7 +219,68 @@ def power(case):
     return out
 
 
-KINDS = {"welch": welch, "proportions": proportions, "ratio": ratio, "cuped": cuped, "srm": srm,
+def one_sided(case):
+    # scipy's own one-sided Welch test on the same sufficient statistics.
+    c, t = case["control"], case["treatment"]
+    m0, v0 = mean_var(c["n"], c["sum"], c["sum_squares"])
+    m1, v1 = mean_var(t["n"], t["sum"], t["sum_squares"])
+    out = {}
+    for alternative in ("greater", "less"):
+        res = stats.ttest_ind_from_stats(m1, math.sqrt(v1), t["n"], m0, math.sqrt(v0), c["n"],
+                                         equal_var=False, alternative=alternative)
+        out[alternative] = float(res.pvalue)
+    return out
+
+
+def capping(case):
+    # numpy's linear percentile of the pooled values, np.minimum, then scipy's Welch test.
+    c, t = np.array(case["control"]), np.array(case["treatment"])
+    pooled = np.concatenate([c, t])
+    if case["ignore_zeros"]:
+        pooled = pooled[pooled != 0]
+    cap = float(np.percentile(pooled, 100 * case["level"]))
+    cc, tc = np.minimum(c, cap), np.minimum(t, cap)
+    res = stats.ttest_ind(tc, cc, equal_var=False)
+    return {"cap": cap, "control_sum": float(cc.sum()), "control_sum_squares": float((cc * cc).sum()),
+            "treatment_sum": float(tc.sum()), "p_value": float(res.pvalue),
+            "users_capped": int((c > cap).sum())}
+
+
+def quantile(case):
+    # np.quantile (linear) at nu and at GrowthBook's bound levels nu -/+ z sqrt(nu(1-nu)/n*).
+    values, nu = np.array(case["values"]), case["level"]
+    n = len(values)
+    n_star = 100
+    for k in range(20):
+        if 100 * 2 ** k < n:
+            n_star = 100 * 2 ** k
+    z = stats.norm.ppf(0.975)
+    se = math.sqrt(nu * (1 - nu) / n_star)
+    levels = [nu, max(nu - z * se, 1e-8), min(nu + z * se, 1 - 1e-8)]
+    q = np.quantile(values, levels)
+    return {"n_star": n_star, "quantile": float(q[0]), "lower": float(q[1]), "upper": float(q[2])}
+
+
+def bandit(case):
+    # gbstats Bandits.compute_result's Monte Carlo (independent Gaussian posteriors with a flat
+    # prior, best and second-best counts) with many more draws; "draws" lets the test bound
+    # the Monte Carlo error.
+    means, sds = [], []
+    for arm in case["arms"]:
+        m, v = mean_var(arm["n"], arm["sum"], arm["sum_squares"])
+        means.append(m)
+        sds.append(math.sqrt(v / arm["n"]))
+    rng = np.random.default_rng(case["seed"])
+    draws = case["draws"]
+    y = rng.normal(loc=means, scale=sds, size=(draws, len(means)))
+    order = np.argsort(y, axis=1)
+    k = len(means)
+    best = np.bincount(order[:, -1], minlength=k) / draws
+    second = np.bincount(order[:, -2], minlength=k) / draws
+    return {"best": best.tolist(), "top_two": ((best + second) / 2).tolist()}
+
+
+KINDS = {"bandit": bandit, "one_sided": one_sided, "capping": capping, "quantile": quantile, "welch": welch, "proportions": proportions, "ratio": ratio, "cuped": cuped, "srm": srm,
          "multitest": multitest, "bayes": bayes, "sequential": sequential, "power": power}
 
 

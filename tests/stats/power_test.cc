@@ -5,6 +5,7 @@
 #include <random>
 
 #include "oracle_client.h"
+#include "stats/hypothesis.h"
 
 namespace fulcrum::stats {
 namespace {
@@ -121,6 +122,60 @@ TEST(Power, RejectsBadQueries) {
   query.kind = MetricKind::kMean;
   query.sd = 0;
   EXPECT_EQ(plan_sample_size(query).status().field(), "sd");
+}
+
+}  // namespace
+}  // namespace fulcrum::stats
+
+namespace fulcrum::stats {
+namespace {
+
+// gbstats packages/stats/tests/test_midexperimentpower.py (TestMidExperimentPower.setUp:
+// stat_a = SampleMeanStatistic(n=500, sum=499.99999999999994, sum_squares=1499.999999999999),
+// stat_b = (500, 525.0000000000008, 1551.2499999999998), relative lift, alpha 0.05,
+// target power 0.8, target mde 0.05; Bayesian prior N(0.05, 0.001)).
+TEST(MidExperimentPower, ReproducesGbstatsScalingFactors) {
+  auto comparison = compare_means({500, 499.99999999999994, 1499.999999999999},
+                                  {500, 525.0000000000008, 1551.2499999999998}, 0.05);
+  ASSERT_TRUE(comparison.is_ok());
+  MidExperimentPowerQuery query;
+  query.standard_error = comparison->relative->standard_error;
+  query.pairwise_sample_size = 1000;
+  query.target_mde = 0.05;
+  auto frequentist = mid_experiment_power(query);
+  ASSERT_TRUE(frequentist.is_ok());
+  EXPECT_NEAR(frequentist->scaling_factor, 25.45703125, 1e-4);
+  EXPECT_NEAR(mid_experiment_power_at(query, frequentist->scaling_factor), 0.8, 1e-4);
+  EXPECT_NEAR(frequentist->additional_users, 25457.03125, 0.1);
+
+  MidExperimentPowerQuery sequential = query;
+  sequential.sequential = true;
+  auto seq = mid_experiment_power(sequential);
+  ASSERT_TRUE(seq.is_ok());
+  EXPECT_NEAR(seq->scaling_factor, 55.66796875, 1e-4);
+
+  MidExperimentPowerQuery bayesian = query;
+  bayesian.prior_proper = true;
+  bayesian.prior_mean = 0.05;
+  bayesian.prior_variance = 0.001;
+  auto bayes = mid_experiment_power(bayesian);
+  ASSERT_TRUE(bayes.is_ok());
+  EXPECT_NEAR(bayes->scaling_factor, 13.9404296875, 1e-4);
+}
+
+TEST(MidExperimentPower, PoweredTestsNeedNoMoreUsersAndBadInputNamesTheField) {
+  MidExperimentPowerQuery query;
+  query.standard_error = 0.001;  // far below the 5% mde
+  query.pairwise_sample_size = 100000;
+  auto powered = mid_experiment_power(query);
+  ASSERT_TRUE(powered.is_ok());
+  EXPECT_TRUE(powered->powered);
+  EXPECT_EQ(powered->additional_users, 0);
+  query.standard_error = 0;
+  EXPECT_EQ(mid_experiment_power(query).status().field(), "standard_error");
+  query.standard_error = 0.01;
+  query.target_power = 1.5;
+  EXPECT_EQ(mid_experiment_power(query).status().field(), "target_power");
 }
 
 }  // namespace

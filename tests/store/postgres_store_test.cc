@@ -5,10 +5,13 @@
 
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -133,6 +136,89 @@ TEST(PostgresConnectTest, UnreachableServerIsUnavailableAndHidesThePassword) {
   EXPECT_EQ(store.status().to_string().find("s3cretpw"), std::string::npos);
   auto scheme = open_store("postgres://127.0.0.1:1/none?connect_timeout=2");
   EXPECT_EQ(scheme.status().code(), StatusCode::kUnavailable);
+}
+
+// kill -9 of a writer in the middle of ingestion (sqlite: tests/store/durability_test.cc):
+// the server rolls back the batch in flight (staging COPY, event append and rollup merge
+// are one transaction), so every acknowledged batch is stored whole, nothing is partial,
+// and the rollups verify against the events after restart.
+TEST_F(PostgresStoreTest, Kill9MidIngestLeavesRollupsConsistent) {
+  constexpr int kEventsPerBatch = 3000;
+  { ASSERT_TRUE(open_store(location()).is_ok()); }  // migrate before the writer starts
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(pipe_fds[0]);
+    auto store = open_store(location());
+    if (!store.is_ok()) _exit(3);
+    for (int batch_number = 0;; ++batch_number) {
+      EventBatch batch;
+      for (int i = 0; i < kEventsPerBatch; ++i) {
+        const std::string user = "user" + std::to_string(i);
+        const UnixSeconds at = 1'700'000'000 + batch_number * 20'000 + i;  // crosses days
+        batch.metric_events.push_back({user, "batch_" + std::to_string(batch_number), 1.0, at});
+        batch.sessions.push_back({user, at, 30});
+        batch.feature_usage.push_back({user, "f" + std::to_string(i % 7), at, 2});
+        batch.payments.push_back({user, at, i % 5 != 0, 100 + i});
+      }
+      if (!(*store)->ingest(batch).is_ok()) _exit(4);
+      if (write(pipe_fds[1], &batch_number, sizeof batch_number) != sizeof batch_number) {
+        _exit(5);
+      }
+    }
+  }
+  close(pipe_fds[1]);
+  int last_acknowledged = -1;
+  while (last_acknowledged < 5) {
+    int batch_number;
+    ASSERT_EQ(read(pipe_fds[0], &batch_number, sizeof batch_number),
+              static_cast<ssize_t>(sizeof batch_number));
+    last_acknowledged = batch_number;
+  }
+  // Mid-way through the next batch (its COPY or merge takes tens of milliseconds).
+  std::this_thread::sleep_for(std::chrono::milliseconds(15));
+  kill(child, SIGKILL);
+  int wait_status = 0;
+  waitpid(child, &wait_status, 0);
+  close(pipe_fds[0]);
+  ASSERT_TRUE(WIFSIGNALED(wait_status));
+  // The killed session's backend ends (and rolls back) once it notices the closed socket.
+  for (int i = 0; i < 200; ++i) {
+    if (query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" + schema_ +
+                  "'") == "0") {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+
+  auto store = open_store(location());
+  ASSERT_TRUE(store.is_ok()) << store.status().to_string();
+  std::map<std::string, int> events_per_batch;
+  ASSERT_TRUE(
+      (*store)
+          ->scan_metric_events({}, [&](const MetricEvent& e) { ++events_per_batch[e.metric]; })
+          .is_ok());
+  for (int batch_number = 0; batch_number <= last_acknowledged; ++batch_number) {
+    EXPECT_EQ(events_per_batch["batch_" + std::to_string(batch_number)], kEventsPerBatch)
+        << "acknowledged batch " << batch_number << " lost or partial";
+  }
+  for (const auto& [name, count] : events_per_batch) EXPECT_EQ(count, kEventsPerBatch) << name;
+  auto report = (*store)->verify_rollups();
+  ASSERT_TRUE(report.is_ok()) << report.status().to_string();
+  EXPECT_TRUE(report->consistent()) << report->examples.front();
+  std::int64_t rolled_up_sessions = 0, rolled_up_payments = 0;
+  ASSERT_TRUE((*store)
+                  ->scan_user_days({},
+                                   [&](const UserDayRollup& r) {
+                                     rolled_up_sessions += r.sessions;
+                                     rolled_up_payments += r.payments_succeeded + r.payments_failed;
+                                   })
+                  .is_ok());
+  const auto committed = static_cast<std::int64_t>(events_per_batch.size()) * kEventsPerBatch;
+  EXPECT_EQ(rolled_up_sessions, committed);
+  EXPECT_EQ(rolled_up_payments, committed);
 }
 
 }  // namespace

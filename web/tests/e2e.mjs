@@ -213,6 +213,10 @@ test('starts the test, feeds it events and shows results with charts', async () 
   const srm = await results.locator('[data-role="srm"]').innerText();
   assert.match(srm, /Sample ratio check passed/);
   await results.locator('[data-role="recommendation"]').waitFor();
+  // The callout names the decision rule the API reports (stats/decision.h).
+  assert.ok(response.body.decision_rule, 'the results carry decision_rule');
+  assert.match(await results.locator('[data-role="decision-rule"]').innerText(),
+               new RegExp(response.body.decision_rule.replaceAll('_', ' ')));
   if (response.body.winner) {
     assert.match(await results.locator('.kpi').first().innerText(), new RegExp(response.body.winner));
   }

@@ -241,7 +241,10 @@ function renderResults(r) {
   if (recText) {
     const action = r.recommendation_action || r.recommendation?.action;
     out.push(h('div', { class: 'callout', 'data-role': 'recommendation' },
-      h('strong', {}, 'Recommendation: '), action ? [badge(action, 'info'), ' '] : null, recText));
+      h('strong', {}, 'Recommendation: '), action ? [badge(action, 'info'), ' '] : null, recText,
+      r.decision_rule ? h('span', { class: 'muted small', 'data-role': 'decision-rule' },
+        ` Decided by rule ${r.decision_rule.replaceAll('_', ' ')}` +
+        (r.decided_by_metric ? ` on ${r.decided_by_metric}.` : '.')) : null));
   }
   if (r.multi_variant_users > 0 || r.unknown_variant_exposures > 0) {
     out.push(h('div', { class: 'callout warning', 'data-role': 'data-quality' },
@@ -319,6 +322,7 @@ function metricCard(metric, control, alpha) {
   return card(null,
     h('h2', {}, fmt.label(metric.name), ' ', h('span', { class: 'muted small' }, metric.type),
       metric.primary ? badge('primary', 'info') : null,
+      metric.role && metric.role !== 'secondary' ? badge(metric.role, 'info') : null,
       metric.cuped?.applied || metric.cuped_applied ? badge('CUPED', 'info') : null),
     table([
       { label: 'Group', value: ([name, g]) => [name, g.is_control ? h('span', { class: 'muted' }, ' (control)') : ''] },
@@ -328,7 +332,9 @@ function metricCard(metric, control, alpha) {
       { label: 'Interval', class: 'num', value: ([, g]) => (g.lift ? intervalText(g.lift, useRelative, percent) : '—') },
       { label: 'p (adjusted)', class: 'num', value: ([, g]) => (g.is_control ? '—' : fmt.p(g.adjusted_p_value ?? g.p_value)) },
       { label: 'Chance to beat control', class: 'num', value: ([, g]) => (g.is_control ? '—' : fmt.percent(g.chance_to_beat_control, 1)) },
-      { label: '', value: ([, g]) => (g.significant ? badge('significant', 'active') : '') },
+      metric.role === 'guardrail'
+        ? { label: 'Guardrail', value: ([, g]) => guardrailText(g.guardrail) }
+        : { label: '', value: ([, g]) => (g.significant ? badge('significant', 'active') : '') },
     ], groups, { 'data-metric': metric.name }),
     intervalChart(rows, {
       format: useRelative ? (v) => `${(v * 100).toFixed(1)}%`
@@ -338,6 +344,15 @@ function metricCard(metric, control, alpha) {
       caption: `${useRelative ? 'Relative' : 'Absolute'} effect versus ${control || 'control'} with its ` +
                `${ciLevel ? fmt.percent(ciLevel, 0) + ' ' : ''}confidence interval; the vertical line is no effect.`,
     }));
+}
+
+// A guardrail's non-inferiority verdict: within its margin, worse than it, or not yet known.
+function guardrailText(check) {
+  if (!check) return '';
+  const margin = `${fmt.number(100 * check.margin, 2)}%`;
+  if (check.harmed) return badge(`worse than −${margin}`, 'cancelled');
+  if (check.non_inferior) return badge(`within −${margin}`, 'active');
+  return h('span', { class: 'muted' }, `not yet shown within −${margin}`);
 }
 
 function liftText(lift, percent) {

@@ -1,0 +1,82 @@
+// Slice tables (AnalysisInput::slices): top values plus "other", the correction across the
+// slices of an attribute, and the field-naming errors.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "stats/analysis.h"
+#include "stats/analysis_json.h"
+#include "stats/multiple_testing.h"
+
+namespace fulcrum::stats {
+namespace {
+
+using nlohmann::json;
+
+json slice_input() {
+  // Seven countries; only "de" has a real effect (10% -> 14%).
+  json values = json::object();
+  const char* countries[] = {"de", "fr", "it", "es", "nl", "pl", "pt"};
+  const int users[] = {4000, 3000, 2500, 800, 300, 200, 100};
+  for (int c = 0; c < 7; ++c) {
+    const int n = users[c];
+    values[countries[c]] = {{"control", {{"n", n}, {"sum", n / 10}}},
+                            {"variant", {{"n", n}, {"sum", c == 0 ? n * 14 / 100 : n / 10 + 1}}}};
+  }
+  return {{"metrics",
+           {{{"name", "conversion"},
+             {"groups",
+              {{"control", {{"n", 10900}, {"sum", 1090}}},
+               {"variant", {{"n", 10900}, {"sum", 1260}}}}}}}},
+          {"slices", {{{"attribute", "country"}, {"top", 3}, {"values", values}}}}};
+}
+
+TEST(Slices, TopValuesPlusOtherWithTheCorrectionAcrossSlices) {
+  auto input = analysis_input_from_json(slice_input());
+  ASSERT_TRUE(input.is_ok()) << input.status().message();
+  auto output = analyze(*input);
+  ASSERT_TRUE(output.is_ok()) << output.status().message();
+  ASSERT_EQ(output->slices.size(), 1u);
+  const auto& table = output->slices[0];
+  EXPECT_EQ(table.attribute, "country");
+  ASSERT_EQ(table.slices.size(), 4u);
+  EXPECT_EQ(table.slices[0].value, "de");
+  EXPECT_EQ(table.slices[1].value, "fr");
+  EXPECT_EQ(table.slices[2].value, "it");
+  EXPECT_EQ(table.slices[3].value, "other");
+  EXPECT_EQ(table.slices[3].users, 2 * (800 + 300 + 200 + 100));
+  EXPECT_EQ(table.slices[3].groups[0].n, 1400);
+  // "other" sums the merged countries' conversions: 80 + 30 + 20 + 10.
+  EXPECT_DOUBLE_EQ(table.slices[3].groups[0].mean, 140.0 / 1400);
+  std::vector<double> raw;
+  for (const auto& slice : table.slices) raw.push_back(slice.groups[1].vs_control->p_value);
+  auto holm = adjust_p_values(raw, Correction::kHolm);
+  ASSERT_TRUE(holm.is_ok());
+  for (size_t i = 0; i < raw.size(); ++i) {
+    EXPECT_DOUBLE_EQ(table.slices[i].groups[1].vs_control->adjusted_p_value, (*holm)[i]);
+  }
+  EXPECT_TRUE(table.slices[0].groups[1].vs_control->significant);
+  EXPECT_FALSE(table.slices[1].groups[1].vs_control->significant);
+  const json out = analysis_output_to_json(*output);
+  EXPECT_EQ(out["slices"][0]["slices"][3]["value"], "other");
+  EXPECT_TRUE(out["slices"][0]["slices"][0]["groups"]["variant"]["significant"].get<bool>());
+}
+
+TEST(Slices, BadSlicesNameTheField) {
+  json doc = slice_input();
+  doc["slices"][0]["top"] = 0;
+  EXPECT_EQ(analysis_input_from_json(doc).status().field(), "slices[0].top");
+  doc = slice_input();
+  doc["slices"][0]["values"]["de"]["variant"].erase("sum");
+  EXPECT_EQ(analysis_input_from_json(doc).status().field(), "slices[0].values.de.variant.sum");
+  doc = slice_input();
+  doc["slices"][0]["values"]["fr"].erase("control");
+  auto input = analysis_input_from_json(doc);
+  ASSERT_TRUE(input.is_ok());
+  auto output = analyze(*input);
+  ASSERT_FALSE(output.is_ok());
+  EXPECT_EQ(output.status().field(), "slices[0].values.fr");
+}
+
+}  // namespace
+}  // namespace fulcrum::stats
