@@ -8,6 +8,7 @@ packages=(
   libsqlite3-dev sqlite3 libpq-dev postgresql
   libeigen3-dev libspdlog-dev libfmt-dev libcli11-dev prometheus-cpp-dev
   libssl-dev libsodium-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libhowardhinnant-date-dev  # IANA time zones for job schedules (date/tz.h over /usr/share/zoneinfo)
   pybind11-dev python3-dev
   python3 python3-scipy python3-statsmodels python3-pandas python3-numpy
   curl ca-certificates ccache

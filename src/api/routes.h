@@ -29,6 +29,10 @@ struct ApiContext {
   // Called once when the server stops: routes with background threads stop them here, so
   // nothing touches the store after the server is gone (the server's Impl may outlive it).
   std::function<void()> stop_background = [] {};
+  // Called once when the server has started listening (background threads begin here).
+  std::function<void()> start_background = [] {};
+  // Appended to GET /metrics (closed label sets, like HttpMetrics).
+  std::function<std::string()> extra_metrics = [] { return std::string(); };
   // The engines' shared face (optimization/automated_optimization.h): the trained models and
   // the dashboard cache the engine routes use. Null when the engines are not built in.
   AutomatedOptimization* optimization = nullptr;
@@ -49,5 +53,7 @@ void register_lifecycle_routes(Router& router, ApiContext& context);
 // GET /api/features/{clientKey}, GET /sub/{clientKey}, POST /api/eval/{clientKey}, OFREP.
 void register_flag_routes(Router& router, ApiContext& context);
 void register_user_routes(Router& router, ApiContext& context);
+// Jobs, webhooks, experiment policies and campaign target users (src/automation).
+void register_automation_routes(Router& router, ApiContext& context);
 
 }  // namespace fulcrum::api

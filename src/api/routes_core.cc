@@ -17,7 +17,7 @@ void register_core_routes(Router& router, ApiContext& context) {
   if (context.options.metrics_auth) metrics_readers = {Role::kAdmin, Role::kAnalyst};
   router.add(Route("GET", "/metrics", metrics_readers,
                    [&context](const Request&, const AuthContext&) {
-                     return Response::text(200, context.metrics.render(),
+                     return Response::text(200, context.metrics.render() + context.extra_metrics(),
                                            "text/plain; version=0.0.4; charset=utf-8");
                    })
                  .run_inline());

@@ -95,6 +95,7 @@ Server::Impl::Impl(Store& store_in, const Clock& clock_in, ServerOptions options
   register_lifecycle_routes(router, context);
   register_flag_routes(router, context);
   register_user_routes(router, context);
+  register_automation_routes(router, context);
 }
 
 Status Server::Impl::start() {
@@ -122,6 +123,7 @@ Status Server::Impl::start() {
   }
   schedule_security_flush();
   started = true;
+  context.start_background();
   for (int i = 0; i < std::max(1, options.io_threads); ++i) {
     threads.emplace_back([this] { io.run(); });
   }

@@ -69,6 +69,17 @@ struct ServerOptions {
   // within this time, when the cached version is checked against the store. 0 disables.
   std::chrono::milliseconds experiment_cache{100};
   UnixSeconds max_user_token_ttl = 30 * kSecondsPerDay;
+  // Automation (docs/automation.md): once started, run the job scheduler and the webhook
+  // dispatcher on background threads. Off by default (tests, embedded servers: the routes
+  // still work and jobs run when asked); `fulcrum serve` turns it on.
+  bool automation = false;
+  bool automation_scheduler = true;  // false: only the webhook dispatcher runs
+  std::chrono::milliseconds scheduler_interval{5'000};
+  std::chrono::milliseconds webhook_dispatch_interval{1'000};
+  std::int64_t webhook_retry_base_seconds = 10;
+  std::int64_t webhook_retry_cap_seconds = 3600;
+  int webhook_max_attempts = 8;
+  std::chrono::milliseconds webhook_timeout{10'000};
 };
 
 class Server {

@@ -126,6 +126,9 @@ CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
     std::string token_secret_file;
     std::int64_t read_timeout_ms = 15'000, idle_timeout_ms = 60'000, grace_ms = 30'000;
     std::int64_t experiment_cache_ms = 100;
+    bool no_automation = false, no_scheduler = false;
+    std::int64_t scheduler_interval_ms = 5'000, dispatch_interval_ms = 1'000;
+    std::int64_t webhook_timeout_ms = 10'000;
   };
   auto args = std::make_shared<Args>();
   args->options.address = "127.0.0.1";
@@ -188,6 +191,30 @@ CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
                  "A/B tests changed through another replica are seen within this time (0: "
                  "read the store on every request)")
       ->capture_default_str();
+  app.add_flag("--no-automation", args->no_automation,
+               "Run neither the job scheduler nor the webhook dispatcher (docs/automation.md)");
+  app.add_flag("--no-scheduler", args->no_scheduler,
+               "Deliver webhooks but run no scheduled jobs here (another replica runs them)");
+  app.add_option("--scheduler-interval-ms", args->scheduler_interval_ms,
+                 "How often the scheduler looks for due jobs")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 3'600'000));
+  app.add_option("--webhook-dispatch-interval-ms", args->dispatch_interval_ms,
+                 "How often the webhook dispatcher looks for due deliveries")
+      ->capture_default_str()
+      ->check(CLI::Range(10, 600'000));
+  app.add_option("--webhook-retry-base-seconds", args->options.webhook_retry_base_seconds,
+                 "First retry delay; doubles per attempt, with jitter")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86'400));
+  app.add_option("--webhook-max-attempts", args->options.webhook_max_attempts,
+                 "Attempts before a delivery is dead-lettered")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  app.add_option("--webhook-timeout-ms", args->webhook_timeout_ms,
+                 "Time a receiver has to answer one delivery")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 120'000));
   app.add_option("--token-secret-file", args->token_secret_file,
                  "File with the 64-hex-character user-token signing secret");
 
@@ -211,6 +238,11 @@ CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
     options.idle_timeout = std::chrono::milliseconds(args->idle_timeout_ms);
     options.shutdown_grace = std::chrono::milliseconds(args->grace_ms);
     options.experiment_cache = std::chrono::milliseconds(args->experiment_cache_ms);
+    options.automation = !args->no_automation;
+    options.automation_scheduler = !args->no_scheduler;
+    options.scheduler_interval = std::chrono::milliseconds(args->scheduler_interval_ms);
+    options.webhook_dispatch_interval = std::chrono::milliseconds(args->dispatch_interval_ms);
+    options.webhook_timeout = std::chrono::milliseconds(args->webhook_timeout_ms);
     api::Server server(**store, clock, options);
     Status started = server.start();
     if (!started.is_ok()) {

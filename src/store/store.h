@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "store/automation.h"
 #include "store/model.h"
 #include "store/rollup.h"
 
@@ -150,6 +151,44 @@ class Store {
   virtual Result<std::vector<AuditEntry>> append_exposures_and_audit(
       const std::vector<ExposureEvent>& exposures, std::vector<AuditEntry> entries,
       const std::function<std::string(const AuditEntry&)>& compute_hash) = 0;
+
+  // --- automation (store/automation.h; src/automation uses these) --------------------------
+  // Change-feed rows not yet fanned out, oldest first, at most `limit`.
+  virtual Result<std::vector<DocumentChange>> pending_document_changes(std::size_t limit) = 0;
+  // In one transaction: stores the deliveries (a delivery_id already stored is left as it
+  // is, so two replicas fanning out the same change store it once) and marks the changes
+  // fanned out.
+  virtual Status fan_out_document_changes(const std::vector<std::int64_t>& sequences,
+                                          const std::vector<WebhookDelivery>& deliveries) = 0;
+  // Takes the lease of (job, period) for `holder` until `expires_at` when nobody holds it,
+  // its holder's lease expired before `now`, or `holder` already holds it. Atomic across
+  // processes sharing the store.
+  virtual Result<JobLeaseOutcome> acquire_job_lease(const std::string& job,
+                                                    const std::string& period,
+                                                    const std::string& holder, UnixSeconds now,
+                                                    UnixSeconds expires_at) = 0;
+  // The holder finished the period: the lease becomes done (no one runs that period again)
+  // when `done`, else it is released for another runner. kFailedPrecondition when `holder`
+  // no longer holds it (its lease expired and someone else took it over).
+  virtual Status finish_job_lease(const std::string& job, const std::string& period,
+                                  const std::string& holder, bool done) = 0;
+  // Inserts (run_id 0: returns the new id) or updates a run record.
+  virtual Result<std::int64_t> put_job_run(const JobRun& run) = 0;
+  // The newest runs (of `job` only when not empty), newest first.
+  virtual Result<std::vector<JobRun>> list_job_runs(const std::string& job, std::size_t limit) = 0;
+  // Deliveries that are pending, due (next_attempt_at <= now) and not claimed (claimed_until
+  // <= now), oldest first; each returned one is claimed until `claim_until` atomically, so two
+  // senders never hold the same delivery at once.
+  virtual Result<std::vector<WebhookDelivery>> claim_webhook_deliveries(UnixSeconds now,
+                                                                        UnixSeconds claim_until,
+                                                                        std::size_t limit) = 0;
+  // Writes a delivery's state (attempts, status, next attempt, last answer) by delivery_id.
+  virtual Status update_webhook_delivery(const WebhookDelivery& delivery) = 0;
+  virtual Result<std::optional<WebhookDelivery>> get_webhook_delivery(
+      const std::string& delivery_id) = 0;
+  // Newest first.
+  virtual Result<std::vector<WebhookDelivery>> list_webhook_deliveries(
+      const WebhookDeliveryFilter& filter) = 0;
 };
 
 // Opens a store from a location: a file path (SQLite, created when absent) or a

@@ -82,6 +82,24 @@ std::vector<Expectation> expectations() {
   table.push_back({"GET", std::string(kApiPrefix) + "/upgrade-timing/{user_id}",
                    {kAdmin, kUserSelf}});
 #endif
+#ifdef FULCRUM_HAVE_AUTOMATION
+  const std::string a = std::string(kApiPrefix);
+  table.push_back({"GET", a + "/automation/jobs", {kAdmin, kAnalyst}});
+  table.push_back({"PUT", a + "/automation/jobs/{job_name}", {kAdmin}});
+  table.push_back({"POST", a + "/automation/jobs/{job_name}/run", {kAdmin}});
+  table.push_back({"GET", a + "/automation/jobs/{job_name}/runs", {kAdmin, kAnalyst}});
+  table.push_back({"GET", a + "/webhooks", {kAdmin}});
+  table.push_back({"POST", a + "/webhooks", {kAdmin}});
+  table.push_back({"DELETE", a + "/webhooks/{endpoint_id}", {kAdmin}});
+  table.push_back({"GET", a + "/webhooks/deliveries", {kAdmin}});
+  table.push_back({"POST", a + "/webhooks/deliveries/{delivery_id}/redeliver", {kAdmin}});
+  table.push_back({"GET", a + "/ab-tests/{test_id}/policy", {kAdmin, kAnalyst}});
+  table.push_back({"PUT", a + "/ab-tests/{test_id}/policy", {kAdmin}});
+  table.push_back({"POST", a + "/ab-tests/{test_id}/policy/override", {kAdmin}});
+  table.push_back({"GET", a + "/retention-campaigns/{campaign_id}/target-users", {kAdmin, kService}});
+  table.push_back(
+      {"GET", a + "/retention-campaigns/{campaign_id}/target-users.csv", {kAdmin, kService}});
+#endif
 #ifdef FULCRUM_HAVE_LIFECYCLE
   table.push_back({"GET", std::string(kApiPrefix) + "/retention-campaigns", {kAdmin}});
   table.push_back({"POST", std::string(kApiPrefix) + "/retention-campaigns/trigger", {kAdmin}});

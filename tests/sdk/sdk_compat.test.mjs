@@ -137,7 +137,7 @@ before(async () => {
   const secretFile = join(env.dir, 'token-secret.hex');
   writeFileSync(secretFile, randomBytes(32).toString('hex'), { mode: 0o600 });
   env.server = spawn(env.bin, ['--store', env.store, 'serve', '--address', '127.0.0.1',
-    '--port', '0', '--web-dir', '', '--token-secret-file', secretFile],
+    '--port', '0', '--web-dir', '', '--token-secret-file', secretFile, '--no-scheduler'],
   { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   env.log = () => log;

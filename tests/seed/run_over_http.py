@@ -87,7 +87,8 @@ def main():
     with open(secret_file, "w") as f:
         f.write(os.urandom(32).hex())
     server = subprocess.Popen([fulcrum_bin, "--store", store, "serve", "--address", "127.0.0.1",
-                               "--port", "0", "--token-secret-file", secret_file],
+                               "--port", "0", "--token-secret-file", secret_file,
+                               "--no-scheduler"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base_url = None

@@ -10,6 +10,7 @@ import { renderRetention } from './pages/retention.js';
 import { renderSunset } from './pages/sunset.js';
 import { renderFlags, renderFlagDetail } from './pages/flags.js';
 import { renderRecommendations, renderUpgradeTiming } from './pages/engines.js';
+import { renderAutomation } from './pages/automation.js';
 
 const routes = [
   [/^\/overview$/, 'overview', renderOverview],
@@ -24,6 +25,7 @@ const routes = [
   [/^\/sunset$/, 'sunset', renderSunset],
   [/^\/flags$/, 'flags', renderFlags],
   [/^\/flags\/([^/]+)$/, 'flags', renderFlagDetail],
+  [/^\/automation$/, 'automation', renderAutomation],
 ];
 
 const view = document.getElementById('view');

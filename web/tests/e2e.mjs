@@ -515,6 +515,65 @@ test('the upgrade-timing page shows the propensity histogram, model quality and 
   await screenshot('16-upgrade-timing');
 });
 
+// Jobs & webhooks: a job run from the page is recorded; a plain-http URL to a public host is
+// refused naming the field; an endpoint on a loopback receiver gets a signed delivery when
+// the A/B test changes state, and the deliveries table shows it delivered.
+test('jobs & webhooks page: run a job, register an endpoint, see its signed delivery', async () => {
+  const { createServer } = await import('node:http');
+  const { createHmac } = await import('node:crypto');
+  const received = [];
+  const receiver = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => { body += chunk; });
+    request.on('end', () => {
+      received.push({ headers: request.headers, body });
+      response.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const receiverUrl = `http://127.0.0.1:${receiver.address().port}/hooks`;
+  try {
+    await goto('#/automation');
+    await page.locator('#jobs-table', { hasText: 'experiment_health' }).waitFor();
+    await page.click('#jobs-table button[data-job="experiment_health"]');
+    await page.locator('[data-role=run-result]', { hasText: 'experiment_health: ok' }).waitFor();
+    const runs = (await apiGet('/automation/jobs/experiment_health/runs')).body.runs;
+    assert.equal(runs[0].outcome, 'ok');
+    await screenshot('30-jobs');
+
+    expectedErrorUrls.add(`${env.baseUrl}/api/automated-optimization/webhooks`);
+    await page.fill('#add-endpoint input[name=url]', 'http://crm.bank.example/hooks');
+    await page.check('#add-endpoint input[value="test.state_changed"]');
+    await page.click('#add-endpoint button[type=submit]');
+    await page.locator('[data-role=endpoint-error]', { hasText: 'field: url' }).waitFor();
+    await page.fill('#add-endpoint input[name=url]', receiverUrl);
+    await page.click('#add-endpoint button[type=submit]');
+    const secret = await page.locator('[data-role=secret]').innerText();
+    assert.match(secret, /^[0-9a-f]{64}$/);
+    await page.locator('#endpoints-table', { hasText: receiverUrl }).waitFor();
+
+    // A state change of the A/B test created above is announced, signed with the secret.
+    assert.equal((await api(env.baseUrl, env.adminKey, 'POST', `/ab-tests/${testId}/pause`)).status, 200);
+    const deadline = Date.now() + 10_000;
+    while (received.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(received.length, 1);
+    const { headers, body } = received[0];
+    const parts = Object.fromEntries(headers['fulcrum-signature'].split(',').map((p) => p.split('=')));
+    assert.equal(parts.v1, createHmac('sha256', secret).update(`${parts.t}.${body}`).digest('hex'));
+    const event = JSON.parse(body);
+    assert.equal(event.type, 'test.state_changed');
+    assert.equal(event.data.to, 'paused');
+    assert.equal(headers['idempotency-key'], event.id);
+    assert.equal((await api(env.baseUrl, env.adminKey, 'POST', `/ab-tests/${testId}/resume`)).status, 200);
+    await goto('#/automation');
+    await page.locator('#deliveries-table', { hasText: event.id }).waitFor();
+    assert.match(await page.locator('#deliveries-table').innerText(), /delivered/);
+    await screenshot('31-webhooks');
+  } finally {
+    receiver.close();
+  }
+});
+
 test('signing out forgets the key', async () => {
   await page.click('#sign-out');
   await page.locator('#api-key').waitFor();

@@ -70,7 +70,9 @@ export async function startEnvironment({ users = 2000, days = 30 } = {}) {
     writeFileSync(secretFile, randomBytes(32).toString('hex'), { mode: 0o600 });
     // --port 0: the server picks a free port and prints it ("serving on http://...:PORT").
     const server = spawn(bin, ['--store', store, 'serve', '--address', '127.0.0.1', '--port', '0',
-                               '--web-dir', WEB_DIR, '--token-secret-file', secretFile],
+                               '--web-dir', WEB_DIR, '--token-secret-file', secretFile,
+                               // No scheduled jobs firing mid-test (jobs still run when asked).
+                               '--no-scheduler'],
                          { stdio: ['ignore', 'pipe', 'pipe'] });
     let serverLog = '';
     let announce;

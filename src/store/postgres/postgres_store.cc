@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
+#include <tuple>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string_view>
@@ -966,9 +968,13 @@ Result<std::int64_t> write_document(PGconn* conn, const Document& doc) {
   // Each branch is one statement whose WHERE / ON CONFLICT is the compare-and-set, so two
   // replicas writing the same version cannot both succeed.
   if (doc.version == 0) {
+    // The change feed row (store/automation.h) is written by the same statement.
     auto result = run(conn,
-                      "INSERT INTO documents(kind,id,status,body,created_at,updated_at,version) "
-                      "VALUES($1,$2,$3,$4,$5,$6,1) ON CONFLICT(kind,id) DO NOTHING "
+                      "WITH w AS (INSERT INTO documents(kind,id,status,body,created_at,"
+                      "updated_at,version) VALUES($1,$2,$3,$4,$5,$6,1) ON CONFLICT(kind,id) DO "
+                      "NOTHING RETURNING version,status,body,updated_at) "
+                      "INSERT INTO document_changes(kind,id,version,status,previous_status,body,"
+                      "at) SELECT $1,$2,w.version,w.status,'',w.body,w.updated_at FROM w "
                       "RETURNING version",
                       Params()
                           .add(doc.kind)
@@ -984,8 +990,13 @@ Result<std::int64_t> write_document(PGconn* conn, const Document& doc) {
     return std::int64_t{1};
   }
   auto result = run(conn,
-                    "UPDATE documents SET status=$3, body=$4, updated_at=$5, version=version+1 "
-                    "WHERE kind=$1 AND id=$2 AND version=$6 RETURNING version",
+                    "WITH o AS (SELECT status FROM documents WHERE kind=$1 AND id=$2), "
+                    "w AS (UPDATE documents SET status=$3, body=$4, updated_at=$5, "
+                    "version=version+1 WHERE kind=$1 AND id=$2 AND version=$6 "
+                    "RETURNING version,status,body,updated_at) "
+                    "INSERT INTO document_changes(kind,id,version,status,previous_status,body,"
+                    "at) SELECT $1,$2,w.version,w.status,COALESCE((SELECT status FROM o),''),"
+                    "w.body,w.updated_at FROM w RETURNING version",
                     Params()
                         .add(doc.kind)
                         .add(doc.id)
@@ -1449,6 +1460,254 @@ Result<RollupVerification> PostgresStore::verify_rollups() {
   });
   FULCRUM_RETURN_IF_ERROR(transaction.commit());
   return report;
+}
+
+// --- automation (store/automation.h) ------------------------------------------------------
+// Leases and delivery claims are single statements whose WHERE is the compare-and-set, so
+// replicas sharing the database cannot both win.
+
+namespace {
+
+constexpr char kPgDeliveryColumns[] =
+    "SELECT delivery_id,endpoint_id,event_type,event_id,payload,status,attempts,"
+    "next_attempt_at,claimed_until,last_status_code,last_error,created_at,delivered_at "
+    "FROM webhook_deliveries";
+
+WebhookDelivery read_pg_delivery(const Row& row) {
+  WebhookDelivery d;
+  d.delivery_id = row.text(0);
+  d.endpoint_id = row.text(1);
+  d.event_type = row.text(2);
+  d.event_id = row.text(3);
+  d.payload = row.text(4);
+  d.status = row.text(5);
+  d.attempts = row.int32(6);
+  d.next_attempt_at = row.int64(7);
+  d.claimed_until = row.int64(8);
+  d.last_status_code = row.int32(9);
+  d.last_error = row.text(10);
+  d.created_at = row.int64(11);
+  d.delivered_at = row.int64(12);
+  return d;
+}
+
+std::string real_text(double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.17g", value);
+  return buffer;
+}
+
+}  // namespace
+
+Result<std::vector<DocumentChange>> PostgresStore::pending_document_changes(std::size_t limit) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(),
+                    "SELECT sequence,kind,id,version,status,previous_status,body,at "
+                    "FROM document_changes WHERE NOT fanned_out ORDER BY sequence LIMIT $1",
+                    Params().add(static_cast<std::int64_t>(limit)));
+  if (!result.is_ok()) return result.status();
+  std::vector<DocumentChange> changes;
+  each_row(*result, [&](const Row& row) {
+    changes.push_back(DocumentChange{row.int64(0), row.text(1), row.text(2), row.int64(3),
+                                     row.text(4), row.text(5), row.text(6), row.int64(7)});
+  });
+  return changes;
+}
+
+Status PostgresStore::fan_out_document_changes(const std::vector<std::int64_t>& sequences,
+                                               const std::vector<WebhookDelivery>& deliveries) {
+  FULCRUM_WITH_LEASE(lease);
+  Transaction transaction(lease.conn());
+  FULCRUM_RETURN_IF_ERROR(transaction.status());
+  for (const WebhookDelivery& d : deliveries) {
+    FULCRUM_RETURN_IF_ERROR(command(
+        lease.conn(),
+        "INSERT INTO webhook_deliveries(delivery_id,endpoint_id,event_type,event_id,payload,"
+        "status,attempts,next_attempt_at,claimed_until,last_status_code,last_error,created_at,"
+        "delivered_at) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) "
+        "ON CONFLICT(delivery_id) DO NOTHING",
+        Params()
+            .add(d.delivery_id)
+            .add(d.endpoint_id)
+            .add(d.event_type)
+            .add(d.event_id)
+            .add(d.payload)
+            .add(d.status)
+            .add(static_cast<std::int64_t>(d.attempts))
+            .add(d.next_attempt_at)
+            .add(d.claimed_until)
+            .add(static_cast<std::int64_t>(d.last_status_code))
+            .add(d.last_error)
+            .add(d.created_at)
+            .add(d.delivered_at)));
+  }
+  for (std::int64_t sequence : sequences) {
+    FULCRUM_RETURN_IF_ERROR(command(lease.conn(),
+                                    "UPDATE document_changes SET fanned_out=TRUE WHERE sequence=$1",
+                                    Params().add(sequence)));
+  }
+  return transaction.commit();
+}
+
+Result<JobLeaseOutcome> PostgresStore::acquire_job_lease(const std::string& job,
+                                                         const std::string& period,
+                                                         const std::string& holder,
+                                                         UnixSeconds now,
+                                                         UnixSeconds expires_at) {
+  FULCRUM_WITH_LEASE(lease);
+  // Insert, or take over a lease that is not done and expired (or already ours); the
+  // conflict branch's WHERE is evaluated on the locked current row.
+  auto result = run(lease.conn(),
+                    "INSERT INTO job_leases AS l(job,period,holder,expires_at,done) "
+                    "VALUES($1,$2,$3,$5,FALSE) ON CONFLICT(job,period) DO UPDATE SET "
+                    "holder=excluded.holder, expires_at=excluded.expires_at "
+                    "WHERE NOT l.done AND (l.expires_at <= $4 OR l.holder = $3) "
+                    "RETURNING holder",
+                    Params().add(job).add(period).add(holder).add(now).add(expires_at));
+  if (!result.is_ok()) return result.status();
+  if (PQntuples(result->get()) == 1) return JobLeaseOutcome::kAcquired;
+  auto current = run(lease.conn(), "SELECT done FROM job_leases WHERE job=$1 AND period=$2",
+                     Params().add(job).add(period));
+  if (!current.is_ok()) return current.status();
+  bool done = false;
+  each_row(*current, [&](const Row& row) { done = row.boolean(0); });
+  return done ? JobLeaseOutcome::kAlreadyDone : JobLeaseOutcome::kHeldByOther;
+}
+
+Status PostgresStore::finish_job_lease(const std::string& job, const std::string& period,
+                                       const std::string& holder, bool done) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(),
+                    done ? "UPDATE job_leases SET done=TRUE WHERE job=$1 AND period=$2 AND "
+                           "holder=$3 AND NOT done"
+                         : "DELETE FROM job_leases WHERE job=$1 AND period=$2 AND holder=$3 "
+                           "AND NOT done",
+                    Params().add(job).add(period).add(holder), PGRES_COMMAND_OK);
+  if (!result.is_ok()) return result.status();
+  if (std::string(PQcmdTuples(result->get())) == "0") {
+    return failed_precondition("the lease of " + job + " " + period + " is no longer held by " +
+                               holder);
+  }
+  return Status::ok();
+}
+
+Result<std::int64_t> PostgresStore::put_job_run(const JobRun& run_record) {
+  FULCRUM_WITH_LEASE(lease);
+  if (run_record.run_id == 0) {
+    auto result = run(lease.conn(),
+                      "INSERT INTO job_runs(job,period,runner,started_at,finished_at,"
+                      "duration_seconds,outcome,detail) VALUES($1,$2,$3,$4,$5,$6,$7,$8) "
+                      "RETURNING run_id",
+                      Params()
+                          .add(run_record.job)
+                          .add(run_record.period)
+                          .add(run_record.runner)
+                          .add(run_record.started_at)
+                          .add(run_record.finished_at)
+                          .add(real_text(run_record.duration_seconds))
+                          .add(run_record.outcome)
+                          .add(run_record.detail));
+    if (!result.is_ok()) return result.status();
+    return Row(result->get(), 0).int64(0);
+  }
+  FULCRUM_RETURN_IF_ERROR(command(lease.conn(),
+                                  "UPDATE job_runs SET finished_at=$2, duration_seconds=$3, "
+                                  "outcome=$4, detail=$5 WHERE run_id=$1",
+                                  Params()
+                                      .add(run_record.run_id)
+                                      .add(run_record.finished_at)
+                                      .add(real_text(run_record.duration_seconds))
+                                      .add(run_record.outcome)
+                                      .add(run_record.detail)));
+  return run_record.run_id;
+}
+
+Result<std::vector<JobRun>> PostgresStore::list_job_runs(const std::string& job,
+                                                         std::size_t limit) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(),
+                    "SELECT run_id,job,period,runner,started_at,finished_at,duration_seconds,"
+                    "outcome,detail FROM job_runs WHERE ($1::text='' OR job=$1) "
+                    "ORDER BY run_id DESC LIMIT $2",
+                    Params().add(job).add(static_cast<std::int64_t>(limit)));
+  if (!result.is_ok()) return result.status();
+  std::vector<JobRun> runs;
+  each_row(*result, [&](const Row& row) {
+    runs.push_back(JobRun{row.int64(0), row.text(1), row.text(2), row.text(3), row.int64(4),
+                          row.int64(5), row.real(6), row.text(7), row.text(8)});
+  });
+  return runs;
+}
+
+Result<std::vector<WebhookDelivery>> PostgresStore::claim_webhook_deliveries(
+    UnixSeconds now, UnixSeconds claim_until, std::size_t limit) {
+  FULCRUM_WITH_LEASE(lease);
+  // SKIP LOCKED: two replicas claiming at once get disjoint deliveries.
+  auto result = run(lease.conn(),
+                    "UPDATE webhook_deliveries SET claimed_until=$2 WHERE delivery_id IN ("
+                    "SELECT delivery_id FROM webhook_deliveries WHERE status='pending' AND "
+                    "next_attempt_at<=$1 AND claimed_until<=$1 ORDER BY next_attempt_at, "
+                    "delivery_id LIMIT $3 FOR UPDATE SKIP LOCKED) "
+                    "RETURNING delivery_id,endpoint_id,event_type,event_id,payload,status,"
+                    "attempts,next_attempt_at,claimed_until,last_status_code,last_error,"
+                    "created_at,delivered_at",
+                    Params().add(now).add(claim_until).add(static_cast<std::int64_t>(limit)));
+  if (!result.is_ok()) return result.status();
+  std::vector<WebhookDelivery> due;
+  each_row(*result, [&](const Row& row) { due.push_back(read_pg_delivery(row)); });
+  std::sort(due.begin(), due.end(), [](const WebhookDelivery& a, const WebhookDelivery& b) {
+    return std::tie(a.next_attempt_at, a.delivery_id) < std::tie(b.next_attempt_at, b.delivery_id);
+  });
+  return due;
+}
+
+Status PostgresStore::update_webhook_delivery(const WebhookDelivery& d) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(),
+                    "UPDATE webhook_deliveries SET status=$2, attempts=$3, next_attempt_at=$4, "
+                    "claimed_until=$5, last_status_code=$6, last_error=$7, delivered_at=$8 "
+                    "WHERE delivery_id=$1",
+                    Params()
+                        .add(d.delivery_id)
+                        .add(d.status)
+                        .add(static_cast<std::int64_t>(d.attempts))
+                        .add(d.next_attempt_at)
+                        .add(d.claimed_until)
+                        .add(static_cast<std::int64_t>(d.last_status_code))
+                        .add(d.last_error)
+                        .add(d.delivered_at),
+                    PGRES_COMMAND_OK);
+  if (!result.is_ok()) return result.status();
+  if (std::string(PQcmdTuples(result->get())) == "0") {
+    return not_found("no webhook delivery " + d.delivery_id);
+  }
+  return Status::ok();
+}
+
+Result<std::optional<WebhookDelivery>> PostgresStore::get_webhook_delivery(
+    const std::string& delivery_id) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(), std::string(kPgDeliveryColumns) + " WHERE delivery_id=$1",
+                    Params().add(delivery_id));
+  if (!result.is_ok()) return result.status();
+  std::optional<WebhookDelivery> found;
+  each_row(*result, [&](const Row& row) { found = read_pg_delivery(row); });
+  return found;
+}
+
+Result<std::vector<WebhookDelivery>> PostgresStore::list_webhook_deliveries(
+    const WebhookDeliveryFilter& filter) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(),
+                    std::string(kPgDeliveryColumns) +
+                        " WHERE ($1::text='' OR endpoint_id=$1) AND ($2::text='' OR status=$2) "
+                        "ORDER BY created_at DESC, delivery_id DESC LIMIT $3",
+                    Params().add(filter.endpoint_id).add(filter.status).add(
+                        static_cast<std::int64_t>(filter.limit)));
+  if (!result.is_ok()) return result.status();
+  std::vector<WebhookDelivery> out;
+  each_row(*result, [&](const Row& row) { out.push_back(read_pg_delivery(row)); });
+  return out;
 }
 
 }  // namespace fulcrum

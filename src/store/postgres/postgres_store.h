@@ -86,6 +86,24 @@ class PostgresStore final : public Store {
                            const std::function<void(const TierChangeRollup&)>& visit) override;
   Result<RollupVerification> verify_rollups() override;
   Status rebuild_rollups() override;
+  Result<std::vector<DocumentChange>> pending_document_changes(std::size_t limit) override;
+  Status fan_out_document_changes(const std::vector<std::int64_t>& sequences,
+                                  const std::vector<WebhookDelivery>& deliveries) override;
+  Result<JobLeaseOutcome> acquire_job_lease(const std::string& job, const std::string& period,
+                                            const std::string& holder, UnixSeconds now,
+                                            UnixSeconds expires_at) override;
+  Status finish_job_lease(const std::string& job, const std::string& period,
+                          const std::string& holder, bool done) override;
+  Result<std::int64_t> put_job_run(const JobRun& run) override;
+  Result<std::vector<JobRun>> list_job_runs(const std::string& job, std::size_t limit) override;
+  Result<std::vector<WebhookDelivery>> claim_webhook_deliveries(UnixSeconds now,
+                                                                UnixSeconds claim_until,
+                                                                std::size_t limit) override;
+  Status update_webhook_delivery(const WebhookDelivery& delivery) override;
+  Result<std::optional<WebhookDelivery>> get_webhook_delivery(
+      const std::string& delivery_id) override;
+  Result<std::vector<WebhookDelivery>> list_webhook_deliveries(
+      const WebhookDeliveryFilter& filter) override;
 
   // Slow path kept for comparison in bench/pg_ingest_bench.cc: the same batch written with
   // one INSERT per row (still one transaction). Production code calls ingest().

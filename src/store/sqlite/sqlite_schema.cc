@@ -84,6 +84,30 @@ CREATE TABLE usage_tier_changes(user_key INTEGER NOT NULL, at INTEGER NOT NULL,
   kind INTEGER NOT NULL, from_tier INTEGER NOT NULL, to_tier INTEGER NOT NULL);
 CREATE INDEX usage_tier_changes_user ON usage_tier_changes(user_key, at);
 )sql",
+      // 5: automation (store/automation.h): the document change feed (outbox), job leases
+      // and runs, webhook deliveries.
+      R"sql(
+CREATE TABLE document_changes(sequence INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
+  id TEXT NOT NULL, version INTEGER NOT NULL, status TEXT NOT NULL,
+  previous_status TEXT NOT NULL, body TEXT NOT NULL, at INTEGER NOT NULL,
+  fanned_out INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX document_changes_pending ON document_changes(sequence) WHERE fanned_out = 0;
+CREATE TABLE job_leases(job TEXT NOT NULL, period TEXT NOT NULL, holder TEXT NOT NULL,
+  expires_at INTEGER NOT NULL, done INTEGER NOT NULL, PRIMARY KEY(job, period));
+CREATE TABLE job_runs(run_id INTEGER PRIMARY KEY AUTOINCREMENT, job TEXT NOT NULL,
+  period TEXT NOT NULL, runner TEXT NOT NULL, started_at INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL, duration_seconds REAL NOT NULL, outcome TEXT NOT NULL,
+  detail TEXT NOT NULL);
+CREATE INDEX job_runs_job ON job_runs(job, run_id);
+CREATE TABLE webhook_deliveries(delivery_id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL,
+  event_type TEXT NOT NULL, event_id TEXT NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL,
+  attempts INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL, claimed_until INTEGER NOT NULL,
+  last_status_code INTEGER NOT NULL, last_error TEXT NOT NULL, created_at INTEGER NOT NULL,
+  delivered_at INTEGER NOT NULL);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at)
+  WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, created_at);
+)sql",
   };
   return kMigrations;
 }

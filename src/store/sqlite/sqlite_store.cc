@@ -237,11 +237,14 @@ namespace {
 // put_document's compare-and-set, inside the caller's write transaction.
 Result<std::int64_t> write_document(sqlite3* db, const Document& doc) {
   std::optional<std::int64_t> stored_version;
+  std::string previous_status;
   {
-    Statement query(db, "SELECT version FROM documents WHERE kind=?1 AND id=?2");
+    Statement query(db, "SELECT version,status FROM documents WHERE kind=?1 AND id=?2");
     query.bind(1, doc.kind).bind(2, doc.id);
-    FULCRUM_RETURN_IF_ERROR(
-        query.each_row([&](const Statement& row) { stored_version = row.int64(0); }));
+    FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
+      stored_version = row.int64(0);
+      previous_status = row.text(1);
+    }));
   }
   if (doc.version == 0 && stored_version) {
     return Status(StatusCode::kAlreadyExists, doc.kind + " " + doc.id + " already exists");
@@ -263,6 +266,18 @@ Result<std::int64_t> write_document(sqlite3* db, const Document& doc) {
                               .bind(5, doc.created_at)
                               .bind(6, doc.updated_at)
                               .bind(7, new_version)
+                              .run());
+  // The change feed (store/automation.h), in the document's transaction.
+  Statement change(db,
+                   "INSERT INTO document_changes(kind,id,version,status,previous_status,body,at) "
+                   "VALUES(?1,?2,?3,?4,?5,?6,?7)");
+  FULCRUM_RETURN_IF_ERROR(change.bind(1, doc.kind)
+                              .bind(2, doc.id)
+                              .bind(3, new_version)
+                              .bind(4, doc.status)
+                              .bind(5, previous_status)
+                              .bind(6, doc.body)
+                              .bind(7, doc.updated_at)
                               .run());
   return new_version;
 }

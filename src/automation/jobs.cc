@@ -1,0 +1,275 @@
+#include "automation/jobs.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "automation/webhooks.h"
+#include "experiments/service.h"
+#include "lifecycle/churn_model.h"
+#include "optimization/automated_optimization.h"
+
+namespace fulcrum::automation {
+
+using nlohmann::json;
+
+namespace {
+
+std::string phase_key(const experiments::Experiment& e) {
+  return e.test_id + ":p" + std::to_string(e.phase);
+}
+
+}  // namespace
+
+Result<ExperimentPolicy> get_policy(Store& store, const std::string& test_id) {
+  auto doc = store.get_document(kPolicyKind, test_id);
+  if (!doc.is_ok()) return doc.status();
+  if (!*doc) return not_found("A/B test " + test_id + " has no automation policy");
+  auto policy = parse_policy(json::parse((*doc)->body, nullptr, false));
+  if (!policy.is_ok()) return internal_error("stored policy of " + test_id + " is invalid");
+  return policy;
+}
+
+Result<ExperimentPolicy> put_policy(Store& store, const Clock& clock, const std::string& test_id,
+                                    const json& body) {
+  auto test = experiments::get_ab_test(store, test_id);
+  if (!test.is_ok()) return test.status();
+  auto policy = parse_policy(body);
+  if (!policy.is_ok()) return policy.status();
+  for (std::size_t i = 0; i < policy->guardrail_metrics.size(); ++i) {
+    const std::string& metric = policy->guardrail_metrics[i];
+    bool known = false;
+    for (const auto& spec : test->config.success_metrics) known = known || spec.name == metric;
+    if (!known) {
+      return invalid_argument("not one of the test's success_metrics",
+                              "guardrail_metrics[" + std::to_string(i) + "]");
+    }
+  }
+  auto current = store.get_document(kPolicyKind, test_id);
+  if (!current.is_ok()) return current.status();
+  if (!body.contains("overrides") && *current) {
+    auto old = parse_policy(json::parse((*current)->body, nullptr, false));
+    if (old.is_ok()) policy->overrides = old->overrides;  // overrides survive an edit
+  }
+  Document doc;
+  doc.kind = kPolicyKind;
+  doc.id = test_id;
+  doc.status = policy->enabled ? "enabled" : "disabled";
+  doc.body = policy->to_json().dump();
+  doc.updated_at = clock.now();
+  doc.created_at = *current ? (*current)->created_at : doc.updated_at;
+  doc.version = *current ? (*current)->version : 0;
+  auto put = store.put_document(doc);
+  if (!put.is_ok()) return put.status();
+  return policy;
+}
+
+Result<ExperimentPolicy> override_policy(Store& store, const Clock& clock,
+                                         const std::string& test_id, const std::string& check,
+                                         bool resume) {
+  const auto& checks = health_checks();
+  if (std::find(checks.begin(), checks.end(), check) == checks.end()) {
+    return invalid_argument("unknown check (srm, multi_variant_users, sample_size_reached, "
+                            "guardrail_harm, decisive)",
+                            "check");
+  }
+  auto test = experiments::get_ab_test(store, test_id);
+  if (!test.is_ok()) return test.status();
+  auto policy = get_policy(store, test_id);
+  if (!policy.is_ok()) return policy.status();
+  if (!policy->overridden(test->phase, check)) policy->overrides.push_back({test->phase, check});
+  json body = policy->to_json();
+  auto stored = put_policy(store, clock, test_id, body);
+  if (!stored.is_ok()) return stored.status();
+  if (resume && test->status == experiments::ExperimentStatus::kPaused) {
+    auto resumed = experiments::resume_ab_test(store, clock, test_id);
+    if (!resumed.is_ok()) return resumed.status();
+  }
+  return stored;
+}
+
+Result<json> run_experiment_health(Store& store, const Clock& clock, const JobContext& context) {
+  auto tests = experiments::list_ab_tests(store, experiments::ExperimentStatus::kActive);
+  if (!tests.is_ok()) return tests.status();
+  json alerts = json::array();
+  int checked = 0;
+  for (const auto& test : *tests) {
+    if (context.expired()) break;
+    auto results = experiments::analyze_ab_test_results(store, clock, test.test_id);
+    if (!results.is_ok()) continue;  // e.g. no exposures yet
+    ++checked;
+    std::vector<std::string> guardrails;
+    if (auto policy = get_policy(store, test.test_id); policy.is_ok()) {
+      guardrails = policy->guardrail_metrics;
+    }
+    for (const HealthFinding& finding :
+         health_findings(*results, guardrails, test.config.min_sample_size)) {
+      if (finding.check == "decisive") continue;  // good news is the policy's business
+      auto raised = raise_event(store, clock, "health:" + phase_key(test) + ":" + finding.check,
+                                "health.alert", test.test_id,
+                                "A/B test " + test.config.test_name + ": " + finding.summary,
+                                {{"test_id", test.test_id},
+                                 {"test_name", test.config.test_name},
+                                 {"phase", test.phase},
+                                 {"check", finding.check},
+                                 {"evidence", finding.evidence}});
+      if (!raised.is_ok()) return raised.status();
+      if (*raised) alerts.push_back({{"test_id", test.test_id}, {"check", finding.check}});
+    }
+  }
+  return json{{"active_tests", tests->size()}, {"checked", checked}, {"new_alerts", alerts}};
+}
+
+Result<json> run_experiment_policies(Store& store, const Clock& clock, const AuditSink& audit,
+                                     const JobContext& context) {
+  auto policies = store.list_documents(kPolicyKind);
+  if (!policies.is_ok()) return policies.status();
+  json actions = json::array();
+  int evaluated = 0;
+  for (const Document& doc : *policies) {
+    if (context.expired()) break;
+    auto policy = parse_policy(json::parse(doc.body, nullptr, false));
+    if (!policy.is_ok() || !policy->enabled) continue;
+    auto test = experiments::get_ab_test(store, doc.id);
+    if (!test.is_ok() || test->status != experiments::ExperimentStatus::kActive) continue;
+    auto results = experiments::analyze_ab_test_results(store, clock, test->test_id);
+    if (!results.is_ok()) continue;
+    ++evaluated;
+    const auto findings =
+        health_findings(*results, policy->guardrail_metrics, test->config.min_sample_size);
+    const PolicyDecision decision = decide_policy(*policy, test->phase, findings);
+    if (decision.action == PolicyAction::kNone) continue;
+    Result<experiments::Experiment> acted =
+        decision.action == PolicyAction::kPause
+            ? experiments::pause_ab_test(store, clock, test->test_id)
+            : experiments::complete_ab_test(store, clock, test->test_id);
+    if (!acted.is_ok()) {
+      // Someone changed the test meanwhile (409): the next run looks again.
+      if (acted.status().code() == StatusCode::kFailedPrecondition) continue;
+      return acted.status();
+    }
+    const std::string action = policy_action_name(decision.action);
+    const std::string event_id = "policy:" + phase_key(*test) + ":" + decision.check;
+    json data = {{"test_id", test->test_id},
+                 {"test_name", test->config.test_name},
+                 {"phase", test->phase},
+                 {"check", decision.check},
+                 {"action", action},
+                 {"winner", acted->winner ? json(*acted->winner) : json(nullptr)},
+                 {"evidence", decision.evidence}};
+    auto raised = raise_event(store, clock, event_id, "health.alert", test->test_id,
+                              "A/B test " + test->config.test_name + " " +
+                                  (decision.action == PolicyAction::kPause ? "paused" : "completed") +
+                                  " automatically: " + decision.summary,
+                              data);
+    if (!raised.is_ok()) return raised.status();
+    if (audit) {
+      AuditEntry entry;
+      entry.at = clock.now();
+      entry.actor = "automation:experiment_policies";
+      entry.action = "policy." + action;
+      entry.target = test->test_id;
+      entry.outcome = "ok: " + decision.check + " (evidence: automation_event " + event_id + ")";
+      FULCRUM_RETURN_IF_ERROR(audit(std::move(entry)));
+    }
+    actions.push_back(data);
+  }
+  return json{{"policies", policies->size()}, {"evaluated", evaluated}, {"actions", actions}};
+}
+
+Result<json> run_sunset_review(AutomatedOptimization& optimization, Store& store,
+                               const Clock& clock, const JobContext& context) {
+  auto analyses = optimization.analyze_feature_sunset();
+  if (!analyses.is_ok()) return analyses.status();
+  json changed = json::array();
+  for (const auto& analysis : *analyses) {
+    auto current = store.get_document("sunset_review", analysis.feature_name);
+    if (!current.is_ok()) return current.status();
+    std::string previous;
+    if (*current) previous = (*current)->status;
+    if (previous == analysis.sunset_recommendation) continue;
+    Document doc;
+    doc.kind = "sunset_review";
+    doc.id = analysis.feature_name;
+    doc.status = analysis.sunset_recommendation;
+    doc.body = json{{"feature", analysis.feature_name},
+                    {"recommendation", analysis.sunset_recommendation},
+                    {"previous_recommendation", previous.empty() ? json(nullptr) : json(previous)},
+                    {"reasons", analysis.reasons},
+                    {"sunset_id", analysis.sunset_id},
+                    {"period", context.period}}
+                   .dump();
+    doc.updated_at = clock.now();
+    doc.created_at = *current ? (*current)->created_at : doc.updated_at;
+    doc.version = *current ? (*current)->version : 0;
+    auto put = store.put_document(doc);
+    if (!put.is_ok()) return put.status();
+    changed.push_back({{"feature", analysis.feature_name},
+                       {"from", previous},
+                       {"to", analysis.sunset_recommendation}});
+  }
+  return json{{"features", analyses->size()}, {"changed", changed}};
+}
+
+std::vector<JobDefinition> builtin_jobs(JobEnvironment env) {
+  std::vector<JobDefinition> jobs;
+  jobs.push_back({{"retention_triggers", "0 6 * * *", "UTC", true, 1800,
+                   "Run the five retention triggers and store the new campaigns"},
+                  [env](JobContext&) -> Result<json> {
+                    auto created = env.optimization.trigger_retention_campaigns();
+                    if (!created.is_ok()) return created.status();
+                    json campaigns = json::array();
+                    std::size_t users = 0;
+                    for (const auto& c : *created) {
+                      campaigns.push_back(c.campaign_id);
+                      users += c.target_users.size();
+                    }
+                    return json{{"campaigns_created", created->size()},
+                                {"campaign_ids", campaigns},
+                                {"target_users", users}};
+                  }});
+  jobs.push_back({{"model_retraining", "0 4 * * *", "UTC", true, 3600,
+                   "Retrain the recommendation, upgrade-timing and churn models"},
+                  [env](JobContext& context) -> Result<json> {
+                    const UnixSeconds now = env.clock.now();
+                    json detail = json::object();
+                    FULCRUM_RETURN_IF_ERROR(
+                        env.optimization.recommendation_service().refresh(env.store, now));
+                    detail["recommendations"] = "retrained";
+                    if (context.expired()) return detail;
+                    FULCRUM_RETURN_IF_ERROR(
+                        env.optimization.upgrade_timing_service().refresh(env.store, now));
+                    detail["upgrade_timing"] = "retrained";
+                    if (context.expired()) return detail;
+                    auto churn = evaluate_churn_model(env.store, env.clock,
+                                                      env.optimization.options().retention.triggers.churn);
+                    if (churn.is_ok()) {
+                      detail["churn"] = {{"test_auc", std::isfinite(churn->test_auc)
+                                                          ? json(churn->test_auc)
+                                                          : json(nullptr)},
+                                         {"train_rows", churn->train_rows}};
+                    } else {
+                      detail["churn"] = {{"skipped", churn.status().message()}};
+                    }
+                    return detail;
+                  }});
+  jobs.push_back({{"experiment_health", "0 * * * *", "UTC", true, 900,
+                   "Check every active A/B test: SRM, users in several variants, guardrail "
+                   "harm, planned sample reached"},
+                  [env](JobContext& context) {
+                    return run_experiment_health(env.store, env.clock, context);
+                  }});
+  jobs.push_back({{"experiment_policies", "*/15 * * * *", "UTC", true, 900,
+                   "Apply opt-in A/B test policies (pause on SRM or guardrail harm, complete "
+                   "when decisive)"},
+                  [env](JobContext& context) {
+                    return run_experiment_policies(env.store, env.clock, env.audit, context);
+                  }});
+  jobs.push_back({{"sunset_review", "0 7 * * 1", "UTC", true, 1800,
+                   "Review feature sunset recommendations and announce changes"},
+                  [env](JobContext& context) {
+                    return run_sunset_review(env.optimization, env.store, env.clock, context);
+                  }});
+  return jobs;
+}
+
+}  // namespace fulcrum::automation

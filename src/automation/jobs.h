@@ -1,0 +1,64 @@
+// The built-in jobs of `fulcrum serve` and the experiment policy store. Each job is a
+// JobFunction (scheduler.h) over the engines:
+//   retention_triggers   daily 06:00   the five retention triggers -> new campaigns (users in
+//                                      their cooldown are not targeted again, so a second
+//                                      run the same day creates nothing new)
+//   model_retraining     daily 04:00   recommendation and upgrade-timing models retrained
+//                                      and swapped in; the churn model refit and evaluated
+//   experiment_health    hourly        health checks (policy.h) of every active test; each
+//                                      finding raises one "health.alert" per test phase
+//   experiment_policies  every 15 min  opt-in policies act on the findings: pause (SRM,
+//                                      guardrail harm) or complete with the winner; every
+//                                      action is audited and raises a "health.alert" with
+//                                      its evidence
+//   sunset_review        weekly Mon    sunset analysis; a changed recommendation per feature
+//                                      is stored (document "sunset_review") and announced
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "automation/policy.h"
+#include "automation/scheduler.h"
+#include "store/store.h"
+
+namespace fulcrum {
+class AutomatedOptimization;
+}
+
+namespace fulcrum::automation {
+
+// Appends an audit entry (the server passes api::append_audit; the hash chain is the
+// caller's concern).
+using AuditSink = std::function<Status(AuditEntry entry)>;
+
+struct JobEnvironment {
+  Store& store;
+  const Clock& clock;
+  AutomatedOptimization& optimization;
+  AuditSink audit;
+};
+
+std::vector<JobDefinition> builtin_jobs(JobEnvironment environment);
+
+// The job bodies, callable directly (tests, `fulcrum jobs run`).
+Result<nlohmann::json> run_experiment_health(Store& store, const Clock& clock,
+                                             const JobContext& context);
+Result<nlohmann::json> run_experiment_policies(Store& store, const Clock& clock,
+                                               const AuditSink& audit, const JobContext& context);
+Result<nlohmann::json> run_sunset_review(AutomatedOptimization& optimization, Store& store,
+                                         const Clock& clock, const JobContext& context);
+
+// Policies: kNotFound when the test has none (or the test does not exist for put).
+Result<ExperimentPolicy> get_policy(Store& store, const std::string& test_id);
+Result<ExperimentPolicy> put_policy(Store& store, const Clock& clock, const std::string& test_id,
+                                    const nlohmann::json& body);
+// Records that `check` must not act again on the test's current phase and, when `resume`
+// and the test is paused, resumes it. Audited by the caller's route.
+Result<ExperimentPolicy> override_policy(Store& store, const Clock& clock,
+                                         const std::string& test_id, const std::string& check,
+                                         bool resume);
+
+}  // namespace fulcrum::automation

@@ -1,0 +1,94 @@
+// Test support for src/automation: a real SQLite store in a temp directory, a PostgreSQL
+// store on FULCRUM_TEST_PG_URL in a per-test schema, and the webhook receiver
+// (webhook_receiver.h).
+#pragma once
+
+#include <utility>
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/store.h"
+#include "webhook_receiver.h"
+
+namespace fulcrum::automation::testing {
+
+class SqliteFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    directory_ = std::filesystem::temp_directory_path() /
+                 ("fulcrum_auto_" + std::to_string(::getpid()) + "_" + info->test_suite_name() +
+                  "_" + info->name());
+    std::filesystem::remove_all(directory_);
+    std::filesystem::create_directories(directory_);
+    auto opened = open_store((directory_ / "store.db").string());
+    ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
+    store_ = std::move(*opened);
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(directory_);
+  }
+  Store& store() { return *store_; }
+
+  std::filesystem::path directory_;
+  std::unique_ptr<Store> store_;
+};
+
+// A fresh schema per test on the PostgreSQL server of FULCRUM_TEST_PG_URL; skips without it
+// (fails in CI, which must run the PostgreSQL tests).
+class PostgresSchema {
+ public:
+  bool open() {
+    const char* url = std::getenv("FULCRUM_TEST_PG_URL");
+    if (url == nullptr || *url == '\0') return false;
+    url_ = url;
+    schema_ = "fulcrum_autotest_" + std::to_string(::getpid()) + "_" +
+              std::to_string(std::random_device{}() % 1000000);
+    PGconn* admin = PQconnectdb(url_.c_str());
+    PQclear(PQexec(admin, ("CREATE SCHEMA " + schema_).c_str()));
+    PQfinish(admin);
+    return true;
+  }
+  ~PostgresSchema() {
+    if (schema_.empty()) return;
+    PGconn* admin = PQconnectdb(url_.c_str());
+    PQclear(PQexec(admin, ("DROP SCHEMA " + schema_ + " CASCADE").c_str()));
+    PQfinish(admin);
+  }
+  std::string store_url() const {
+    const char* separator = url_.find('?') == std::string::npos ? "?" : "&";
+    return url_ + separator + "options=-csearch_path%3D" + schema_;
+  }
+
+ private:
+  std::string url_, schema_;
+};
+
+#define FULCRUM_REQUIRE_POSTGRES(schema)                                             \
+  do {                                                                               \
+    if (!(schema).open()) {                                                          \
+      const char* ci = std::getenv("CI");                                            \
+      if (ci != nullptr && std::string(ci) == "true") {                              \
+        FAIL() << "FULCRUM_TEST_PG_URL is not set: CI must run the PostgreSQL tests"; \
+      }                                                                              \
+      GTEST_SKIP() << "FULCRUM_TEST_PG_URL not set";                                 \
+    }                                                                                \
+  } while (0)
+
+}  // namespace fulcrum::automation::testing
