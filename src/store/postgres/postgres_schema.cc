@@ -57,6 +57,16 @@ CREATE TABLE audit_log(sequence BIGINT PRIMARY KEY, at BIGINT NOT NULL, actor TE
       // ingest() in the events' transaction. Keyed day first: ingestion runs in roughly time
       // order, so new rows append to the right edge of the primary-key b-tree.
       migration_2().c_str(),
+      // 3: event identity (store/event_identity.h) and the responses remembered under an
+      // Idempotency-Key (Store::ingest), both written in the ingest transaction.
+      R"sql(
+CREATE TABLE event_ids(kind INTEGER NOT NULL, event_id TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY(kind, event_id));
+CREATE TABLE idempotency_keys(key TEXT COLLATE "C" PRIMARY KEY, fingerprint TEXT NOT NULL,
+  status INTEGER NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL);
+CREATE INDEX idempotency_keys_expiry ON idempotency_keys(expires_at);
+)sql",
   };
   return kMigrations;
 }

@@ -84,6 +84,16 @@ CREATE TABLE usage_tier_changes(user_key INTEGER NOT NULL, at INTEGER NOT NULL,
   kind INTEGER NOT NULL, from_tier INTEGER NOT NULL, to_tier INTEGER NOT NULL);
 CREATE INDEX usage_tier_changes_user ON usage_tier_changes(user_key, at);
 )sql",
+      // 5: event identity (store/event_identity.h) and the responses remembered under an
+      // Idempotency-Key (Store::ingest), both written in the ingest transaction.
+      R"sql(
+CREATE TABLE event_ids(kind INTEGER NOT NULL, event_id TEXT NOT NULL,
+  PRIMARY KEY(kind, event_id)) WITHOUT ROWID;
+CREATE TABLE idempotency_keys(key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,
+  status INTEGER NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL);
+CREATE INDEX idempotency_keys_expiry ON idempotency_keys(expires_at);
+)sql",
   };
   return kMigrations;
 }
