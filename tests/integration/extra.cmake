@@ -2,3 +2,5 @@
 # one PostgreSQL) and talk to PostgreSQL directly for per-test schemas.
 add_dependencies(${target} fulcrum)
 target_link_libraries(${target} PRIVATE PkgConfig::LIBPQ nlohmann_json::nlohmann_json)
+# faults_test.cc opens the stores the servers wrote (SQLite and PostgreSQL) to check them.
+target_link_libraries(${target} PRIVATE fulcrum_store)
