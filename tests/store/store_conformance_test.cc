@@ -70,6 +70,8 @@ class SqliteEnvironment final : public BackendEnvironment {
     execute(
         "DROP TABLE usage_user_days; DROP TABLE usage_feature_days; DROP TABLE "
         "usage_tier_changes; DROP TABLE feature_keys; UPDATE schema_version SET version = 3");
+    // The later migrations run again, so their tables go too.
+    execute("DROP TABLE event_ids; DROP TABLE idempotency_keys");
   }
 
  private:
@@ -117,6 +119,8 @@ class PostgresEnvironment final : public BackendEnvironment {
         "DROP TABLE usage_user_days; DROP TABLE usage_feature_days; DROP TABLE "
         "usage_tier_changes; DROP TABLE feature_keys; DROP TABLE user_keys; "
         "UPDATE schema_version SET version = 1");
+    // The later migrations run again, so their tables go too.
+    exec("DROP TABLE event_ids; DROP TABLE idempotency_keys");
   }
 
  private:
