@@ -62,7 +62,7 @@ void store_ingest(benchmark::State& state) {
   std::int64_t events = 0;
   for (auto _ : state) {
     const EventBatch& batch = batches[next++ % batches.size()];
-    const Status status = (*store)->ingest(batch);
+    const Status status = (*store)->ingest(batch).status();
     if (!status.is_ok()) {
       state.SkipWithError(status.to_string().c_str());
       return;
@@ -84,6 +84,92 @@ BENCHMARK(BM_StoreIngest)
 // The same work rated by this thread's CPU time: the bound when the CPU is not shared.
 void BM_StoreIngestCpuTime(benchmark::State& state) { store_ingest(state); }
 BENCHMARK(BM_StoreIngestCpuTime)->Arg(100'000)->Unit(benchmark::kMillisecond)->MinTime(3.0);
+
+// Event identity's cost: the same batches with an event_id on every event, as a client
+// that retries safely sends them, unique per iteration (none is a duplicate) and set while
+// the timer is paused. Two kinds of 32-hex-digit ids: random-looking (like UUIDv4, the worst
+// case for the ids' b-tree: every insert lands on a random page) and time-ordered (like
+// UUIDv7: a counter prefix, so new ids append at the b-tree's right edge).
+std::uint64_t splitmix64(std::uint64_t z) {
+  // Steele, Lea, Flood 2014: a bijection, so distinct inputs give distinct outputs.
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+std::string event_id_number(std::uint64_t n, bool ordered) {
+  char text[33];
+  std::snprintf(text, sizeof text, "%016llx%016llx",
+                static_cast<unsigned long long>(ordered ? n : splitmix64(n)),
+                static_cast<unsigned long long>(splitmix64(~n)));
+  return text;
+}
+
+void store_ingest_with_event_ids(benchmark::State& state, bool ordered) {
+  const auto batch_size = static_cast<std::size_t>(state.range(0));
+  const std::vector<EventBatch> batches = demo_batches(batch_size);
+  const auto path = bench_directory() / ("store_ids_" + std::string(ordered ? "ordered_" : "") +
+                                         std::to_string(batch_size) + ".db");
+  auto store = open_store(path.string());
+  if (!store.is_ok()) {
+    state.SkipWithError(store.status().to_string().c_str());
+    return;
+  }
+  std::size_t next = 0;
+  std::uint64_t next_id = 0;
+  std::int64_t events = 0;
+  EventBatch batch;
+  auto identify = [&](auto& records) {
+    for (auto& record : records) record.event_id = event_id_number(next_id++, ordered);
+  };
+  for (auto _ : state) {
+    state.PauseTiming();
+    batch = batches[next++ % batches.size()];
+    identify(batch.feature_usage);
+    identify(batch.sessions);
+    identify(batch.subscription_changes);
+    identify(batch.payments);
+    identify(batch.paywall_hits);
+    identify(batch.exposures);
+    identify(batch.metric_events);
+    state.ResumeTiming();
+    auto report = (*store)->ingest(batch);
+    if (!report.is_ok() || report->duplicates != 0) {
+      state.SkipWithError(report.is_ok() ? "unexpected duplicates"
+                                         : report.status().to_string().c_str());
+      return;
+    }
+    events += static_cast<std::int64_t>(batch.size());
+  }
+  state.SetItemsProcessed(events);
+  state.counters["batch"] = static_cast<double>(batch_size);
+}
+void BM_StoreIngestWithEventIds(benchmark::State& state) {
+  store_ingest_with_event_ids(state, false);
+}
+BENCHMARK(BM_StoreIngestWithEventIds)
+    ->Arg(10'000)
+    ->Arg(100'000)
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(3.0)
+    ->UseRealTime();
+void BM_StoreIngestWithOrderedEventIds(benchmark::State& state) {
+  store_ingest_with_event_ids(state, true);
+}
+BENCHMARK(BM_StoreIngestWithOrderedEventIds)
+    ->Arg(10'000)
+    ->Arg(100'000)
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(3.0)
+    ->UseRealTime();
+void BM_StoreIngestWithEventIdsCpuTime(benchmark::State& state) {
+  store_ingest_with_event_ids(state, false);
+}
+BENCHMARK(BM_StoreIngestWithEventIdsCpuTime)
+    ->Arg(100'000)
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(3.0);
 
 // Baselines write feature-usage events as one row each into schema 1's table (a row per
 // event, indexed by time), which is how Fulcrum stored events before segments.
@@ -196,6 +282,17 @@ class RatioReporter : public benchmark::ConsoleReporter {
         std::printf(", %.1fx a row per event batched", rate / rows_batched);
       }
       std::printf("%s\n", name.find("CpuTime") != std::string::npos ? " (per CPU second)" : "");
+    }
+    // Event identity's cost: each run with event_ids against the same run without them.
+    for (const auto& [name, rate] : rates_) {
+      const std::size_t at = name.find("With");
+      const std::size_t ids = name.find("EventIds");
+      if (at == std::string::npos || ids == std::string::npos) continue;
+      const std::string without = name.substr(0, at) + name.substr(ids + 8);
+      auto plain = rates_.find(without);
+      if (plain == rates_.end() || plain->second <= 0) continue;
+      std::printf("event ids: %s %.0f events/s vs %s %.0f events/s = %.2fx\n", name.c_str(),
+                  rate, without.c_str(), plain->second, rate / plain->second);
     }
   }
 

@@ -100,7 +100,7 @@ void run_postgres(benchmark::State& state, Ingest ingest) {
 }
 
 void BM_PostgresIngestCopy(benchmark::State& state) {
-  run_postgres(state, [](PostgresStore& store, const EventBatch& b) { return store.ingest(b); });
+  run_postgres(state, [](PostgresStore& store, const EventBatch& b) { return store.ingest(b).status(); });
 }
 
 void BM_PostgresIngestInsertPerRow(benchmark::State& state) {
@@ -118,7 +118,7 @@ void BM_SqliteIngest(benchmark::State& state) {
     std::filesystem::create_directories(directory);
     auto store = SqliteStore::open((directory / "bench.db").string());
     state.ResumeTiming();
-    Status status = (*store)->ingest(batch);
+    Status status = (*store)->ingest(batch).status();
     if (!status.is_ok()) state.SkipWithError(status.to_string().c_str());
   }
   std::filesystem::remove_all(directory);

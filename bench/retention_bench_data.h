@@ -80,12 +80,12 @@ inline std::unique_ptr<Store> open_bench_store() {
       }
     }
     if (batch.size() > 500'000) {
-      auto status = store->ingest(batch);
+      auto status = store->ingest(batch).status();
       if (!status.is_ok()) throw std::runtime_error(status.to_string());
       batch.clear();
     }
   }
-  auto status = store->ingest(batch);
+  auto status = store->ingest(batch).status();
   if (!status.is_ok()) throw std::runtime_error(status.to_string());
   return store;
 }

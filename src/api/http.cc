@@ -84,6 +84,8 @@ const char* reason_phrase(int status) {
       return "Unprocessable Content";
     case 503:
       return "Service Unavailable";
+    case 507:
+      return "Insufficient Storage";
     default:
       return status >= 500 ? "Internal Server Error" : "Error";
   }
@@ -120,6 +122,8 @@ int http_status_for(const Status& status, int invalid_argument_status) {
       return 401;
     case StatusCode::kUnavailable:
       return 503;
+    case StatusCode::kResourceExhausted:
+      return 507;  // RFC 4918 Insufficient Storage
     case StatusCode::kInternal:
       return 500;
   }
@@ -127,8 +131,15 @@ int http_status_for(const Status& status, int invalid_argument_status) {
 }
 
 Response problem(const Status& status, int invalid_argument_status) {
-  return problem(http_status_for(status, invalid_argument_status), status.message(),
-                 status.field());
+  Response response = problem(http_status_for(status, invalid_argument_status), status.message(),
+                              status.field());
+  // The store is down or full: nothing was stored, and the same request may succeed later.
+  if (status.code() == StatusCode::kUnavailable) {
+    response.headers.emplace_back("Retry-After", "1");
+  } else if (status.code() == StatusCode::kResourceExhausted) {
+    response.headers.emplace_back("Retry-After", "10");
+  }
+  return response;
 }
 
 void add_sdk_cors(Response& response) {

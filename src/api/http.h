@@ -82,7 +82,8 @@ Response problem(int status, std::string_view detail, std::string_view field = {
 // Maps a Status to its HTTP status (kInvalidArgument -> `invalid_argument_status`, usually
 // 422 for semantically invalid input and 400 for malformed requests; kNotFound 404,
 // kAlreadyExists / kFailedPrecondition 409, kPermissionDenied 403, kUnauthenticated 401,
-// kUnavailable 503, otherwise 500) and builds the problem response.
+// kUnavailable 503 and kResourceExhausted 507, both with Retry-After, otherwise 500) and builds
+// the problem response.
 Response problem(const Status& status, int invalid_argument_status = 422);
 // CORS for the SDK routes, which browsers call from any origin (the client key in the path,
 // not a cookie, is the credential): also on their errors, or a browser hides the problem.

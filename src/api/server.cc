@@ -322,8 +322,12 @@ awaitable<Response> Server::Impl::dispatch(Admission& admission, Request request
     Status committed = co_await commit_in_group(pending);
     if (!committed.is_ok()) {
       log.write("group commit failed: " + committed.to_string());
-      co_return problem(http_status_for(committed) == 503 ? 503 : 500,
-                        "the call could not be recorded: " + committed.message());
+      // A store that is down (503) or full (507) may take the same call later.
+      const int status = http_status_for(committed);
+      Response failed = problem(status == 503 || status == 507 ? status : 500,
+                                "the call could not be recorded: " + committed.message());
+      if (status == 503 || status == 507) failed.headers.emplace_back("Retry-After", "1");
+      co_return failed;
     }
     co_return std::move(pending->response);
   }
@@ -452,6 +456,9 @@ Response Server::Impl::finish_synchronously(Processed processed) {
     Result<AuditEntry> appended = append_audit(store, std::move(*processed.audit));
     if (!appended.is_ok()) {
       log.write("audit append failed: " + appended.status().to_string());
+      // A call that failed changed nothing (e.g. a 507 because the disk is full, where the
+      // audit row cannot be written either): its own answer says so.
+      if (processed.response.status >= 400) return std::move(processed.response);
       return problem(500, "the call was applied but could not be audited: " +
                               appended.status().message());
     }
@@ -464,7 +471,11 @@ Response Server::Impl::finish_synchronously(Processed processed) {
   if (!stored.is_ok()) {
     log.write("commit failed: " + stored.status().to_string());
     audit_failure(processed);
-    return problem(500, "the call could not be recorded: " + stored.status().message());
+    const int status = http_status_for(stored.status());
+    Response failed = problem(status == 503 || status == 507 ? status : 500,
+                              "the call could not be recorded: " + stored.status().message());
+    if (status == 503 || status == 507) failed.headers.emplace_back("Retry-After", "1");
+    return failed;
   }
   return std::move(processed.response);
 }

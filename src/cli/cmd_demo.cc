@@ -55,7 +55,7 @@ int run_demo(const DemoCommandOptions& options, const GlobalOptions& global) {
   const auto started = std::chrono::steady_clock::now();
   Store& target = **store;
   auto summary = demo::generate_demo_data(
-      demo_options, [&](const EventBatch& batch) { return target.ingest(batch); });
+      demo_options, [&](const EventBatch& batch) { return target.ingest(batch).status(); });
   if (!summary.is_ok()) {
     std::cerr << "fulcrum demo: " << summary.status().to_string() << "\n";
     return 1;

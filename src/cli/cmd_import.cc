@@ -26,7 +26,7 @@ struct ImportOptions {
 constexpr std::size_t kErrorsShown = 20;
 
 struct Counts {
-  std::int64_t records = 0, invalid = 0, stored = 0, chunks = 0;
+  std::int64_t records = 0, invalid = 0, stored = 0, duplicates = 0, chunks = 0;
   std::int64_t users = 0, features = 0, feature_usage = 0, sessions = 0, subscription_changes = 0,
                payments = 0, paywall_hits = 0, exposures = 0, metric_events = 0;
 
@@ -143,7 +143,8 @@ int run_import(const ImportOptions& options, const GlobalOptions& global) {
     ++counts.chunks;
     counts.records += chunk.records;
     counts.invalid += chunk.invalid_records;
-    counts.stored += *stored;
+    counts.stored += stored->stored;
+    counts.duplicates += stored->duplicates;
     counts.add(chunk.batch);
   }
   const double seconds =
@@ -158,6 +159,10 @@ int run_import(const ImportOptions& options, const GlobalOptions& global) {
             << counts.subscription_changes << ", payments " << counts.payments << ", paywall_hits "
             << counts.paywall_hits << ", exposures " << counts.exposures << ", metric_events "
             << counts.metric_events << "\n";
+  if (counts.duplicates > 0) {
+    std::cout << "  left out " << counts.duplicates
+              << " duplicate(s): their event_id was already stored\n";
+  }
   if (counts.invalid > 0) std::cout << "  skipped " << counts.invalid << " invalid record(s)\n";
   return 0;
 }

@@ -29,6 +29,10 @@ inline constexpr std::size_t kMaxAttributesBytes = 16 * 1024;
 // Event times: not before 2000-01-01T00:00:00Z, not more than a day ahead of the clock.
 inline constexpr UnixSeconds kEarliestEventTime = 946684800;
 inline constexpr UnixSeconds kMaxFutureSeconds = 86400;
+// Idempotency-Key header of the ingestion routes: its length, and how long the first
+// response to a key is remembered (a retry after that is a new request).
+inline constexpr std::size_t kMaxIdempotencyKeyBytes = 256;
+inline constexpr UnixSeconds kIdempotencyKeyLifetimeSeconds = 24 * 3600;
 // Paginated list routes: page size when `limit` is absent, and its maximum.
 inline constexpr std::size_t kDefaultPageSize = 100;
 inline constexpr std::size_t kMaxPageSize = 1000;

@@ -18,6 +18,7 @@ enum class StatusCode {
   kPermissionDenied,
   kUnauthenticated,
   kUnavailable,
+  kResourceExhausted,  // out of disk space or a size quota: retry once space is freed
   kInternal,
 };
 

@@ -267,9 +267,10 @@ Result<Assignment> assign_user(Store& store, const Clock& clock, const std::stri
   auto a = plan_assignment(store, *loaded, user_id, attributes, clock.now(), exposure);
   if (!a) return a.status();
   if (exposure) {
-    EventBatch batch;
-    batch.exposures.push_back(std::move(*exposure));
-    FULCRUM_RETURN_IF_ERROR(store.ingest(batch));
+    // As the server's group commit does: an assignment's exposure is stored once per
+    // (experiment, user, variant), however often the user is assigned.
+    auto stored = store.append_exposures_and_audit({std::move(*exposure)}, {}, {});
+    if (!stored.is_ok()) return stored.status();
     a->exposure_recorded = true;
   }
   return a;

@@ -338,11 +338,12 @@ class PyAutomatedOptimization {
                               {"field", error.field},
                               {"reason", error.reason}});
           }
-          report = {{"stored", *stored},
+          report = {{"stored", stored->stored},
+                    {"duplicates", stored->duplicates},
                     {"records", chunk->records},
                     {"invalid_records", chunk->invalid_records},
                     {"errors", errors}};
-          target = "events:" + std::to_string(*stored);
+          target = "events:" + std::to_string(stored->stored);
         }
       }
     }

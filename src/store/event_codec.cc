@@ -48,6 +48,7 @@ enum Field : std::uint8_t {
   kVariant,
   kMetric,
   kValue,
+  kEventId,
   kFieldCount
 };
 
@@ -79,6 +80,7 @@ constexpr std::array<const char*, kFieldCount> kFieldNames = {
     "variant",
     "metric",
     "value",
+    "event_id",
 };
 
 constexpr std::string_view kAttributesPrefix = "attributes.";
@@ -266,7 +268,7 @@ class RecordBuilder {
                              " (expected user, feature, feature_usage, session, "
                              "subscription_change, payment, paywall_hit, exposure or metric)");
     }
-    const std::uint32_t allowed = allowed_fields(*type) | bit(kType);
+    const std::uint32_t allowed = allowed_fields(*type) | bit(kType) | bit(kEventId);
     for (std::size_t f = 0; f < kFieldCount; ++f) {
       if (raw_.values[f].kind != Kind::kAbsent && !(allowed & (1u << f))) {
         return fail(Field(f),
@@ -278,6 +280,7 @@ class RecordBuilder {
       error_reason = "attributes belong to user records only";
       return false;
     }
+    if (!get_event_id()) return false;
     switch (*type) {
       case RecordType::kUser:
         return build_user();
@@ -321,6 +324,21 @@ class RecordBuilder {
       return fail(field, "is longer than " + std::to_string(kMaxIdLength) + " characters");
     }
     out.assign(v.text);
+    return true;
+  }
+
+  // An event_id is a caller's own identity for the record: a string (numbers are not
+  // accepted, so 1 and "1" cannot both be meant), non-empty, at most 256 bytes.
+  bool get_event_id() {
+    event_id_.clear();
+    const Value& v = raw_.values[kEventId];
+    if (v.kind == Kind::kAbsent) return true;
+    if (v.kind != Kind::kString) return fail(kEventId, "must be a string");
+    if (v.text.empty()) return fail(kEventId, "must not be empty");
+    if (v.text.size() > kMaxIdLength) {
+      return fail(kEventId, "is longer than " + std::to_string(kMaxIdLength) + " bytes");
+    }
+    event_id_.assign(v.text);
     return true;
   }
 
@@ -440,6 +458,7 @@ class RecordBuilder {
                                                     ? (value.boolean ? "true" : "false")
                                                     : std::string(value.text));
     }
+    user.event_id = std::move(event_id_);
     batch_.users.push_back(std::move(user));
     return true;
   }
@@ -453,6 +472,7 @@ class RecordBuilder {
         !get_id(kCategory, feature.category, false)) {
       return false;
     }
+    feature.event_id = std::move(event_id_);
     batch_.features.push_back(std::move(feature));
     return true;
   }
@@ -463,6 +483,7 @@ class RecordBuilder {
         !get_time(kAt, event.at) || !get_int(kCount, event.count, 1, 1'000'000)) {
       return false;
     }
+    event.event_id = std::move(event_id_);
     batch_.feature_usage.push_back(std::move(event));
     return true;
   }
@@ -473,6 +494,7 @@ class RecordBuilder {
         !get_int(kDurationSeconds, event.duration_seconds, 0, 7 * kSecondsPerDay)) {
       return false;
     }
+    event.event_id = std::move(event_id_);
     batch_.sessions.push_back(std::move(event));
     return true;
   }
@@ -503,6 +525,7 @@ class RecordBuilder {
     if (is_cancel && event.from_tier == Tier::kFree) {
       return fail(kFromTier, "only a paid tier can be cancelled");
     }
+    event.event_id = std::move(event_id_);
     batch_.subscription_changes.push_back(std::move(event));
     return true;
   }
@@ -514,6 +537,7 @@ class RecordBuilder {
         !get_money(kAmount, kAmountMinor, event.amount_minor, true)) {
       return false;
     }
+    event.event_id = std::move(event_id_);
     batch_.payments.push_back(std::move(event));
     return true;
   }
@@ -524,6 +548,7 @@ class RecordBuilder {
         !get_time(kAt, event.at)) {
       return false;
     }
+    event.event_id = std::move(event_id_);
     batch_.paywall_hits.push_back(std::move(event));
     return true;
   }
@@ -541,6 +566,7 @@ class RecordBuilder {
         return false;
       }
     }
+    event.event_id = std::move(event_id_);
     batch_.exposures.push_back(std::move(event));
     return true;
   }
@@ -551,6 +577,7 @@ class RecordBuilder {
         !get_double(kValue, event.value) || !get_time(kAt, event.at)) {
       return false;
     }
+    event.event_id = std::move(event_id_);
     batch_.metric_events.push_back(std::move(event));
     return true;
   }
@@ -558,6 +585,7 @@ class RecordBuilder {
   const RawRecord& raw_;
   EventBatch& batch_;
   const DecodeOptions& options_;
+  std::string event_id_;  // validated by build() for every type
 };
 
 // Our own words for simdjson's errors: library messages never reach a caller.
@@ -752,6 +780,10 @@ class EventReader::Impl {
 
   Result<bool> next(DecodedChunk& chunk) {
     chunk = DecodedChunk{};
+    if (!start_read_) {
+      auto status = skip_byte_order_mark();
+      if (!status.is_ok()) return status;
+    }
     if (format_ == EventFormat::kCsv && !header_read_) {
       auto status = read_csv_header();
       if (!status.is_ok()) return status;
@@ -802,6 +834,22 @@ class EventReader::Impl {
   void limit_depth() {
     const simdjson::error_code error = parser_.allocate(1024, JsonLimits::kDefaultMaxDepth);
     static_cast<void>(error);
+  }
+
+  // A UTF-8 byte-order mark (what some editors and spreadsheet exports write first) is not
+  // part of the first record.
+  Status skip_byte_order_mark() {
+    start_read_ = true;
+    constexpr std::string_view kBom = "\xEF\xBB\xBF";
+    while (end_ - begin_ < kBom.size()) {
+      auto more = fill();
+      if (!more.is_ok()) return more.status();
+      if (!*more) break;
+    }
+    if (std::string_view(buffer_.data() + begin_, end_ - begin_).starts_with(kBom)) {
+      begin_ += kBom.size();
+    }
+    return Status::ok();
   }
 
   // Usable capacity excludes the padding.
@@ -990,7 +1038,6 @@ class EventReader::Impl {
     raw_.reset(1);
     cells_count_ = 0;
     std::string_view text(buffer_.data() + begin_, record_end - begin_);
-    if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // BOM
     begin_ = next_begin;
     if (csv_unterminated_ || !split_csv(text)) {
       return invalid_argument(
@@ -1057,6 +1104,7 @@ class EventReader::Impl {
   std::int64_t lines_in_record_ = 0;
   simdjson::ondemand::parser parser_;
   RawRecord raw_;
+  bool start_read_ = false;  // the byte-order mark check ran
   // CSV state.
   bool header_read_ = false;
   bool csv_open_quote_ = false, csv_unterminated_ = false;
@@ -1092,8 +1140,8 @@ Result<DecodedChunk> decode_events(std::string_view text, EventFormat format,
   return chunk;
 }
 
-Result<std::int64_t> ingest_chunk(Store& store, const DecodedChunk& chunk,
-                                  InvalidRecordPolicy policy) {
+Result<IngestReport> ingest_chunk(Store& store, const DecodedChunk& chunk,
+                                  InvalidRecordPolicy policy, const IngestOptions& options) {
   if (!chunk.ok() && policy == InvalidRecordPolicy::kRejectChunk) {
     const RecordError& first = chunk.errors.front();
     std::string message = first.to_string();
@@ -1104,9 +1152,7 @@ Result<std::int64_t> ingest_chunk(Store& store, const DecodedChunk& chunk,
                std::to_string(chunk.last_line) + " was stored";
     return invalid_argument(std::move(message), first.field);
   }
-  if (chunk.batch.size() == 0) return std::int64_t{0};
-  FULCRUM_RETURN_IF_ERROR(store.ingest(chunk.batch));
-  return static_cast<std::int64_t>(chunk.batch.size());
+  return store.ingest(chunk.batch, options);
 }
 
 }  // namespace fulcrum

@@ -22,10 +22,9 @@
 #include "core/status.h"
 #include "core/time.h"
 #include "store/model.h"
+#include "store/store.h"
 
 namespace fulcrum {
-
-class Store;
 
 enum class EventFormat { kNdjson, kCsv };
 // "ndjson"/"jsonl" or "csv"; nullopt otherwise.
@@ -105,9 +104,10 @@ enum class InvalidRecordPolicy {
 };
 
 // Stores a decoded chunk in one Store::ingest transaction according to `policy`. Returns
-// the number of records stored, kInvalidArgument (naming the first bad line and field) when
-// the chunk was rejected, or the store's error.
-Result<std::int64_t> ingest_chunk(Store& store, const DecodedChunk& chunk,
-                                  InvalidRecordPolicy policy);
+// what was stored (records whose event_id was stored before are counted as duplicates),
+// kInvalidArgument (naming the first bad line and field) when the chunk was rejected, or the
+// store's error.
+Result<IngestReport> ingest_chunk(Store& store, const DecodedChunk& chunk,
+                                  InvalidRecordPolicy policy, const IngestOptions& options = {});
 
 }  // namespace fulcrum

@@ -24,6 +24,9 @@ struct User {
   std::string app_version;  // e.g. "5.2.1", may be empty
   // Free-form targeting attributes (string values), e.g. {"segment": "student"}.
   std::map<std::string, std::string> attributes;
+  // Optional identity (docs/ingestion.md): a record whose event_id was stored before (for
+  // its kind) is not stored again. Empty: no identity.
+  std::string event_id = {};
 };
 
 struct Feature {
@@ -32,6 +35,7 @@ struct Feature {
   std::int64_t monthly_maintenance_cost_minor = 0;  // what it costs the bank to run
   std::int64_t monthly_revenue_value_minor = 0;     // money value of one adopting user/month
   std::string category;                             // "payments", "savings", ...
+  std::string event_id = {};  // optional identity, as User::event_id
 };
 
 // A user used a feature `count` times at `at`.
@@ -40,12 +44,14 @@ struct FeatureUsageEvent {
   std::string feature;
   UnixSeconds at = 0;
   std::int32_t count = 1;
+  std::string event_id = {};  // optional identity, as User::event_id
 };
 
 struct SessionEvent {
   std::string user_id;
   UnixSeconds at = 0;
   std::int32_t duration_seconds = 0;
+  std::string event_id = {};  // optional identity, as User::event_id
 };
 
 enum class SubscriptionChangeKind { kUpgrade, kDowngrade, kCancel };
@@ -58,6 +64,7 @@ struct SubscriptionChangeEvent {
   SubscriptionChangeKind kind = SubscriptionChangeKind::kUpgrade;
   Tier from_tier = Tier::kFree;
   Tier to_tier = Tier::kFree;
+  std::string event_id = {};  // optional identity, as User::event_id
 };
 
 struct PaymentEvent {
@@ -65,6 +72,7 @@ struct PaymentEvent {
   UnixSeconds at = 0;
   bool succeeded = true;
   std::int64_t amount_minor = 0;
+  std::string event_id = {};  // optional identity, as User::event_id
 };
 
 // A free user tried a feature above their tier and was shown the paywall.
@@ -72,6 +80,7 @@ struct PaywallHitEvent {
   std::string user_id;
   std::string feature;
   UnixSeconds at = 0;
+  std::string event_id = {};  // optional identity, as User::event_id
 };
 
 // A user was shown a variant of an experiment (first exposure counts for analysis).
@@ -80,6 +89,7 @@ struct ExposureEvent {
   std::string user_id;
   std::string variant;
   UnixSeconds at = 0;
+  std::string event_id = {};  // optional identity, as User::event_id
 };
 
 // A metric observation: conversion metrics use value 1, revenue metrics the amount.
@@ -88,6 +98,7 @@ struct MetricEvent {
   std::string metric;
   double value = 1.0;
   UnixSeconds at = 0;
+  std::string event_id = {};  // optional identity, as User::event_id
 };
 
 // One ingestion batch. Stored atomically: all of it or none of it.

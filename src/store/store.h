@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -23,6 +24,42 @@ struct TimeRange {
   UnixSeconds to = INT64_MAX;             // exclusive
 };
 
+// A response remembered under an idempotency key (the ingestion routes' Idempotency-Key
+// header) until `expires_at`, so a retried request gets the first answer again.
+struct IdempotentResponse {
+  std::string fingerprint;  // of the request that produced it (method, path, query, body)
+  int status = 0;
+  std::string body;
+  UnixSeconds created_at = 0;
+  UnixSeconds expires_at = 0;
+};
+
+// What one ingest() did.
+struct IngestReport {
+  std::int64_t stored = 0;  // records written
+  // Records not written because their event_id was already stored for their kind, by an
+  // earlier batch or earlier in this one.
+  std::int64_t duplicates = 0;
+  // Set when nothing was ingested because IngestOptions::idempotency named a key that is
+  // already in use: the response remembered for it (the caller compares the fingerprint).
+  std::optional<IdempotentResponse> replayed;
+};
+
+// Claims an idempotency key in the ingest transaction: the batch and the remembered
+// response commit together, so a retry can never store the batch a second time.
+struct IdempotentRequest {
+  std::string key;  // the caller's scope and key, e.g. "<key id> <Idempotency-Key>"
+  std::string fingerprint;
+  UnixSeconds now = 0;         // rows that expired by now are free (and are deleted)
+  UnixSeconds expires_at = 0;  // how long this one is remembered
+  // The response to remember, built inside the transaction from what it stored.
+  std::function<std::pair<int, std::string>(const IngestReport&)> respond;
+};
+
+struct IngestOptions {
+  const IdempotentRequest* idempotency = nullptr;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -31,8 +68,16 @@ class Store {
   virtual Result<int> schema_version() = 0;
 
   // --- ingestion ---------------------------------------------------------------------
-  // Stores the whole batch in one transaction (users and features are upserted).
-  virtual Status ingest(const EventBatch& batch) = 0;
+  // Stores the whole batch in one transaction (users and features are upserted). Records
+  // with an event_id already stored for their kind (or repeated within the batch) are left
+  // out and counted as duplicates; the usage rollups never see them. A disk or quota that
+  // is full is kResourceExhausted, a store that cannot be reached kUnavailable; in both
+  // cases nothing of the batch is stored.
+  virtual Result<IngestReport> ingest(const EventBatch& batch, const IngestOptions& options) = 0;
+  Result<IngestReport> ingest(const EventBatch& batch) { return ingest(batch, IngestOptions{}); }
+  // The unexpired response remembered under an idempotency key, if any.
+  virtual Result<std::optional<IdempotentResponse>> find_idempotent_response(
+      const std::string& key, UnixSeconds now) = 0;
 
   // --- reference data ------------------------------------------------------------------
   virtual Result<std::optional<User>> get_user(const std::string& user_id) = 0;
@@ -147,7 +192,9 @@ class Store {
   // Stores `exposures` and appends `entries` to the audit log (in order, each filled and
   // chained exactly as append_audit does) in ONE transaction, so a server can answer several
   // concurrent calls after a single durable commit: all of it is stored or none. Returns the
-  // stored entries.
+  // stored entries. These exposures are assignments the server made (assign, remote eval,
+  // OFREP): one without an event_id is identified by its (experiment, user, variant), so a
+  // repeated or retried evaluation stores it once.
   virtual Result<std::vector<AuditEntry>> append_exposures_and_audit(
       const std::vector<ExposureEvent>& exposures, std::vector<AuditEntry> entries,
       const std::function<std::string(const AuditEntry&)>& compute_hash) = 0;

@@ -93,5 +93,139 @@ TEST_F(IngestTest, NdjsonBodyIsStoredAndErrorsGiveLineNumbers) {
   EXPECT_EQ(sessions_stored(), 2);
 }
 
+// --- event identity and Idempotency-Key (issue 18) ----------------------------------------
+
+HttpReply post_with_headers(std::uint16_t port, const std::string& path, const std::string& body,
+                            const std::string& key,
+                            const std::vector<std::pair<std::string, std::string>>& headers,
+                            const std::string& content_type = "application/json") {
+  HttpClient client(port);
+  return client.request("POST", path, body, key, content_type, true, headers);
+}
+
+TEST_F(IngestTest, RepeatedEventIdsAreReportedAsDuplicatesInEveryFormat) {
+  const std::string batch = R"({"events": [
+      {"type": "session", "user_id": "u1", "at": 1704290400, "event_id": "s-1"},
+      {"type": "session", "user_id": "u1", "at": 1704290401, "event_id": "s-2"},
+      {"type": "payment", "user_id": "u1", "at": 1704290401, "amount": "4.99", "event_id": "s-1"}]})";
+  HttpReply first = call("POST", api("/events"), batch, keys_["service"]);
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(first.json()["stored"], 3);
+  EXPECT_EQ(first.json()["duplicates"], 0);
+  // The app retries after a timeout: nothing is stored twice, and it is told so.
+  HttpReply retried = call("POST", api("/events"), batch, keys_["service"]);
+  ASSERT_EQ(retried.status, 200) << retried.body;
+  EXPECT_EQ(retried.json()["stored"], 0);
+  EXPECT_EQ(retried.json()["duplicates"], 3);
+  // The same ids through NDJSON and CSV (with a byte-order mark) are the same events.
+  HttpReply ndjson = call("POST", api("/events/ndjson"),
+                          "\xEF\xBB\xBF{\"type\":\"session\",\"user_id\":\"u1\",\"at\":1704290400,"
+                          "\"event_id\":\"s-1\"}\n"
+                          "{\"type\":\"session\",\"user_id\":\"u1\",\"at\":1704290402,"
+                          "\"event_id\":\"s-3\"}\n",
+                          keys_["service"]);
+  ASSERT_EQ(ndjson.status, 200) << ndjson.body;
+  EXPECT_EQ(ndjson.json()["stored"], 1);
+  EXPECT_EQ(ndjson.json()["duplicates"], 1);
+  HttpReply csv = post_with_headers(port_, api("/events/csv"),
+                                    "\xEF\xBB\xBFtype,user_id,at,event_id\r\n"
+                                    "session,u1,1704290400,s-2\r\n"
+                                    "session,u1,1704290403,s-4\r\n",
+                                    keys_["service"], {}, "text/csv");
+  ASSERT_EQ(csv.status, 200) << csv.body;
+  EXPECT_EQ(csv.json()["stored"], 1);
+  EXPECT_EQ(csv.json()["duplicates"], 1);
+  EXPECT_EQ(sessions_stored(), 4);
+  std::int64_t rolled_up = 0;
+  ASSERT_TRUE(
+      store_->scan_user_days({}, [&](const UserDayRollup& r) { rolled_up += r.sessions; }).is_ok());
+  EXPECT_EQ(rolled_up, 4);
+}
+
+TEST_F(IngestTest, ABadEventIdIsA422NamingTheField) {
+  for (const std::string& bad : {std::string("17"), std::string("\"\""),
+                                 "\"" + std::string(257, 'x') + "\"", std::string("[1]")}) {
+    HttpReply reply =
+        call("POST", api("/events"),
+             R"({"events": [{"type": "session", "user_id": "u1", "at": 1704290400},
+                            {"type": "session", "user_id": "u1", "at": 1704290400, "event_id": )" +
+                 bad + "}]}",
+             keys_["service"]);
+    EXPECT_EQ(reply.status, 422) << bad << ": " << reply.body;
+    EXPECT_EQ(reply.json()["field"], "events[1].event_id") << reply.body;
+  }
+  EXPECT_EQ(sessions_stored(), 0);
+}
+
+TEST_F(IngestTest, AnIdempotencyKeyReturnsTheFirstResponseToARetriedBatch) {
+  // No event ids: the key alone makes the retry safe.
+  const std::string batch = R"({"events": [
+      {"type": "session", "user_id": "u1", "at": 1704290400},
+      {"type": "session", "user_id": "u2", "at": 1704290401}]})";
+  const std::vector<std::pair<std::string, std::string>> key = {
+      {"Idempotency-Key", "\"8e03978e-40d5-43e8-bc93-6894a57f9324\""}};
+  HttpReply first = post_with_headers(port_, api("/events"), batch, keys_["service"], key);
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(first.json()["stored"], 2);
+  EXPECT_EQ(first.header("idempotent-replayed"), "");
+  HttpReply retried = post_with_headers(port_, api("/events"), batch, keys_["service"], key);
+  ASSERT_EQ(retried.status, 200) << retried.body;
+  EXPECT_EQ(retried.body, first.body);
+  EXPECT_EQ(retried.header("idempotent-replayed"), "true");
+  // The bare token is the same key as the quoted sf-string.
+  HttpReply bare = post_with_headers(port_, api("/events"), batch, keys_["service"],
+                                     {{"Idempotency-Key", "8e03978e-40d5-43e8-bc93-6894a57f9324"}});
+  EXPECT_EQ(bare.header("idempotent-replayed"), "true");
+  EXPECT_EQ(sessions_stored(), 2);
+
+  // The same key with another request is refused, naming the header; nothing is stored.
+  const std::string other = R"({"events": [{"type": "session", "user_id": "u3", "at": 1704290400}]})";
+  HttpReply misuse = post_with_headers(port_, api("/events"), other, keys_["service"], key);
+  EXPECT_EQ(misuse.status, 422) << misuse.body;
+  EXPECT_EQ(misuse.json()["field"], "Idempotency-Key");
+  HttpReply other_route = post_with_headers(
+      port_, api("/events/ndjson"), "{\"type\":\"session\",\"user_id\":\"u1\",\"at\":1704290400}\n",
+      keys_["service"], key, "application/x-ndjson");
+  EXPECT_EQ(other_route.status, 422) << other_route.body;
+  EXPECT_EQ(sessions_stored(), 2);
+  // Keys belong to the caller: another API key may use the same one for its own batch.
+  HttpReply admin = post_with_headers(port_, api("/events"), other, keys_["admin"], key);
+  ASSERT_EQ(admin.status, 200) << admin.body;
+  EXPECT_EQ(admin.header("idempotent-replayed"), "");
+  EXPECT_EQ(sessions_stored(), 3);
+  // The replays are audited as such.
+  std::size_t replays = 0;
+  for (const AuditEntry& e : audit_entries()) replays += e.target == "events:replayed";
+  EXPECT_EQ(replays, 2u);
+}
+
+TEST_F(IngestTest, AnInvalidBatchIsNotRememberedUnderItsIdempotencyKey) {
+  const std::vector<std::pair<std::string, std::string>> key = {{"Idempotency-Key", "k-7"}};
+  HttpReply bad = post_with_headers(
+      port_, api("/events"),
+      R"({"events": [{"type": "session", "user_id": "u1", "at": "yesterday"}]})",
+      keys_["service"], key);
+  ASSERT_EQ(bad.status, 422) << bad.body;
+  // Corrected and sent again with the same key: stored (nothing was stored the first time).
+  HttpReply fixed = post_with_headers(
+      port_, api("/events"), R"({"events": [{"type": "session", "user_id": "u1", "at": 1704290400}]})",
+      keys_["service"], key);
+  ASSERT_EQ(fixed.status, 200) << fixed.body;
+  EXPECT_EQ(fixed.header("idempotent-replayed"), "");
+  EXPECT_EQ(sessions_stored(), 1);
+}
+
+TEST_F(IngestTest, ABadIdempotencyKeyIsA400NamingTheHeader) {
+  const std::string batch = R"({"events": [{"type": "session", "user_id": "u1", "at": 1704290400}]})";
+  for (const std::string& bad :
+       {std::string(""), std::string("\"\""), std::string(257, 'k'), std::string("a\\b")}) {
+    HttpReply reply =
+        post_with_headers(port_, api("/events"), batch, keys_["service"], {{"Idempotency-Key", bad}});
+    EXPECT_EQ(reply.status, 400) << "'" << bad << "': " << reply.body;
+    EXPECT_EQ(reply.json()["field"], "Idempotency-Key") << reply.body;
+  }
+  EXPECT_EQ(sessions_stored(), 0);
+}
+
 }  // namespace
 }  // namespace fulcrum::api::testing

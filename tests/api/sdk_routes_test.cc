@@ -5,6 +5,8 @@
 #if defined(FULCRUM_HAVE_FLAGS) && defined(FULCRUM_HAVE_EXPERIMENTS)
 
 #include <chrono>
+#include <functional>
+#include <map>
 #include <sys/socket.h>
 
 #include "api_test_support.h"
@@ -273,22 +275,43 @@ TEST_F(SdkRoutesTest, RemoteEvalAndOfrepAgreeWithAssignAndRecordExposures) {
   const std::string test_id = start_test();
   ASSERT_EQ(call("POST", api("/flags"), kFlag, keys_["admin"]).status, 201);
   int split = 0;
+  std::map<std::string, int> after_first_call;
+  auto exposures_of_user = [&](const std::string& test, const std::string& user) {
+    int count = 0;
+    EXPECT_TRUE(store_
+                    ->scan_exposures(test, [&](const ExposureEvent& e) { count += e.user_id == user; })
+                    .is_ok());
+    return count;
+  };
   for (int i = 0; i < 60; ++i) {
     const std::string user = "user-" + std::to_string(i);
     const std::string country = i % 3 == 0 ? "US" : "GB";
-    HttpReply assigned =
-        call("POST", api("/ab-tests/" + test_id + "/assign"),
-             json{{"user_id", user}, {"attributes", {{"id", user}, {"country", country}}}}.dump(),
-             keys_["service"]);
+    // The three paths in a rotating order: whichever comes first records the exposure, the
+    // other two find it stored (one exposure per user, variant and test).
+    HttpReply assigned, single, remote;
+    std::function<void()> paths[3] = {
+        [&] {
+          assigned = call(
+              "POST", api("/ab-tests/" + test_id + "/assign"),
+              json{{"user_id", user}, {"attributes", {{"id", user}, {"country", country}}}}.dump(),
+              keys_["service"]);
+        },
+        [&] {
+          single = ofrep("/ofrep/v1/evaluate/flags/checkout_colour",
+                         json{{"context", {{"targetingKey", user}, {"country", country}}}}.dump());
+        },
+        [&] {
+          remote = call("POST", "/api/eval/" + client_key_,
+                        json{{"attributes", {{"id", user}, {"country", country}}}}.dump());
+        }};
+    paths[i % 3]();
+    after_first_call[user] = exposures_of_user(test_id, user);
+    paths[(i + 1) % 3]();
+    paths[(i + 2) % 3]();
     ASSERT_EQ(assigned.status, 200) << assigned.body;
     const json decision = assigned.json();
-
-    HttpReply single = ofrep("/ofrep/v1/evaluate/flags/checkout_colour",
-                             json{{"context", {{"targetingKey", user}, {"country", country}}}}.dump());
     ASSERT_EQ(single.status, 200) << single.body;
     const json result = single.json();
-    HttpReply remote = call("POST", "/api/eval/" + client_key_,
-                            json{{"attributes", {{"id", user}, {"country", country}}}}.dump());
     ASSERT_EQ(remote.status, 200) << remote.body;
     const json remote_feature = remote.json()["features"]["checkout_colour"];
     if (decision["in_experiment"]) {
@@ -305,12 +328,16 @@ TEST_F(SdkRoutesTest, RemoteEvalAndOfrepAgreeWithAssignAndRecordExposures) {
     }
   }
   ASSERT_GT(split, 10);
-  // Each evaluation path recorded the exposure: three per user in the test (assign, OFREP,
-  // remote eval), and the analysis counts each user once.
+  // Each evaluation path records the exposure (each came first for a third of the users),
+  // and repeating it through the others stores nothing more: one exposure per user in the
+  // test, which the analysis counts once.
   std::map<std::string, int> per_user;
   ASSERT_TRUE(store_->scan_exposures(test_id, [&](const ExposureEvent& e) { ++per_user[e.user_id]; }).is_ok());
   EXPECT_EQ(static_cast<int>(per_user.size()), split);
-  for (const auto& [user, count] : per_user) EXPECT_EQ(count, 3) << user;
+  for (const auto& [user, count] : per_user) {
+    EXPECT_EQ(count, 1) << user;
+    EXPECT_EQ(after_first_call[user], 1) << user << ": the first path did not record it";
+  }
   auto counts = store_->exposure_counts(test_id);
   ASSERT_TRUE(counts.is_ok());
   std::int64_t counted = 0;

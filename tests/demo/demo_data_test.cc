@@ -315,7 +315,7 @@ TEST(DemoDataTest, IngestsIntoARealSqliteStore) {
     ASSERT_TRUE(store.is_ok()) << store.status().to_string();
     DemoOptions options = small_options(300, 28);
     auto summary = generate_demo_data(
-        options, [&](const EventBatch& batch) { return (*store)->ingest(batch); });
+        options, [&](const EventBatch& batch) { return (*store)->ingest(batch).status(); });
     ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
     EXPECT_EQ(*(*store)->count_users(), 300);
     EXPECT_EQ((*store)->list_features()->size(), 20u);

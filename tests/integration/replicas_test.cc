@@ -24,126 +24,25 @@
 #include <thread>
 #include <vector>
 
+#include "integration_support.h"
+
 namespace {
 
 using json = nlohmann::json;
 
-const std::string kFulcrum = std::string(FULCRUM_BINARY_DIR) + "/src/cli/fulcrum";
-const std::string kApi = "/api/automated-optimization";
+using fulcrum::integration::http;
+using fulcrum::integration::kApi;
+using fulcrum::integration::Reply;
+using fulcrum::integration::run_cli;
+
 // Every replica must sign user tokens with the same secret (docs/postgres.md).
 const std::string kTokenSecret(64, 'a');
 
-struct Reply {
-  int status = 0;
-  std::string body;
-  json parsed() const { return json::parse(body, nullptr, false); }
-};
-
-// One request per connection (Connection: close), enough for a test and free of
-// dependencies on the server's own HTTP stack.
-Reply http(int port, const std::string& method, const std::string& target,
-           const std::string& bearer, const std::string& body = {}) {
-  Reply reply;
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<std::uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    ::close(fd);
-    return reply;
-  }
-  std::string request = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
-                        "Connection: close\r\nAuthorization: Bearer " + bearer + "\r\n";
-  if (method == "POST") {
-    request +=
-        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  }
-  request += "\r\n" + body;
-  for (std::size_t sent = 0; sent < request.size();) {
-    const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    sent += static_cast<std::size_t>(n);
-  }
-  std::string raw;
-  char buffer[65536];
-  for (ssize_t n; (n = ::recv(fd, buffer, sizeof buffer, 0)) > 0;) raw.append(buffer, n);
-  ::close(fd);
-  const std::size_t head_end = raw.find("\r\n\r\n");
-  if (raw.size() < 12 || head_end == std::string::npos) return reply;
-  reply.status = std::atoi(raw.substr(9, 3).c_str());
-  std::string head = raw.substr(0, head_end);
-  std::string payload = raw.substr(head_end + 4);
-  for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (head.find("transfer-encoding: chunked") != std::string::npos) {
-    std::string decoded;
-    std::size_t at = 0;
-    for (;;) {
-      const std::size_t line_end = payload.find("\r\n", at);
-      if (line_end == std::string::npos) break;
-      const std::size_t size = std::stoul(payload.substr(at, line_end - at), nullptr, 16);
-      if (size == 0) break;
-      decoded += payload.substr(line_end + 2, size);
-      at = line_end + 2 + size + 2;
-    }
-    payload = decoded;
-  }
-  reply.body = payload;
-  return reply;
-}
-
-// Runs `fulcrum` to completion and returns its stdout (exit code in `exit_code`).
-std::string run_cli(const std::string& arguments, int& exit_code) {
-  FILE* pipe = ::popen((kFulcrum + " " + arguments + " 2>&1").c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  while (pipe && std::fgets(buffer, sizeof buffer, pipe)) output += buffer;
-  const int status = pipe ? ::pclose(pipe) : -1;
-  exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return output;
-}
-
-// A `fulcrum serve` child process on a port it picks itself (--port 0), which it prints.
-class Replica {
+// A `fulcrum serve` replica sharing the token secret.
+class Replica : public fulcrum::integration::ServerProcess {
  public:
-  explicit Replica(const std::string& store) {
-    int out[2];
-    if (::pipe(out) != 0) return;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(out[1], STDOUT_FILENO);
-      ::close(out[0]);
-      ::close(out[1]);
-      ::setenv("FULCRUM_TOKEN_SECRET", kTokenSecret.c_str(), 1);
-      ::execl(kFulcrum.c_str(), kFulcrum.c_str(), "--store", store.c_str(), "serve", "--port", "0",
-              "--web-dir", "", "--workers", "4", static_cast<char*>(nullptr));
-      std::_Exit(127);
-    }
-    ::close(out[1]);
-    // "fulcrum serving on http://127.0.0.1:PORT (store ...)"
-    std::string line;
-    char c;
-    while (line.find('\n') == std::string::npos && ::read(out[0], &c, 1) == 1) line += c;
-    output_fd_ = out[0];
-    const std::size_t colon = line.rfind(':', line.find(" (store"));
-    if (line.find("serving on") != std::string::npos && colon != std::string::npos) {
-      port_ = std::atoi(line.c_str() + colon + 1);
-    }
-  }
-  ~Replica() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-    if (output_fd_ >= 0) ::close(output_fd_);
-  }
-  int port() const { return port_; }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-  int output_fd_ = -1;
+  explicit Replica(const std::string& store)
+      : ServerProcess(store, {"--workers", "4"}, {{"FULCRUM_TOKEN_SECRET", kTokenSecret}}) {}
 };
 
 class ReplicasTest : public ::testing::Test {

@@ -31,7 +31,7 @@ class RetentionDemoTest : public ::testing::Test {
     options.days = 90;
     options.end = kEnd;
     auto summary = demo::generate_demo_data(
-        options, [&](const EventBatch& batch) { return store_->ingest(batch); });
+        options, [&](const EventBatch& batch) { return store_->ingest(batch).status(); });
     ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
     truth_ = new demo::DemoGroundTruth(summary->truth);
   }

@@ -32,7 +32,7 @@ class DashboardTest : public ::testing::Test {
     options.days = 90;  // the upgrade model needs weekly snapshots with upgrades
     options.end = kEnd;
     auto summary = demo::generate_demo_data(
-        options, [&](const EventBatch& batch) { return store_->ingest(batch); });
+        options, [&](const EventBatch& batch) { return store_->ingest(batch).status(); });
     ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
   }
   static void TearDownTestSuite() {

@@ -8,7 +8,8 @@
 // and a targeting condition. Then a GrowthBook SDK streaming over SSE (the pinned
 // `eventsource` package) must see a flag flip made through the admin API within 2 s, and
 // exposures an app's trackingCallback sends to the events route in batches (each batch sent
-// twice, as a retrying client would) must count each user once.
+// twice, as a retrying client would, with event ids) must be stored once and count each
+// user once.
 //
 // Run: FULCRUM_BIN=build/src/cli/fulcrum node --test tests/sdk/sdk_compat.test.mjs
 import assert from 'node:assert/strict';
@@ -303,6 +304,9 @@ test('trackingCallback exposures sent to the events route in batches count each 
       for (let attempt = 0; attempt < 2; attempt++) {  // a retry re-sends the same batch
         const reply = await api(env.service, 'POST', '/events', { events });
         assert.equal(reply.status < 300, true, JSON.stringify(reply.body));
+        // The exposures' event ids make the retry store nothing, and say so.
+        assert.equal(reply.body.stored, attempt === 0 ? events.length : 0);
+        assert.equal(reply.body.duplicates, attempt === 0 ? 0 : events.length);
       }
     };
     const gb = new GrowthBook({
@@ -311,7 +315,8 @@ test('trackingCallback exposures sent to the events route in batches count each 
       trackingCallback: (experiment, result) => {
         queue.push({ type: 'exposure', experiment_id: experiment.key,
           user_id: String(result.hashValue), variant: result.key,
-          at: Math.floor(Date.now() / 1000) });
+          at: Math.floor(Date.now() / 1000),
+          event_id: `${experiment.key}:${result.hashValue}:${result.key}` });
       },
     });
     assert.equal((await gb.init({ timeout: 5000 })).success, true);

@@ -305,7 +305,7 @@ TEST_F(EventCodecStoreTest, SkipInvalidStoresTheValidRecords) {
   DecodedChunk chunk = decode(kMixedBatch);
   auto stored = ingest_chunk(*store_, chunk, InvalidRecordPolicy::kSkipInvalid);
   ASSERT_TRUE(stored.is_ok()) << stored.status().to_string();
-  EXPECT_EQ(*stored, 3);
+  EXPECT_EQ(stored->stored, 3);
   EXPECT_EQ(stored_sessions(), 2);
   EXPECT_EQ(*store_->count_users(), 1);
 }
@@ -318,7 +318,7 @@ TEST_F(EventCodecStoreTest, ValidChunkIsStoredWhole) {
       EventFormat::kCsv);
   auto stored = ingest_chunk(*store_, chunk, InvalidRecordPolicy::kRejectChunk);
   ASSERT_TRUE(stored.is_ok()) << stored.status().to_string();
-  EXPECT_EQ(*stored, 2);
+  EXPECT_EQ(stored->stored, 2);
   auto user = store_->get_user("u1");
   ASSERT_TRUE(user.is_ok());
   ASSERT_TRUE(user->has_value());
@@ -404,6 +404,108 @@ TEST(EventCodecHostileInputTest, NestingUtf8AndAttributeLimitsAreOwnWords) {
                                    std::string(1025, 'v') + "\"}}\n");
   ASSERT_EQ(long_value.invalid_records, 1);
   EXPECT_EQ(long_value.errors[0].field, "attributes.a");
+}
+
+}  // namespace
+}  // namespace fulcrum
+
+namespace fulcrum {
+namespace {
+
+// Event identity (issue 18): an optional event_id on every record type, in both formats.
+TEST(EventCodecIdentityTest, EveryRecordTypeTakesAnEventId) {
+  const std::string text =
+      "\xEF\xBB\xBF"  // a byte-order mark first, as some editors write it
+      R"({"type":"user","user_id":"u1","event_id":"e-user"})"
+      "\n"
+      R"({"type":"feature","name":"budgets","event_id":"e-feature"})"
+      "\n"
+      R"({"type":"feature_usage","user_id":"u1","feature":"budgets","at":1704067200,"event_id":"e-usage"})"
+      "\n"
+      R"({"type":"session","user_id":"u1","at":1704067200,"event_id":"e-session"})"
+      "\n"
+      R"({"type":"subscription_change","user_id":"u1","at":1704067200,"kind":"upgrade","from_tier":"free","to_tier":"plus","event_id":"e-change"})"
+      "\n"
+      R"({"type":"payment","user_id":"u1","at":1704067200,"amount":"1.00","event_id":"e-payment"})"
+      "\n"
+      R"({"type":"paywall_hit","user_id":"u1","feature":"budgets","at":1704067200,"event_id":"e-paywall"})"
+      "\n"
+      R"({"type":"exposure","experiment_id":"x","user_id":"u1","variant":"a","at":1704067200,"event_id":"e-exposure"})"
+      "\n"
+      R"({"type":"metric","user_id":"u1","metric":"m","at":1704067200,"event_id":"e-metric"})"
+      "\n"
+      R"({"type":"metric","user_id":"u1","metric":"m","at":1704067200,"event_id":null})"
+      "\n";
+  DecodedChunk chunk = decode(text);
+  ASSERT_TRUE(chunk.ok()) << chunk.errors.front().to_string();
+  const EventBatch& b = chunk.batch;
+  EXPECT_EQ(b.users.at(0).event_id, "e-user");
+  EXPECT_EQ(b.features.at(0).event_id, "e-feature");
+  EXPECT_EQ(b.feature_usage.at(0).event_id, "e-usage");
+  EXPECT_EQ(b.sessions.at(0).event_id, "e-session");
+  EXPECT_EQ(b.subscription_changes.at(0).event_id, "e-change");
+  EXPECT_EQ(b.payments.at(0).event_id, "e-payment");
+  EXPECT_EQ(b.paywall_hits.at(0).event_id, "e-paywall");
+  EXPECT_EQ(b.exposures.at(0).event_id, "e-exposure");
+  EXPECT_EQ(b.metric_events.at(0).event_id, "e-metric");
+  EXPECT_EQ(b.metric_events.at(1).event_id, "");  // null: no identity
+
+  DecodedChunk csv = decode(
+      "\xEF\xBB\xBFtype,user_id,at,event_id\n"
+      "session,u1,1704067200,e-1\n"
+      "session,u1,1704067200,\n",
+      EventFormat::kCsv);
+  ASSERT_TRUE(csv.ok()) << csv.errors.front().to_string();
+  ASSERT_EQ(csv.batch.sessions.size(), 2u);
+  EXPECT_EQ(csv.batch.sessions[0].event_id, "e-1");
+  EXPECT_EQ(csv.batch.sessions[1].event_id, "");  // an empty cell is absent
+}
+
+TEST(EventCodecIdentityTest, ABadEventIdIsAnInvalidRecordNamingTheField) {
+  const std::string long_id(257, 'x');
+  const std::string text =
+      R"({"type":"session","user_id":"u1","at":1704067200,"event_id":17})"
+      "\n"
+      R"({"type":"session","user_id":"u1","at":1704067200,"event_id":""})"
+      "\n"
+      R"({"type":"session","user_id":"u1","at":1704067200,"event_id":")" +
+      long_id +
+      R"("})"
+      "\n"
+      R"({"type":"session","user_id":"u1","at":1704067200,"event_id":true})"
+      "\n"
+      R"({"type":"session","user_id":"u1","at":1704067200,"event_id":{"a":1}})"
+      "\n"
+      R"({"type":"session","user_id":"u1","at":1704067200,"event_id":")" +
+      std::string(256, 'y') + R"("})" + "\n";
+  DecodedChunk chunk = decode(text);
+  ASSERT_EQ(chunk.invalid_records, 5);
+  ASSERT_EQ(chunk.errors.size(), 5u);
+  for (const RecordError& error : chunk.errors) EXPECT_EQ(error.field, "event_id") << error.line;
+  EXPECT_EQ(chunk.errors[0].reason, "must be a string");
+  EXPECT_EQ(chunk.errors[1].reason, "must not be empty");
+  EXPECT_EQ(chunk.errors[2].reason, "is longer than 256 bytes");
+  ASSERT_EQ(chunk.batch.sessions.size(), 1u);  // exactly 256 bytes is fine
+  EXPECT_EQ(chunk.batch.sessions[0].event_id.size(), 256u);
+}
+
+// A byte-order mark is skipped when reading from a stream too, and only at the very start:
+// anywhere else it is part of the text (here: not a JSON object).
+TEST(EventCodecIdentityTest, AByteOrderMarkIsSkippedOnlyAtTheStart) {
+  std::stringstream stream(
+      "\xEF\xBB\xBF{\"type\":\"session\",\"user_id\":\"u1\",\"at\":1704067200}\n"
+      "\xEF\xBB\xBF{\"type\":\"session\",\"user_id\":\"u2\",\"at\":1704067200}\n");
+  EventReader reader(stream, EventFormat::kNdjson, 1);
+  DecodedChunk chunk;
+  ASSERT_TRUE(*reader.next(chunk));
+  EXPECT_TRUE(chunk.ok()) << chunk.errors.front().to_string();
+  EXPECT_EQ(chunk.first_line, 1);
+  ASSERT_TRUE(*reader.next(chunk));
+  EXPECT_FALSE(chunk.ok());
+  EXPECT_EQ(chunk.errors.front().line, 2);
+  // A body that is only a byte-order mark holds no records.
+  EXPECT_EQ(decode("\xEF\xBB\xBF").records, 0);
+  EXPECT_EQ(decode("\xEF\xBB").invalid_records, 1);  // a truncated mark is not one
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <random>
 #include <thread>
 #include <tuple>
@@ -69,6 +70,10 @@ class SqliteEnvironment final : public BackendEnvironment {
     execute(
         "DROP TABLE usage_user_days; DROP TABLE usage_feature_days; DROP TABLE "
         "usage_tier_changes; DROP TABLE feature_keys; UPDATE schema_version SET version = 3");
+    // The later migrations run again, so their tables go too.
+    execute(
+        "DROP TABLE event_ids; DROP TABLE idempotency_keys; DROP TABLE document_changes; "
+        "DROP TABLE job_leases; DROP TABLE job_runs; DROP TABLE webhook_deliveries");
   }
 
  private:
@@ -116,6 +121,10 @@ class PostgresEnvironment final : public BackendEnvironment {
         "DROP TABLE usage_user_days; DROP TABLE usage_feature_days; DROP TABLE "
         "usage_tier_changes; DROP TABLE feature_keys; DROP TABLE user_keys; "
         "UPDATE schema_version SET version = 1");
+    // The later migrations run again, so their tables go too.
+    exec(
+        "DROP TABLE event_ids; DROP TABLE idempotency_keys; DROP TABLE document_changes; "
+        "DROP TABLE job_leases; DROP TABLE job_runs; DROP TABLE webhook_deliveries");
   }
 
  private:
@@ -1022,6 +1031,240 @@ TEST_P(StoreConformanceTest, MigrationBuildsRollupsForAnExistingStore) {
   EXPECT_EQ(report->user_days, static_cast<std::int64_t>(days.size()));
   EXPECT_EQ(report->feature_days, static_cast<std::int64_t>(features.size()));
   EXPECT_EQ(stored_user_days(*store_), expected_rollups(*store_, batches).user_days);
+}
+
+// --- event identity and idempotency keys (issue 18) ---------------------------------------
+
+// A batch of every kind, each record with an event_id; `tag` is part of each id.
+EventBatch identified_batch(const std::string& tag, UnixSeconds at) {
+  EventBatch batch;
+  batch.users.push_back(User{"u1", Tier::kFree, 1, "", "", {}, "user-" + tag});
+  batch.features.push_back(Feature{"budgets", Tier::kFree, 1, 2, "planning", "feature-" + tag});
+  batch.feature_usage.push_back(FeatureUsageEvent{"u1", "budgets", at, 2, "usage-" + tag});
+  batch.sessions.push_back(SessionEvent{"u1", at, 30, "session-" + tag});
+  batch.subscription_changes.push_back(SubscriptionChangeEvent{
+      "u1", at, SubscriptionChangeKind::kUpgrade, Tier::kFree, Tier::kPlus, "change-" + tag});
+  batch.payments.push_back(PaymentEvent{"u1", at, true, 499, "payment-" + tag});
+  batch.paywall_hits.push_back(PaywallHitEvent{"u1", "budgets", at, "paywall-" + tag});
+  batch.exposures.push_back(ExposureEvent{"e", "u1", "control", at, "exposure-" + tag});
+  batch.metric_events.push_back(MetricEvent{"u1", "revenue", 4.99, at, "metric-" + tag});
+  return batch;
+}
+
+TEST_P(StoreConformanceTest, RepeatedEventIdsAreStoredOnceAndReportedAsDuplicates) {
+  REQUIRE_STORE();
+  auto first = store_->ingest(identified_batch("a", 10 * kDay));
+  ASSERT_TRUE(first.is_ok()) << first.status().to_string();
+  EXPECT_EQ(first->stored, 9);
+  EXPECT_EQ(first->duplicates, 0);
+  // The same batch again (a retry): nothing is stored a second time.
+  auto retried = store_->ingest(identified_batch("a", 10 * kDay));
+  ASSERT_TRUE(retried.is_ok()) << retried.status().to_string();
+  EXPECT_EQ(retried->stored, 0);
+  EXPECT_EQ(retried->duplicates, 9);
+  // A batch mixing new ids, old ids, a repeat within the batch and records without an id.
+  EventBatch mixed = identified_batch("b", 11 * kDay);
+  mixed.sessions.push_back(SessionEvent{"u1", 11 * kDay + 5, 40, "session-a"});  // old
+  mixed.sessions.push_back(SessionEvent{"u1", 11 * kDay + 6, 50, "session-b"});  // repeat
+  mixed.sessions.push_back(SessionEvent{"u1", 11 * kDay + 7, 60});               // no id
+  mixed.sessions.push_back(SessionEvent{"u1", 11 * kDay + 8, 70});               // no id
+  // The ids are per kind: a payment may carry the id a session has.
+  mixed.payments.push_back(PaymentEvent{"u1", 11 * kDay, false, 100, "session-a"});
+  auto stored = store_->ingest(mixed);
+  ASSERT_TRUE(stored.is_ok()) << stored.status().to_string();
+  EXPECT_EQ(stored->duplicates, 2);
+  EXPECT_EQ(stored->stored, static_cast<std::int64_t>(mixed.size()) - 2);
+
+  auto sessions = collect<SessionEvent>([&](auto v) { return store_->scan_sessions({}, v); });
+  std::multiset<std::int32_t> durations;
+  for (const SessionEvent& e : sessions) durations.insert(e.duration_seconds);
+  EXPECT_EQ(durations, (std::multiset<std::int32_t>{30, 30, 60, 70}));
+  EXPECT_EQ(collect<PaymentEvent>([&](auto v) { return store_->scan_payments({}, v); }).size(), 3u);
+  EXPECT_EQ(collect<ExposureEvent>([&](auto v) { return store_->scan_exposures("e", v); }).size(),
+            2u);
+  EXPECT_EQ(
+      collect<MetricEvent>([&](auto v) { return store_->scan_metric_events({}, v); }).size(), 2u);
+  // The rollups count what was stored, never a duplicate.
+  std::int64_t rolled_up_sessions = 0, session_seconds = 0, payments = 0;
+  ASSERT_TRUE(store_
+                  ->scan_user_days({}, [&](const UserDayRollup& r) {
+                    rolled_up_sessions += r.sessions;
+                    session_seconds += r.session_seconds;
+                    payments += r.payments_succeeded + r.payments_failed;
+                  })
+                  .is_ok());
+  EXPECT_EQ(rolled_up_sessions, 4);
+  EXPECT_EQ(session_seconds, 30 + 30 + 60 + 70);
+  EXPECT_EQ(payments, 3);
+  auto report = store_->verify_rollups();
+  ASSERT_TRUE(report.is_ok()) << report.status().to_string();
+  EXPECT_TRUE(report->consistent()) << report->examples.front();
+  // Another handle (another replica) sees the same ids.
+  auto replica = open();
+  ASSERT_NE(replica, nullptr);
+  auto again = replica->ingest(identified_batch("b", 11 * kDay));
+  ASSERT_TRUE(again.is_ok());
+  EXPECT_EQ(again->duplicates, 9);
+  EXPECT_EQ(again->stored, 0);
+}
+
+TEST_P(StoreConformanceTest, AFailedBatchClaimsNoEventIds) {
+  REQUIRE_STORE();
+  environment_->reject_metric_inserts("boom");
+  EventBatch bad = identified_batch("x", 10 * kDay);
+  bad.metric_events.push_back(MetricEvent{"u1", "boom", 1, 10 * kDay, "metric-boom"});
+  EXPECT_FALSE(store_->ingest(bad).is_ok());
+  // The same ids in a good batch are new: the failed one's claims rolled back with it.
+  auto good = store_->ingest(identified_batch("x", 10 * kDay));
+  ASSERT_TRUE(good.is_ok()) << good.status().to_string();
+  EXPECT_EQ(good->duplicates, 0);
+  EXPECT_EQ(good->stored, 9);
+}
+
+TEST_P(StoreConformanceTest, ConcurrentRetriesOfOneBatchStoreItOnce) {
+  REQUIRE_STORE();
+  auto replica = open();
+  ASSERT_NE(replica, nullptr);
+  constexpr int kThreads = 4, kEvents = 300;
+  EventBatch batch;
+  for (int i = 0; i < kEvents; ++i) {
+    batch.sessions.push_back(
+        SessionEvent{"u" + std::to_string(i % 17), 10 * kDay + i, 1, "s-" + std::to_string(i)});
+  }
+  std::atomic<std::int64_t> stored{0}, duplicates{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto report = (t % 2 == 0 ? *store_ : *replica).ingest(batch);
+      ASSERT_TRUE(report.is_ok()) << report.status().to_string();
+      stored += report->stored;
+      duplicates += report->duplicates;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(stored.load(), kEvents);
+  EXPECT_EQ(duplicates.load(), (kThreads - 1) * kEvents);
+  EXPECT_EQ(collect<SessionEvent>([&](auto v) { return store_->scan_sessions({}, v); }).size(),
+            static_cast<std::size_t>(kEvents));
+  auto report = store_->verify_rollups();
+  ASSERT_TRUE(report.is_ok());
+  EXPECT_TRUE(report->consistent());
+}
+
+TEST_P(StoreConformanceTest, AnIdempotencyKeyReplaysTheFirstResponseUntilItExpires) {
+  REQUIRE_STORE();
+  IdempotentRequest request;
+  request.key = "key1 retry-1";
+  request.fingerprint = "fingerprint-a";
+  request.now = 1000;
+  request.expires_at = 2000;
+  int responses_built = 0;
+  request.respond = [&](const IngestReport& report) {
+    ++responses_built;
+    return std::pair<int, std::string>(200, "{\"stored\":" + std::to_string(report.stored) + "}");
+  };
+  EventBatch batch;
+  batch.sessions = {{"u1", 10 * kDay, 5}, {"u2", 10 * kDay, 6}};
+  auto first = store_->ingest(batch, {&request});
+  ASSERT_TRUE(first.is_ok()) << first.status().to_string();
+  EXPECT_EQ(first->stored, 2);
+  EXPECT_FALSE(first->replayed);
+  auto found = store_->find_idempotent_response("key1 retry-1", 1500);
+  ASSERT_TRUE(found.is_ok());
+  ASSERT_TRUE(*found);
+  EXPECT_EQ((*found)->status, 200);
+  EXPECT_EQ((*found)->body, "{\"stored\":2}");
+  EXPECT_EQ((*found)->fingerprint, "fingerprint-a");
+  // A retry (from another replica too): nothing ingested, the first response returned.
+  auto replica = open();
+  ASSERT_NE(replica, nullptr);
+  request.now = 1500;
+  auto retried = replica->ingest(batch, {&request});
+  ASSERT_TRUE(retried.is_ok()) << retried.status().to_string();
+  ASSERT_TRUE(retried->replayed);
+  EXPECT_EQ(retried->replayed->body, "{\"stored\":2}");
+  EXPECT_EQ(retried->stored, 0);
+  EXPECT_EQ(responses_built, 1);
+  EXPECT_EQ(collect<SessionEvent>([&](auto v) { return store_->scan_sessions({}, v); }).size(),
+            2u);
+  // Other keys are independent; an expired key is free again (and expired rows are purged).
+  EXPECT_FALSE(*store_->find_idempotent_response("key2 retry-1", 1500));
+  EXPECT_FALSE(*store_->find_idempotent_response("key1 retry-1", 2000));
+  request.now = 2000;
+  request.expires_at = 3000;
+  auto later = store_->ingest(batch, {&request});
+  ASSERT_TRUE(later.is_ok()) << later.status().to_string();
+  EXPECT_FALSE(later->replayed);
+  EXPECT_EQ(later->stored, 2);
+  EXPECT_EQ(collect<SessionEvent>([&](auto v) { return store_->scan_sessions({}, v); }).size(),
+            4u);
+}
+
+TEST_P(StoreConformanceTest, ConcurrentRequestsWithOneIdempotencyKeyIngestOnce) {
+  REQUIRE_STORE();
+  auto replica = open();
+  ASSERT_NE(replica, nullptr);
+  EventBatch batch;
+  for (int i = 0; i < 200; ++i) batch.sessions.push_back({"u" + std::to_string(i), 10 * kDay, 1});
+  std::atomic<int> replayed{0}, ingested{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      IdempotentRequest request{"caller k", "same", 1000, 2000,
+                                [](const IngestReport&) {
+                                  return std::pair<int, std::string>(200, "{}");
+                                }};
+      auto report = (t % 2 == 0 ? *store_ : *replica).ingest(batch, {&request});
+      ASSERT_TRUE(report.is_ok()) << report.status().to_string();
+      if (report->replayed) {
+        ++replayed;
+      } else {
+        ++ingested;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ingested.load(), 1);
+  EXPECT_EQ(replayed.load(), 3);
+  EXPECT_EQ(collect<SessionEvent>([&](auto v) { return store_->scan_sessions({}, v); }).size(),
+            200u);
+}
+
+TEST_P(StoreConformanceTest, AnAssignmentExposureIsStoredOncePerExperimentUserAndVariant) {
+  REQUIRE_STORE();
+  auto no_hash = [](const AuditEntry&) { return std::string("h"); };
+  ASSERT_TRUE(store_
+                  ->append_exposures_and_audit(
+                      {{"e", "u1", "control", 10}, {"e", "u1", "control", 11}}, {}, no_hash)
+                  .is_ok());
+  ASSERT_TRUE(
+      store_->append_exposures_and_audit({{"e", "u1", "control", 12}}, {}, no_hash).is_ok());
+  // Another variant (the weights changed), another experiment, or the caller's own id: new.
+  ASSERT_TRUE(store_
+                  ->append_exposures_and_audit({{"e", "u1", "variant", 13},
+                                                {"f", "u1", "control", 14},
+                                                {"e", "u1", "control", 15, "client-1"},
+                                                {"e", "u1", "control", 16, "client-1"}},
+                                               {}, no_hash)
+                  .is_ok());
+  auto exposures = collect<ExposureEvent>([&](auto v) { return store_->scan_exposures("e", v); });
+  std::sort(exposures.begin(), exposures.end(),
+            [](const ExposureEvent& a, const ExposureEvent& b) { return a.at < b.at; });
+  ASSERT_EQ(exposures.size(), 3u);
+  EXPECT_EQ(exposures[0].at, 10);  // the first one is kept
+  EXPECT_EQ(exposures[1].variant, "variant");
+  EXPECT_EQ(exposures[2].at, 15);
+  EXPECT_EQ(collect<ExposureEvent>([&](auto v) { return store_->scan_exposures("f", v); }).size(),
+            1u);
+  // Ids that could be confused without their lengths are different assignments.
+  ASSERT_TRUE(store_
+                  ->append_exposures_and_audit({{"ab", "c", "control", 20}, {"a", "bc", "control", 21}},
+                                               {}, no_hash)
+                  .is_ok());
+  EXPECT_EQ(collect<ExposureEvent>([&](auto v) { return store_->scan_exposures("ab", v); }).size(),
+            1u);
+  EXPECT_EQ(collect<ExposureEvent>([&](auto v) { return store_->scan_exposures("a", v); }).size(),
+            1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformanceTest, ::testing::Values("sqlite", "postgres"),

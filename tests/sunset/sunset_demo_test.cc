@@ -28,7 +28,7 @@ TEST(SunsetOnDemoData, PlantedDecliningFeatureIsTheOnlySunsetGrowingOneIsKept) {
     options.days = 90;
     options.end = 1'735'689'600;  // 2025-01-01
     auto summary = demo::generate_demo_data(
-        options, [&](const EventBatch& batch) { return (*store)->ingest(batch); });
+        options, [&](const EventBatch& batch) { return (*store)->ingest(batch).status(); });
     ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
     ManualClock clock(options.end);
     auto analyses = analyze_feature_sunset(**store, clock, SunsetConfig{});

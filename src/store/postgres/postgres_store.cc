@@ -13,6 +13,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "store/event_identity.h"
 #include "store/postgres/postgres_schema.h"
 
 namespace fulcrum {
@@ -65,7 +66,19 @@ Status pg_error(PGconn* conn, const PGresult* result, std::string_view what) {
   const std::string text = "postgres: " + std::string(what) + ": " + message;
   if (PQstatus(conn) != CONNECTION_OK) return Status(StatusCode::kUnavailable, text);
   const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
-  if (state && std::strcmp(state, "23505") == 0) return Status(StatusCode::kAlreadyExists, text);
+  const std::string_view sqlstate = state ? state : "";
+  if (sqlstate == "23505") return Status(StatusCode::kAlreadyExists, text);
+  // 53100 disk_full, 53400 configuration_limit_exceeded (e.g. temp_file_limit).
+  if (sqlstate == "53100" || sqlstate == "53400") {
+    return Status(StatusCode::kResourceExhausted,
+                  "the store's disk is full; nothing was stored (" + text + ")");
+  }
+  // Class 08 (connection exception), 57P01-57P03 (shutting down, crash recovery, starting):
+  // the server is going away or not back yet, so the caller may retry.
+  if (sqlstate.starts_with("08") || sqlstate == "57P01" || sqlstate == "57P02" ||
+      sqlstate == "57P03") {
+    return Status(StatusCode::kUnavailable, text);
+  }
   return internal_error(text);
 }
 
@@ -397,6 +410,23 @@ CREATE TEMP TABLE IF NOT EXISTS fulcrum_stage_paywall_hits(user_id TEXT, feature
   at BIGINT) ON COMMIT DELETE ROWS;
 )sql";
 
+// The batch's event ids (identity::first_occurrences), claimed in one statement: the ids
+// inserted are the new ones. Sorted, so two batches claiming overlapping ids lock them in
+// the same order and cannot deadlock.
+constexpr char kStagingEventIds[] = R"sql(
+SET LOCAL client_min_messages = warning;
+CREATE TEMP TABLE IF NOT EXISTS fulcrum_stage_event_ids(ordinal INTEGER, kind INTEGER,
+  event_id TEXT) ON COMMIT DELETE ROWS;
+)sql";
+
+constexpr char kClaimStagedEventIds[] = R"sql(
+WITH claimed AS (
+  INSERT INTO event_ids(kind, event_id)
+    SELECT kind, event_id FROM fulcrum_stage_event_ids ORDER BY kind, event_id
+  ON CONFLICT DO NOTHING RETURNING kind, event_id)
+SELECT s.ordinal FROM fulcrum_stage_event_ids s
+  JOIN claimed c ON c.kind = s.kind AND c.event_id = s.event_id)sql";
+
 constexpr char kAppendStagedEvents[] = R"sql(
 INSERT INTO feature_usage(user_id,feature,at,count)
   SELECT user_id,feature,at,count FROM fulcrum_stage_feature_usage;
@@ -548,12 +578,119 @@ Result<int> PostgresStore::schema_version() {
   return version;
 }
 
-Status PostgresStore::ingest(const EventBatch& batch) {
-  if (batch.size() == 0) return Status::ok();
+namespace {
+
+Status write_batch(PGconn* conn, const EventBatch& batch);
+
+// Claims the ids in event_ids (see kClaimStagedEventIds); is_new[i] is false for an id
+// stored before or repeated earlier in the list.
+Result<std::vector<bool>> claim_event_ids(PGconn* conn,
+                                          const std::vector<identity::EventId>& ids) {
+  std::vector<bool> is_new;
+  const std::vector<std::size_t> first = identity::first_occurrences(ids, is_new);
+  if (first.empty()) return is_new;
+  FULCRUM_RETURN_IF_ERROR(script(conn, kStagingEventIds));
+  FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "fulcrum_stage_event_ids(ordinal,kind,event_id)", first,
+                                    [&](CopyWriter& w, std::size_t i) {
+                                      w.row(3);
+                                      w.int32(static_cast<std::int32_t>(i));
+                                      w.int32(static_cast<std::int32_t>(ids[i].kind));
+                                      w.text(ids[i].id);
+                                    }));
+  auto claimed = run(conn, kClaimStagedEventIds);
+  if (!claimed.is_ok()) return claimed.status();
+  for (std::size_t i : first) is_new[i] = false;
+  each_row(*claimed, [&](const Row& row) { is_new[static_cast<std::size_t>(row.int64(0))] = true; });
+  return is_new;
+}
+
+Result<std::optional<IdempotentResponse>> read_idempotent_response(PGconn* conn,
+                                                                   const std::string& key,
+                                                                   UnixSeconds now) {
+  auto found = run(conn,
+                   "SELECT fingerprint, status, body, created_at, expires_at FROM "
+                   "idempotency_keys WHERE key = $1 AND expires_at > $2",
+                   Params().add(key).add(now));
+  if (!found.is_ok()) return found.status();
+  std::optional<IdempotentResponse> response;
+  each_row(*found, [&](const Row& row) {
+    response = IdempotentResponse{row.text(0), row.int32(1), row.text(2), row.int64(3),
+                                  row.int64(4)};
+  });
+  return response;
+}
+
+// Remembers the response and forgets expired ones (so the table holds one lifetime's keys).
+Status write_idempotent_response(PGconn* conn, const IdempotentRequest& request,
+                                 const IngestReport& report) {
+  FULCRUM_RETURN_IF_ERROR(command(conn, "DELETE FROM idempotency_keys WHERE expires_at <= $1",
+                                  Params().add(request.now)));
+  const auto [status, body] = request.respond(report);
+  return command(conn,
+                 "INSERT INTO idempotency_keys(key, fingerprint, status, body, created_at, "
+                 "expires_at) VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT(key) DO UPDATE SET "
+                 "fingerprint = excluded.fingerprint, status = excluded.status, "
+                 "body = excluded.body, created_at = excluded.created_at, "
+                 "expires_at = excluded.expires_at",
+                 Params()
+                     .add(request.key)
+                     .add(request.fingerprint)
+                     .add(static_cast<std::int64_t>(status))
+                     .add(body)
+                     .add(request.now)
+                     .add(request.expires_at));
+}
+
+}  // namespace
+
+Result<std::optional<IdempotentResponse>> PostgresStore::find_idempotent_response(
+    const std::string& key, UnixSeconds now) {
+  FULCRUM_WITH_LEASE(lease);
+  return read_idempotent_response(lease.conn(), key, now);
+}
+
+Result<IngestReport> PostgresStore::ingest(const EventBatch& input, const IngestOptions& options) {
+  IngestReport report;
+  if (input.size() == 0 && options.idempotency == nullptr) return report;
   FULCRUM_WITH_LEASE(lease);
   PGconn* conn = lease.conn();
   Transaction transaction(conn);
   FULCRUM_RETURN_IF_ERROR(transaction.status());
+  if (options.idempotency != nullptr) {
+    // Concurrent requests with one key queue here until the first commits; then the row
+    // it wrote is visible to the next one's SELECT (READ COMMITTED, a new statement).
+    {
+      auto locked = run(conn, kAdvisoryLockSql, Params().add(".idempotency:" + options.idempotency->key));
+      if (!locked.is_ok()) return locked.status();
+    }
+    auto earlier =
+        read_idempotent_response(conn, options.idempotency->key, options.idempotency->now);
+    if (!earlier.is_ok()) return earlier.status();
+    if (*earlier) {  // nothing written: the transaction rolls back
+      report.replayed = std::move(**earlier);
+      return report;
+    }
+  }
+  auto claimed = claim_event_ids(conn, identity::ids_of(input));
+  if (!claimed.is_ok()) return claimed.status();
+  const std::optional<EventBatch> kept =
+      identity::without_duplicates(input, *claimed, report.duplicates);
+  const EventBatch& batch = kept ? *kept : input;
+  report.stored = static_cast<std::int64_t>(batch.size());
+  FULCRUM_RETURN_IF_ERROR(write_batch(conn, batch));
+  if (options.idempotency != nullptr) {
+    FULCRUM_RETURN_IF_ERROR(write_idempotent_response(conn, *options.idempotency, report));
+  }
+  FULCRUM_RETURN_IF_ERROR(transaction.commit());
+  return report;
+}
+
+namespace {
+
+// Inside the caller's transaction: upserts users and features, appends the events and
+// folds them into the rollups.
+Status write_batch(PGconn* conn, const EventBatch& batch) {
+  if (batch.size() == 0) return Status::ok();
   // Every time, not once per connection: behind a transaction-pooling PgBouncer the server
   // session (and its temp tables) can change between transactions.
   if (!batch.users.empty() || !batch.features.empty()) {
@@ -655,8 +792,10 @@ Status PostgresStore::ingest(const EventBatch& batch) {
                                       w.real(e.value);
                                       w.int64(e.at);
                                     }));
-  return transaction.commit();
+  return Status::ok();
 }
+
+}  // namespace
 
 Status PostgresStore::ingest_row_by_row(const EventBatch& batch) {
   if (!batch.features.empty() || !batch.subscription_changes.empty() || !batch.payments.empty() ||
@@ -1195,13 +1334,31 @@ Result<std::vector<AuditEntry>> PostgresStore::append_exposures_and_audit(
   Transaction transaction(conn);
   FULCRUM_RETURN_IF_ERROR(transaction.status());
   if (!exposures.empty()) {
+    // One exposure per (experiment, user, variant) unless the caller identified it.
+    std::vector<std::string> derived(exposures.size());
+    std::vector<identity::EventId> ids;
+    ids.reserve(exposures.size());
+    for (std::size_t i = 0; i < exposures.size(); ++i) {
+      if (!exposures[i].event_id.empty()) {
+        ids.push_back({identity::Kind::kExposure, exposures[i].event_id});
+      } else {
+        derived[i] = identity::assignment_id(exposures[i]);
+        ids.push_back({identity::Kind::kAssignment, derived[i]});
+      }
+    }
+    auto claimed = claim_event_ids(conn, ids);
+    if (!claimed.is_ok()) return claimed.status();
+    std::vector<const ExposureEvent*> fresh;
+    for (std::size_t i = 0; i < exposures.size(); ++i) {
+      if ((*claimed)[i]) fresh.push_back(&exposures[i]);
+    }
     FULCRUM_RETURN_IF_ERROR(copy_rows(conn, "exposures(experiment_id,user_id,variant,at)",
-                                      exposures, [](CopyWriter& w, const ExposureEvent& e) {
+                                      fresh, [](CopyWriter& w, const ExposureEvent* e) {
                                         w.row(4);
-                                        w.text(e.experiment_id);
-                                        w.text(e.user_id);
-                                        w.text(e.variant);
-                                        w.int64(e.at);
+                                        w.text(e->experiment_id);
+                                        w.text(e->user_id);
+                                        w.text(e->variant);
+                                        w.int64(e->at);
                                       }));
   }
   if (!entries.empty()) {

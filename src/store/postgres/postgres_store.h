@@ -25,7 +25,10 @@ class PostgresStore final : public Store {
   ~PostgresStore() override;
 
   Result<int> schema_version() override;
-  Status ingest(const EventBatch& batch) override;
+  using Store::ingest;
+  Result<IngestReport> ingest(const EventBatch& batch, const IngestOptions& options) override;
+  Result<std::optional<IdempotentResponse>> find_idempotent_response(const std::string& key,
+                                                                     UnixSeconds now) override;
   Result<std::optional<User>> get_user(const std::string& user_id) override;
   Status scan_users(const std::function<void(const User&)>& visit) override;
   Result<std::int64_t> count_users() override;

@@ -108,6 +108,16 @@ CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at)
   WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, created_at);
 )sql",
+      // 6: event identity (store/event_identity.h) and the responses remembered under an
+      // Idempotency-Key (Store::ingest), both written in the ingest transaction.
+      R"sql(
+CREATE TABLE event_ids(kind INTEGER NOT NULL, event_id TEXT NOT NULL,
+  PRIMARY KEY(kind, event_id)) WITHOUT ROWID;
+CREATE TABLE idempotency_keys(key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,
+  status INTEGER NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL);
+CREATE INDEX idempotency_keys_expiry ON idempotency_keys(expires_at);
+)sql",
   };
   return kMigrations;
 }

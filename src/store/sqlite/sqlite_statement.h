@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -12,8 +13,31 @@
 
 namespace fulcrum::sqlite {
 
+// A full disk (SQLITE_FULL, or a write refused with ENOSPC / EDQUOT / EFBIG, the last for a
+// file-size limit) is kResourceExhausted: nothing was stored and a retry may succeed once
+// space is freed. Anything else is kInternal.
+inline StatusCode sqlite_status_code(sqlite3* db) {
+  if (db == nullptr) return StatusCode::kInternal;
+  const int primary = sqlite3_errcode(db) & 0xff;
+  if (primary == SQLITE_FULL) return StatusCode::kResourceExhausted;
+  if (primary == SQLITE_IOERR) {
+    const int error = sqlite3_system_errno(db);
+    if (error == ENOSPC || error == EDQUOT || error == EFBIG) return StatusCode::kResourceExhausted;
+  }
+  return StatusCode::kInternal;
+}
+
+// `message` with the status code of db's last error.
+inline Status sqlite_status(sqlite3* db, std::string message) {
+  const StatusCode code = sqlite_status_code(db);
+  if (code == StatusCode::kResourceExhausted) {
+    message = "the store's disk is full; nothing was stored (" + message + ")";
+  }
+  return Status(code, std::move(message));
+}
+
 inline Status sqlite_error(sqlite3* db, const std::string& what) {
-  return internal_error(what + ": " + (db ? sqlite3_errmsg(db) : "cannot open database"));
+  return sqlite_status(db, what + ": " + (db ? sqlite3_errmsg(db) : "cannot open database"));
 }
 
 inline Status exec(sqlite3* db, const char* sql) {
@@ -21,7 +45,7 @@ inline Status exec(sqlite3* db, const char* sql) {
   if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
     std::string message = error ? error : "unknown error";
     sqlite3_free(error);
-    return internal_error(std::string("sqlite: ") + message);
+    return sqlite_status(db, "sqlite: " + message);
   }
   return Status::ok();
 }

@@ -2,10 +2,12 @@
 
 #include <sqlite3.h>
 
-#include <unordered_map>
+#include <algorithm>
 #include <map>
+#include <unordered_map>
 #include <nlohmann/json.hpp>
 
+#include "store/event_identity.h"
 #include "store/sqlite/sqlite_schema.h"
 #include "store/sqlite/sqlite_statement.h"
 
@@ -146,12 +148,102 @@ Result<int> SqliteStore::schema_version() {
   return version;
 }
 
-Status SqliteStore::ingest(const EventBatch& batch) {
-  if (batch.size() == 0) return Status::ok();
+namespace {
+
+// Claims the ids in event_ids; is_new[i] is false for an id stored before or earlier in the
+// list. Inserted in (kind, id) order: neighbouring keys share b-tree pages, which matters
+// for random ids (UUIDs) in a large table.
+Result<std::vector<bool>> claim_event_ids(sqlite3* db,
+                                          const std::vector<identity::EventId>& ids) {
+  std::vector<bool> is_new(ids.size(), true);
+  if (ids.empty()) return is_new;
+  std::vector<std::uint32_t> order(ids.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+    if (ids[a].kind != ids[b].kind) return ids[a].kind < ids[b].kind;
+    return ids[a].id < ids[b].id;
+  });
+  Statement insert(db,
+                   "INSERT INTO event_ids(kind, event_id) VALUES(?1, ?2) ON CONFLICT DO NOTHING");
+  FULCRUM_RETURN_IF_ERROR(insert.status());
+  for (std::uint32_t i : order) {
+    FULCRUM_RETURN_IF_ERROR(
+        insert.bind(1, static_cast<std::int64_t>(ids[i].kind)).bind(2, ids[i].id).run());
+    is_new[i] = sqlite3_changes(db) == 1;
+  }
+  return is_new;
+}
+
+Result<std::optional<IdempotentResponse>> read_idempotent_response(sqlite3* db,
+                                                                   const std::string& key,
+                                                                   UnixSeconds now) {
+  Statement query(db,
+                  "SELECT fingerprint, status, body, created_at, expires_at FROM "
+                  "idempotency_keys WHERE key = ?1 AND expires_at > ?2");
+  query.bind(1, key).bind(2, now);
+  std::optional<IdempotentResponse> found;
+  FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
+    found = IdempotentResponse{row.text(0), static_cast<int>(row.int64(1)), row.text(2),
+                               row.int64(3), row.int64(4)};
+  }));
+  return found;
+}
+
+// Remembers the response and forgets expired ones (so the table holds one lifetime's keys).
+Status write_idempotent_response(sqlite3* db, const IdempotentRequest& request,
+                                 const IngestReport& report) {
+  Statement expired(db, "DELETE FROM idempotency_keys WHERE expires_at <= ?1");
+  FULCRUM_RETURN_IF_ERROR(expired.bind(1, request.now).run());
+  const auto [status, body] = request.respond(report);
+  Statement insert(db,
+                   "INSERT OR REPLACE INTO idempotency_keys(key, fingerprint, status, body, "
+                   "created_at, expires_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+  return insert.bind(1, request.key)
+      .bind(2, request.fingerprint)
+      .bind(3, static_cast<std::int64_t>(status))
+      .bind(4, body)
+      .bind(5, request.now)
+      .bind(6, request.expires_at)
+      .run();
+}
+
+}  // namespace
+
+Result<IngestReport> SqliteStore::ingest(const EventBatch& input, const IngestOptions& options) {
+  IngestReport report;
+  if (input.size() == 0 && options.idempotency == nullptr) return report;
   std::lock_guard lock(write_mutex_);
   sqlite3* db = writer_;
   Transaction transaction(db);
   FULCRUM_RETURN_IF_ERROR(transaction.status());
+  if (options.idempotency != nullptr) {
+    auto earlier =
+        read_idempotent_response(db, options.idempotency->key, options.idempotency->now);
+    if (!earlier.is_ok()) return earlier.status();
+    if (*earlier) {  // nothing written: the transaction rolls back
+      report.replayed = std::move(**earlier);
+      return report;
+    }
+  }
+  auto claimed = claim_event_ids(db, identity::ids_of(input));
+  if (!claimed.is_ok()) return claimed.status();
+  const std::optional<EventBatch> kept =
+      identity::without_duplicates(input, *claimed, report.duplicates);
+  const EventBatch& batch = kept ? *kept : input;
+  report.stored = static_cast<std::int64_t>(batch.size());
+  Status written = write_batch(batch);
+  if (written.is_ok() && options.idempotency != nullptr) {
+    written = write_idempotent_response(db, *options.idempotency, report);
+  }
+  if (written.is_ok()) written = transaction.commit();
+  settle_user_keys(written.is_ok());
+  if (!written.is_ok()) return written;
+  return report;
+}
+
+Status SqliteStore::write_batch(const EventBatch& batch) {
+  if (batch.size() == 0) return Status::ok();
+  sqlite3* db = writer_;
   if (!batch.users.empty()) {
     Statement insert(db,
                      "INSERT INTO users(user_id,tier,signup_at,country,app_version,attributes) "
@@ -187,10 +279,13 @@ Status SqliteStore::ingest(const EventBatch& batch) {
                                   .run());
     }
   }
-  Status written = write_events(batch);
-  if (written.is_ok()) written = transaction.commit();
-  settle_user_keys(written.is_ok());
-  return written;
+  return write_events(batch);
+}
+
+Result<std::optional<IdempotentResponse>> SqliteStore::find_idempotent_response(
+    const std::string& key, UnixSeconds now) {
+  FULCRUM_WITH_READER(reader);
+  return read_idempotent_response(reader.db(), key, now);
 }
 
 Result<std::optional<User>> SqliteStore::get_user(const std::string& user_id) {
@@ -501,9 +596,27 @@ Result<std::vector<AuditEntry>> SqliteStore::append_exposures_and_audit(
   FULCRUM_RETURN_IF_ERROR(transaction.status());
   Status written = Status::ok();
   if (!exposures.empty()) {
-    EventBatch batch;
-    batch.exposures = exposures;
-    written = write_events(batch);
+    // One exposure per (experiment, user, variant) unless the caller identified it.
+    std::vector<std::string> derived(exposures.size());
+    std::vector<identity::EventId> ids;
+    ids.reserve(exposures.size());
+    for (std::size_t i = 0; i < exposures.size(); ++i) {
+      if (!exposures[i].event_id.empty()) {
+        ids.push_back({identity::Kind::kExposure, exposures[i].event_id});
+      } else {
+        derived[i] = identity::assignment_id(exposures[i]);
+        ids.push_back({identity::Kind::kAssignment, derived[i]});
+      }
+    }
+    auto claimed = claim_event_ids(writer_, ids);
+    written = claimed.status();
+    if (written.is_ok()) {
+      EventBatch batch;
+      for (std::size_t i = 0; i < exposures.size(); ++i) {
+        if ((*claimed)[i]) batch.exposures.push_back(exposures[i]);
+      }
+      if (!batch.exposures.empty()) written = write_events(batch);
+    }
   }
   if (written.is_ok()) written = write_audit_entries(writer_, entries, compute_hash);
   if (written.is_ok()) written = transaction.commit();

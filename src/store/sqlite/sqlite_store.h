@@ -28,7 +28,10 @@ class SqliteStore final : public Store {
   ~SqliteStore() override;
 
   Result<int> schema_version() override;
-  Status ingest(const EventBatch& batch) override;
+  using Store::ingest;
+  Result<IngestReport> ingest(const EventBatch& batch, const IngestOptions& options) override;
+  Result<std::optional<IdempotentResponse>> find_idempotent_response(const std::string& key,
+                                                                     UnixSeconds now) override;
   Result<std::optional<User>> get_user(const std::string& user_id) override;
   Status scan_users(const std::function<void(const User&)>& visit) override;
   Result<std::int64_t> count_users() override;
@@ -120,6 +123,8 @@ class SqliteStore final : public Store {
   sqlite3* writer_ = nullptr;
   std::mutex pool_mutex_;
   std::vector<sqlite3*> idle_readers_;
+  // Inside the caller's write transaction: upserts users and features, writes the events.
+  Status write_batch(const EventBatch& batch);
   // --- events, stored as segments (sqlite_events.cc, event_segment.h) ---
   // Inside the caller's write transaction: gives users integer keys and writes segments.
   Status write_events(const EventBatch& batch);
