@@ -150,6 +150,11 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
     session.busy = true;
     // The whole request (head and body) must arrive within read_timeout of its first byte.
     stream.expires_after(options.read_timeout);
+    const auto started = std::chrono::steady_clock::now();
+    RequestLogInfo info;
+    info.client_address = session.address;
+    info.route = "unparsed";
+    info.caller = "anonymous";
 
     // 1. The head, at most header_limit_bytes, in the buffer. Empty lines before a request
     //    line are skipped (RFC 9112 section 2.2).
@@ -177,7 +182,10 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
       Response response = problem(431, "request head exceeds the limit of " +
                                             std::to_string(options.header_limit_bytes) + " bytes",
                                   "headers");
-      if (co_await write_response(stream, response, 11, false)) co_await linger_and_close(stream);
+      info.request_id = new_request_id();
+      if (co_await write_response(stream, response, 11, false, info, started)) {
+        co_await linger_and_close(stream);
+      }
       co_return;
     }
 
@@ -189,7 +197,10 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
       metrics.observe("", "unparsed", 400, 0.0);
       Response response = problem(400, "malformed HTTP request: " + framing.message(),
                                   framing.field());
-      if (co_await write_response(stream, response, 11, false)) co_await linger_and_close(stream);
+      info.request_id = new_request_id();
+      if (co_await write_response(stream, response, 11, false, info, started)) {
+        co_await linger_and_close(stream);
+      }
       co_return;
     }
     http::request_parser<http::empty_body> head_parser;
@@ -204,7 +215,10 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
       metrics.count_framing_error();
       metrics.observe("", "unparsed", 400, 0.0);
       Response response = problem(400, "malformed HTTP request: " + parse_ec.message());
-      if (co_await write_response(stream, response, 11, false)) co_await linger_and_close(stream);
+      info.request_id = new_request_id();
+      if (co_await write_response(stream, response, 11, false, info, started)) {
+        co_await linger_and_close(stream);
+      }
       co_return;
     }
     buffer.consume(used);
@@ -227,7 +241,22 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
     const unsigned version = message.version();
     const bool keep_alive = message.keep_alive();
     const bool has_body = !head_parser.is_done();
+    request.request_id = sane_request_id(request.header("x-request-id"));
+    if (request.request_id.empty()) request.request_id = new_request_id();
+    info.request_id = request.request_id;
+    info.method = method.substr(0, 16);
+    info.bytes_in = head_end;
     Admission admission = admit(request, session.address);
+    info.route = admission.route_label;
+    if (admission.identity.authenticated) {
+      if (admission.identity.role == Role::kUser) {
+        info.caller = "user-token";
+        info.caller_label = admission.identity.minted_by;
+      } else {
+        info.caller = admission.identity.actor;
+        info.caller_label = admission.identity.label;
+      }
+    }
     if (!admission.answer && has_body && head_parser.content_length() &&
         *head_parser.content_length() > admission.body_limit) {
       admission.answer = problem(413, "request body exceeds the limit of " +
@@ -242,7 +271,7 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
                       std::chrono::duration<double>(std::chrono::steady_clock::now() - received)
                           .count());
       const bool keep = keep_alive && !stopping && !has_body;
-      if (!co_await write_response(stream, response, version, keep)) co_return;
+      if (!co_await write_response(stream, response, version, keep, info, received)) co_return;
       if (!keep) {
         if (has_body) co_await linger_and_close(stream);
         co_return;
@@ -277,12 +306,13 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
                 : problem(400, "malformed HTTP request body: " + ec.message(), "body");
         if (ec != http::error::body_limit) metrics.count_framing_error();
         metrics.observe(method, admission.route_label, response.status, 0.0);
-        if (co_await write_response(stream, response, version, false)) {
+        if (co_await write_response(stream, response, version, false, info, received)) {
           co_await linger_and_close(stream);
         }
         co_return;
       }
       request.body = std::move(parser.get().body());
+      info.bytes_in += request.body.size();
     }
 
     // 5. Dispatch and answer.
@@ -294,27 +324,73 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
     if (response.event_stream) {
       // A subscriber waiting for events is idle: shutdown closes it at once.
       session.busy = false;
+      response.headers.emplace_back("X-Request-Id", info.request_id);
+      log_access(info, response.status, received, 0);
       co_await write_event_stream(stream, response, version, stopping, options.read_timeout);
       co_return;
     }
     const bool keep = keep_alive && !stopping;
-    if (!co_await write_response(stream, response, version, keep)) co_return;
+    if (!co_await write_response(stream, response, version, keep, info, received)) co_return;
     if (!keep) co_return;
   }
 }
 
+void Server::Impl::log_access(const RequestLogInfo& info, int status,
+                              std::chrono::steady_clock::time_point received,
+                              std::uint64_t bytes_out) {
+  if (!logs.access_enabled()) return;
+  AccessLogLine line;
+  line.request_id = info.request_id;
+  line.method = info.method;
+  line.route = info.route;
+  line.client_address = info.client_address;
+  line.caller = info.caller;
+  line.caller_label = info.caller_label;
+  line.status = status;
+  line.duration_ms = std::chrono::duration<double, std::milli>(
+                         std::chrono::steady_clock::now() - received)
+                         .count();
+  line.bytes_in = info.bytes_in;
+  line.bytes_out = bytes_out;
+  logs.access(line);
+}
+
 awaitable<bool> Server::Impl::write_response(beast::tcp_stream& stream, Response& response,
-                                             unsigned version, bool keep_alive) {
+                                             unsigned version, bool keep_alive,
+                                             const RequestLogInfo& info,
+                                             std::chrono::steady_clock::time_point received) {
+  // Problem bodies name the request, so a caller can quote it and the operator find it in
+  // the logs.
+  if (response.content_type == "application/problem+json" && !info.request_id.empty()) {
+    auto document = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+    if (document.is_object()) {
+      document["request_id"] = info.request_id;
+      response.body = document.dump();
+    }
+  }
+  if (response.status >= 500) {
+    auto document = nlohmann::json::parse(response.body, nullptr, false);
+    std::string detail = document.is_object() && document.contains("detail") &&
+                                 document["detail"].is_string()
+                             ? document["detail"].get<std::string>()
+                             : std::string();
+    log.write(std::to_string(response.status) + " on " + info.method + " " + info.route +
+                  (detail.empty() ? "" : ": " + detail),
+              info.request_id);
+  }
   http::response<http::string_body> out{static_cast<http::status>(response.status), version};
   out.set(http::field::content_type, response.content_type);
   out.set("X-Content-Type-Options", "nosniff");
+  if (!info.request_id.empty()) out.set("X-Request-Id", info.request_id);
   for (const auto& [name, value] : response.headers) out.set(name, value);
   out.body() = std::move(response.body);
   out.keep_alive(keep_alive);
   out.prepare_payload();
+  const std::uint64_t bytes_out = out.body().size();
   stream.expires_after(options.read_timeout);
   boost::system::error_code ec;
   co_await http::async_write(stream, out, asio::redirect_error(use_awaitable, ec));
+  log_access(info, response.status, received, bytes_out);
   co_return !ec;
 }
 

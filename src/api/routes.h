@@ -5,6 +5,7 @@
 
 #include <functional>
 
+#include "api/audit.h"
 #include "api/auth.h"
 #include "api/metrics.h"
 #include "api/router.h"
@@ -32,6 +33,8 @@ struct ApiContext {
   // The engines' shared face (optimization/automated_optimization.h): the trained models and
   // the dashboard cache the engine routes use. Null when the engines are not built in.
   AutomatedOptimization* optimization = nullptr;
+  // The audit chain's key (GET /audit/head signs the head with it).
+  const AuditKey* audit_key = nullptr;
 };
 
 inline std::string api_path(std::string_view suffix) {
@@ -49,5 +52,7 @@ void register_lifecycle_routes(Router& router, ApiContext& context);
 // GET /api/features/{clientKey}, GET /sub/{clientKey}, POST /api/eval/{clientKey}, OFREP.
 void register_flag_routes(Router& router, ApiContext& context);
 void register_user_routes(Router& router, ApiContext& context);
+// Token revocation, token-key rotation and the audit head (routes_trust.cc).
+void register_trust_routes(Router& router, ApiContext& context);
 
 }  // namespace fulcrum::api

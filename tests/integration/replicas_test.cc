@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -31,7 +32,6 @@ using json = nlohmann::json;
 const std::string kFulcrum = std::string(FULCRUM_BINARY_DIR) + "/src/cli/fulcrum";
 const std::string kApi = "/api/automated-optimization";
 // Every replica must sign user tokens with the same secret (docs/postgres.md).
-const std::string kTokenSecret(64, 'a');
 
 struct Reply {
   int status = 0;
@@ -114,7 +114,6 @@ class Replica {
       ::dup2(out[1], STDOUT_FILENO);
       ::close(out[0]);
       ::close(out[1]);
-      ::setenv("FULCRUM_TOKEN_SECRET", kTokenSecret.c_str(), 1);
       ::execl(kFulcrum.c_str(), kFulcrum.c_str(), "--store", store.c_str(), "serve", "--port", "0",
               "--web-dir", "", "--workers", "4", static_cast<char*>(nullptr));
       std::_Exit(127);
@@ -165,6 +164,10 @@ class ReplicasTest : public ::testing::Test {
     PQclear(PQexec(admin_, ("CREATE SCHEMA " + schema_).c_str()));
     const char separator = url_.find('?') == std::string::npos ? '?' : '&';
     store_ = url_ + separator + "options=-csearch_path%3D" + schema_;
+    // One key file for the CLI and both replicas (a PostgreSQL store has no default one);
+    // children inherit the environment.
+    key_file_ = (std::filesystem::temp_directory_path() / (schema_ + ".keys")).string();
+    ::setenv("FULCRUM_KEY_FILE", key_file_.c_str(), 1);
   }
   void TearDown() override {
     if (admin_ != nullptr) {
@@ -173,9 +176,16 @@ class ReplicasTest : public ::testing::Test {
                                  .c_str()));
       PQfinish(admin_);
     }
+    ::unsetenv("FULCRUM_KEY_FILE");
+    if (!key_file_.empty()) {
+      std::error_code ignored;
+      for (const char* suffix : {"", ".lock"}) std::filesystem::remove(key_file_ + suffix, ignored);
+      std::filesystem::remove(
+          key_file_.substr(0, key_file_.size() - 5) + ".audit-checkpoints", ignored);
+    }
   }
 
-  std::string url_, schema_, store_;
+  std::string url_, schema_, store_, key_file_;
   PGconn* admin_ = nullptr;
 };
 

@@ -57,6 +57,11 @@ CREATE TABLE audit_log(sequence BIGINT PRIMARY KEY, at BIGINT NOT NULL, actor TE
       // ingest() in the events' transaction. Keyed day first: ingestion runs in roughly time
       // order, so new rows append to the right edge of the primary-key b-tree.
       migration_2().c_str(),
+      // 3: per-user revocation of user tokens (tokens issued at or before revoked_at fail).
+      R"sql(
+CREATE TABLE user_token_revocations(user_id TEXT COLLATE "C" PRIMARY KEY,
+  revoked_at BIGINT NOT NULL);
+)sql",
   };
   return kMigrations;
 }

@@ -84,6 +84,11 @@ CREATE TABLE usage_tier_changes(user_key INTEGER NOT NULL, at INTEGER NOT NULL,
   kind INTEGER NOT NULL, from_tier INTEGER NOT NULL, to_tier INTEGER NOT NULL);
 CREATE INDEX usage_tier_changes_user ON usage_tier_changes(user_key, at);
 )sql",
+      // 5: per-user revocation of user tokens (tokens issued at or before revoked_at fail).
+      R"sql(
+CREATE TABLE user_token_revocations(user_id TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL)
+  WITHOUT ROWID;
+)sql",
   };
   return kMigrations;
 }
