@@ -48,9 +48,11 @@ class HttpClient {
   }
   HttpReply request(const std::string& method, const std::string& target,
                     const std::string& body = {}, const std::string& bearer = {},
-                    const std::string& content_type = "application/json", bool keep_alive = true) {
+                    const std::string& content_type = "application/json", bool keep_alive = true,
+                    const std::vector<std::pair<std::string, std::string>>& extra_headers = {}) {
     http::request<http::string_body> req{http::string_to_verb(method), target, 11};
     req.set(http::field::host, "127.0.0.1");
+    for (const auto& [name, value] : extra_headers) req.set(name, value);
     if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + bearer);
     if (!body.empty() || method == "POST") {
       req.set(http::field::content_type, content_type);
