@@ -10,7 +10,7 @@ packages=(
   libssl-dev libsodium-dev libgtest-dev libgmock-dev libbenchmark-dev
   pybind11-dev python3-dev
   python3 python3-scipy python3-statsmodels python3-pandas python3-numpy
-  curl ca-certificates ccache
+  curl ca-certificates ccache openssl  # openssl: the TLS tests make self-signed certificates
   clang-14 libclang-rt-14-dev  # libFuzzer + ASan/UBSan runtimes for scripts/fuzz.sh
 )
 if [ "${FULCRUM_WITH_BROWSER:-0}" = 1 ]; then packages+=(chromium nodejs); fi

@@ -104,19 +104,44 @@ void Server::Impl::admit_connection(tcp::socket socket,
 awaitable<void> Server::Impl::run_session(std::shared_ptr<Impl> self,
                                           std::shared_ptr<Session> session, std::uint64_t id,
                                           tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
-  session->stream = &stream;
   boost::system::error_code nodelay_ec;
-  stream.socket().set_option(tcp::no_delay(true), nodelay_ec);
+  socket.set_option(tcp::no_delay(true), nodelay_ec);
+  std::shared_ptr<asio::ssl::context> tls_context = self->tls() ? self->current_tls() : nullptr;
+  std::optional<beast::tcp_stream> plain;
+  std::optional<TlsStream> secure;
+  beast::tcp_stream* lowest = nullptr;
+  if (tls_context) {
+    secure.emplace(std::move(socket), *tls_context);
+    lowest = &beast::get_lowest_layer(*secure);
+  } else {
+    plain.emplace(std::move(socket));
+    lowest = &*plain;
+  }
+  session->stream = lowest;
   try {
-    co_await self->serve_connection(stream, *session);
+    if (secure) {
+      // The handshake counts against the read timeout like a request head: a client that
+      // never finishes it holds its connection slot for at most that long.
+      lowest->expires_after(self->options.read_timeout);
+      boost::system::error_code ec;
+      co_await secure->async_handshake(asio::ssl::stream_base::server,
+                                       asio::redirect_error(use_awaitable, ec));
+      if (!ec) {
+        co_await self->serve_connection(*secure, *session);
+        // close_notify, briefly: a client that does not answer it does not hold us.
+        lowest->expires_after(std::chrono::seconds(1));
+        co_await secure->async_shutdown(asio::redirect_error(use_awaitable, ec));
+      }
+    } else {
+      co_await self->serve_connection(*plain, *session);
+    }
   } catch (const std::exception& error) {
     self->log.write(std::string("connection error: ") + error.what());
   }
   session->stream = nullptr;
   boost::system::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream.socket().close(ignored);
+  lowest->socket().shutdown(tcp::socket::shutdown_both, ignored);
+  lowest->socket().close(ignored);
   bool last = false;
   {
     std::lock_guard lock(self->sessions_mutex);
@@ -133,14 +158,16 @@ awaitable<void> Server::Impl::run_session(std::shared_ptr<Impl> self,
   }
 }
 
-awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Session& session) {
+template <class Stream>
+awaitable<void> Server::Impl::serve_connection(Stream& stream, Session& session) {
+  beast::tcp_stream& lowest = beast::get_lowest_layer(stream);
   beast::flat_buffer buffer;
   for (;;) {
     // Idle between requests: wait for the first byte, closable by shutdown().
     if (buffer.size() == 0) {
       session.busy = false;
       if (stopping) co_return;
-      stream.expires_after(options.idle_timeout);
+      lowest.expires_after(options.idle_timeout);
       boost::system::error_code ec;
       std::size_t n = co_await stream.async_read_some(buffer.prepare(4096),
                                                        asio::redirect_error(use_awaitable, ec));
@@ -149,7 +176,7 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
     }
     session.busy = true;
     // The whole request (head and body) must arrive within read_timeout of its first byte.
-    stream.expires_after(options.read_timeout);
+    lowest.expires_after(options.read_timeout);
     const auto started = std::chrono::steady_clock::now();
     RequestLogInfo info;
     info.client_address = session.address;
@@ -184,7 +211,7 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
                                   "headers");
       info.request_id = new_request_id();
       if (co_await write_response(stream, response, 11, false, info, started)) {
-        co_await linger_and_close(stream);
+        co_await linger_and_close(lowest);
       }
       co_return;
     }
@@ -199,7 +226,7 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
                                   framing.field());
       info.request_id = new_request_id();
       if (co_await write_response(stream, response, 11, false, info, started)) {
-        co_await linger_and_close(stream);
+        co_await linger_and_close(lowest);
       }
       co_return;
     }
@@ -217,7 +244,7 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
       Response response = problem(400, "malformed HTTP request: " + parse_ec.message());
       info.request_id = new_request_id();
       if (co_await write_response(stream, response, 11, false, info, started)) {
-        co_await linger_and_close(stream);
+        co_await linger_and_close(lowest);
       }
       co_return;
     }
@@ -273,7 +300,7 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
       const bool keep = keep_alive && !stopping && !has_body;
       if (!co_await write_response(stream, response, version, keep, info, received)) co_return;
       if (!keep) {
-        if (has_body) co_await linger_and_close(stream);
+        if (has_body) co_await linger_and_close(lowest);
         co_return;
       }
       continue;
@@ -307,7 +334,7 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
         if (ec != http::error::body_limit) metrics.count_framing_error();
         metrics.observe(method, admission.route_label, response.status, 0.0);
         if (co_await write_response(stream, response, version, false, info, received)) {
-          co_await linger_and_close(stream);
+          co_await linger_and_close(lowest);
         }
         co_return;
       }
@@ -325,6 +352,7 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
       // A subscriber waiting for events is idle: shutdown closes it at once.
       session.busy = false;
       response.headers.emplace_back("X-Request-Id", info.request_id);
+      if (tls()) response.headers.emplace_back("Strict-Transport-Security", "max-age=31536000");
       log_access(info, response.status, received, 0);
       co_await write_event_stream(stream, response, version, stopping, options.read_timeout);
       co_return;
@@ -355,7 +383,8 @@ void Server::Impl::log_access(const RequestLogInfo& info, int status,
   logs.access(line);
 }
 
-awaitable<bool> Server::Impl::write_response(beast::tcp_stream& stream, Response& response,
+template <class Stream>
+awaitable<bool> Server::Impl::write_response(Stream& stream, Response& response,
                                              unsigned version, bool keep_alive,
                                              const RequestLogInfo& info,
                                              std::chrono::steady_clock::time_point received) {
@@ -382,12 +411,14 @@ awaitable<bool> Server::Impl::write_response(beast::tcp_stream& stream, Response
   out.set(http::field::content_type, response.content_type);
   out.set("X-Content-Type-Options", "nosniff");
   if (!info.request_id.empty()) out.set("X-Request-Id", info.request_id);
+  // HSTS only where it is true: on a TLS connection (RFC 6797 section 7.2).
+  if (tls()) out.set("Strict-Transport-Security", "max-age=31536000");
   for (const auto& [name, value] : response.headers) out.set(name, value);
   out.body() = std::move(response.body);
   out.keep_alive(keep_alive);
   out.prepare_payload();
   const std::uint64_t bytes_out = out.body().size();
-  stream.expires_after(options.read_timeout);
+  beast::get_lowest_layer(stream).expires_after(options.read_timeout);
   boost::system::error_code ec;
   co_await http::async_write(stream, out, asio::redirect_error(use_awaitable, ec));
   log_access(info, response.status, received, bytes_out);
@@ -404,6 +435,73 @@ awaitable<void> Server::Impl::linger_and_close(beast::tcp_stream& stream) {
     discarded += co_await stream.async_read_some(asio::buffer(scratch),
                                                  asio::redirect_error(use_awaitable, ec));
   }
+}
+
+std::shared_ptr<asio::ssl::context> Server::Impl::current_tls() {
+  std::lock_guard lock(tls_mutex);
+  return tls_context;
+}
+
+void Server::Impl::reload_tls() {
+  if (!tls()) return;
+  std::string subject;
+  auto context = make_tls_context(options.tls_cert_file, options.tls_key_file, &subject);
+  if (!context.is_ok()) {
+    logs.error("error", "tls_reload",
+               "TLS certificate not reloaded, keeping the previous one: " +
+                   context.status().message());
+    return;
+  }
+  {
+    std::lock_guard lock(tls_mutex);
+    tls_context = std::move(*context);
+  }
+  logs.error("info", "tls_reload", "TLS certificate reloaded", {}, {{"subject", subject}});
+}
+
+Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const std::string& cert_file,
+                                                             const std::string& key_file,
+                                                             std::string* subject) {
+  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  SSL_CTX* native = context->native_handle();
+  auto openssl_error = [](const std::string& what) {
+    const unsigned long code = ERR_get_error();
+    char text[256] = "unknown error";
+    if (code != 0) ERR_error_string_n(code, text, sizeof text);
+    ERR_clear_error();
+    return Status(StatusCode::kInvalidArgument, what + ": " + text, "tls");
+  };
+  // TLS 1.2 and 1.3 only. For 1.2: forward secrecy and AEAD only (Mozilla "intermediate");
+  // 1.3's suites are all AEAD with forward secrecy (OpenSSL's defaults).
+  if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1) {
+    return openssl_error("cannot require TLS 1.2");
+  }
+  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                  SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_SINGLE_ECDH_USE);
+  if (SSL_CTX_set_cipher_list(native,
+                              "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                              "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                              "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") != 1) {
+    return openssl_error("cannot set the TLS 1.2 ciphers");
+  }
+  if (SSL_CTX_use_certificate_chain_file(native, cert_file.c_str()) != 1) {
+    return openssl_error("cannot load the certificate chain " + cert_file);
+  }
+  if (SSL_CTX_use_PrivateKey_file(native, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return openssl_error("cannot load the private key " + key_file);
+  }
+  if (SSL_CTX_check_private_key(native) != 1) {
+    return openssl_error("the private key " + key_file + " does not match " + cert_file);
+  }
+  if (subject) {
+    subject->clear();
+    if (X509* certificate = SSL_CTX_get0_certificate(native)) {
+      char name[256];
+      X509_NAME_oneline(X509_get_subject_name(certificate), name, sizeof name);
+      *subject = name;
+    }
+  }
+  return context;
 }
 
 }  // namespace fulcrum::api

@@ -106,6 +106,14 @@ Server::Impl::Impl(Store& store_in, const Clock& clock_in, ServerOptions options
 
 Status Server::Impl::start() {
   FULCRUM_RETURN_IF_ERROR(logs.open(options.access_log, options.error_log));
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return invalid_argument("TLS needs both a certificate and a key file", "tls");
+  }
+  if (tls()) {
+    auto context = make_tls_context(options.tls_cert_file, options.tls_key_file);
+    if (!context.is_ok()) return context.status();
+    tls_context = std::move(*context);
+  }
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(options.address, ec);
   if (ec) return invalid_argument("not an IP address: '" + options.address + "'", "address");
@@ -143,8 +151,12 @@ void Server::Impl::wait_for_signal(std::shared_ptr<Impl> self) {
     if (signal_number == SIGHUP) {
       // Reload what can change under a running server (keys; certificates when on TLS)
       // without closing the listener.
-      self->logs.error("info", "reload", "SIGHUP: reloading the key file");
-      asio::post(self->workers, [self] { self->reload_keys(/*report_unchanged=*/true); });
+      self->logs.error("info", "reload", std::string("SIGHUP: reloading the key file") +
+                                             (self->tls() ? " and the TLS certificate" : ""));
+      asio::post(self->workers, [self] {
+        self->reload_keys(/*report_unchanged=*/true);
+        self->reload_tls();
+      });
       wait_for_signal(self);
       return;
     }

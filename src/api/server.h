@@ -75,6 +75,11 @@ struct ServerOptions {
   // failed logins; "" stderr, else a file).
   std::string access_log;
   std::string error_log;
+  // TLS: a PEM certificate chain and its PEM private key; both empty = plain HTTP. On TLS
+  // every response carries HSTS, and SIGHUP (with handle_signals) reloads the pair without
+  // closing the listener.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   // API keys are re-read from the store at most this often: `fulcrum keys revoke` (another
   // process) takes effect within it, at one point read per key per interval.
   std::chrono::milliseconds key_cache{1'000};

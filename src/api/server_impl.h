@@ -10,7 +10,9 @@
 
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast.hpp>
+#include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -44,6 +46,13 @@ namespace http = beast::http;
 using asio::awaitable;
 using asio::use_awaitable;
 using tcp = asio::ip::tcp;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// A TLS server context for `cert_file` (PEM chain) and `key_file` (PEM key): TLS 1.2+ only,
+// TLS 1.2 limited to ECDHE + AEAD ciphers, no renegotiation or compression.
+Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const std::string& cert_file,
+                                                             const std::string& key_file,
+                                                             std::string* subject = nullptr);
 
 // Writes at most `max_per_minute` lines a minute to the error log and then says how many
 // it dropped, so an attacker cannot fill the log at request rate.
@@ -150,6 +159,14 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   void schedule_key_poll();
   void reload_keys(bool report_unchanged);
 
+  // TLS (when options.tls_cert_file is set): the context new connections use. SIGHUP
+  // replaces it (reload_tls); open connections keep the one they started with.
+  std::mutex tls_mutex;
+  std::shared_ptr<asio::ssl::context> tls_context;  // under tls_mutex
+  bool tls() const { return !options.tls_cert_file.empty(); }
+  std::shared_ptr<asio::ssl::context> current_tls();
+  void reload_tls();
+
   // --- connections (connection.cc) ---
   static awaitable<void> accept_loop(std::shared_ptr<Impl> self);
   // Registers an accepted socket, or refuses it (503, close) when a limit is reached.
@@ -157,8 +174,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                         asio::strand<asio::io_context::executor_type> strand);
   static awaitable<void> run_session(std::shared_ptr<Impl> self, std::shared_ptr<Session> session,
                                      std::uint64_t id, tcp::socket socket);
-  awaitable<void> serve_connection(beast::tcp_stream& stream, Session& session);
-  awaitable<bool> write_response(beast::tcp_stream& stream, Response& response, unsigned version,
+  // Stream: beast::tcp_stream or TlsStream.
+  template <class Stream>
+  awaitable<void> serve_connection(Stream& stream, Session& session);
+  template <class Stream>
+  awaitable<bool> write_response(Stream& stream, Response& response, unsigned version,
                                  bool keep_alive, const RequestLogInfo& info,
                                  std::chrono::steady_clock::time_point received);
   void log_access(const RequestLogInfo& info, int status,

@@ -149,6 +149,11 @@ CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
                  "Access log, JSON lines: a file, '-' for stdout, '' (default) off");
   app.add_option("--error-log", args->options.error_log,
                  "Error log, JSON lines: a file; default stderr");
+  app.add_option("--tls-cert", args->options.tls_cert_file,
+                 "Serve HTTPS: PEM certificate chain (with --tls-key; SIGHUP reloads both)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", args->options.tls_key_file, "PEM private key of --tls-cert")
+      ->check(CLI::ExistingFile);
 
   return [&global, args]() -> int {
     const std::string location = args->store.empty() ? global.store : args->store;
@@ -183,7 +188,8 @@ CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
       std::cerr << "fulcrum serve: " << started.to_string() << "\n";
       return 1;
     }
-    std::cout << "fulcrum serving on http://" << options.address << ":" << server.port()
+    std::cout << "fulcrum serving on " << (options.tls_cert_file.empty() ? "http" : "https")
+              << "://" << options.address << ":" << server.port()
               << " (store " << location << ", key file " << keys->keyring->path() << ")"
               << std::endl;
     server.wait();
