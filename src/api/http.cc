@@ -131,6 +131,11 @@ Response problem(const Status& status, int invalid_argument_status) {
                  status.field());
 }
 
+void add_sdk_cors(Response& response) {
+  response.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  response.headers.emplace_back("Access-Control-Expose-Headers", "ETag, x-sse-support");
+}
+
 Result<nlohmann::json> parse_json_object(std::string_view body, const JsonLimits& limits) {
   return parse_untrusted_json_object(body, "body", limits);
 }

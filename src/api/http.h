@@ -86,6 +86,9 @@ Response problem(int status, std::string_view detail, std::string_view field = {
 // kAlreadyExists / kFailedPrecondition 409, kPermissionDenied 403, kUnauthenticated 401,
 // kUnavailable 503, otherwise 500) and builds the problem response.
 Response problem(const Status& status, int invalid_argument_status = 422);
+// CORS for the SDK routes, which browsers call from any origin (the client key in the path,
+// not a cookie, is the credential): also on their errors, or a browser hides the problem.
+void add_sdk_cors(Response& response);
 int http_status_for(const Status& status, int invalid_argument_status = 422);
 
 // Parses a JSON request body into an object with parse_untrusted_json's size and depth

@@ -36,16 +36,11 @@ using json = nlohmann::json;
 
 constexpr std::chrono::milliseconds kPollInterval{1000};
 
-void add_cors(Response& response) {
-  response.headers.emplace_back("Access-Control-Allow-Origin", "*");
-  response.headers.emplace_back("Access-Control-Expose-Headers", "ETag, x-sse-support");
-}
-
 Response cors_preflight(const std::string& methods) {
   Response response;
   response.status = 204;
   response.content_type = "text/plain";
-  add_cors(response);
+  add_sdk_cors(response);
   response.headers.emplace_back("Access-Control-Allow-Methods", methods);
   response.headers.emplace_back("Access-Control-Allow-Headers",
                                 "Content-Type, Authorization, If-None-Match, Cache-Control");
@@ -56,7 +51,7 @@ Response cors_preflight(const std::string& methods) {
 // An SDK route's failure: a problem document, with CORS so browser SDKs can read it.
 Response sdk_problem(const Status& status, int invalid_argument_status = 400) {
   Response response = problem(status, invalid_argument_status);
-  add_cors(response);
+  add_sdk_cors(response);
   return response;
 }
 
@@ -165,7 +160,7 @@ Response ofrep_error(int status, const std::string& error_code, const std::strin
   body["errorCode"] = error_code;
   body["errorDetails"] = details;
   response.body = body.dump();
-  add_cors(response);
+  add_sdk_cors(response);
   return response;
 }
 
@@ -207,7 +202,7 @@ std::shared_ptr<const SdkHub::Snapshot> ready_snapshot(const SdkHub& hub) {
 
 Response payload_unavailable() {
   Response response = problem(503, "the SDK payload is not available yet");
-  add_cors(response);
+  add_sdk_cors(response);
   return response;
 }
 
@@ -398,7 +393,7 @@ void register_flag_routes(Router& router, ApiContext& context) {
                      response.headers.emplace_back("Cache-Control",
                                                    "public, max-age=0, must-revalidate");
                      response.headers.emplace_back("x-sse-support", "enabled");
-                     add_cors(response);
+                     add_sdk_cors(response);
                      return response;
                    })
                  .run_inline());
@@ -410,7 +405,7 @@ void register_flag_routes(Router& router, ApiContext& context) {
                      Response response;
                      response.status = 200;
                      response.event_stream = std::make_shared<PayloadStream>(hub, key->key_id);
-                     add_cors(response);
+                     add_sdk_cors(response);
                      return response;
                    })
                  .run_inline());
@@ -498,7 +493,7 @@ void register_flag_routes(Router& router, ApiContext& context) {
                                                  {"status", 200}});
         response.exposures_to_commit = std::move(exposures);
         response.headers.emplace_back("Cache-Control", "no-store");
-        add_cors(response);
+        add_sdk_cors(response);
         return response;
       })
                  .run_inline()
@@ -522,7 +517,7 @@ void register_flag_routes(Router& router, ApiContext& context) {
                      std::set<std::string> seen;
                      collect_exposure(*snapshot, result, context.clock.now(), seen,
                                       response.exposures_to_commit);
-                     add_cors(response);
+                     add_sdk_cors(response);
                      return response;
                    })
                  .run_inline()
@@ -563,7 +558,7 @@ void register_flag_routes(Router& router, ApiContext& context) {
                        response.exposures_to_commit = std::move(exposures);
                      }
                      response.headers.emplace_back("ETag", etag);
-                     add_cors(response);
+                     add_sdk_cors(response);
                      return response;
                    })
                  .run_inline()

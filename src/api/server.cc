@@ -296,6 +296,30 @@ void Server::Impl::flush_security_events(bool everything) {
 
 // --- admission ---------------------------------------------------------------------------
 
+std::optional<Response> Server::Impl::refuse_client_key(const std::string& client_key,
+                                                        const std::string& client_address) {
+  const auto now = std::chrono::steady_clock::now();
+  const std::optional<int> retry = auth_throttle.retry_after(client_address, now);
+  Result<ApiKeyRecord> key = auth.resolve_client_key(client_key);
+  if (key.is_ok()) return std::nullopt;
+  if (key.status().code() != StatusCode::kUnauthenticated) return problem(key.status());
+  if (retry) {
+    // Over budget: the same answer whatever the key, so guesses learn nothing.
+    metrics.count_rate_limited("auth_failures");
+    Response response = problem(429, "too many failed authentications from this address; "
+                                     "retry after " + std::to_string(*retry) + " s",
+                                "clientKey");
+    response.headers.emplace_back("Retry-After", std::to_string(*retry));
+    return response;
+  }
+  metrics.count_auth_failure();
+  if (auth_throttle.record_failure(client_address, now)) {
+    log.write("failed authentications from " + client_address +
+              " exceed the limit; answering 429 until its budget refills");
+  }
+  return problem(key.status());
+}
+
 Admission Server::Impl::admit(const Request& head, const std::string& client_address) {
   Admission admission;
   admission.body_limit = options.body_limit_bytes;
@@ -321,6 +345,16 @@ Admission Server::Impl::admit(const Request& head, const std::string& client_add
   admission.params = std::move(match.params);
   admission.identity.actor = "anonymous";
   if (route.bulk) admission.body_limit = options.bulk_body_limit_bytes;
+  if (auto client_key = admission.params.find("clientKey");
+      client_key != admission.params.end() && head.method != "OPTIONS") {
+    // A client key in the path is a credential too: guesses count against the address's
+    // failed-authentication budget like wrong API keys (CORS preflights carry none).
+    admission.answer = refuse_client_key(client_key->second, client_address);
+    if (admission.answer) {
+      add_sdk_cors(*admission.answer);
+      return admission;
+    }
+  }
   if (route.roles.empty()) return admission;
 
   const std::string authorization = head.header("authorization");
@@ -607,8 +641,11 @@ std::uint16_t Server::port() const {
 }
 
 void Server::shutdown() {
-  auto impl = impl_;
-  asio::post(impl->io, [impl] { impl->begin_shutdown(); });
+  // A weak reference: after wait() no thread runs the io_context, and a handler left queued
+  // in it must not keep the internals (which own that io_context) alive forever.
+  asio::post(impl_->io, [weak = std::weak_ptr<Impl>(impl_)] {
+    if (auto impl = weak.lock()) impl->begin_shutdown();
+  });
 }
 
 void Server::wait() {

@@ -190,6 +190,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   // --- requests (server.cc) ---
   // Routes the head and authenticates the caller; decides the body limit.
   Admission admit(const Request& head, const std::string& client_address);
+  // A 401 (counted against the address's failed-authentication budget) or 429 for an unknown
+  // SDK client key in the path; nothing for a known one.
+  std::optional<Response> refuse_client_key(const std::string& client_key,
+                                            const std::string& client_address);
   // Runs an admitted request (body read) and returns its answer.
   awaitable<Response> dispatch(Admission& admission, Request request);
 

@@ -364,6 +364,31 @@ TEST_F(AuthThrottleTest, FailedAuthenticationsAreRateLimitedPerAddressAndCounted
       << metrics;
 }
 
+// Before: unknown SDK client keys in /api/features/{clientKey} were answered 401 without
+// limit, uncounted: a client key could be guessed at line rate.
+TEST_F(AuthThrottleTest, GuessedClientKeysCountAgainstTheAddressBudget) {
+  ASSERT_FALSE(client_key_.empty());
+  for (int i = 0; i < 5; ++i) {
+    const std::string guess = "sdk_" + std::string(31, 'a') + std::to_string(i);
+    HttpReply refused = call("GET", "/api/features/" + guess);
+    EXPECT_EQ(refused.status, 401) << refused.body;
+    EXPECT_NE(refused.body.find("clientKey"), std::string::npos) << refused.body;
+  }
+  HttpReply limited = call("POST", "/api/eval/sdk_" + std::string(32, 'b'), R"({"attributes": {}})");
+  EXPECT_EQ(limited.status, 429) << limited.body;
+  EXPECT_GE(std::atoi(limited.header("retry-after").c_str()), 1);
+  // Wrong API keys from the same address now wait too: one budget per address.
+  EXPECT_EQ(call("GET", api("/ab-tests"), "", "fk_guess").status, 429);
+  // A client key is public (shipped inside apps): a real one keeps being served, so SDKs
+  // behind the same address as a guesser still work.
+  EXPECT_EQ(call("GET", "/api/features/" + client_key_).status, 200);
+  const std::string metrics = call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("fulcrum_http_auth_failures_total 5"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"(fulcrum_http_rate_limited_total{reason="auth_failures"} 2)"),
+            std::string::npos)
+      << metrics;
+}
+
 // --- connection limits ---------------------------------------------------------------------
 
 class ConnectionLimitTest : public HostileTest {
