@@ -313,6 +313,7 @@ std::optional<Response> Server::Impl::refuse_client_key(const std::string& clien
     return response;
   }
   metrics.count_auth_failure();
+  failed_logins.record(client_address, clock.now());
   if (auth_throttle.record_failure(client_address, now)) {
     log.write("failed authentications from " + client_address +
               " exceed the limit; answering 429 until its budget refills");
