@@ -77,8 +77,7 @@ CommandRunner setup_keys(CLI::App& app, const GlobalOptions& global) {
     if (token_keys->parsed()) {
       auto current = keys->keyring->keys();
       const api::TokenKey* signing = current->signing_key();
-      std::cout << "kid	created_at	retired_at	signing
-";
+      std::cout << "kid\tcreated_at\tretired_at\tsigning\n";
       for (const api::TokenKey& key : current->token_keys) {
         std::cout << key.kid << "\t" << format_iso8601(key.created_at) << "\t"
                   << (key.retired_at ? format_iso8601(*key.retired_at) : "-") << "\t"
