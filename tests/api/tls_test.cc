@@ -10,6 +10,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "api_test_support.h"

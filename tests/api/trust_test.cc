@@ -9,6 +9,7 @@
 
 #include "api/audit.h"
 #include "api/keyring.h"
+#include "core/ids.h"
 #include "api_test_support.h"
 
 namespace fulcrum::api::testing {
