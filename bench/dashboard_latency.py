@@ -52,11 +52,8 @@ def main():
     out = subprocess.run([args.fulcrum_bin, "--store", store, "keys", "create", "--role", "admin",
                           "--label", "dashboard-bench"], check=True, capture_output=True, text=True)
     key = re.search(r"^secret:\s*(\S+)", out.stdout, re.M).group(1)
-    secret = os.path.join(work, "secret.hex")
-    with open(secret, "w") as f:
-        f.write(os.urandom(32).hex())
     server = subprocess.Popen([args.fulcrum_bin, "--store", store, "serve", "--address",
-                               "127.0.0.1", "--port", "0", "--token-secret-file", secret],
+                               "127.0.0.1", "--port", "0", "--no-scheduler"],
                               stdout=subprocess.PIPE, text=True)
     try:
         base = None

@@ -85,7 +85,6 @@ struct Fixture {
     // FULCRUM_BENCH_IO_THREADS / FULCRUM_BENCH_WORKERS override the 1 + 1 default.
     options.io_threads = env_int("FULCRUM_BENCH_IO_THREADS", 1);
     options.worker_threads = env_int("FULCRUM_BENCH_WORKERS", 1);
-    options.token_secret = api::random_token_secret();
     server = std::make_unique<api::Server>(*store, clock, options);
     if (!server->start().is_ok()) std::abort();
     g_port = server->port();

@@ -96,7 +96,6 @@ class FuzzApi {
     api::ServerOptions options;
     options.port = 0;
     options.worker_threads = 1;
-    options.token_secret = std::string(32, 'k');
     options.experiment_cache = std::chrono::milliseconds(0);
     server_ = std::make_unique<api::Server>(*store_, clock_, options);
     // One running A/B test, so routes with {test_id} reach their logic.

@@ -11,7 +11,7 @@ packages=(
   libhowardhinnant-date-dev  # IANA time zones for job schedules (date/tz.h over /usr/share/zoneinfo)
   pybind11-dev python3-dev
   python3 python3-scipy python3-statsmodels python3-pandas python3-numpy
-  curl ca-certificates ccache
+  curl ca-certificates ccache openssl  # openssl: the TLS tests make self-signed certificates
   clang-14 libclang-rt-14-dev  # libFuzzer + ASan/UBSan runtimes for scripts/fuzz.sh
 )
 if [ "${FULCRUM_WITH_BROWSER:-0}" = 1 ]; then packages+=(chromium nodejs); fi

@@ -13,9 +13,13 @@ if [ ! -f "$store" ]; then
   "$fulcrum" --store "$store" demo
 fi
 if [ ! -f "$store.admin-key" ]; then
-  "$fulcrum" --store "$store" keys create --role admin --label quickstart |
-    sed -n 's/^secret: //p' > "$store.admin-key"
-  chmod 600 "$store.admin-key"
+  # Created 0600 before the secret is written into it.
+  (umask 077 && "$fulcrum" --store "$store" keys create --role admin --label quickstart |
+    sed -n 's/^secret: //p' > "$store.admin-key")
+  echo "Created an admin API key (shown this once; it is kept in $store.admin-key, mode 0600):"
+  echo "  $(cat "$store.admin-key")"
+else
+  echo "Admin API key: see $store.admin-key (created on the first start)"
 fi
-echo "Fulcrum is starting at http://127.0.0.1:$port/  (admin API key: $(cat "$store.admin-key"))"
+echo "Fulcrum is starting at http://127.0.0.1:$port/  (key file $store.keys: back it up with the store)"
 exec "$fulcrum" --store "$store" serve --address 127.0.0.1 --port "$port" --web-dir web

@@ -104,19 +104,44 @@ void Server::Impl::admit_connection(tcp::socket socket,
 awaitable<void> Server::Impl::run_session(std::shared_ptr<Impl> self,
                                           std::shared_ptr<Session> session, std::uint64_t id,
                                           tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
-  session->stream = &stream;
   boost::system::error_code nodelay_ec;
-  stream.socket().set_option(tcp::no_delay(true), nodelay_ec);
+  socket.set_option(tcp::no_delay(true), nodelay_ec);
+  std::shared_ptr<asio::ssl::context> tls_context = self->tls() ? self->current_tls() : nullptr;
+  std::optional<beast::tcp_stream> plain;
+  std::optional<TlsStream> secure;
+  beast::tcp_stream* lowest = nullptr;
+  if (tls_context) {
+    secure.emplace(std::move(socket), *tls_context);
+    lowest = &beast::get_lowest_layer(*secure);
+  } else {
+    plain.emplace(std::move(socket));
+    lowest = &*plain;
+  }
+  session->stream = lowest;
   try {
-    co_await self->serve_connection(stream, *session);
+    if (secure) {
+      // The handshake counts against the read timeout like a request head: a client that
+      // never finishes it holds its connection slot for at most that long.
+      lowest->expires_after(self->options.read_timeout);
+      boost::system::error_code ec;
+      co_await secure->async_handshake(asio::ssl::stream_base::server,
+                                       asio::redirect_error(use_awaitable, ec));
+      if (!ec) {
+        co_await self->serve_connection(*secure, *session);
+        // close_notify, briefly: a client that does not answer it does not hold us.
+        lowest->expires_after(std::chrono::seconds(1));
+        co_await secure->async_shutdown(asio::redirect_error(use_awaitable, ec));
+      }
+    } else {
+      co_await self->serve_connection(*plain, *session);
+    }
   } catch (const std::exception& error) {
     self->log.write(std::string("connection error: ") + error.what());
   }
   session->stream = nullptr;
   boost::system::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream.socket().close(ignored);
+  lowest->socket().shutdown(tcp::socket::shutdown_both, ignored);
+  lowest->socket().close(ignored);
   bool last = false;
   {
     std::lock_guard lock(self->sessions_mutex);
@@ -133,14 +158,16 @@ awaitable<void> Server::Impl::run_session(std::shared_ptr<Impl> self,
   }
 }
 
-awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Session& session) {
+template <class Stream>
+awaitable<void> Server::Impl::serve_connection(Stream& stream, Session& session) {
+  beast::tcp_stream& lowest = beast::get_lowest_layer(stream);
   beast::flat_buffer buffer;
   for (;;) {
     // Idle between requests: wait for the first byte, closable by shutdown().
     if (buffer.size() == 0) {
       session.busy = false;
       if (stopping) co_return;
-      stream.expires_after(options.idle_timeout);
+      lowest.expires_after(options.idle_timeout);
       boost::system::error_code ec;
       std::size_t n = co_await stream.async_read_some(buffer.prepare(4096),
                                                        asio::redirect_error(use_awaitable, ec));
@@ -149,7 +176,12 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
     }
     session.busy = true;
     // The whole request (head and body) must arrive within read_timeout of its first byte.
-    stream.expires_after(options.read_timeout);
+    lowest.expires_after(options.read_timeout);
+    const auto started = std::chrono::steady_clock::now();
+    RequestLogInfo info;
+    info.client_address = session.address;
+    info.route = "unparsed";
+    info.caller = "anonymous";
 
     // 1. The head, at most header_limit_bytes, in the buffer. Empty lines before a request
     //    line are skipped (RFC 9112 section 2.2).
@@ -177,7 +209,10 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
       Response response = problem(431, "request head exceeds the limit of " +
                                             std::to_string(options.header_limit_bytes) + " bytes",
                                   "headers");
-      if (co_await write_response(stream, response, 11, false)) co_await linger_and_close(stream);
+      info.request_id = new_request_id();
+      if (co_await write_response(stream, response, 11, false, info, started)) {
+        co_await linger_and_close(lowest);
+      }
       co_return;
     }
 
@@ -189,7 +224,10 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
       metrics.observe("", "unparsed", 400, 0.0);
       Response response = problem(400, "malformed HTTP request: " + framing.message(),
                                   framing.field());
-      if (co_await write_response(stream, response, 11, false)) co_await linger_and_close(stream);
+      info.request_id = new_request_id();
+      if (co_await write_response(stream, response, 11, false, info, started)) {
+        co_await linger_and_close(lowest);
+      }
       co_return;
     }
     http::request_parser<http::empty_body> head_parser;
@@ -204,7 +242,10 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
       metrics.count_framing_error();
       metrics.observe("", "unparsed", 400, 0.0);
       Response response = problem(400, "malformed HTTP request: " + parse_ec.message());
-      if (co_await write_response(stream, response, 11, false)) co_await linger_and_close(stream);
+      info.request_id = new_request_id();
+      if (co_await write_response(stream, response, 11, false, info, started)) {
+        co_await linger_and_close(lowest);
+      }
       co_return;
     }
     buffer.consume(used);
@@ -227,7 +268,22 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
     const unsigned version = message.version();
     const bool keep_alive = message.keep_alive();
     const bool has_body = !head_parser.is_done();
+    request.request_id = sane_request_id(request.header("x-request-id"));
+    if (request.request_id.empty()) request.request_id = new_request_id();
+    info.request_id = request.request_id;
+    info.method = method.substr(0, 16);
+    info.bytes_in = head_end;
     Admission admission = admit(request, session.address);
+    info.route = admission.route_label;
+    if (admission.identity.authenticated) {
+      if (admission.identity.role == Role::kUser) {
+        info.caller = "user-token";
+        info.caller_label = admission.identity.minted_by;
+      } else {
+        info.caller = admission.identity.actor;
+        info.caller_label = admission.identity.label;
+      }
+    }
     if (!admission.answer && has_body && head_parser.content_length() &&
         *head_parser.content_length() > admission.body_limit) {
       admission.answer = problem(413, "request body exceeds the limit of " +
@@ -242,9 +298,9 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
                       std::chrono::duration<double>(std::chrono::steady_clock::now() - received)
                           .count());
       const bool keep = keep_alive && !stopping && !has_body;
-      if (!co_await write_response(stream, response, version, keep)) co_return;
+      if (!co_await write_response(stream, response, version, keep, info, received)) co_return;
       if (!keep) {
-        if (has_body) co_await linger_and_close(stream);
+        if (has_body) co_await linger_and_close(lowest);
         co_return;
       }
       continue;
@@ -277,12 +333,13 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
                 : problem(400, "malformed HTTP request body: " + ec.message(), "body");
         if (ec != http::error::body_limit) metrics.count_framing_error();
         metrics.observe(method, admission.route_label, response.status, 0.0);
-        if (co_await write_response(stream, response, version, false)) {
-          co_await linger_and_close(stream);
+        if (co_await write_response(stream, response, version, false, info, received)) {
+          co_await linger_and_close(lowest);
         }
         co_return;
       }
       request.body = std::move(parser.get().body());
+      info.bytes_in += request.body.size();
     }
 
     // 5. Dispatch and answer.
@@ -294,27 +351,77 @@ awaitable<void> Server::Impl::serve_connection(beast::tcp_stream& stream, Sessio
     if (response.event_stream) {
       // A subscriber waiting for events is idle: shutdown closes it at once.
       session.busy = false;
+      response.headers.emplace_back("X-Request-Id", info.request_id);
+      if (tls()) response.headers.emplace_back("Strict-Transport-Security", "max-age=31536000");
+      log_access(info, response.status, received, 0);
       co_await write_event_stream(stream, response, version, stopping, options.read_timeout);
       co_return;
     }
     const bool keep = keep_alive && !stopping;
-    if (!co_await write_response(stream, response, version, keep)) co_return;
+    if (!co_await write_response(stream, response, version, keep, info, received)) co_return;
     if (!keep) co_return;
   }
 }
 
-awaitable<bool> Server::Impl::write_response(beast::tcp_stream& stream, Response& response,
-                                             unsigned version, bool keep_alive) {
+void Server::Impl::log_access(const RequestLogInfo& info, int status,
+                              std::chrono::steady_clock::time_point received,
+                              std::uint64_t bytes_out) {
+  if (!logs.access_enabled()) return;
+  AccessLogLine line;
+  line.request_id = info.request_id;
+  line.method = info.method;
+  line.route = info.route;
+  line.client_address = info.client_address;
+  line.caller = info.caller;
+  line.caller_label = info.caller_label;
+  line.status = status;
+  line.duration_ms = std::chrono::duration<double, std::milli>(
+                         std::chrono::steady_clock::now() - received)
+                         .count();
+  line.bytes_in = info.bytes_in;
+  line.bytes_out = bytes_out;
+  logs.access(line);
+}
+
+template <class Stream>
+awaitable<bool> Server::Impl::write_response(Stream& stream, Response& response,
+                                             unsigned version, bool keep_alive,
+                                             const RequestLogInfo& info,
+                                             std::chrono::steady_clock::time_point received) {
+  // Problem bodies name the request, so a caller can quote it and the operator find it in
+  // the logs.
+  if (response.content_type == "application/problem+json" && !info.request_id.empty()) {
+    auto document = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+    if (document.is_object()) {
+      document["request_id"] = info.request_id;
+      response.body = document.dump();
+    }
+  }
+  if (response.status >= 500) {
+    auto document = nlohmann::json::parse(response.body, nullptr, false);
+    std::string detail = document.is_object() && document.contains("detail") &&
+                                 document["detail"].is_string()
+                             ? document["detail"].get<std::string>()
+                             : std::string();
+    log.write(std::to_string(response.status) + " on " + info.method + " " + info.route +
+                  (detail.empty() ? "" : ": " + detail),
+              info.request_id);
+  }
   http::response<http::string_body> out{static_cast<http::status>(response.status), version};
   out.set(http::field::content_type, response.content_type);
   out.set("X-Content-Type-Options", "nosniff");
+  if (!info.request_id.empty()) out.set("X-Request-Id", info.request_id);
+  // HSTS only where it is true: on a TLS connection (RFC 6797 section 7.2).
+  if (tls()) out.set("Strict-Transport-Security", "max-age=31536000");
   for (const auto& [name, value] : response.headers) out.set(name, value);
   out.body() = std::move(response.body);
   out.keep_alive(keep_alive);
   out.prepare_payload();
-  stream.expires_after(options.read_timeout);
+  const std::uint64_t bytes_out = out.body().size();
+  beast::get_lowest_layer(stream).expires_after(options.read_timeout);
   boost::system::error_code ec;
   co_await http::async_write(stream, out, asio::redirect_error(use_awaitable, ec));
+  log_access(info, response.status, received, bytes_out);
   co_return !ec;
 }
 
@@ -328,6 +435,73 @@ awaitable<void> Server::Impl::linger_and_close(beast::tcp_stream& stream) {
     discarded += co_await stream.async_read_some(asio::buffer(scratch),
                                                  asio::redirect_error(use_awaitable, ec));
   }
+}
+
+std::shared_ptr<asio::ssl::context> Server::Impl::current_tls() {
+  std::lock_guard lock(tls_mutex);
+  return tls_context;
+}
+
+void Server::Impl::reload_tls() {
+  if (!tls()) return;
+  std::string subject;
+  auto context = make_tls_context(options.tls_cert_file, options.tls_key_file, &subject);
+  if (!context.is_ok()) {
+    logs.error("error", "tls_reload",
+               "TLS certificate not reloaded, keeping the previous one: " +
+                   context.status().message());
+    return;
+  }
+  {
+    std::lock_guard lock(tls_mutex);
+    tls_context = std::move(*context);
+  }
+  logs.error("info", "tls_reload", "TLS certificate reloaded", {}, {{"subject", subject}});
+}
+
+Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const std::string& cert_file,
+                                                             const std::string& key_file,
+                                                             std::string* subject) {
+  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  SSL_CTX* native = context->native_handle();
+  auto openssl_error = [](const std::string& what) {
+    const unsigned long code = ERR_get_error();
+    char text[256] = "unknown error";
+    if (code != 0) ERR_error_string_n(code, text, sizeof text);
+    ERR_clear_error();
+    return Status(StatusCode::kInvalidArgument, what + ": " + text, "tls");
+  };
+  // TLS 1.2 and 1.3 only. For 1.2: forward secrecy and AEAD only (Mozilla "intermediate");
+  // 1.3's suites are all AEAD with forward secrecy (OpenSSL's defaults).
+  if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1) {
+    return openssl_error("cannot require TLS 1.2");
+  }
+  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                  SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_SINGLE_ECDH_USE);
+  if (SSL_CTX_set_cipher_list(native,
+                              "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                              "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                              "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") != 1) {
+    return openssl_error("cannot set the TLS 1.2 ciphers");
+  }
+  if (SSL_CTX_use_certificate_chain_file(native, cert_file.c_str()) != 1) {
+    return openssl_error("cannot load the certificate chain " + cert_file);
+  }
+  if (SSL_CTX_use_PrivateKey_file(native, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return openssl_error("cannot load the private key " + key_file);
+  }
+  if (SSL_CTX_check_private_key(native) != 1) {
+    return openssl_error("the private key " + key_file + " does not match " + cert_file);
+  }
+  if (subject) {
+    subject->clear();
+    if (X509* certificate = SSL_CTX_get0_certificate(native)) {
+      char name[256];
+      X509_NAME_oneline(X509_get_subject_name(certificate), name, sizeof name);
+      *subject = name;
+    }
+  }
+  return context;
 }
 
 }  // namespace fulcrum::api

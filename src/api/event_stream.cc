@@ -69,9 +69,11 @@ awaitable<void> read_until_closed(beast::tcp_stream& stream, std::shared_ptr<Str
 
 }  // namespace
 
-awaitable<void> write_event_stream(beast::tcp_stream& stream, Response& response,
-                                   unsigned http_version, const std::atomic<bool>& stopping,
+template <class Stream>
+awaitable<void> write_event_stream(Stream& stream, Response& response, unsigned http_version,
+                                   const std::atomic<bool>& stopping,
                                    std::chrono::milliseconds write_timeout) {
+  beast::tcp_stream& lowest = beast::get_lowest_layer(stream);
   auto executor = co_await asio::this_coro::executor;
   const bool chunked = http_version >= 11;
   http::response<http::empty_body> head{static_cast<http::status>(response.status), http_version};
@@ -83,9 +85,9 @@ awaitable<void> write_event_stream(beast::tcp_stream& stream, Response& response
   if (chunked) head.chunked(true);
   http::response_serializer<http::empty_body> serializer{head};
   boost::system::error_code ec;
-  stream.expires_after(write_timeout);
+  lowest.expires_after(write_timeout);
   co_await http::async_write_header(stream, serializer, asio::redirect_error(use_awaitable, ec));
-  stream.expires_never();
+  lowest.expires_never();
   if (ec) co_return;
 
   auto state = std::make_shared<StreamState>(executor);
@@ -98,11 +100,13 @@ awaitable<void> write_event_stream(beast::tcp_stream& stream, Response& response
       }
     });
   });
-  asio::co_spawn(executor, read_until_closed(stream, state), asio::detached);
+  // On TLS the reader watches the TCP socket under the TLS layer: it only has to notice
+  // the connection closing, and the writer never reads (renegotiation is off).
+  asio::co_spawn(executor, read_until_closed(lowest, state), asio::detached);
 
   auto send = [&](const std::string& text) -> awaitable<bool> {
     boost::system::error_code write_ec;
-    stream.expires_after(write_timeout);
+    lowest.expires_after(write_timeout);
     if (chunked) {
       co_await asio::async_write(stream, http::make_chunk(asio::buffer(text)),
                                  asio::redirect_error(use_awaitable, write_ec));
@@ -110,7 +114,7 @@ awaitable<void> write_event_stream(beast::tcp_stream& stream, Response& response
       co_await asio::async_write(stream, asio::buffer(text),
                                  asio::redirect_error(use_awaitable, write_ec));
     }
-    stream.expires_never();
+    lowest.expires_never();
     co_return !write_ec;
   };
 
@@ -128,11 +132,17 @@ awaitable<void> write_event_stream(beast::tcp_stream& stream, Response& response
   }
   // Stop the reader and wait for it: it refers to `stream`, which the caller destroys next.
   boost::system::error_code ignored;
-  stream.socket().cancel(ignored);
+  lowest.socket().cancel(ignored);
   while (!state->reader_done) {
     state->reader.expires_after(std::chrono::seconds(5));
     co_await state->reader.async_wait(asio::redirect_error(use_awaitable, ignored));
   }
 }
+
+template awaitable<void> write_event_stream<beast::tcp_stream>(
+    beast::tcp_stream&, Response&, unsigned, const std::atomic<bool>&, std::chrono::milliseconds);
+template awaitable<void> write_event_stream<beast::ssl_stream<beast::tcp_stream>>(
+    beast::ssl_stream<beast::tcp_stream>&, Response&, unsigned, const std::atomic<bool>&,
+    std::chrono::milliseconds);
 
 }  // namespace fulcrum::api

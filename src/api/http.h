@@ -35,6 +35,7 @@ struct AuthContext {
   std::string actor;    // API key id, or "user:<id>" for user tokens, "anonymous" when none
   std::string user_id;  // set for user tokens only
   std::string label;    // the API key's label (`keys create --label`); empty for user tokens
+  std::string minted_by;  // user tokens: the API key id that minted the token (may be empty)
 
   // Who the caller is in words, for fields like created_by: the key's label when it has
   // one, else the key id; the user id for user tokens.
@@ -51,6 +52,7 @@ struct Request {
   std::map<std::string, std::string> query;   // decoded query parameters
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
+  std::string request_id;  // X-Request-Id (the client's when sane, else generated)
 
   std::string header(const std::string& lower_case_name) const;
   std::string query_value(const std::string& name, std::string fallback = {}) const;

@@ -23,7 +23,9 @@ struct Route {
         handler(std::move(handler_in)) {}
   // Fluent setters so the route table reads as one declaration per route.
   Route&& audited() && { audit = true; return std::move(*this); }
-  Route&& audit_admin_reads() && { audit_admin_read = true; return std::move(*this); }
+  // Reads (or grants reads of) personal data: successful calls are counted in the hourly
+  // personal-data aggregate of the audit log (personal_data_log.h), whoever the caller.
+  Route&& personal_data() && { personal = true; return std::move(*this); }
   Route&& self_only(std::string param) && { self_param = std::move(param); return std::move(*this); }
   Route&& run_inline() && { offload = false; return std::move(*this); }
   // Bodies up to ServerOptions::bulk_body_limit_bytes (ingestion), not body_limit_bytes.
@@ -39,7 +41,7 @@ struct Route {
   // user id (e.g. "user_id"); other roles are not restricted by it.
   std::string self_param;
   bool audit = false;           // state-changing: every call is appended to the audit log
-  bool audit_admin_read = false;  // admin reads of personal data are audited too
+  bool personal = false;  // personal-data read, audited in hourly aggregates
   bool offload = true;  // run on the worker pool (anything touching the store or engines)
   bool bulk = false;    // large bodies allowed (see bulk_body())
   bool hot = false;     // priority pool (see priority())

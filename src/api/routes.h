@@ -5,6 +5,7 @@
 
 #include <functional>
 
+#include "api/audit.h"
 #include "api/auth.h"
 #include "api/metrics.h"
 #include "api/router.h"
@@ -36,6 +37,8 @@ struct ApiContext {
   // The engines' shared face (optimization/automated_optimization.h): the trained models and
   // the dashboard cache the engine routes use. Null when the engines are not built in.
   AutomatedOptimization* optimization = nullptr;
+  // The audit chain's key (GET /audit/head signs the head with it).
+  const AuditKey* audit_key = nullptr;
 };
 
 inline std::string api_path(std::string_view suffix) {
@@ -55,5 +58,7 @@ void register_flag_routes(Router& router, ApiContext& context);
 void register_user_routes(Router& router, ApiContext& context);
 // Jobs, webhooks, experiment policies and campaign target users (src/automation).
 void register_automation_routes(Router& router, ApiContext& context);
+// Token revocation, token-key rotation and the audit head (routes_trust.cc).
+void register_trust_routes(Router& router, ApiContext& context);
 
 }  // namespace fulcrum::api

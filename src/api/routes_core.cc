@@ -23,10 +23,11 @@ void register_core_routes(Router& router, ApiContext& context) {
                  .run_inline());
 
   // An admin or a trusted backend (service key) mints a short-lived token the app hands to
-  // one end user; with it the user may read only their own personal results.
+  // one end user; with it the user may read only their own personal results. The token
+  // names the key that minted it (personal-data reads with it are attributed to that key).
   router.add(Route(
       "POST", api_path("/auth/user-token"), {Role::kAdmin, Role::kService},
-      [&context](const Request& request, const AuthContext&) {
+      [&context](const Request& request, const AuthContext& caller) {
         Result<nlohmann::json> body = parse_json_object(request.body);
         if (!body.is_ok()) return problem(body.status(), 400);
         Status known = reject_unknown_fields(*body, {"user_id", "ttl_seconds"});
@@ -57,7 +58,8 @@ void register_core_routes(Router& router, ApiContext& context) {
           return problem(valid);
         }
         UnixSeconds expires_at = 0;
-        Result<std::string> token = context.auth.mint_user_token(user_id, ttl, &expires_at);
+        Result<std::string> token =
+            context.auth.mint_user_token(user_id, ttl, caller.actor, &expires_at);
         if (!token.is_ok()) return problem(token.status());
         Response response = Response::json(
             201,
@@ -65,7 +67,8 @@ void register_core_routes(Router& router, ApiContext& context) {
         response.audit_target = "user:" + user_id;
         return response;
       })
-                 .audited());
+                 // A token lets its holder read one user's data: counted with those reads.
+                 .personal_data());
 }
 
 }  // namespace fulcrum::api

@@ -42,7 +42,7 @@ void register_lifecycle_routes(Router& router, ApiContext& context) {
                      response.audit_target = "retention-campaigns";
                      return response;
                    })
-                 .audit_admin_reads());
+                 .personal_data());
 
   router.add(Route("POST", api_path("/retention-campaigns/trigger"), {Role::kAdmin},
                    [&context](const Request& request, const AuthContext&) {

@@ -26,7 +26,7 @@ void register_recommend_routes(Router& router, ApiContext& context) {
                      return response;
                    })
                  .self_only("user_id")
-                 .audit_admin_reads());
+                 .personal_data());
   router.add(Route("GET", api_path("/upgrade-timing/{user_id}"), {Role::kAdmin, Role::kUser},
                    [&context](const Request& request, const AuthContext&) {
                      const std::string& user_id = request.params.at("user_id");
@@ -37,7 +37,7 @@ void register_recommend_routes(Router& router, ApiContext& context) {
                      return response;
                    })
                  .self_only("user_id")
-                 .audit_admin_reads());
+                 .personal_data());
 }
 
 #else

@@ -69,7 +69,7 @@ void register_user_routes(Router& router, ApiContext& context) {
                      response.audit_target = "users";
                      return response;
                    })
-                 .audit_admin_reads());
+                 .personal_data());
 }
 
 }  // namespace fulcrum::api

@@ -46,12 +46,13 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
   return out;
 }
 
-void BoundedLog::write(const std::string& line) {
+void BoundedLog::write(const std::string& line, std::string_view request_id) {
   std::lock_guard lock(mutex_);
   const auto now = std::chrono::steady_clock::now();
   if (now - window_start_ >= std::chrono::minutes(1)) {
     if (suppressed_ > 0) {
-      std::cerr << "fulcrum api: " << suppressed_ << " similar messages suppressed\n";
+      logs_.error("warning", "suppressed", std::to_string(suppressed_) +
+                                               " similar messages suppressed in the last minute");
     }
     window_start_ = now;
     written_ = 0;
@@ -62,7 +63,7 @@ void BoundedLog::write(const std::string& line) {
     return;
   }
   ++written_;
-  std::cerr << "fulcrum api: " << line.substr(0, 512) << "\n";
+  logs_.error("error", "server", line.substr(0, 512), request_id);
 }
 
 Server::Impl::Impl(Store& store_in, const Clock& clock_in, ServerOptions options_in)
@@ -77,15 +78,20 @@ Server::Impl::Impl(Store& store_in, const Clock& clock_in, ServerOptions options
       drain_timer(io),
       accept_backoff_timer(io),
       security_flush_timer(io),
-      auth(store, clock,
-           options.token_secret.empty() ? random_token_secret() : options.token_secret,
-           options.key_cache),
+      checkpoint_timer(io),
+      key_poll_timer(io),
+      keyring(options.keyring ? options.keyring
+                              : Keyring::ephemeral(KeySet::generate(clock_in.now()))),
+      audit_key(keyring->keys()->audit_secret),
+      audit_hash(audit_key.hasher()),
+      auth(store, clock, keyring, options.key_cache, options.max_user_token_ttl),
       auth_throttle(options.auth_failure_burst, options.auth_failures_per_minute / 60.0),
       context{store, clock, auth, metrics, options, [] {}} {
 #ifdef FULCRUM_HAVE_OPTIMIZATION
   optimization = std::make_unique<AutomatedOptimization>(store, clock);
   context.optimization = optimization.get();
 #endif
+  context.audit_key = &audit_key;
   register_core_routes(router, context);
   register_ingest_routes(router, context);
   register_experiment_routes(router, context);
@@ -96,9 +102,19 @@ Server::Impl::Impl(Store& store_in, const Clock& clock_in, ServerOptions options
   register_flag_routes(router, context);
   register_user_routes(router, context);
   register_automation_routes(router, context);
+  register_trust_routes(router, context);
 }
 
 Status Server::Impl::start() {
+  FULCRUM_RETURN_IF_ERROR(logs.open(options.access_log, options.error_log));
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return invalid_argument("TLS needs both a certificate and a key file", "tls");
+  }
+  if (tls()) {
+    auto context = make_tls_context(options.tls_cert_file, options.tls_key_file);
+    if (!context.is_ok()) return context.status();
+    tls_context = std::move(*context);
+  }
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(options.address, ec);
   if (ec) return invalid_argument("not an IP address: '" + options.address + "'", "address");
@@ -117,17 +133,96 @@ Status Server::Impl::start() {
   if (options.handle_signals) {
     signals.add(SIGTERM);
     signals.add(SIGINT);
-    signals.async_wait([self](const boost::system::error_code& error, int) {
-      if (!error) self->begin_shutdown();
-    });
+    signals.add(SIGHUP);
+    wait_for_signal(self);
   }
   schedule_security_flush();
+  schedule_checkpoint();
+  schedule_key_poll();
   started = true;
   context.start_background();
   for (int i = 0; i < std::max(1, options.io_threads); ++i) {
     threads.emplace_back([this] { io.run(); });
   }
   return Status::ok();
+}
+
+void Server::Impl::wait_for_signal(std::shared_ptr<Impl> self) {
+  self->signals.async_wait([self](const boost::system::error_code& error, int signal_number) {
+    if (error) return;
+    if (signal_number == SIGHUP) {
+      // Reload what can change under a running server (keys; certificates when on TLS)
+      // without closing the listener.
+      self->logs.error("info", "reload", std::string("SIGHUP: reloading the key file") +
+                                             (self->tls() ? " and the TLS certificate" : ""));
+      asio::post(self->workers, [self] {
+        self->reload_keys(/*report_unchanged=*/true);
+        self->reload_tls();
+      });
+      wait_for_signal(self);
+      return;
+    }
+    self->logs.error("info", "shutdown",
+                     std::string("graceful shutdown on ") +
+                         (signal_number == SIGTERM ? "SIGTERM" : "SIGINT"));
+    self->begin_shutdown();
+  });
+}
+
+void Server::Impl::schedule_key_poll() {
+  if (options.key_file_poll.count() <= 0 || keyring->path().empty()) return;
+  key_poll_timer.expires_after(options.key_file_poll);
+  auto self = shared_from_this();
+  key_poll_timer.async_wait([self](const boost::system::error_code& error) {
+    if (error || self->stopping) return;
+    asio::post(self->workers, [self] { self->reload_keys(/*report_unchanged=*/false); });
+    self->schedule_key_poll();
+  });
+}
+
+void Server::Impl::reload_keys(bool report_unchanged) {
+  auto reloaded = keyring->reload_if_changed();
+  if (!reloaded.is_ok()) {
+    log.write("key file not reloaded: " + reloaded.status().message());
+    return;
+  }
+  if (*reloaded || report_unchanged) {
+    auto keys = keyring->keys();
+    const TokenKey* signing = keys->signing_key();
+    logs.error("info", "reload",
+               *reloaded ? "key file reloaded" : "key file unchanged",
+               {}, {{"signing_kid", signing ? signing->kid : ""}});
+  }
+}
+
+void Server::Impl::schedule_checkpoint() {
+  if (options.audit_checkpoint_file.empty() || options.audit_checkpoint_interval.count() <= 0) {
+    return;
+  }
+  checkpoint_timer.expires_after(options.audit_checkpoint_interval);
+  auto self = shared_from_this();
+  checkpoint_timer.async_wait([self](const boost::system::error_code& error) {
+    if (error || self->stopping) return;
+    asio::post(self->workers, [self] { self->write_audit_checkpoint(/*force=*/false); });
+    self->schedule_checkpoint();
+  });
+}
+
+void Server::Impl::write_audit_checkpoint(bool force) {
+  if (options.audit_checkpoint_file.empty()) return;
+  std::lock_guard lock(checkpoint_mutex);
+  auto checkpoint = checkpoint_head(store, audit_key, clock);
+  if (!checkpoint.is_ok()) {
+    log.write("audit checkpoint failed: " + checkpoint.status().to_string());
+    return;
+  }
+  if (!force && checkpoint->sequence == checkpointed_sequence) return;
+  Status written = append_checkpoint_file(options.audit_checkpoint_file, *checkpoint);
+  if (!written.is_ok()) {
+    log.write("audit checkpoint failed: " + written.to_string());
+    return;
+  }
+  checkpointed_sequence = checkpoint->sequence;
 }
 
 void Server::Impl::begin_shutdown() {
@@ -137,6 +232,8 @@ void Server::Impl::begin_shutdown() {
   signals.cancel(ignored);
   accept_backoff_timer.cancel();
   security_flush_timer.cancel();
+  checkpoint_timer.cancel();
+  key_poll_timer.cancel();
   std::vector<std::shared_ptr<Session>> open;
   {
     std::lock_guard lock(sessions_mutex);
@@ -175,9 +272,24 @@ void Server::Impl::schedule_security_flush() {
 }
 
 void Server::Impl::flush_security_events(bool everything) {
-  std::vector<AuditEntry> entries = security_events.take_due(clock.now(), everything);
+  const UnixSeconds now = clock.now();
+  for (const FailedLoginTally::Minute& minute : failed_logins.take_due(now, everything)) {
+    logs.error("warning", "failed_logins",
+               std::to_string(minute.failures) + " failed authentications in the minute from " +
+                   format_iso8601(minute.minute),
+               {},
+               {{"minute", format_iso8601(minute.minute)},
+                {"failures", std::to_string(minute.failures)},
+                {"addresses", std::to_string(minute.addresses)},
+                {"top_address", minute.top_address},
+                {"top_address_failures", std::to_string(minute.top_failures)}});
+  }
+  std::vector<AuditEntry> entries = security_events.take_due(now, everything);
+  std::vector<AuditEntry> reads = personal_reads.take_due(now, everything);
+  entries.insert(entries.end(), std::make_move_iterator(reads.begin()),
+                 std::make_move_iterator(reads.end()));
   if (entries.empty()) return;
-  auto stored = store.append_exposures_and_audit({}, std::move(entries), audit_entry_hash);
+  auto stored = store.append_exposures_and_audit({}, std::move(entries), audit_hash);
   if (!stored.is_ok()) {
     log.write("security events could not be appended to the audit log: " +
               stored.status().to_string());
@@ -203,6 +315,7 @@ std::optional<Response> Server::Impl::refuse_client_key(const std::string& clien
     return response;
   }
   metrics.count_auth_failure();
+  failed_logins.record(client_address, clock.now());
   if (auth_throttle.record_failure(client_address, now)) {
     log.write("failed authentications from " + client_address +
               " exceed the limit; answering 429 until its budget refills");
@@ -250,7 +363,7 @@ Admission Server::Impl::admit(const Request& head, const std::string& client_add
   const std::string authorization = head.header("authorization");
   const std::string action = head.method + " " + strip_prefix(route.pattern);
   auto deny = [&](Response response, const std::string& actor) {
-    if (route.audit) {
+    if (route.audit || route.personal) {
       security_events.record(actor, action, response.status,
                              admission.params.empty() ? std::string_view()
                                                       : admission.params.begin()->second,
@@ -286,6 +399,7 @@ Admission Server::Impl::admit(const Request& head, const std::string& client_add
         return admission;
       }
       metrics.count_auth_failure();
+      failed_logins.record(client_address, clock.now());
       if (auth_throttle.record_failure(client_address, now)) {
         log.write("failed authentications from " + client_address +
                   " exceed the limit; answering 429 until its budget refills");
@@ -434,7 +548,7 @@ Status Server::Impl::commit_items(const std::vector<GroupItem>& group) {
     exposures.insert(exposures.end(), events.begin(), events.end());
     if (item.pending->audit) entries.push_back(*item.pending->audit);
   }
-  auto stored = store.append_exposures_and_audit(exposures, std::move(entries), audit_entry_hash);
+  auto stored = store.append_exposures_and_audit(exposures, std::move(entries), audit_hash);
   return stored.is_ok() ? Status::ok() : stored.status();
 }
 
@@ -443,7 +557,7 @@ void Server::Impl::audit_failure(const Processed& processed) {
   if (!processed.audit) return;
   AuditEntry entry = *processed.audit;
   entry.outcome = "error: 500";
-  Result<AuditEntry> appended = append_audit(store, std::move(entry));
+  Result<AuditEntry> appended = append_audit(store, audit_key, std::move(entry));
   if (!appended.is_ok()) log.write("audit append failed: " + appended.status().to_string());
 }
 
@@ -453,7 +567,7 @@ Response Server::Impl::finish_synchronously(Processed processed) {
     return std::move(processed.response);
   }
   if (processed.response.exposures_to_commit.empty()) {
-    Result<AuditEntry> appended = append_audit(store, std::move(*processed.audit));
+    Result<AuditEntry> appended = append_audit(store, audit_key, std::move(*processed.audit));
     if (!appended.is_ok()) {
       log.write("audit append failed: " + appended.status().to_string());
       // A call that failed changed nothing (e.g. a 507 because the disk is full, where the
@@ -467,7 +581,7 @@ Response Server::Impl::finish_synchronously(Processed processed) {
   std::vector<AuditEntry> entries;
   if (processed.audit) entries.push_back(*processed.audit);
   auto stored = store.append_exposures_and_audit(processed.response.exposures_to_commit,
-                                                 std::move(entries), audit_entry_hash);
+                                                 std::move(entries), audit_hash);
   if (!stored.is_ok()) {
     log.write("commit failed: " + stored.status().to_string());
     audit_failure(processed);
@@ -485,21 +599,36 @@ Response Server::Impl::finish_synchronously(Processed processed) {
 Server::Impl::Processed Server::Impl::process(const Route& route, const Request& request,
                                               const AuthContext& identity) {
   Response response;
+  set_current_request_id(request.request_id);
   try {
     response = route.handler(request, identity);
   } catch (const std::exception& error) {
     // The detail is for the operator's log only: library messages never reach a caller.
-    log.write(request.method + " " + route.pattern + " failed: " + error.what());
+    log.write(request.method + " " + route.pattern + " failed: " + error.what(),
+              request.request_id);
     response = problem(500, "internal error");
   }
-  const bool audited = route.audit || (route.audit_admin_read && identity.authenticated &&
-                                       identity.role == Role::kAdmin);
-  if (!audited) return Processed{std::move(response), std::nullopt};
+  set_current_request_id({});
+  if (route.personal) record_personal_read(route, request, identity, response);
+  if (!route.audit) return Processed{std::move(response), std::nullopt};
   std::string target = response.audit_target;
   if (target.empty() && !request.params.empty()) target = request.params.begin()->second;
   AuditEntry entry = call_audit_entry(clock.now(), identity.actor, request.method, route.pattern,
                                       std::move(target), response.status);
   return Processed{std::move(response), std::move(entry)};
+}
+
+void Server::Impl::record_personal_read(const Route& route, const Request& request,
+                                        const AuthContext& identity, const Response& response) {
+  if (response.status >= 400 || !identity.authenticated) return;
+  std::string subject = "*";  // a read of many users (search, lists)
+  if (auto it = request.params.find("user_id"); it != request.params.end()) {
+    subject = it->second;
+  } else if (response.audit_target.starts_with("user:")) {
+    subject = response.audit_target.substr(5);
+  }
+  personal_reads.record(PersonalDataReadLog::caller_of(identity),
+                        request.method + " " + strip_prefix(route.pattern), subject, clock.now());
 }
 
 // --- public face ---------------------------------------------------------------------------
@@ -540,11 +669,15 @@ void Server::wait() {
   impl_->threads.clear();
   impl_->workers.join();
   impl_->priority_workers.join();
-  // Denied calls counted since the last flush are written now, whatever their minute.
+  // Denied calls and personal-data reads counted since the last flush are written now,
+  // whatever their minute or hour, and the head they leave is checkpointed.
   impl_->flush_security_events(/*everything=*/true);
+  impl_->write_audit_checkpoint(/*force=*/false);
 }
 
 Router& Server::router() { return impl_->router; }
 Authenticator& Server::authenticator() { return impl_->auth; }
+const AuditKey& Server::audit_key() const { return impl_->audit_key; }
+int Server::error_log_fd() const { return impl_->logs.error_fd(); }
 
 }  // namespace fulcrum::api

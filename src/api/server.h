@@ -60,7 +60,26 @@ struct ServerOptions {
   int auth_failure_burst = 20;
   double auth_failures_per_minute = 30;
   bool handle_signals = false;  // SIGTERM/SIGINT start a graceful shutdown
-  std::string token_secret;     // 32 bytes for user tokens; empty -> random per process
+  // The key file's keys (token signing keys, audit key). Null -> fresh random keys held in
+  // memory for this process only (tests): tokens then die with it.
+  std::shared_ptr<class Keyring> keyring;
+  // Signed checkpoints of the audit head are appended to this file (empty: none) every
+  // audit_checkpoint_interval when the head moved, and at shutdown.
+  std::string audit_checkpoint_file;
+  std::chrono::milliseconds audit_checkpoint_interval{60'000};
+  // The key file is checked for changes (a rotation by the CLI or another replica) this
+  // often; SIGHUP (with handle_signals) checks at once.
+  std::chrono::milliseconds key_file_poll{1'000};
+  // Logs (JSON lines): the access log, one line per request ("" off, "-" stdout, else a
+  // file, created 0600), and the error log (5xx, handler failures, crashes, aggregated
+  // failed logins; "" stderr, else a file).
+  std::string access_log;
+  std::string error_log;
+  // TLS: a PEM certificate chain and its PEM private key; both empty = plain HTTP. On TLS
+  // every response carries HSTS, and SIGHUP (with handle_signals) reloads the pair without
+  // closing the listener.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   // API keys are re-read from the store at most this often: `fulcrum keys revoke` (another
   // process) takes effect within it, at one point read per key per interval.
   std::chrono::milliseconds key_cache{1'000};
@@ -99,6 +118,10 @@ class Server {
 
   Router& router();
   class Authenticator& authenticator();
+  // The audit chain's key (from the keyring), e.g. to verify what this server wrote.
+  const class AuditKey& audit_key() const;
+  // The error log's file descriptor once started (for api::install_crash_logging).
+  int error_log_fd() const;
 
  private:
   struct Impl;

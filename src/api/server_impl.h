@@ -10,7 +10,9 @@
 
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast.hpp>
+#include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -25,6 +27,9 @@
 #include "api/audit.h"
 #include "api/auth.h"
 #include "api/auth_throttle.h"
+#include "api/keyring.h"
+#include "api/logs.h"
+#include "api/personal_data_log.h"
 #include "api/metrics.h"
 #include "api/routes.h"
 #include "api/security_events.h"
@@ -41,15 +46,23 @@ namespace http = beast::http;
 using asio::awaitable;
 using asio::use_awaitable;
 using tcp = asio::ip::tcp;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-// Writes at most `max_per_minute` lines a minute to stderr and then says how many it
-// dropped, so an attacker cannot fill the log at request rate.
+// A TLS server context for `cert_file` (PEM chain) and `key_file` (PEM key): TLS 1.2+ only,
+// TLS 1.2 limited to ECDHE + AEAD ciphers, no renegotiation or compression.
+Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const std::string& cert_file,
+                                                             const std::string& key_file,
+                                                             std::string* subject = nullptr);
+
+// Writes at most `max_per_minute` lines a minute to the error log and then says how many
+// it dropped, so an attacker cannot fill the log at request rate.
 class BoundedLog {
  public:
-  explicit BoundedLog(int max_per_minute) : max_per_minute_(max_per_minute) {}
-  void write(const std::string& line);
+  BoundedLog(ServerLogs& logs, int max_per_minute) : logs_(logs), max_per_minute_(max_per_minute) {}
+  void write(const std::string& line, std::string_view request_id = {});
 
  private:
+  ServerLogs& logs_;
   int max_per_minute_;
   std::mutex mutex_;
   std::chrono::steady_clock::time_point window_start_{};
@@ -65,6 +78,17 @@ struct Admission {
   AuthContext identity;
   std::string route_label;  // metrics label: a route pattern, "static" or "other"
   std::size_t body_limit = 0;
+};
+
+// Sent on every response and written to the access log.
+struct RequestLogInfo {
+  std::string request_id;
+  std::string method;
+  std::string route;
+  std::string client_address;
+  std::string caller;        // key id, "user-token", "anonymous"
+  std::string caller_label;  // key label, or the minting key of a user token
+  std::uint64_t bytes_in = 0;
 };
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
@@ -89,11 +113,21 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   asio::steady_timer drain_timer;
   asio::steady_timer accept_backoff_timer;
   asio::steady_timer security_flush_timer;
+  asio::steady_timer checkpoint_timer;
+  asio::steady_timer key_poll_timer;
   HttpMetrics metrics;
+  std::shared_ptr<Keyring> keyring;
+  AuditKey audit_key;
+  std::function<std::string(const AuditEntry&)> audit_hash;
   Authenticator auth;
   AuthFailureThrottle auth_throttle;
   SecurityEventLog security_events;
-  BoundedLog log{20};
+  PersonalDataReadLog personal_reads;
+  ServerLogs logs;
+  BoundedLog log{logs, 20};
+  FailedLoginTally failed_logins;
+  std::mutex checkpoint_mutex;
+  std::int64_t checkpointed_sequence = -1;  // under checkpoint_mutex
   ApiContext context;
 #ifdef FULCRUM_HAVE_OPTIMIZATION
   // The engines' shared face (trained models, dashboard cache) the engine routes call.
@@ -112,10 +146,26 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   // --- lifecycle (server.cc) ---
   Status start();
   void begin_shutdown();  // runs on the io_context
+  static void wait_for_signal(std::shared_ptr<Impl> self);
   void close_if_idle(const std::shared_ptr<Session>& session, bool force);
   void schedule_security_flush();
-  // Appends aggregated security events that are due (all of them when `everything`).
+  // Appends aggregated security events and personal-data reads that are due (all of them
+  // when `everything`), and logs the failed logins of minutes that have ended.
   void flush_security_events(bool everything);
+  void schedule_checkpoint();
+  // Appends a signed checkpoint of the audit head to the checkpoint file when the head moved
+  // since the last one (always when `force`).
+  void write_audit_checkpoint(bool force);
+  void schedule_key_poll();
+  void reload_keys(bool report_unchanged);
+
+  // TLS (when options.tls_cert_file is set): the context new connections use. SIGHUP
+  // replaces it (reload_tls); open connections keep the one they started with.
+  std::mutex tls_mutex;
+  std::shared_ptr<asio::ssl::context> tls_context;  // under tls_mutex
+  bool tls() const { return !options.tls_cert_file.empty(); }
+  std::shared_ptr<asio::ssl::context> current_tls();
+  void reload_tls();
 
   // --- connections (connection.cc) ---
   static awaitable<void> accept_loop(std::shared_ptr<Impl> self);
@@ -124,9 +174,15 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                         asio::strand<asio::io_context::executor_type> strand);
   static awaitable<void> run_session(std::shared_ptr<Impl> self, std::shared_ptr<Session> session,
                                      std::uint64_t id, tcp::socket socket);
-  awaitable<void> serve_connection(beast::tcp_stream& stream, Session& session);
-  awaitable<bool> write_response(beast::tcp_stream& stream, Response& response, unsigned version,
-                                 bool keep_alive);
+  // Stream: beast::tcp_stream or TlsStream.
+  template <class Stream>
+  awaitable<void> serve_connection(Stream& stream, Session& session);
+  template <class Stream>
+  awaitable<bool> write_response(Stream& stream, Response& response, unsigned version,
+                                 bool keep_alive, const RequestLogInfo& info,
+                                 std::chrono::steady_clock::time_point received);
+  void log_access(const RequestLogInfo& info, int status,
+                  std::chrono::steady_clock::time_point received, std::uint64_t bytes_out);
   // After answering a request whose body was not read: stop sending, discard what the
   // client still sends for a moment (so it reads our answer instead of a reset), close.
   awaitable<void> linger_and_close(beast::tcp_stream& stream);
@@ -147,6 +203,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::optional<AuditEntry> audit;
   };
   Processed process(const Route& route, const Request& request, const AuthContext& identity);
+  void record_personal_read(const Route& route, const Request& request,
+                            const AuthContext& identity, const Response& response);
   awaitable<Response> run_on_pool(asio::thread_pool& pool, std::function<Response()> work);
   awaitable<Status> commit_in_group(std::shared_ptr<Processed> pending);
   struct GroupItem {

@@ -10,6 +10,7 @@
 
 #include "api/audit.h"
 #include "cli/command_registry.h"
+#include "cli/key_file.h"
 #include "core/time.h"
 #include "flags/service.h"
 #include "store/store.h"
@@ -23,21 +24,6 @@ struct FlagArgs {
   std::string key, json_text, file;
   bool archived = false, undo = false;
 };
-
-void audit(Store& store, const Clock& clock, const std::string& action, const std::string& target,
-           const Status& outcome) {
-  AuditEntry entry;
-  entry.at = clock.now();
-  entry.actor = "cli";
-  entry.action = action;
-  entry.target = target;
-  entry.outcome = outcome.is_ok() ? "ok" : "error: " + outcome.message();
-  auto appended = api::append_audit(store, std::move(entry));
-  if (!appended.is_ok()) {
-    std::cerr << "fulcrum flags: warning: audit append failed: " << appended.status().to_string()
-              << "\n";
-  }
-}
 
 Result<json> read_definition(const FlagArgs& args) {
   std::string text = args.json_text;
@@ -98,6 +84,12 @@ CommandRunner setup_flags(CLI::App& app, const GlobalOptions& global) {
     }
     std::unique_ptr<Store> store = std::move(opened).value();
     SystemClock clock;
+    const bool changes = !list->parsed() && !get->parsed();
+    std::optional<OpenedKeys> keys;
+    if (changes) {
+      keys = open_key_file(global, *store, clock, /*create=*/true, "flags");
+      if (!keys) return 1;
+    }
     if (list->parsed()) {
       auto flags = flags::list_flags(*store, args->archived);
       if (!flags.is_ok()) return report("list", flags.status());
@@ -141,7 +133,8 @@ CommandRunner setup_flags(CLI::App& app, const GlobalOptions& global) {
     } else {
       return 2;
     }
-    audit(*store, clock, action, args->key, changed.status());
+    audit_cli_action(*store, *keys, clock, action, args->key,
+                     changed.is_ok() ? "ok" : "error: " + changed.status().message(), "flags");
     if (!changed.is_ok()) return report(name, changed.status());
     std::cout << flags::to_json(*changed).dump(2) << "\n";
     return 0;

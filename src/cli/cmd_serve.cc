@@ -8,8 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include "api/auth.h"
+#include "api/logs.h"
 #include "api/server.h"
 #include "cli/command_registry.h"
+#include "cli/key_file.h"
 #include "core/ids.h"
 #include "core/untrusted_json.h"
 #include "store/store.h"
@@ -63,59 +65,6 @@ class JsonOrIniConfig : public CLI::ConfigINI {
   }
 };
 
-std::optional<std::string> decode_hex(std::string_view hex) {
-  if (hex.size() % 2 != 0) return std::nullopt;
-  std::string out;
-  for (std::size_t i = 0; i < hex.size(); i += 2) {
-    unsigned value = 0;
-    if (std::sscanf(std::string(hex.substr(i, 2)).c_str(), "%2x", &value) != 1) return std::nullopt;
-    out.push_back(static_cast<char>(value));
-  }
-  return out;
-}
-
-// The user-token signing secret: --token-secret-file (64 hex characters), else
-// FULCRUM_TOKEN_SECRET (hex), else one generated on first start and kept in the store so
-// tokens survive restarts.
-Result<std::string> load_token_secret(Store& store, const Clock& clock, const std::string& file) {
-  std::string hex;
-  if (!file.empty()) {
-    std::ifstream in(file);
-    if (!in) return invalid_argument("cannot read " + file, "token-secret-file");
-    in >> hex;
-  } else if (const char* env = std::getenv("FULCRUM_TOKEN_SECRET")) {
-    hex = env;
-  }
-  if (!hex.empty()) {
-    auto secret = decode_hex(hex);
-    if (!secret || secret->size() != api::kUserTokenSecretBytes) {
-      return invalid_argument("token secret must be 64 hex characters", "token-secret-file");
-    }
-    return *secret;
-  }
-  auto stored = store.get_document("server_secret", "user_token_key");
-  if (!stored.is_ok()) return stored.status();
-  if (*stored) {
-    auto body = nlohmann::json::parse((*stored)->body, nullptr, false);
-    if (body.is_object() && body.contains("key_hex") && body["key_hex"].is_string()) {
-      auto secret = decode_hex(body["key_hex"].get<std::string>());
-      if (secret && secret->size() == api::kUserTokenSecretBytes) return *secret;
-    }
-    return internal_error("stored user token secret is damaged");
-  }
-  const std::string secret = api::random_token_secret();
-  Document document;
-  document.id = "user_token_key";
-  document.kind = "server_secret";
-  document.status = "active";
-  document.body = nlohmann::json{{"key_hex", to_hex(secret)}}.dump();
-  document.created_at = document.updated_at = clock.now();
-  document.version = 0;  // insert: the store bumps it to 1
-  auto put = store.put_document(document);
-  if (!put.is_ok()) return put.status();
-  return secret;
-}
-
 CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
   app.description("Serve the HTTP API, /metrics, /healthz and the dashboard");
   app.config_formatter(std::make_shared<JsonOrIniConfig>());
@@ -123,7 +72,8 @@ CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
   struct Args {
     api::ServerOptions options;
     std::string store;
-    std::string token_secret_file;
+    std::string checkpoint_file;
+    std::int64_t checkpoint_interval_s = 60;
     std::int64_t read_timeout_ms = 15'000, idle_timeout_ms = 60'000, grace_ms = 30'000;
     std::int64_t experiment_cache_ms = 100;
     bool no_automation = false, no_scheduler = false;
@@ -215,8 +165,22 @@ CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
                  "Time a receiver has to answer one delivery")
       ->capture_default_str()
       ->check(CLI::Range(100, 120'000));
-  app.add_option("--token-secret-file", args->token_secret_file,
-                 "File with the 64-hex-character user-token signing secret");
+  app.add_option("--audit-checkpoints", args->checkpoint_file,
+                 "Append signed checkpoints of the audit head here (default: next to the key "
+                 "file, <name>.audit-checkpoints; 'off' disables)");
+  app.add_option("--audit-checkpoint-interval-s", args->checkpoint_interval_s,
+                 "Seconds between checkpoints (written only when the head moved)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--access-log", args->options.access_log,
+                 "Access log, JSON lines: a file, '-' for stdout, '' (default) off");
+  app.add_option("--error-log", args->options.error_log,
+                 "Error log, JSON lines: a file; default stderr");
+  app.add_option("--tls-cert", args->options.tls_cert_file,
+                 "Serve HTTPS: PEM certificate chain (with --tls-key; SIGHUP reloads both)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", args->options.tls_key_file, "PEM private key of --tls-cert")
+      ->check(CLI::ExistingFile);
 
   return [&global, args]() -> int {
     const std::string location = args->store.empty() ? global.store : args->store;
@@ -227,13 +191,16 @@ CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
       return 1;
     }
     SystemClock clock;
-    auto secret = load_token_secret(**store, clock, args->token_secret_file);
-    if (!secret.is_ok()) {
-      std::cerr << "fulcrum serve: " << secret.status().to_string() << "\n";
-      return 1;
-    }
+    GlobalOptions located = global;
+    located.store = location;
+    auto keys = open_key_file(located, **store, clock, /*create=*/true, "serve");
+    if (!keys) return 1;
     api::ServerOptions options = args->options;
-    options.token_secret = *secret;
+    options.keyring = keys->keyring;
+    options.audit_checkpoint_file = args->checkpoint_file == "off" ? std::string()
+                                    : args->checkpoint_file.empty() ? keys->checkpoint_file
+                                                                    : args->checkpoint_file;
+    options.audit_checkpoint_interval = std::chrono::seconds(args->checkpoint_interval_s);
     options.read_timeout = std::chrono::milliseconds(args->read_timeout_ms);
     options.idle_timeout = std::chrono::milliseconds(args->idle_timeout_ms);
     options.shutdown_grace = std::chrono::milliseconds(args->grace_ms);
@@ -245,12 +212,18 @@ CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
     options.webhook_timeout = std::chrono::milliseconds(args->webhook_timeout_ms);
     api::Server server(**store, clock, options);
     Status started = server.start();
+    if (started.is_ok()) {
+      // After the error log is open: a crash is reported there with its request id.
+      api::install_crash_logging(server.error_log_fd());
+    }
     if (!started.is_ok()) {
       std::cerr << "fulcrum serve: " << started.to_string() << "\n";
       return 1;
     }
-    std::cout << "fulcrum serving on http://" << options.address << ":" << server.port()
-              << " (store " << location << ")" << std::endl;
+    std::cout << "fulcrum serving on " << (options.tls_cert_file.empty() ? "http" : "https")
+              << "://" << options.address << ":" << server.port()
+              << " (store " << location << ", key file " << keys->keyring->path() << ")"
+              << std::endl;
     server.wait();
     std::cout << "fulcrum serve: stopped" << std::endl;
     return 0;

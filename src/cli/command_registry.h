@@ -13,6 +13,7 @@ namespace fulcrum::cli {
 // Options every subcommand shares.
 struct GlobalOptions {
   std::string store = "fulcrum.db";  // SQLite path or postgres:// URL
+  std::string key_file;  // --key-file; empty: FULCRUM_KEY_FILE, else "<store>.keys" (SQLite)
 };
 
 // Returns the process exit code.

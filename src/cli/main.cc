@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   app.add_option("--store", global.store,
                  "SQLite database file, or a postgres:// URL (default fulcrum.db)")
       ->envname("FULCRUM_STORE");
+  app.add_option("--key-file", global.key_file,
+                 "Key file (token signing keys, audit key); beats FULCRUM_KEY_FILE, which beats "
+                 "<sqlite file>.keys. Required for a postgres:// store");
   std::map<CLI::App*, CommandRunner> runners;
   for (const auto& entry : command_entries()) {
     CLI::App* sub = app.add_subcommand(entry.name);

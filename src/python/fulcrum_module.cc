@@ -13,6 +13,7 @@
 #include <string>
 
 #include "api/audit.h"
+#include "api/keyring.h"
 #include "api/http.h"
 #include "api/server.h"
 #include "experiments/service.h"
@@ -145,19 +146,29 @@ auto released(F&& work) {
 
 class PyAutomatedOptimization {
  public:
-  PyAutomatedOptimization(const std::string& store_location, std::string actor)
+  PyAutomatedOptimization(const std::string& store_location, std::string actor,
+                          const std::string& key_file)
       : actor_(std::move(actor)) {
     if (actor_.empty()) throw_status(invalid_argument("must not be empty", "actor"));
+    Status failed = Status::ok();
     {
       py::gil_scoped_release release;
-      auto opened = open_store(store_location);
-      if (!opened.is_ok()) {
-        py::gil_scoped_acquire acquire;
-        throw_status(opened.status());
-      }
-      store_ = std::move(opened).value();
-      engines_ = std::make_unique<AutomatedOptimization>(*store_, clock_);
+      failed = [&]() -> Status {
+        auto opened = open_store(store_location);
+        if (!opened.is_ok()) return opened.status();
+        store_ = std::move(opened).value();
+        // The same key file as `fulcrum serve` and the CLI: the audit chain is keyed by it.
+        auto path = api::resolve_key_file(key_file, store_location);
+        if (!path.is_ok()) return path.status();
+        auto keyring = api::Keyring::open(*path, clock_, /*create=*/true);
+        if (!keyring.is_ok()) return keyring.status();
+        FULCRUM_RETURN_IF_ERROR(api::migrate_store_to_key_file(*store_, **keyring, clock_));
+        audit_key_ = std::make_unique<api::AuditKey>((*keyring)->keys()->audit_secret);
+        engines_ = std::make_unique<AutomatedOptimization>(*store_, clock_);
+        return Status::ok();
+      }();
     }
+    if (!failed.is_ok()) throw_status(failed);
   }
 
   std::string create_ab_test(const py::kwargs& fields) {
@@ -229,7 +240,7 @@ class PyAutomatedOptimization {
       std::vector<AuditEntry> entries = {
           entry("POST", "/ab-tests/{test_id}/assign", test_id + ":" + user_id, Status::ok())};
       auto stored = engines_->store().append_exposures_and_audit(exposures, std::move(entries),
-                                                                 api::audit_entry_hash);
+                                                                 audit_key_->hasher());
       if (!stored.is_ok()) return stored.status();
       assignment->exposure_recorded = !exposures.empty();
       return assignment;
@@ -364,7 +375,8 @@ class PyAutomatedOptimization {
   void audit(const char* method, const std::string& route, std::string target,
              const Status& status) {
     Result<AuditEntry> appended = released([&] {
-      return api::append_audit(engines_->store(), entry(method, route, std::move(target), status));
+      return api::append_audit(engines_->store(), *audit_key_,
+                               entry(method, route, std::move(target), status));
     });
     if (!appended.is_ok()) throw_status(appended.status());
   }
@@ -378,6 +390,7 @@ class PyAutomatedOptimization {
   std::string actor_;
   SystemClock clock_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<api::AuditKey> audit_key_;
   std::unique_ptr<AutomatedOptimization> engines_;
 };
 
@@ -420,10 +433,12 @@ PYBIND11_MODULE(fulcrum, module) {
                           "transition) or the id is taken.");
 
   py::class_<PyAutomatedOptimization>(module, "AutomatedOptimization")
-      .def(py::init<const std::string&, std::string>(), py::arg("store") = "fulcrum.db",
-           py::arg("actor") = "python",
+      .def(py::init<const std::string&, std::string, const std::string&>(),
+           py::arg("store") = "fulcrum.db", py::arg("actor") = "python", py::arg("key_file") = "",
            "Opens the store (SQLite file path or postgres:// URL). `actor` is recorded as the "
-           "caller in the audit log and as created_by when a test does not name one.")
+           "caller in the audit log and as created_by when a test does not name one. "
+           "`key_file`: the key file (audit key; created on first use), default "
+           "$FULCRUM_KEY_FILE, else '<sqlite file>.keys' (required for PostgreSQL).")
       .def_property_readonly("actor", &PyAutomatedOptimization::actor)
       .def("create_ab_test", &PyAutomatedOptimization::create_ab_test,
            "create_ab_test(test_name=..., feature_name=..., description=..., hypothesis=..., "

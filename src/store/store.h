@@ -158,6 +158,10 @@ class Store {
   virtual Result<std::optional<Document>> get_document(const std::string& kind,
                                                        const std::string& id) = 0;
   virtual Result<std::vector<Document>> list_documents(const std::string& kind) = 0;
+  // Deletes a document (kNotFound when absent) so that its text does not linger in the
+  // store's files: SQLite overwrites the freed pages (secure_delete) and checkpoints the WAL;
+  // PostgreSQL vacuums the table. Used to erase secrets earlier versions kept there.
+  virtual Status erase_document(const std::string& kind, const std::string& id) = 0;
 
   // Campaign membership: which users a campaign targeted and whether held out.
   struct CampaignMember {
@@ -180,6 +184,11 @@ class Store {
   virtual Result<std::optional<ApiKeyRecord>> find_api_key_by_hash(const std::string& key_hash) = 0;
   virtual Result<std::vector<ApiKeyRecord>> list_api_keys() = 0;
   virtual Status revoke_api_key(const std::string& key_id, UnixSeconds at) = 0;
+  // Revokes every user token of `user_id` issued at or before `at` (a later revocation
+  // moves the point forward, an earlier one never moves it back).
+  virtual Status revoke_user_tokens(const std::string& user_id, UnixSeconds at) = 0;
+  // The point set by revoke_user_tokens, if any.
+  virtual Result<std::optional<UnixSeconds>> user_tokens_revoked_at(const std::string& user_id) = 0;
 
   // --- audit log ---------------------------------------------------------------------------
   // Appends atomically: the store assigns sequence and previous_hash (of the last entry),
@@ -187,6 +196,8 @@ class Store {
   virtual Result<AuditEntry> append_audit(
       AuditEntry entry, const std::function<std::string(const AuditEntry&)>& compute_hash) = 0;
   virtual Status scan_audit(const std::function<void(const AuditEntry&)>& visit) = 0;
+  // The newest entry (nullopt when the log is empty), without scanning the log.
+  virtual Result<std::optional<AuditEntry>> audit_head() = 0;
 
   // --- group commit --------------------------------------------------------------------------
   // Stores `exposures` and appends `entries` to the audit log (in order, each filled and

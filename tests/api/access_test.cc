@@ -254,7 +254,8 @@ TEST_F(AccessTest, MintedUserTokenAuthenticatesThatUser) {
   EXPECT_EQ(minted.json()["user_id"], "alice");
   auto user = server_->authenticator().verify_user_token(minted.json()["token"].get<std::string>());
   ASSERT_TRUE(user.is_ok());
-  EXPECT_EQ(*user, "alice");
+  EXPECT_EQ(user->user_id, "alice");
+  EXPECT_EQ(user->minted_by, key_ids_["service"]);  // reads with it are attributed to the key
   // Unknown fields and bad values are named.
   HttpReply unknown = call("POST", api("/auth/user-token"), R"({"user_id": "a", "ttl": 5})",
                            keys_["service"]);
@@ -267,15 +268,14 @@ TEST_F(AccessTest, MintedUserTokenAuthenticatesThatUser) {
 }
 
 TEST_F(AccessTest, StateChangingCallsAreAuditedWithActorAndOutcome) {
-  ASSERT_EQ(call("POST", api("/auth/user-token"), R"({"user_id": "bob"})", keys_["admin"]).status,
-            201);
-  ASSERT_EQ(call("POST", api("/auth/user-token"), R"({"user_id": "bob"})", keys_["analyst"]).status,
-            403);
-  ASSERT_EQ(call("POST", api("/auth/user-token"), R"({"user_id": "bob"})").status, 401);
+  const std::string path = api("/users/bob/revoke-tokens");
+  ASSERT_EQ(call("POST", path, "", keys_["admin"]).status, 200);
+  ASSERT_EQ(call("POST", path, "", keys_["analyst"]).status, 403);
+  ASSERT_EQ(call("POST", path, "").status, 401);
   std::vector<AuditEntry> entries = audit_entries();
   ASSERT_EQ(entries.size(), 1u);  // denied calls are aggregated per minute (security events)
   EXPECT_EQ(entries[0].actor, key_ids_["admin"]);
-  EXPECT_EQ(entries[0].action, "POST /auth/user-token");
+  EXPECT_EQ(entries[0].action, "POST /users/{user_id}/revoke-tokens");
   EXPECT_EQ(entries[0].target, "user:bob");
   EXPECT_EQ(entries[0].outcome, "ok");
   EXPECT_GT(entries[0].at, 0);
@@ -289,14 +289,14 @@ TEST_F(AccessTest, StateChangingCallsAreAuditedWithActorAndOutcome) {
   ASSERT_EQ(entries.size(), 3u);
   std::map<std::string, std::string> outcome_by_actor;
   for (std::size_t i = 1; i < entries.size(); ++i) {
-    EXPECT_EQ(entries[i].action, "POST /auth/user-token");
+    EXPECT_EQ(entries[i].action, "POST /users/{user_id}/revoke-tokens");
     outcome_by_actor[entries[i].actor] = entries[i].outcome;
   }
   EXPECT_EQ(outcome_by_actor[key_ids_["analyst"]].rfind("denied: 403; count=1; minute=", 0), 0u)
       << outcome_by_actor[key_ids_["analyst"]];
   EXPECT_EQ(outcome_by_actor["anonymous"].rfind("denied: 401; count=1; minute=", 0), 0u)
       << outcome_by_actor["anonymous"];
-  auto verified = verify_audit_chain(*store_);
+  auto verified = verify_audit_chain(*store_, server_->audit_key());
   ASSERT_TRUE(verified.is_ok());
   EXPECT_TRUE(verified->intact);
 }

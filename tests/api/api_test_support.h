@@ -110,7 +110,6 @@ class ApiServerTest : public ::testing::Test {
     // Suites send many deliberate bad credentials from 127.0.0.1; the failed-authentication
     // rate limit has its own tests (hostile_http_test.cc) and is off unless they enable it.
     options_.auth_failure_burst = 0;
-    if (options_.token_secret.empty()) options_.token_secret = random_token_secret();
     configure(options_);
     server_ = std::make_unique<Server>(*store_, clock_, options_);
     add_routes(server_->router());

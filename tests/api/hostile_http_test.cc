@@ -187,7 +187,7 @@ TEST_F(HostileTest, AnonymousFloodOfAnAuditedRouteLeavesTheAuditLogBounded) {
   EXPECT_EQ(counted["anonymous POST /ab-tests"], 500);
   EXPECT_EQ(counted["invalid-credential POST /ab-tests/{test_id}/start"], 500);
   EXPECT_LT(size_of() - size_before, 64u * 1024) << "store grew by " << size_of() - size_before;
-  auto verified = verify_audit_chain(*store_);
+  auto verified = verify_audit_chain(*store_, server_->audit_key());
   ASSERT_TRUE(verified.is_ok());
   EXPECT_TRUE(verified->intact);
 }

@@ -122,7 +122,7 @@ TEST_F(HotPathTest, ConcurrentAssignsAreEachCommittedWithTheirAuditEntry) {
   // Every 200 is durable: one exposure and one "ok" audit entry per call, in one valid chain.
   EXPECT_EQ(exposures_of(id), static_cast<std::size_t>(kTotal));
   EXPECT_EQ(audited("POST /ab-tests/{test_id}/assign", "ok"), static_cast<std::size_t>(kTotal));
-  auto verified = verify_audit_chain(*store_);
+  auto verified = verify_audit_chain(*store_, server_->audit_key());
   ASSERT_TRUE(verified.is_ok());
   EXPECT_TRUE(verified->intact) << (verified->problems.empty() ? "" : verified->problems[0]);
 }
@@ -147,7 +147,7 @@ TEST_F(HotPathTest, FailedCommitIsA500AndStoresNoExposure) {
   sqlite3_close(db);
   EXPECT_EQ(assign(id, "u1").status, 200);
   EXPECT_EQ(exposures_of(id), 1u);
-  auto verified = verify_audit_chain(*store_);
+  auto verified = verify_audit_chain(*store_, server_->audit_key());
   ASSERT_TRUE(verified.is_ok());
   EXPECT_TRUE(verified->intact);
 }

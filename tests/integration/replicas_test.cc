@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -36,13 +37,12 @@ using fulcrum::integration::Reply;
 using fulcrum::integration::run_cli;
 
 // Every replica must sign user tokens with the same secret (docs/postgres.md).
-const std::string kTokenSecret(64, 'a');
 
 // A `fulcrum serve` replica sharing the token secret.
 class Replica : public fulcrum::integration::ServerProcess {
  public:
   explicit Replica(const std::string& store)
-      : ServerProcess(store, {"--workers", "4"}, {{"FULCRUM_TOKEN_SECRET", kTokenSecret}}) {}
+      : ServerProcess(store, {"--workers", "4"}) {}
 };
 
 class ReplicasTest : public ::testing::Test {
@@ -64,6 +64,10 @@ class ReplicasTest : public ::testing::Test {
     PQclear(PQexec(admin_, ("CREATE SCHEMA " + schema_).c_str()));
     const char separator = url_.find('?') == std::string::npos ? '?' : '&';
     store_ = url_ + separator + "options=-csearch_path%3D" + schema_;
+    // One key file for the CLI and both replicas (a PostgreSQL store has no default one);
+    // children inherit the environment.
+    key_file_ = (std::filesystem::temp_directory_path() / (schema_ + ".keys")).string();
+    ::setenv("FULCRUM_KEY_FILE", key_file_.c_str(), 1);
   }
   void TearDown() override {
     if (admin_ != nullptr) {
@@ -72,9 +76,16 @@ class ReplicasTest : public ::testing::Test {
                                  .c_str()));
       PQfinish(admin_);
     }
+    ::unsetenv("FULCRUM_KEY_FILE");
+    if (!key_file_.empty()) {
+      std::error_code ignored;
+      for (const char* suffix : {"", ".lock"}) std::filesystem::remove(key_file_ + suffix, ignored);
+      std::filesystem::remove(
+          key_file_.substr(0, key_file_.size() - 5) + ".audit-checkpoints", ignored);
+    }
   }
 
-  std::string url_, schema_, store_;
+  std::string url_, schema_, store_, key_file_;
   PGconn* admin_ = nullptr;
 };
 

@@ -67,7 +67,6 @@ class Server {
       ::dup2(out[1], STDOUT_FILENO);
       ::close(out[0]);
       ::close(out[1]);
-      ::setenv("FULCRUM_TOKEN_SECRET", std::string(64, 'b').c_str(), 1);
       ::execl(kFulcrum.c_str(), kFulcrum.c_str(), "--store", store.c_str(), "serve", "--port", "0",
               "--web-dir", "", "--no-scheduler", "--webhook-dispatch-interval-ms", "50",
               "--webhook-retry-base-seconds", "1", "--webhook-timeout-ms", "1000",

@@ -15,8 +15,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { spawn, execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,10 +134,8 @@ before(async () => {
   const sdk = await fulcrum(['keys', 'create', '--role', 'sdk', '--label', 'web app']);
   env.sdkSecret = field(sdk, 'secret');
   env.clientKey = field(sdk, 'client_key');
-  const secretFile = join(env.dir, 'token-secret.hex');
-  writeFileSync(secretFile, randomBytes(32).toString('hex'), { mode: 0o600 });
   env.server = spawn(env.bin, ['--store', env.store, 'serve', '--address', '127.0.0.1',
-    '--port', '0', '--web-dir', '', '--token-secret-file', secretFile, '--no-scheduler'],
+    '--port', '0', '--web-dir', '', '--no-scheduler'],
   { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   env.log = () => log;

@@ -83,11 +83,8 @@ def main():
     created = fulcrum(fulcrum_bin, store, "keys", "create", "--role", "admin", "--label",
                       "seed-contract")
     key = re.search(r"^secret:\s*(\S+)", created, re.M).group(1)
-    secret_file = os.path.join(work_dir, "token-secret.hex")
-    with open(secret_file, "w") as f:
-        f.write(os.urandom(32).hex())
     server = subprocess.Popen([fulcrum_bin, "--store", store, "serve", "--address", "127.0.0.1",
-                               "--port", "0", "--token-secret-file", secret_file,
+                               "--port", "0",
                                "--no-scheduler"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

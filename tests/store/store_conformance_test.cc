@@ -549,6 +549,44 @@ void expect_valid_chain(Store& store, std::size_t expected_entries) {
   }
 }
 
+TEST_P(StoreConformanceTest, AuditHeadIsTheNewestEntry) {
+  REQUIRE_STORE();
+  auto empty = store_->audit_head();
+  ASSERT_TRUE(empty.is_ok());
+  EXPECT_FALSE(empty->has_value());
+  ASSERT_TRUE(store_->append_audit({0, 100, "k1", "a", "t", "ok", "", ""}, chain_hash).is_ok());
+  auto second = store_->append_audit({0, 90, "k2", "b", "t", "ok", "", ""}, chain_hash);
+  ASSERT_TRUE(second.is_ok());
+  auto head = store_->audit_head();
+  ASSERT_TRUE(head.is_ok() && head->has_value());
+  EXPECT_EQ((*head)->sequence, 2);
+  EXPECT_EQ((*head)->hash, second->hash);
+  EXPECT_EQ((*head)->actor, "k2");
+}
+
+TEST_P(StoreConformanceTest, UserTokenRevocationsOnlyMoveForward) {
+  REQUIRE_STORE();
+  auto none = store_->user_tokens_revoked_at("alice");
+  ASSERT_TRUE(none.is_ok());
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE(store_->revoke_user_tokens("alice", 1000).is_ok());
+  ASSERT_TRUE(store_->revoke_user_tokens("alice", 900).is_ok());  // never moves back
+  EXPECT_EQ(*store_->user_tokens_revoked_at("alice"), std::optional<UnixSeconds>(1000));
+  ASSERT_TRUE(store_->revoke_user_tokens("alice", 2000).is_ok());
+  EXPECT_EQ(*store_->user_tokens_revoked_at("alice"), std::optional<UnixSeconds>(2000));
+  EXPECT_FALSE(store_->user_tokens_revoked_at("bob")->has_value());
+}
+
+TEST_P(StoreConformanceTest, EraseDocumentRemovesIt) {
+  REQUIRE_STORE();
+  Document document{"secret_1", "server_secret", "active", "{\"key_hex\":\"ab\"}", 1, 1, 0};
+  ASSERT_TRUE(store_->put_document(document).is_ok());
+  ASSERT_TRUE(store_->erase_document("server_secret", "secret_1").is_ok());
+  EXPECT_FALSE(store_->get_document("server_secret", "secret_1")->has_value());
+  EXPECT_EQ(store_->erase_document("server_secret", "secret_1").code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->put_document(document).is_ok());  // the id is free again
+}
+
 TEST_P(StoreConformanceTest, AuditAppendsChainInOrder) {
   REQUIRE_STORE();
   auto first =

@@ -2,8 +2,7 @@
 // over a fresh demo store, creates an admin key, and launches Debian's Chromium through
 // playwright-core. Everything started here is stopped by stop().
 import { spawn, execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,12 +64,10 @@ export async function startEnvironment({ users = 2000, days = 30 } = {}) {
     await fulcrum(bin, store, ['demo', '--users', String(users), '--days', String(days)]);
     const adminKey = parseKey((await fulcrum(bin, store, ['keys', 'create', '--role', 'admin'])).stdout);
     const analystKey = parseKey((await fulcrum(bin, store, ['keys', 'create', '--role', 'analyst'])).stdout);
-    // A fixed user-token secret for this run, so the server needs no first-start setup.
-    const secretFile = join(workDir, 'token-secret.hex');
-    writeFileSync(secretFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+    // The key file (token and audit keys) is created next to the store by `keys create`.
     // --port 0: the server picks a free port and prints it ("serving on http://...:PORT").
     const server = spawn(bin, ['--store', store, 'serve', '--address', '127.0.0.1', '--port', '0',
-                               '--web-dir', WEB_DIR, '--token-secret-file', secretFile,
+                               '--web-dir', WEB_DIR,
                                // No scheduled jobs firing mid-test (jobs still run when asked).
                                '--no-scheduler'],
                          { stdio: ['ignore', 'pipe', 'pipe'] });

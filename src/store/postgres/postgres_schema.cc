@@ -93,6 +93,11 @@ CREATE TABLE idempotency_keys(key TEXT COLLATE "C" PRIMARY KEY, fingerprint TEXT
   expires_at BIGINT NOT NULL);
 CREATE INDEX idempotency_keys_expiry ON idempotency_keys(expires_at);
 )sql",
+      // 5: per-user revocation of user tokens (tokens issued at or before revoked_at fail).
+      R"sql(
+CREATE TABLE user_token_revocations(user_id TEXT COLLATE "C" PRIMARY KEY,
+  revoked_at BIGINT NOT NULL);
+)sql",
   };
   return kMigrations;
 }

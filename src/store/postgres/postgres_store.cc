@@ -1213,6 +1213,18 @@ Result<std::vector<Document>> PostgresStore::list_documents(const std::string& k
   return documents;
 }
 
+Status PostgresStore::erase_document(const std::string& kind, const std::string& id) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(), "DELETE FROM documents WHERE kind=$1 AND id=$2",
+                    Params().add(kind).add(id), PGRES_COMMAND_OK);
+  if (!result.is_ok()) return result.status();
+  if (std::strcmp(PQcmdTuples(result->get()), "0") == 0) {
+    return not_found(kind + " " + id + " does not exist");
+  }
+  // The dead row version keeps the text until a vacuum reclaims it (outside a transaction).
+  return script(lease.conn(), "VACUUM documents");
+}
+
 Status PostgresStore::add_campaign_members(const std::vector<CampaignMember>& members) {
   if (members.empty()) return Status::ok();
   FULCRUM_WITH_LEASE(lease);
@@ -1302,6 +1314,40 @@ Status PostgresStore::revoke_api_key(const std::string& key_id, UnixSeconds at) 
     return not_found("no active API key " + key_id);
   }
   return Status::ok();
+}
+
+Status PostgresStore::revoke_user_tokens(const std::string& user_id, UnixSeconds at) {
+  FULCRUM_WITH_LEASE(lease);
+  return command(lease.conn(),
+                 "INSERT INTO user_token_revocations(user_id,revoked_at) VALUES($1,$2) "
+                 "ON CONFLICT(user_id) DO UPDATE SET revoked_at="
+                 "GREATEST(user_token_revocations.revoked_at,excluded.revoked_at)",
+                 Params().add(user_id).add(at));
+}
+
+Result<std::optional<UnixSeconds>> PostgresStore::user_tokens_revoked_at(
+    const std::string& user_id) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(), "SELECT revoked_at FROM user_token_revocations WHERE user_id=$1",
+                    Params().add(user_id));
+  if (!result.is_ok()) return result.status();
+  std::optional<UnixSeconds> found;
+  each_row(*result, [&](const Row& row) { found = row.int64(0); });
+  return found;
+}
+
+Result<std::optional<AuditEntry>> PostgresStore::audit_head() {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(),
+                    "SELECT sequence,at,actor,action,target,outcome,previous_hash,hash FROM "
+                    "audit_log ORDER BY sequence DESC LIMIT 1");
+  if (!result.is_ok()) return result.status();
+  std::optional<AuditEntry> head;
+  each_row(*result, [&](const Row& row) {
+    head = AuditEntry{row.int64(0), row.int64(1), row.text(2), row.text(3),
+                      row.text(4), row.text(5), row.text(6), row.text(7)};
+  });
+  return head;
 }
 
 Result<AuditEntry> PostgresStore::append_audit(

@@ -118,6 +118,11 @@ CREATE TABLE idempotency_keys(key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,
   expires_at INTEGER NOT NULL);
 CREATE INDEX idempotency_keys_expiry ON idempotency_keys(expires_at);
 )sql",
+      // 7: per-user revocation of user tokens (tokens issued at or before revoked_at fail).
+      R"sql(
+CREATE TABLE user_token_revocations(user_id TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL)
+  WITHOUT ROWID;
+)sql",
   };
   return kMigrations;
 }

@@ -1,6 +1,9 @@
 #include "store/sqlite/sqlite_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <map>
@@ -47,6 +50,27 @@ User read_user(const Statement& row) {
   return user;
 }
 
+// The database holds personal data and the audit log: owner-only, like a key file. A new
+// file is created 0600 before SQLite opens it (SQLite then creates -wal and -shm with the
+// database file's mode); an existing file, -wal or -shm readable by others is tightened.
+Status restrict_file_modes(const std::string& path) {
+  if (path.empty() || path.front() == ':' || path.starts_with("file:")) return Status::ok();
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    ::close(fd);
+    return Status::ok();
+  }
+  for (const std::string& file : {path, path + "-wal", path + "-shm"}) {
+    struct stat info {};
+    if (::stat(file.c_str(), &info) != 0) continue;
+    if ((info.st_mode & 077) != 0 && ::chmod(file.c_str(), info.st_mode & 0700) != 0) {
+      return Status(StatusCode::kFailedPrecondition,
+                    file + " is readable by other users and its mode cannot be changed to 0600");
+    }
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 
@@ -80,6 +104,7 @@ Result<sqlite3*> SqliteStore::open_connection() const {
 }
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
+  FULCRUM_RETURN_IF_ERROR(restrict_file_modes(path));
   std::unique_ptr<SqliteStore> store(new SqliteStore(path));
   auto writer = store->open_connection();
   if (!writer.is_ok()) return writer.status();
@@ -441,6 +466,22 @@ Result<std::vector<Document>> SqliteStore::list_documents(const std::string& kin
   return documents;
 }
 
+Status SqliteStore::erase_document(const std::string& kind, const std::string& id) {
+  std::lock_guard lock(write_mutex_);
+  // secure_delete zeroes the freed cells and pages; the TRUNCATE checkpoint then copies the
+  // pages into the database file and empties the WAL, which held the old page images.
+  FULCRUM_RETURN_IF_ERROR(exec(writer_, "PRAGMA secure_delete=ON"));
+  Statement erase(writer_, "DELETE FROM documents WHERE kind=?1 AND id=?2");
+  Status erased = erase.status();
+  if (erased.is_ok()) erased = erase.bind(1, kind).bind(2, id).run();
+  const bool deleted = erased.is_ok() && sqlite3_changes(writer_) > 0;
+  Status restored = exec(writer_, "PRAGMA secure_delete=OFF");
+  FULCRUM_RETURN_IF_ERROR(erased);
+  FULCRUM_RETURN_IF_ERROR(restored);
+  if (!deleted) return not_found(kind + " " + id + " does not exist");
+  return exec(writer_, "PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
 Status SqliteStore::add_campaign_members(const std::vector<CampaignMember>& members) {
   std::lock_guard lock(write_mutex_);
   Transaction transaction(writer_);
@@ -527,6 +568,24 @@ Status SqliteStore::revoke_api_key(const std::string& key_id, UnixSeconds at) {
   return Status::ok();
 }
 
+Status SqliteStore::revoke_user_tokens(const std::string& user_id, UnixSeconds at) {
+  std::lock_guard lock(write_mutex_);
+  Statement upsert(writer_,
+                   "INSERT INTO user_token_revocations(user_id,revoked_at) VALUES(?1,?2) "
+                   "ON CONFLICT(user_id) DO UPDATE SET revoked_at=MAX(revoked_at,excluded.revoked_at)");
+  FULCRUM_RETURN_IF_ERROR(upsert.status());
+  return upsert.bind(1, user_id).bind(2, at).run();
+}
+
+Result<std::optional<UnixSeconds>> SqliteStore::user_tokens_revoked_at(const std::string& user_id) {
+  FULCRUM_WITH_READER(reader);
+  Statement query(reader.db(), "SELECT revoked_at FROM user_token_revocations WHERE user_id=?1");
+  query.bind(1, user_id);
+  std::optional<UnixSeconds> found;
+  FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) { found = row.int64(0); }));
+  return found;
+}
+
 namespace {
 
 // Chains `entries` after the newest audit row, inside the caller's write transaction.
@@ -582,6 +641,19 @@ Status SqliteStore::scan_audit(const std::function<void(const AuditEntry&)>& vis
     visit(AuditEntry{row.int64(0), row.int64(1), row.text(2), row.text(3), row.text(4),
                      row.text(5), row.text(6), row.text(7)});
   });
+}
+
+Result<std::optional<AuditEntry>> SqliteStore::audit_head() {
+  FULCRUM_WITH_READER(reader);
+  Statement query(reader.db(),
+                  "SELECT sequence,at,actor,action,target,outcome,previous_hash,hash FROM "
+                  "audit_log ORDER BY sequence DESC LIMIT 1");
+  std::optional<AuditEntry> head;
+  FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
+    head = AuditEntry{row.int64(0), row.int64(1), row.text(2), row.text(3), row.text(4),
+                      row.text(5), row.text(6), row.text(7)};
+  }));
+  return head;
 }
 
 // Group commit (the HTTP server's assign route): exposures and their audit entries in one

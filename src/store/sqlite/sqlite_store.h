@@ -64,6 +64,7 @@ class SqliteStore final : public Store {
   Result<std::optional<Document>> get_document(const std::string& kind,
                                                const std::string& id) override;
   Result<std::vector<Document>> list_documents(const std::string& kind) override;
+  Status erase_document(const std::string& kind, const std::string& id) override;
   Status add_campaign_members(const std::vector<CampaignMember>& members) override;
   Result<std::int64_t> put_document_and_members(const Document& doc,
                                                 const std::vector<CampaignMember>& members) override;
@@ -73,9 +74,12 @@ class SqliteStore final : public Store {
   Result<std::optional<ApiKeyRecord>> find_api_key_by_hash(const std::string& key_hash) override;
   Result<std::vector<ApiKeyRecord>> list_api_keys() override;
   Status revoke_api_key(const std::string& key_id, UnixSeconds at) override;
+  Status revoke_user_tokens(const std::string& user_id, UnixSeconds at) override;
+  Result<std::optional<UnixSeconds>> user_tokens_revoked_at(const std::string& user_id) override;
   Result<AuditEntry> append_audit(
       AuditEntry entry, const std::function<std::string(const AuditEntry&)>& compute_hash) override;
   Status scan_audit(const std::function<void(const AuditEntry&)>& visit) override;
+  Result<std::optional<AuditEntry>> audit_head() override;
   Result<std::vector<AuditEntry>> append_exposures_and_audit(
       const std::vector<ExposureEvent>& exposures, std::vector<AuditEntry> entries,
       const std::function<std::string(const AuditEntry&)>& compute_hash) override;
