@@ -88,8 +88,8 @@ TEST_F(PostgresStoreTest, ReplicasStartingTogetherMigrateOnce) {
   for (const Status& status : results) EXPECT_TRUE(status.is_ok()) << status.to_string();
   EXPECT_EQ(query_one("SELECT COUNT(*) FROM " + schema_ + ".schema_version"), "1");
   EXPECT_EQ(query_one("SELECT COUNT(*) FROM pg_tables WHERE schemaname = '" + schema_ + "'"),
-            "25");  // 24 tables (5 of them the usage rollups and keys, 2 event identity and
-                    // idempotency keys, 4 automation) + schema_version
+            "26");  // 25 tables (5 of them the usage rollups and keys, 2 event identity and
+                    // idempotency keys, 4 automation, 1 token revocations) + schema_version
 }
 
 TEST_F(PostgresStoreTest, RefusesADatabaseFromANewerBuild) {

@@ -73,7 +73,8 @@ class SqliteEnvironment final : public BackendEnvironment {
     // The later migrations run again, so their tables go too.
     execute(
         "DROP TABLE event_ids; DROP TABLE idempotency_keys; DROP TABLE document_changes; "
-        "DROP TABLE job_leases; DROP TABLE job_runs; DROP TABLE webhook_deliveries");
+        "DROP TABLE job_leases; DROP TABLE job_runs; DROP TABLE webhook_deliveries; "
+        "DROP TABLE user_token_revocations");
   }
 
  private:
@@ -124,7 +125,8 @@ class PostgresEnvironment final : public BackendEnvironment {
     // The later migrations run again, so their tables go too.
     exec(
         "DROP TABLE event_ids; DROP TABLE idempotency_keys; DROP TABLE document_changes; "
-        "DROP TABLE job_leases; DROP TABLE job_runs; DROP TABLE webhook_deliveries");
+        "DROP TABLE job_leases; DROP TABLE job_runs; DROP TABLE webhook_deliveries; "
+        "DROP TABLE user_token_revocations");
   }
 
  private:
