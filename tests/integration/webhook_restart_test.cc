@@ -17,13 +17,14 @@
 #include <thread>
 
 #include "../automation/webhook_receiver.h"
+#include "integration_support.h"
 
 namespace {
 
 using json = nlohmann::json;
 namespace http = boost::beast::http;
 
-const std::string kFulcrum = std::string(FULCRUM_BINARY_DIR) + "/src/cli/fulcrum";
+using fulcrum::integration::kFulcrum;
 const std::string kApi = "/api/automated-optimization";
 
 struct Reply {
@@ -57,49 +58,12 @@ Reply call(int port, const std::string& method, const std::string& target, const
 }
 
 // `fulcrum serve` on a free port with fast webhook retries.
-class Server {
+class Server : public fulcrum::integration::ServerProcess {
  public:
-  explicit Server(const std::string& store) {
-    int out[2];
-    if (::pipe(out) != 0) return;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(out[1], STDOUT_FILENO);
-      ::close(out[0]);
-      ::close(out[1]);
-      ::execl(kFulcrum.c_str(), kFulcrum.c_str(), "--store", store.c_str(), "serve", "--port", "0",
-              "--web-dir", "", "--no-scheduler", "--webhook-dispatch-interval-ms", "50",
-              "--webhook-retry-base-seconds", "1", "--webhook-timeout-ms", "1000",
-              static_cast<char*>(nullptr));
-      std::_Exit(127);
-    }
-    ::close(out[1]);
-    std::string line;
-    char c;
-    while (line.find('\n') == std::string::npos && ::read(out[0], &c, 1) == 1) line += c;
-    fd_ = out[0];
-    const std::size_t colon = line.rfind(':', line.find(" (store"));
-    if (line.find("serving on") != std::string::npos && colon != std::string::npos) {
-      port_ = std::atoi(line.c_str() + colon + 1);
-    }
-  }
-  ~Server() { stop(SIGTERM); }
-  void stop(int signal) {
-    if (pid_ > 0) {
-      ::kill(pid_, signal);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-      pid_ = -1;
-    }
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  int port() const { return port_; }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-  int fd_ = -1;
+  explicit Server(const std::string& store)
+      : ServerProcess(store, {"--no-scheduler", "--webhook-dispatch-interval-ms", "50",
+                              "--webhook-retry-base-seconds", "1", "--webhook-timeout-ms",
+                              "1000"}) {}
 };
 
 template <typename Predicate>
@@ -118,14 +82,8 @@ TEST(WebhookRestartTest, AKilledServerStillDeliversAfterRestartAndOnlyOnce) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   const std::string store = (dir / "fulcrum.db").string();
-  FILE* pipe = ::popen((kFulcrum + " --store '" + store + "' keys create --role admin").c_str(), "r");
-  std::string created;
-  char buffer[512];
-  while (pipe && std::fgets(buffer, sizeof buffer, pipe)) created += buffer;
-  ASSERT_EQ(::pclose(pipe), 0) << created;
-  const std::size_t at = created.find("secret: ");
-  ASSERT_NE(at, std::string::npos) << created;
-  const std::string key = created.substr(at + 8, created.find('\n', at) - at - 8);
+  const std::string key = fulcrum::integration::create_key(store, "admin");
+  ASSERT_FALSE(key.empty());
 
   fulcrum::automation::testing::WebhookReceiver receiver;
   std::atomic<int> answer{503};
