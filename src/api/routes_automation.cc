@@ -79,9 +79,9 @@ void register_automation_routes(Router& router, ApiContext& context) {
   options.retry.cap_seconds = context.options.webhook_retry_cap_seconds;
   options.retry.max_attempts = context.options.webhook_max_attempts;
   options.webhook_timeout = context.options.webhook_timeout;
-  Store& store = context.store;
-  au::AuditSink audit = [&store](AuditEntry entry) {
-    return append_audit(store, std::move(entry)).status();
+  // The chain's key is read at call time: the server sets it up alongside the routes.
+  au::AuditSink audit = [&context](AuditEntry entry) {
+    return append_audit(context.store, *context.audit_key, std::move(entry)).status();
   };
   auto runtime = std::make_shared<au::Automation>(
       context.store, context.clock,
@@ -298,13 +298,13 @@ void register_automation_routes(Router& router, ApiContext& context) {
                    [members_page](const Request& request, const AuthContext&) {
                      return members_page(request, false);
                    })
-                 .audit_admin_reads());
+                 .personal_data());
   router.add(Route("GET", api_path("/retention-campaigns/{campaign_id}/target-users.csv"),
                    {Role::kAdmin, Role::kService},
                    [members_page](const Request& request, const AuthContext&) {
                      return members_page(request, true);
                    })
-                 .audit_admin_reads());
+                 .personal_data());
 }
 
 #else
