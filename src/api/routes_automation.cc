@@ -79,6 +79,7 @@ void register_automation_routes(Router& router, ApiContext& context) {
   options.retry.cap_seconds = context.options.webhook_retry_cap_seconds;
   options.retry.max_attempts = context.options.webhook_max_attempts;
   options.webhook_timeout = context.options.webhook_timeout;
+  Store& store = context.store;
   // The chain's key is read at call time: the server sets it up alongside the routes.
   au::AuditSink audit = [&context](AuditEntry entry) {
     return append_audit(context.store, *context.audit_key, std::move(entry)).status();

@@ -12,6 +12,7 @@
 #include "automation/jobs.h"
 #include "automation/webhooks.h"
 #include "cli/command_registry.h"
+#include "cli/key_file.h"
 #include "core/untrusted_json.h"
 #include "optimization/automated_optimization.h"
 #include "store/store.h"
@@ -30,21 +31,6 @@ std::unique_ptr<Store> open_for(const char* command, const std::string& location
     return nullptr;
   }
   return std::move(*store);
-}
-
-void audit(Store& store, const Clock& clock, const char* command, std::string action,
-           std::string target, std::string outcome) {
-  AuditEntry entry;
-  entry.at = clock.now();
-  entry.actor = "cli";
-  entry.action = std::move(action);
-  entry.target = std::move(target);
-  entry.outcome = std::move(outcome);
-  auto appended = api::append_audit(store, std::move(entry));
-  if (!appended.is_ok()) {
-    std::cerr << "fulcrum " << command << ": warning: audit append failed: "
-              << appended.status().to_string() << "\n";
-  }
 }
 
 int fail(const char* command, const Status& status) {
@@ -70,9 +56,14 @@ CommandRunner setup_jobs(CLI::App& app, const GlobalOptions& global) {
     auto store = open_for("jobs", global.store);
     if (!store) return 1;
     SystemClock clock;
+    std::optional<OpenedKeys> keys = open_key_file(global, *store, clock, /*create=*/true, "jobs");
+    if (!keys) return 1;
+    const api::AuditKey& audit_key = *keys->audit_key;
     AutomatedOptimization optimization(*store, clock);
     Store& s = *store;
-    au::AuditSink sink = [&s](AuditEntry entry) { return api::append_audit(s, std::move(entry)).status(); };
+    au::AuditSink sink = [&s, &audit_key](AuditEntry entry) {
+      return api::append_audit(s, audit_key, std::move(entry)).status();
+    };
     au::Scheduler scheduler(*store, clock, au::builtin_jobs({*store, clock, optimization, sink}));
     if (list->parsed()) {
       auto jobs = scheduler.list(1);
@@ -98,7 +89,7 @@ CommandRunner setup_jobs(CLI::App& app, const GlobalOptions& global) {
     }
     auto done = scheduler.run_now(args->name);
     if (!done.is_ok()) return fail("jobs", done.status());
-    audit(*store, clock, "jobs", "jobs.run", args->name, done->outcome);
+    audit_cli_action(*store, *keys, clock, "jobs.run", args->name, done->outcome, "jobs");
     std::cout << au::to_json(*done).dump(2) << "\n";
     return done->outcome == "ok" ? 0 : 1;
   };
@@ -135,6 +126,9 @@ CommandRunner setup_webhooks(CLI::App& app, const GlobalOptions& global) {
     auto store = open_for("webhooks", global.store);
     if (!store) return 1;
     SystemClock clock;
+    std::optional<OpenedKeys> keys =
+        open_key_file(global, *store, clock, /*create=*/true, "webhooks");
+    if (!keys) return 1;
     if (list->parsed()) {
       auto endpoints = au::list_endpoints(*store);
       if (!endpoints.is_ok()) return fail("webhooks", endpoints.status());
@@ -156,14 +150,14 @@ CommandRunner setup_webhooks(CLI::App& app, const GlobalOptions& global) {
       if (!args->description.empty()) request["description"] = args->description;
       auto endpoint = au::create_endpoint(*store, clock, request);
       if (!endpoint.is_ok()) return fail("webhooks", endpoint.status());
-      audit(*store, clock, "webhooks", "webhooks.add", endpoint->endpoint_id, "ok");
+      audit_cli_action(*store, *keys, clock, "webhooks.add", endpoint->endpoint_id, "ok", "webhooks");
       std::cout << endpoint->to_json(true).dump(2) << "\n";
       return 0;
     }
     if (remove->parsed()) {
       auto removed = au::remove_endpoint(*store, clock, args->endpoint_id);
       if (!removed.is_ok()) return fail("webhooks", removed.status());
-      audit(*store, clock, "webhooks", "webhooks.remove", args->endpoint_id, "ok");
+      audit_cli_action(*store, *keys, clock, "webhooks.remove", args->endpoint_id, "ok", "webhooks");
       std::cout << "removed " << args->endpoint_id << "\n";
       return 0;
     }
@@ -180,7 +174,7 @@ CommandRunner setup_webhooks(CLI::App& app, const GlobalOptions& global) {
     au::WebhookDispatcher dispatcher(*store, clock);
     auto again = dispatcher.redeliver(args->delivery_id);
     if (!again.is_ok()) return fail("webhooks", again.status());
-    audit(*store, clock, "webhooks", "webhooks.redeliver", args->delivery_id, "ok");
+    audit_cli_action(*store, *keys, clock, "webhooks.redeliver", args->delivery_id, "ok", "webhooks");
     std::cout << "queued " << args->delivery_id << " for redelivery\n";
     (void)redeliver;
     return 0;
