@@ -49,13 +49,13 @@ TEST(RouterTest, RoleRulesIncludingSelfOnlyUserTokens) {
   std::map<std::string, std::string> params = {{"user_id", "u1"}};
   AuthContext nobody;
   EXPECT_FALSE(role_allowed(route, nobody, params));
-  AuthContext admin{true, Role::kAdmin, "key_1", "", ""};
+  AuthContext admin{true, Role::kAdmin, "key_1", "", "", ""};
   EXPECT_TRUE(role_allowed(route, admin, params));
-  AuthContext analyst{true, Role::kAnalyst, "key_2", "", ""};
+  AuthContext analyst{true, Role::kAnalyst, "key_2", "", "", ""};
   EXPECT_FALSE(role_allowed(route, analyst, params));
-  AuthContext self{true, Role::kUser, "user:u1", "u1", ""};
+  AuthContext self{true, Role::kUser, "user:u1", "u1", "", ""};
   EXPECT_TRUE(role_allowed(route, self, params));
-  AuthContext other{true, Role::kUser, "user:u2", "u2", ""};
+  AuthContext other{true, Role::kUser, "user:u2", "u2", "", ""};
   EXPECT_FALSE(role_allowed(route, other, params));
   Route open("GET", "/healthz", {}, named("ok"));
   EXPECT_TRUE(role_allowed(open, nobody, {}));

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "api/audit.h"
+#include "api/keyring.h"
 #include "automation/delivery.h"
 #include "automation/jobs.h"
 #include "automation/signature.h"
@@ -66,8 +67,11 @@ class PolicyTest : public SqliteFixture {
     clock_.set(kStart + 6 * kSecondsPerDay);
   }
   AuditSink audit() {
-    return [this](AuditEntry entry) { return api::append_audit(store(), std::move(entry)).status(); };
+    return [this](AuditEntry entry) {
+      return api::append_audit(store(), audit_key_, std::move(entry)).status();
+    };
   }
+  api::AuditKey audit_key_{api::KeySet::generate(1).audit_secret};
   JobContext context() {
     return JobContext{store(), clock_, "test", clock_.now() + 600, [] { return false; }};
   }
@@ -119,7 +123,7 @@ TEST_F(PolicyTest, GuardrailHarmPausesTheTestAuditsAndAnnounces) {
     }
   }).is_ok());
   EXPECT_TRUE(audited);
-  EXPECT_TRUE(api::verify_audit_chain(store())->intact);
+  EXPECT_TRUE(api::verify_audit_chain(store(), audit_key_)->intact);
 
   // Announced: the start (draft -> active), the automatic pause and the alert with evidence.
   std::vector<json> events = delivered_events(*endpoint);
