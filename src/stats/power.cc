@@ -116,6 +116,14 @@ Result<PowerPlan> plan_sample_size(const PowerQuery& query) {
   }
   auto n = solve_sample_size(plan.effect_size, query.alpha, query.power);
   if (!n) return n.status();
+  // A vanishing effect needs an unbounded sample: refuse it before the integer conversions
+  // (found by analyze_fuzzer: 1.3e19 users per group overflowed int64).
+  constexpr double kMaxUsersPerGroup = 1e15;
+  if (!(*n <= kMaxUsersPerGroup)) {
+    return invalid_argument(
+        "the effect is too small to plan for: more than 1e15 users per group would be needed",
+        "mde");
+  }
   plan.exact_sample_size = *n;
   plan.sample_size_per_group = static_cast<std::int64_t>(std::ceil(*n));
   plan.total_sample_size = plan.sample_size_per_group * query.groups;

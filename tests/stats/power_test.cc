@@ -123,5 +123,20 @@ TEST(Power, RejectsBadQueries) {
   EXPECT_EQ(plan_sample_size(query).status().field(), "sd");
 }
 
+// Found by analyze_fuzzer (UBSan: 1.3e19 outside the range of long): a control with 2e16
+// users and 10 conversions makes the target lift an effect of ~1e-9, whose sample size
+// overflowed the integer fields. It is refused, naming the mde, before any conversion.
+TEST(Power, RefusesAnEffectTooSmallToPlanFor) {
+  PowerQuery query;
+  query.baseline = 10.0 / 20444444444444444.0;
+  query.mde = 0.05;
+  query.relative = true;
+  auto plan = plan_sample_size(query);
+  ASSERT_FALSE(plan.is_ok());
+  EXPECT_EQ(plan.status().field(), "mde");
+  query.baseline = 0.1;
+  ASSERT_TRUE(plan_sample_size(query).is_ok());
+}
+
 }  // namespace
 }  // namespace fulcrum::stats
