@@ -298,28 +298,36 @@ void Server::Impl::flush_security_events(bool everything) {
 
 // --- admission ---------------------------------------------------------------------------
 
-std::optional<Response> Server::Impl::refuse_client_key(const std::string& client_key,
-                                                        const std::string& client_address) {
-  const auto now = std::chrono::steady_clock::now();
-  const std::optional<int> retry = auth_throttle.retry_after(client_address, now);
-  Result<ApiKeyRecord> key = auth.resolve_client_key(client_key);
-  if (key.is_ok()) return std::nullopt;
-  if (key.status().code() != StatusCode::kUnauthenticated) return problem(key.status());
-  if (retry) {
-    // Over budget: the same answer whatever the key, so guesses learn nothing.
-    metrics.count_rate_limited("auth_failures");
-    Response response = problem(429, "too many failed authentications from this address; "
-                                     "retry after " + std::to_string(*retry) + " s",
-                                "clientKey");
-    response.headers.emplace_back("Retry-After", std::to_string(*retry));
-    return response;
-  }
+Response Server::Impl::rate_limited(int retry_after_seconds, std::string_view field) {
+  metrics.count_rate_limited("auth_failures");
+  Response response = problem(429, "too many failed authentications from this address; "
+                                   "retry after " + std::to_string(retry_after_seconds) + " s",
+                              field);
+  response.headers.emplace_back("Retry-After", std::to_string(retry_after_seconds));
+  return response;
+}
+
+void Server::Impl::record_auth_failure(const std::string& client_address,
+                                       std::chrono::steady_clock::time_point now) {
   metrics.count_auth_failure();
   failed_logins.record(client_address, clock.now());
   if (auth_throttle.record_failure(client_address, now)) {
     log.write("failed authentications from " + client_address +
               " exceed the limit; answering 429 until its budget refills");
   }
+}
+
+std::optional<Response> Server::Impl::refuse_client_key(const std::string& client_key,
+                                                        const std::string& client_address) {
+  Result<ApiKeyRecord> key = auth.resolve_client_key(client_key);
+  if (key.is_ok()) return std::nullopt;
+  if (key.status().code() != StatusCode::kUnauthenticated) return problem(key.status());
+  const auto now = std::chrono::steady_clock::now();
+  // Over budget: the same answer whatever the key, so guesses learn nothing.
+  if (std::optional<int> retry = auth_throttle.retry_after(client_address, now)) {
+    return rate_limited(*retry, "clientKey");
+  }
+  record_auth_failure(client_address, now);
   return problem(key.status());
 }
 
@@ -379,14 +387,7 @@ Admission Server::Impl::admit(const Request& head, const std::string& client_add
   if (!authorization.empty()) {
     if (std::optional<int> retry = auth_throttle.retry_after(client_address, now)) {
       std::optional<AuthContext> known = auth.authenticate_known(authorization);
-      if (!known) {
-        metrics.count_rate_limited("auth_failures");
-        Response response = problem(429, "too many failed authentications from this address; "
-                                         "retry after " + std::to_string(*retry) + " s",
-                                    "Authorization");
-        response.headers.emplace_back("Retry-After", std::to_string(*retry));
-        return deny(std::move(response), "rate-limited");
-      }
+      if (!known) return deny(rate_limited(*retry, "Authorization"), "rate-limited");
       admission.identity = std::move(*known);
     }
   }
@@ -398,12 +399,7 @@ Admission Server::Impl::admit(const Request& head, const std::string& client_add
         admission.answer = problem(authenticated.status());
         return admission;
       }
-      metrics.count_auth_failure();
-      failed_logins.record(client_address, clock.now());
-      if (auth_throttle.record_failure(client_address, now)) {
-        log.write("failed authentications from " + client_address +
-                  " exceed the limit; answering 429 until its budget refills");
-      }
+      record_auth_failure(client_address, now);
       return deny(problem(authenticated.status()), "invalid-credential");
     }
     admission.identity = std::move(*authenticated);
