@@ -9,6 +9,7 @@
 #include "api/server.h"
 
 #include <iostream>
+#include <thread>
 
 #include "api/server_impl.h"
 #include "api/static_files.h"
@@ -557,13 +558,29 @@ void Server::Impl::audit_failure(const Processed& processed) {
   if (!appended.is_ok()) log.write("audit append failed: " + appended.status().to_string());
 }
 
+// The audit row of a call already applied is owed: a store that is briefly unreachable (a
+// PostgreSQL restart, a failover) gets a few more tries, about 3 s in all, before the caller
+// hears that the call went unaudited. This runs on a worker thread, never the IO thread.
+Result<AuditEntry> Server::Impl::append_owed_audit(AuditEntry entry) {
+  auto pause = std::chrono::milliseconds(50);
+  for (int attempt = 1;; ++attempt) {
+    Result<AuditEntry> appended = append_audit(store, audit_key, entry);
+    if (appended.is_ok() || appended.status().code() != StatusCode::kUnavailable ||
+        attempt == 7) {
+      return appended;
+    }
+    std::this_thread::sleep_for(pause);
+    pause *= 2;
+  }
+}
+
 // The offloaded path: stores the call's exposures (if any) and its audit entry right here.
 Response Server::Impl::finish_synchronously(Processed processed) {
   if (!processed.audit && processed.response.exposures_to_commit.empty()) {
     return std::move(processed.response);
   }
   if (processed.response.exposures_to_commit.empty()) {
-    Result<AuditEntry> appended = append_audit(store, audit_key, std::move(*processed.audit));
+    Result<AuditEntry> appended = append_owed_audit(std::move(*processed.audit));
     if (!appended.is_ok()) {
       log.write("audit append failed: " + appended.status().to_string());
       // A call that failed changed nothing (e.g. a 507 because the disk is full, where the

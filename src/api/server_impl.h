@@ -197,6 +197,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   // The 429 for an address over its failed-authentication budget (counted in /metrics).
   Response rate_limited(int retry_after_seconds, std::string_view field);
   // Counts a failed authentication against the address's budget (logged when it runs out).
+  Result<AuditEntry> append_owed_audit(AuditEntry entry);
   void record_auth_failure(const std::string& client_address,
                            std::chrono::steady_clock::time_point now);
   // Runs an admitted request (body read) and returns its answer.

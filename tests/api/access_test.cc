@@ -76,6 +76,13 @@ std::vector<Expectation> expectations() {
 #ifdef FULCRUM_HAVE_SUNSET
   table.push_back({"GET", std::string(kApiPrefix) + "/feature-sunset", {kAdmin}});
 #endif
+  // Keys and the audit log's anchor (routes_trust.cc).
+  const std::string t = std::string(kApiPrefix);
+  table.push_back({"POST", t + "/users/{user_id}/revoke-tokens", {kAdmin, kService}});
+  table.push_back({"GET", t + "/token-keys", {kAdmin}});
+  table.push_back({"POST", t + "/token-keys/rotate", {kAdmin}});
+  table.push_back({"POST", t + "/token-keys/{kid}/retire", {kAdmin}});
+  table.push_back({"GET", t + "/audit/head", {kAdmin}});
   // The dashboard's user search (personal data: admin only, admin reads audited).
   table.push_back({"GET", std::string(kApiPrefix) + "/users", {kAdmin}});
 #if defined(FULCRUM_HAVE_RECOMMEND) && defined(FULCRUM_HAVE_LIFECYCLE)
@@ -147,11 +154,13 @@ class AccessTest : public ApiServerTest {
       auto at = path.find(from);
       if (at != std::string::npos) path.replace(at, from.size(), to);
     };
-    replace("{user_id}", "u-self");
+    // Revoking u-self's tokens would refuse the user-self calls that follow.
+    replace("{user_id}", pattern.ends_with("/revoke-tokens") ? "u-revoked" : "u-self");
     replace("{test_id}", test_id_);
     replace("{campaign_id}", "camp_missing");
     replace("{clientKey}", client_key_);
     replace("{key}", "missing_flag");
+    replace("{kid}", "kid_missing");
     std::string body;
     if (pattern.ends_with("/auth/user-token")) body = R"({"user_id": "u-self"})";
     if (pattern.ends_with("/events")) {

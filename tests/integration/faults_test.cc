@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -256,6 +257,13 @@ TEST(FaultsTest, PostgresRestartedUnderLoadIs503ThenReconnectsAndLosesNoAcknowle
   // The test server runs with synchronous_commit=off for speed; Fulcrum's sessions here use
   // PostgreSQL's default (on), as a production server does, so a commit is durable on ack.
   const std::string store_url = postgres.url() + "?options=-csynchronous_commit%3Don";
+  // A PostgreSQL store has no default key file: one for the CLI and the server (children
+  // inherit the environment), removed with the directory.
+  const std::string key_file = (dir / "fulcrum.keys").string();
+  ::setenv("FULCRUM_KEY_FILE", key_file.c_str(), 1);
+  struct UnsetKeyFile {
+    ~UnsetKeyFile() { ::unsetenv("FULCRUM_KEY_FILE"); }
+  } unset_key_file;
   const std::string admin = create_key(store_url, "admin");
   const std::string service = create_key(store_url, "service");
   ASSERT_FALSE(admin.empty());

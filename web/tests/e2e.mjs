@@ -565,9 +565,11 @@ test('jobs & webhooks page: run a job, register an endpoint, see its signed deli
     assert.equal(event.data.to, 'paused');
     assert.equal(headers['idempotency-key'], event.id);
     assert.equal((await api(env.baseUrl, env.adminKey, 'POST', `/ab-tests/${testId}/resume`)).status, 200);
-    await goto('#/automation');
+    // The same hash again is no navigation: reload to read the deliveries afresh.
+    await page.reload();
+    await waitLoaded();
     await page.locator('#deliveries-table', { hasText: event.id }).waitFor();
-    assert.match(await page.locator('#deliveries-table').innerText(), /delivered/);
+    assert.match(await page.locator('#deliveries-table').innerText(), /delivered/i);
     await screenshot('31-webhooks');
   } finally {
     receiver.close();

@@ -1221,8 +1221,12 @@ Status PostgresStore::erase_document(const std::string& kind, const std::string&
   if (std::strcmp(PQcmdTuples(result->get()), "0") == 0) {
     return not_found(kind + " " + id + " does not exist");
   }
-  // The dead row version keeps the text until a vacuum reclaims it (outside a transaction).
-  return script(lease.conn(), "VACUUM documents");
+  // The change feed kept a copy of every version's body: erased means erased there too.
+  auto history = run(lease.conn(), "DELETE FROM document_changes WHERE kind=$1 AND id=$2",
+                     Params().add(kind).add(id), PGRES_COMMAND_OK);
+  if (!history.is_ok()) return history.status();
+  // Dead row versions keep the text until a vacuum reclaims them (outside a transaction).
+  return script(lease.conn(), "VACUUM documents, document_changes");
 }
 
 Status PostgresStore::add_campaign_members(const std::vector<CampaignMember>& members) {

@@ -475,6 +475,12 @@ Status SqliteStore::erase_document(const std::string& kind, const std::string& i
   Status erased = erase.status();
   if (erased.is_ok()) erased = erase.bind(1, kind).bind(2, id).run();
   const bool deleted = erased.is_ok() && sqlite3_changes(writer_) > 0;
+  // The change feed kept a copy of every version's body: erased means erased there too.
+  if (erased.is_ok()) {
+    Statement history(writer_, "DELETE FROM document_changes WHERE kind=?1 AND id=?2");
+    erased = history.status();
+    if (erased.is_ok()) erased = history.bind(1, kind).bind(2, id).run();
+  }
   Status restored = exec(writer_, "PRAGMA secure_delete=OFF");
   FULCRUM_RETURN_IF_ERROR(erased);
   FULCRUM_RETURN_IF_ERROR(restored);

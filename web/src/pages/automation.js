@@ -11,8 +11,9 @@ export function renderAutomation(page) {
   const deliveries = h('div', { id: 'deliveries' });
   page.append(h('div', { class: 'page-head' }, h('h1', {}, 'Jobs & webhooks')), jobs,
               endpoints, deliveries);
+  // Outlives the table's reloads: a run's result stays shown after the list refreshes.
+  const message = h('div', { class: 'action-message' });
   const loadJobs = () => withStates(jobs, 'jobs', () => get('/automation/jobs'), (d) => {
-    const message = h('div', { class: 'action-message' });
     const runButton = (job) => h('button', {
       type: 'button', 'data-job': job.name,
       onclick: async (event) => {
@@ -41,8 +42,10 @@ export function renderAutomation(page) {
       { label: '', value: runButton },
     ], listFrom(d, 'jobs'), { id: 'jobs-table' }));
   });
+  // Outlives the list's reloads too: a new endpoint's secret is shown once, after the refresh.
+  const endpointResult = h('div', { class: 'action-message', 'data-role': 'endpoint-result' });
   const loadEndpoints = () => withStates(endpoints, 'webhook endpoints', () => get('/webhooks'), (d) => {
-    const form = addEndpointForm(d.event_types || [], () => { loadEndpoints(); });
+    const form = addEndpointForm(d.event_types || [], endpointResult, () => { loadEndpoints(); });
     const list = listFrom(d, 'endpoints');
     return card('Webhook endpoints', list.length ? table([
       { label: 'Endpoint', value: (e) => h('code', {}, e.endpoint_id) },
@@ -77,13 +80,12 @@ export function renderAutomation(page) {
   loadDeliveries();
 }
 
-function addEndpointForm(eventTypes, done) {
-  const url = h('input', { type: 'url', name: 'url', placeholder: 'https://crm.example/hooks', required: true });
+function addEndpointForm(eventTypes, result, done) {
+  const url = h('input', { type: 'url', name: 'url', placeholder: 'https URL of the receiving system', required: true });
   const format = h('select', { name: 'format' }, h('option', { value: 'json' }, 'JSON (signed)'),
                    h('option', { value: 'slack' }, 'Slack message'));
   const boxes = eventTypes.map((type) => h('label', { class: 'check' },
     h('input', { type: 'checkbox', name: 'event_types', value: type }), ` ${type}`));
-  const result = h('div', { class: 'action-message', 'data-role': 'endpoint-result' });
   const form = h('form', { id: 'add-endpoint', onsubmit: async (event) => {
     event.preventDefault();
     const types = boxes.map((b) => b.querySelector('input')).filter((i) => i.checked).map((i) => i.value);
