@@ -253,7 +253,7 @@ json tracked_experiment(const SdkHub::Snapshot& snapshot, const std::string& fea
 void register_flag_routes(Router& router, ApiContext& context) {
   const std::vector<Role> admin = {Role::kAdmin};
   const std::vector<Role> readers = {Role::kAdmin, Role::kAnalyst};
-  auto hub = std::make_shared<SdkHub>(context.store, context.clock, kPollInterval);
+  auto hub = std::make_shared<SdkHub>(context.store, kPollInterval);
   hub->start();
   context.stop_background = [weak = std::weak_ptr<SdkHub>(hub)] {
     if (auto alive = weak.lock()) alive->stop();

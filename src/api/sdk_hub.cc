@@ -12,8 +12,8 @@
 
 namespace fulcrum::api {
 
-SdkHub::SdkHub(Store& store, const Clock& clock, std::chrono::milliseconds poll_interval)
-    : store_(store), clock_(clock), poll_interval_(poll_interval) {}
+SdkHub::SdkHub(Store& store, std::chrono::milliseconds poll_interval)
+    : store_(store), poll_interval_(poll_interval) {}
 
 SdkHub::~SdkHub() { stop(); }
 

@@ -48,7 +48,7 @@ class SdkHub {
     }
   };
 
-  SdkHub(Store& store, const Clock& clock, std::chrono::milliseconds poll_interval);
+  SdkHub(Store& store, std::chrono::milliseconds poll_interval);
   ~SdkHub();  // stops the poller
   SdkHub(const SdkHub&) = delete;
   SdkHub& operator=(const SdkHub&) = delete;
@@ -71,7 +71,6 @@ class SdkHub {
   Status rebuild(std::string fingerprint);
 
   Store& store_;
-  const Clock& clock_;
   std::chrono::milliseconds poll_interval_;
   std::mutex refresh_mutex_;  // one refresh at a time
   std::string fingerprint_;   // ids and versions of the last build's documents
