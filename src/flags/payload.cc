@@ -45,9 +45,11 @@ json rule_json(const Flag& flag, const Rule& rule) {
 json test_rule_json(const ex::Experiment& test) {
   const ex::ExperimentConfig& config = test.config;
   json variations = json::array(), weights = json::array(), meta = json::array();
-  for (const ex::GroupSpec& group : config.groups) {
+  const assign::Allocation allocation = test.current_allocation();  // a bandit's current weights
+  for (std::size_t i = 0; i < config.groups.size(); ++i) {
+    const ex::GroupSpec& group = config.groups[i];
     variations.push_back(group.config);
-    weights.push_back(group.weight);
+    weights.push_back(allocation.weights[i]);
     meta.push_back({{"key", group.name}, {"name", group.name}});
   }
   json out = {{"id", "test:" + test.test_id},
@@ -63,6 +65,9 @@ json test_rule_json(const ex::Experiment& test) {
               {"meta", meta}};
   if (config.ns) out["namespace"] = json::array({config.ns->id, config.ns->start, config.ns->end});
   if (!config.targeting.empty()) out["condition"] = config.targeting;
+  // A bandit's weights change during a phase: an SDK with sticky bucketing keeps each user's
+  // variation under "<key>__<phase>", as /assign keeps the first exposure of the phase.
+  if (config.bandit.enabled) out["bucketVersion"] = test.phase;
   return out;
 }
 
