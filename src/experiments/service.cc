@@ -198,7 +198,8 @@ Result<Experiment> update_ab_test(Store& store, const Clock& clock, const std::s
   if (e.status != ExperimentStatus::kDraft) {
     const json before = config_to_json(e.config), after = config_to_json(*config);
     for (const std::string& field : kFrozenFields) {
-      if (before[field] != after[field]) {
+      // value(): "bandit" is absent from the JSON of a test without one.
+      if (before.value(field, json()) != after.value(field, json())) {
         return failed_precondition("'" + field + "' is frozen once the test has started (" +
                                    status_name(e.status) +
                                    "); start a new phase to change groups, weights, coverage "
