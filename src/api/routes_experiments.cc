@@ -254,6 +254,7 @@ void register_experiment_routes(Router& router, ApiContext& context) {
                                                                test_id);
                      if (!entry.is_ok()) return problem(entry.status());
                      cache->invalidate(test_id);
+                     if (entry->has_value()) context.documents_changed();  // SDK payload
                      auto reloaded = ex::get_ab_test(context.store, test_id);
                      if (!reloaded.is_ok()) return problem(reloaded.status());
                      auto summary = ex::bandit_summary(context.store, *reloaded);
