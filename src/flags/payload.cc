@@ -103,6 +103,7 @@ SdkPayload build_payload(const std::vector<Flag>& flags, const std::vector<ex::E
     if (test->status == ex::ExperimentStatus::kActive) {
       rules.push_back(test_rule_json(*test));
       payload.exposure_keys[test->test_id] = test->exposure_key();
+      if (test->config.bandit.enabled) payload.bandit_bucket_versions[test->test_id] = test->phase;
       payload.tests_by_feature[feature].push_back({test->test_id, "active"});
     } else {
       const std::string winner = test->winner.value_or(test->config.control);

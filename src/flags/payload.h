@@ -49,6 +49,9 @@ struct SdkPayload {
   std::map<std::string, std::string> rule_variants;
   std::map<std::string, std::vector<TestOnFeature>> tests_by_feature;
   std::vector<std::string> killed_features;  // sorted
+  // Active bandit tests: experiment key -> bucketVersion (the phase). Server-side
+  // evaluation keeps their users sticky (api: the first stored exposure of the phase).
+  std::map<std::string, int> bandit_bucket_versions;
   UnixSeconds last_change = 0;               // newest updated_at of the inputs
 };
 

@@ -404,12 +404,19 @@ test('a bandit: weights change, /assign and a sticky-bucketing SDK keep users in
   // After: the payload serves the new weights; early users stay put on both sides.
   const after = await sdk(true);
   const plain = await sdk(false);
+  // OFREP evaluates on the server, sticky from the stored exposures as /assign is.
+  await OpenFeature.setProviderAndWait(new OFREPProvider({
+    baseUrl: env.baseUrl, headers: [['Authorization', `Bearer ${env.sdkSecret}`]],
+  }));
+  const ofrep = OpenFeature.getClient();
   let moved = 0;
   for (const [user, variant] of first) {
     const decision = await assignOf(user);
     assert.equal(decision.variant, variant, user);
     assert.equal(decision.sticky, true, user);
     assert.equal(await keyFor(after, user), variant, user);
+    const details = await ofrep.getObjectDetails('bandit_nudge', { fallback: true }, { targetingKey: user });
+    assert.equal(details.variant, variant, `${user}: ${JSON.stringify(details)}`);
     if (await keyFor(plain, user) !== variant) moved++;
   }
   assert.ok(moved > 30, `hashing alone would move ${moved} users: the sticky check must not be vacuous`);
