@@ -128,8 +128,7 @@ std::optional<std::int64_t> bandit_period(const Experiment& e, UnixSeconds now) 
   return (now - started) / (e.config.bandit.recompute_interval_minutes * 60);
 }
 
-Result<std::optional<BanditHistoryEntry>> recompute_bandit_weights(Store& store,
-                                                                   const Clock& clock,
+Result<std::optional<BanditHistoryEntry>> recompute_bandit_weights(Store& store, const Clock& clock,
                                                                    const std::string& test_id) {
   auto loaded = load_experiment(store, test_id);
   if (!loaded) return loaded.status();
@@ -274,17 +273,16 @@ Result<json> bandit_summary(Store& store, const Experiment& e) {
   if (latest) {
     for (const BanditArmSummary& arm : latest->arms) best[arm.group] = arm.best_arm_probability;
   }
-  return json{
-      {"enabled", e.config.bandit.enabled},
-      {"min_weight", e.config.bandit.min_weight},
-      {"recompute_interval_minutes", e.config.bandit.recompute_interval_minutes},
-      {"top_two", e.config.bandit.uses_top_two(e.config.groups.size())},
-      {"metric", e.config.success_metrics.front().name},
-      {"current_weights", weights},
-      {"updated_at", e.bandit_weights_at ? json(format_iso8601(*e.bandit_weights_at))
-                                         : json(nullptr)},
-      {"best_arm_probability", latest ? best : json(nullptr)},
-      {"history", entries}};
+  return json{{"enabled", e.config.bandit.enabled},
+              {"min_weight", e.config.bandit.min_weight},
+              {"recompute_interval_minutes", e.config.bandit.recompute_interval_minutes},
+              {"top_two", e.config.bandit.uses_top_two(e.config.groups.size())},
+              {"metric", e.config.success_metrics.front().name},
+              {"current_weights", weights},
+              {"updated_at",
+               e.bandit_weights_at ? json(format_iso8601(*e.bandit_weights_at)) : json(nullptr)},
+              {"best_arm_probability", latest ? best : json(nullptr)},
+              {"history", entries}};
 }
 
 std::vector<double> bandit_expected_shares(const Experiment& e,
@@ -299,7 +297,8 @@ std::vector<double> bandit_expected_shares(const Experiment& e,
   }
   std::int64_t users_before = 0;
   auto add_segment = [&](std::int64_t users_after) {
-    const double arrived = static_cast<double>(std::max<std::int64_t>(0, users_after - users_before));
+    const double arrived =
+        static_cast<double>(std::max<std::int64_t>(0, users_after - users_before));
     for (std::size_t i = 0; i < k; ++i) expected[i] += arrived * weights[i];
     users_before = std::max(users_before, users_after);
   };

@@ -34,18 +34,18 @@ inline constexpr std::size_t kMaxBanditHistoryEntries = 5000;
 
 struct BanditArmSummary {
   std::string group;
-  double weight = 0;                   // the weight in force after this entry
-  double best_arm_probability = 0;     // P(arm is best | data)
+  double weight = 0;                                   // the weight in force after this entry
+  double best_arm_probability = 0;                     // P(arm is best | data)
   std::optional<double> posterior_mean, posterior_sd;  // absent before every arm has 2 users
-  std::int64_t users = 0;              // exposed users of the phase at the time
-  std::int64_t converted = 0;          // users with a positive value
+  std::int64_t users = 0;                              // exposed users of the phase at the time
+  std::int64_t converted = 0;                          // users with a positive value
 };
 
 struct BanditHistoryEntry {
   int phase = 0;
   std::int64_t period = 0;
   UnixSeconds at = 0;
-  std::string metric;        // the primary metric
+  std::string metric;            // the primary metric
   bool weights_changed = false;  // false during burn-in (an arm below 100 users)
   bool top_two = false;
   std::vector<BanditArmSummary> arms;  // group order (control first)
@@ -59,8 +59,7 @@ std::optional<std::int64_t> bandit_period(const Experiment& e, UnixSeconds now);
 // Recomputes one test's weights for the current period. Returns the new entry, or nullopt
 // when the test is not an active bandit or the period is already recorded (idempotent).
 // kNotFound for an unknown test.
-Result<std::optional<BanditHistoryEntry>> recompute_bandit_weights(Store& store,
-                                                                   const Clock& clock,
+Result<std::optional<BanditHistoryEntry>> recompute_bandit_weights(Store& store, const Clock& clock,
                                                                    const std::string& test_id);
 
 // The bandit_weights job body: every active bandit test whose period is not recorded yet.

@@ -13,17 +13,28 @@ namespace {
 
 using json = nlohmann::json;
 
-const std::set<std::string> kConfigFields = {"test_name",          "feature_name",
-                                             "description",        "hypothesis",
-                                             "success_metrics",    "test_groups",
-                                             "traffic_allocation", "start_date",
-                                             "created_by",         "control",
-                                             "coverage",           "namespace",
-                                             "targeting",          "metric_types",
-                                             "lower_is_better",    "alpha",
-                                             "analysis_method",    "min_sample_size",
-                                             "target_power",       "target_mde",
-                                             "metric_roles",       "non_inferiority_margins",
+const std::set<std::string> kConfigFields = {"test_name",
+                                             "feature_name",
+                                             "description",
+                                             "hypothesis",
+                                             "success_metrics",
+                                             "test_groups",
+                                             "traffic_allocation",
+                                             "start_date",
+                                             "created_by",
+                                             "control",
+                                             "coverage",
+                                             "namespace",
+                                             "targeting",
+                                             "metric_types",
+                                             "lower_is_better",
+                                             "alpha",
+                                             "analysis_method",
+                                             "min_sample_size",
+                                             "target_power",
+                                             "target_mde",
+                                             "metric_roles",
+                                             "non_inferiority_margins",
                                              "bandit"};
 
 Status require_string(const json& obj, const char* key, std::string& out, bool required,
@@ -62,9 +73,10 @@ json time_json(const std::optional<UnixSeconds>& t) {
 // metrics are parsed.
 Status parse_bandit(const json& bandit, ExperimentConfig& config) {
   if (!bandit.is_object()) {
-    return invalid_argument("must be {\"enabled\", \"min_weight\", "
-                            "\"recompute_interval_minutes\", \"top_two\"}",
-                            "bandit");
+    return invalid_argument(
+        "must be {\"enabled\", \"min_weight\", "
+        "\"recompute_interval_minutes\", \"top_two\"}",
+        "bandit");
   }
   BanditConfig parsed;
   for (auto it = bandit.begin(); it != bandit.end(); ++it) {

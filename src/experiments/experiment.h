@@ -64,7 +64,7 @@ struct GroupSpec {
 // variant of their first exposure when the weights change (sticky, per phase).
 struct BanditConfig {
   bool enabled = false;
-  double min_weight = 0.01;  // per arm, in (0, 1/arms]
+  double min_weight = 0.01;                        // per arm, in (0, 1/arms]
   std::int64_t recompute_interval_minutes = 1440;  // [15, 43200]
   // Top-two Thompson (Russo 2020) keeps exploring the runner-up; with two arms it is always
   // 50/50, so the default is top-two from three arms on and plain Thompson for two.

@@ -13,9 +13,8 @@ using json = nlohmann::json;
 
 // Fields that decide who sees what; changing them mid-test would bias the comparison.
 // A bandit's settings are frozen too: its weights history would not mean one thing.
-const std::set<std::string> kFrozenFields = {"test_groups", "traffic_allocation", "coverage",
-                                             "namespace",   "targeting",          "control",
-                                             "bandit"};
+const std::set<std::string> kFrozenFields = {
+    "test_groups", "traffic_allocation", "coverage", "namespace", "targeting", "control", "bandit"};
 
 Result<Experiment> load(Store& store, const std::string& test_id) {
   auto doc = store.get_document(kDocumentKind, test_id);

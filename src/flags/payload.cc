@@ -89,8 +89,7 @@ SdkPayload build_payload(const std::vector<Flag>& flags, const std::vector<ex::E
     }
   }
   std::sort(ordered.begin(), ordered.end(), [](const ex::Experiment* a, const ex::Experiment* b) {
-    return a->created_at != b->created_at ? a->created_at < b->created_at
-                                          : a->test_id < b->test_id;
+    return a->created_at != b->created_at ? a->created_at < b->created_at : a->test_id < b->test_id;
   });
 
   // Test rules first, per feature, in test order.

@@ -26,9 +26,9 @@ json bandit_request(std::size_t arms = 4, json bandit = json{{"enabled", true}})
     groups[names[i]] = {{"arm", static_cast<int>(i)}};
     allocation[names[i]] = 1.0 / static_cast<double>(arms);
   }
-  return {{"test_name", "Savings nudge"},     {"feature_name", "savings_nudge"},
+  return {{"test_name", "Savings nudge"},           {"feature_name", "savings_nudge"},
           {"success_metrics", {"conversion_rate"}}, {"test_groups", groups},
-          {"traffic_allocation", allocation}, {"bandit", bandit}};
+          {"traffic_allocation", allocation},       {"bandit", bandit}};
 }
 
 Status field_error(const json& request) {
@@ -122,9 +122,9 @@ class BanditServiceTest : public SqliteStoreFixture {
         conversions.metric_events.push_back({user, "conversion_rate", 1, clock_.now() + 1});
       }
     }
-    EXPECT_TRUE(
-        store().append_exposures_and_audit(exposures, {}, [](const AuditEntry&) { return ""; })
-            .is_ok());
+    EXPECT_TRUE(store()
+                    .append_exposures_and_audit(exposures, {}, [](const AuditEntry&) { return ""; })
+                    .is_ok());
     if (!conversions.metric_events.empty()) {
       EXPECT_TRUE(store().ingest(conversions).is_ok());
     }
@@ -133,8 +133,8 @@ class BanditServiceTest : public SqliteStoreFixture {
 };
 
 TEST_F(BanditServiceTest, RecomputationIsIdempotentPerPeriodAndUsersKeepTheirArm) {
-  const std::string id = start("nudge", bandit_request(3, {{"enabled", true},
-                                                            {"recompute_interval_minutes", 60}}));
+  const std::string id =
+      start("nudge", bandit_request(3, {{"enabled", true}, {"recompute_interval_minutes", 60}}));
   std::mt19937_64 rng(7);
   const std::map<std::string, double> rates = {{"control", 0.05}, {"b", 0.05}, {"c", 0.30}};
   std::map<std::string, int> first_arms;
@@ -210,8 +210,8 @@ TEST_F(BanditServiceTest, RecomputationIsIdempotentPerPeriodAndUsersKeepTheirArm
 }
 
 TEST_F(BanditServiceTest, BurnInKeepsTheStartingWeightsUntilEveryArmHas100Users) {
-  const std::string id = start("burn", bandit_request(2, {{"enabled", true},
-                                                           {"recompute_interval_minutes", 60}}));
+  const std::string id =
+      start("burn", bandit_request(2, {{"enabled", true}, {"recompute_interval_minutes", 60}}));
   std::mt19937_64 rng(3);
   serve(id, "u", 0, 100, {{"control", 0.1}, {"b", 0.5}}, rng);  // ~50 per arm
   clock_.advance(3600);
@@ -246,11 +246,10 @@ TEST_F(BanditServiceTest, SimulatedRegretIsWellBelowUniformAllocation) {
     int best_picked = 0;
     for (int run = 0; run < kRuns; ++run) {
       std::mt19937_64 rng(1000 + run);
-      const std::string id =
-          std::string(top_two ? "tt" : "ts") + std::to_string(run);
-      start(id, bandit_request(4, {{"enabled", true},
-                                   {"recompute_interval_minutes", 60},
-                                   {"top_two", top_two}}));
+      const std::string id = std::string(top_two ? "tt" : "ts") + std::to_string(run);
+      start(id,
+            bandit_request(
+                4, {{"enabled", true}, {"recompute_interval_minutes", 60}, {"top_two", top_two}}));
       for (int period = 0; period < kPeriods; ++period) {
         regret += serve(id, id + "-u", period * kUsersPerPeriod, kUsersPerPeriod, rates, rng);
         uniform += kUsersPerPeriod * (best - mean);
@@ -270,10 +269,11 @@ TEST_F(BanditServiceTest, SimulatedRegretIsWellBelowUniformAllocation) {
       best_picked += last.arms[argmax].group == "d";
       final_best_probability += last.arms[3].best_arm_probability / kRuns;
     }
-    std::printf("bandit simulation (%s): regret %.1f vs uniform %.1f (%.2f), best arm picked "
-                "%d/%d, mean final P(best arm) %.3f\n",
-                top_two ? "top-two Thompson" : "Thompson", regret, uniform, regret / uniform,
-                best_picked, kRuns, final_best_probability);
+    std::printf(
+        "bandit simulation (%s): regret %.1f vs uniform %.1f (%.2f), best arm picked "
+        "%d/%d, mean final P(best arm) %.3f\n",
+        top_two ? "top-two Thompson" : "Thompson", regret, uniform, regret / uniform, best_picked,
+        kRuns, final_best_probability);
     EXPECT_LT(regret, (top_two ? 0.8 : 0.5) * uniform);
     EXPECT_EQ(best_picked, kRuns);
   }
