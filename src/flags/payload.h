@@ -52,7 +52,7 @@ struct SdkPayload {
   // Active bandit tests: experiment key -> bucketVersion (the phase). Server-side
   // evaluation keeps their users sticky (api: the first stored exposure of the phase).
   std::map<std::string, int> bandit_bucket_versions;
-  UnixSeconds last_change = 0;  // newest updated_at of the inputs
+  UnixSeconds last_change = 0;               // newest updated_at of the inputs
 };
 
 // `flags` may include archived ones (they are skipped); `tests` in any order (they are

@@ -20,8 +20,8 @@
 namespace fulcrum {
 
 struct TimeRange {
-  UnixSeconds from = 0;        // inclusive; 0 (the default) means no lower bound
-  UnixSeconds to = INT64_MAX;  // exclusive
+  UnixSeconds from = 0;                   // inclusive; 0 (the default) means no lower bound
+  UnixSeconds to = INT64_MAX;             // exclusive
 };
 
 // A response remembered under an idempotency key (the ingestion routes' Idempotency-Key
@@ -76,8 +76,8 @@ class Store {
   virtual Result<IngestReport> ingest(const EventBatch& batch, const IngestOptions& options) = 0;
   Result<IngestReport> ingest(const EventBatch& batch) { return ingest(batch, IngestOptions{}); }
   // The unexpired response remembered under an idempotency key, if any.
-  virtual Result<std::optional<IdempotentResponse>> find_idempotent_response(const std::string& key,
-                                                                             UnixSeconds now) = 0;
+  virtual Result<std::optional<IdempotentResponse>> find_idempotent_response(
+      const std::string& key, UnixSeconds now) = 0;
 
   // --- reference data ------------------------------------------------------------------
   virtual Result<std::optional<User>> get_user(const std::string& user_id) = 0;
