@@ -5,6 +5,7 @@
 #include "core/limits.h"
 
 #ifdef FULCRUM_HAVE_EXPERIMENTS
+#include "experiments/bandit.h"
 #include "experiments/experiment_cache.h"
 #include "experiments/service.h"
 #endif
@@ -222,6 +223,48 @@ void register_experiment_routes(Router& router, ApiContext& context) {
                      if (!results.is_ok()) return problem(results.status());
                      return Response::json(200, *results);
                    }));
+
+  // A bandit's current weights, probability best per arm and weights history.
+  router.add(Route("GET", api_path("/ab-tests/{test_id}/bandit"), readers,
+                   [&context](const Request& request, const AuthContext&) {
+                     auto test = ex::get_ab_test(context.store, request.params.at("test_id"));
+                     if (!test.is_ok()) return problem(test.status());
+                     if (!test->config.bandit.enabled) {
+                       return problem(failed_precondition(
+                           "A/B test " + test->test_id + " is not a bandit (its config has no "
+                           "\"bandit\": {\"enabled\": true})"));
+                     }
+                     auto summary = ex::bandit_summary(context.store, *test);
+                     if (!summary.is_ok()) return problem(summary.status());
+                     return Response::json(200, *summary);
+                   }));
+  // Recomputes now instead of at the next bandit_weights run: idempotent per period (a
+  // second call in the same period changes nothing and says so).
+  router.add(Route("POST", api_path("/ab-tests/{test_id}/bandit/recompute"), admin,
+                   [&context, cache](const Request& request, const AuthContext&) {
+                     const std::string& test_id = request.params.at("test_id");
+                     auto test = ex::get_ab_test(context.store, test_id);
+                     if (!test.is_ok()) return problem(test.status());
+                     if (!test->config.bandit.enabled ||
+                         test->status != ex::ExperimentStatus::kActive) {
+                       return problem(failed_precondition(
+                           "only an active bandit A/B test has weights to recompute"));
+                     }
+                     auto entry = ex::recompute_bandit_weights(context.store, context.clock,
+                                                               test_id);
+                     if (!entry.is_ok()) return problem(entry.status());
+                     cache->invalidate(test_id);
+                     if (entry->has_value()) context.documents_changed();  // SDK payload
+                     auto reloaded = ex::get_ab_test(context.store, test_id);
+                     if (!reloaded.is_ok()) return problem(reloaded.status());
+                     auto summary = ex::bandit_summary(context.store, *reloaded);
+                     if (!summary.is_ok()) return problem(summary.status());
+                     (*summary)["recomputed"] = entry->has_value();
+                     Response response = Response::json(200, *summary);
+                     response.audit_target = test_id;
+                     return response;
+                   })
+                 .audited());
 }
 
 #else

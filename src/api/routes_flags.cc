@@ -115,6 +115,48 @@ void collect_exposure(const SdkHub::Snapshot& snapshot, const assign::FeatureRes
   if (!exposure.user_id.empty()) out.push_back(std::move(exposure));
 }
 
+// Sticky bucketing for bandit tests in server-side evaluation (remote eval, OFREP), as
+// /assign does it: a user's bucket in a bandit test is the variant of their first stored
+// exposure in the current phase, so a weights change does not move them. Read-only: the
+// evaluation's own exposures are committed by the route. One store read per bandit test
+// and user, memoised for the request.
+class ExposureStickyBuckets final : public assign::StickyBucketStore {
+ public:
+  ExposureStickyBuckets(Store& store, const flags::SdkPayload& payload)
+      : store_(store), payload_(payload) {}
+  std::optional<assign::StickyAssignmentsDocument> get_assignments(
+      std::string_view attribute_name, std::string_view attribute_value) const override {
+    if (attribute_name != "id") return std::nullopt;
+    const std::string user(attribute_value);
+    if (auto cached = cache_.find(user); cached != cache_.end()) return cached->second;
+    assign::StickyAssignmentsDocument doc;
+    doc.attribute_name = "id";
+    doc.attribute_value = user;
+    for (const auto& [key, bucket_version] : payload_.bandit_bucket_versions) {
+      auto exposure_key = payload_.exposure_keys.find(key);
+      if (exposure_key == payload_.exposure_keys.end()) continue;
+      auto variant = store_.first_exposure_variant(exposure_key->second, user);
+      if (!variant.is_ok()) {
+        std::cerr << "fulcrum api: sticky bucket read: " << variant.status().to_string() << "\n";
+        continue;
+      }
+      if (variant->has_value()) {
+        doc.assignments[key + "__" + std::to_string(bucket_version)] = **variant;
+      }
+    }
+    std::optional<assign::StickyAssignmentsDocument> out;
+    if (!doc.assignments.empty()) out = std::move(doc);
+    cache_[user] = out;
+    return out;
+  }
+  void save_assignments(const assign::StickyAssignmentsDocument&) override {}
+
+ private:
+  Store& store_;
+  const flags::SdkPayload& payload_;
+  mutable std::map<std::string, std::optional<assign::StickyAssignmentsDocument>> cache_;
+};
+
 bool is_killed(const SdkHub::Snapshot& snapshot, const std::string& key) {
   const auto& killed = snapshot.payload.killed_features;
   return std::binary_search(killed.begin(), killed.end(), key);
@@ -465,6 +507,8 @@ void register_flag_routes(Router& router, ApiContext& context) {
         eval.attributes = attributes;
         eval.forced_variations = forced_variations;
         eval.url = url;
+        ExposureStickyBuckets sticky(context.store, snapshot->payload);
+        if (!snapshot->payload.bandit_bucket_versions.empty()) eval.sticky_buckets = &sticky;
         json features = json::object();
         std::set<std::string> seen;
         std::vector<ExposureEvent> exposures;
@@ -512,6 +556,10 @@ void register_flag_routes(Router& router, ApiContext& context) {
                      }
                      assign::EvalContext eval;
                      eval.attributes = &std::get<json>(attributes);
+                     ExposureStickyBuckets sticky(context.store, snapshot->payload);
+                     if (!snapshot->payload.bandit_bucket_versions.empty()) {
+                       eval.sticky_buckets = &sticky;
+                     }
                      assign::FeatureResult result = snapshot->features->evaluate(key, eval);
                      Response response = Response::json(200, ofrep_success(*snapshot, key, result));
                      std::set<std::string> seen;
@@ -542,6 +590,10 @@ void register_flag_routes(Router& router, ApiContext& context) {
                      } else {
                        assign::EvalContext eval;
                        eval.attributes = &context_attributes;
+                       ExposureStickyBuckets sticky(context.store, snapshot->payload);
+                       if (!snapshot->payload.bandit_bucket_versions.empty()) {
+                         eval.sticky_buckets = &sticky;
+                       }
                        json results = json::array();
                        std::set<std::string> seen;
                        const UnixSeconds now = context.clock.now();

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "automation/webhooks.h"
+#include "experiments/bandit.h"
 #include "experiments/service.h"
 #include "lifecycle/churn_model.h"
 #include "optimization/automated_optimization.h"
@@ -263,6 +264,12 @@ std::vector<JobDefinition> builtin_jobs(JobEnvironment env) {
                    "when decisive)"},
                   [env](JobContext& context) {
                     return run_experiment_policies(env.store, env.clock, env.audit, context);
+                  }});
+  jobs.push_back({{"bandit_weights", "*/15 * * * *", "UTC", true, 900,
+                   "Recompute the traffic weights of bandit A/B tests whose recompute period "
+                   "has come (Thompson sampling on the primary metric)"},
+                  [env](JobContext&) {
+                    return experiments::run_bandit_recomputation(env.store, env.clock);
                   }});
   jobs.push_back({{"sunset_review", "0 7 * * 1", "UTC", true, 1800,
                    "Review feature sunset recommendations and announce changes"},

@@ -11,6 +11,9 @@
 //                                      guardrail harm) or complete with the winner; every
 //                                      action is audited and raises a "health.alert" with
 //                                      its evidence
+//   bandit_weights       every 15 min  bandit A/B tests whose recompute period has come get
+//                                      new weights and a weights-history entry
+//                                      (experiments/bandit.h; idempotent per period)
 //   sunset_review        weekly Mon    sunset analysis; a changed recommendation per feature
 //                                      is stored (document "sunset_review") and announced
 #pragma once

@@ -13,17 +13,29 @@ namespace {
 
 using json = nlohmann::json;
 
-const std::set<std::string> kConfigFields = {"test_name",          "feature_name",
-                                             "description",        "hypothesis",
-                                             "success_metrics",    "test_groups",
-                                             "traffic_allocation", "start_date",
-                                             "created_by",         "control",
-                                             "coverage",           "namespace",
-                                             "targeting",          "metric_types",
-                                             "lower_is_better",    "alpha",
-                                             "analysis_method",    "min_sample_size",
-                                             "target_power",       "target_mde",
-                                             "metric_roles",       "non_inferiority_margins"};
+const std::set<std::string> kConfigFields = {"test_name",
+                                             "feature_name",
+                                             "description",
+                                             "hypothesis",
+                                             "success_metrics",
+                                             "test_groups",
+                                             "traffic_allocation",
+                                             "start_date",
+                                             "created_by",
+                                             "control",
+                                             "coverage",
+                                             "namespace",
+                                             "targeting",
+                                             "metric_types",
+                                             "lower_is_better",
+                                             "alpha",
+                                             "analysis_method",
+                                             "min_sample_size",
+                                             "target_power",
+                                             "target_mde",
+                                             "metric_roles",
+                                             "non_inferiority_margins",
+                                             "bandit"};
 
 Status require_string(const json& obj, const char* key, std::string& out, bool required,
                       std::size_t max_bytes = limits::kMaxIdBytes) {
@@ -57,6 +69,66 @@ json time_json(const std::optional<UnixSeconds>& t) {
   return t ? json(format_iso8601(*t)) : json(nullptr);
 }
 
+// bandit {enabled, min_weight, recompute_interval_minutes, top_two}; after groups and
+// metrics are parsed.
+Status parse_bandit(const json& bandit, ExperimentConfig& config) {
+  if (!bandit.is_object()) {
+    return invalid_argument(
+        "must be {\"enabled\", \"min_weight\", "
+        "\"recompute_interval_minutes\", \"top_two\"}",
+        "bandit");
+  }
+  BanditConfig parsed;
+  for (auto it = bandit.begin(); it != bandit.end(); ++it) {
+    const std::string field = "bandit." + shorten_for_message(it.key(), limits::kMaxIdBytes);
+    if (it.key() == "enabled" || it.key() == "top_two") {
+      if (!it->is_boolean()) return invalid_argument("must be true or false", field);
+      if (it.key() == "enabled") {
+        parsed.enabled = it->get<bool>();
+      } else {
+        parsed.top_two = it->get<bool>();
+      }
+    } else if (it.key() == "min_weight") {
+      if (!it->is_number() || !std::isfinite(it->get<double>())) {
+        return invalid_argument("must be a number", field);
+      }
+      parsed.min_weight = it->get<double>();
+    } else if (it.key() == "recompute_interval_minutes") {
+      if (!it->is_number_integer() || it->get<std::int64_t>() < 15 ||
+          it->get<std::int64_t>() > 43200) {
+        return invalid_argument(
+            "must be an integer number of minutes in [15, 43200] (the job runs every 15 "
+            "minutes; at most 30 days)",
+            field);
+      }
+      parsed.recompute_interval_minutes = it->get<std::int64_t>();
+    } else {
+      return invalid_argument("unknown field", field);
+    }
+  }
+  const double arms = static_cast<double>(config.groups.size());
+  if (!(parsed.min_weight > 0 && parsed.min_weight <= 1.0 / arms + 1e-12)) {
+    return invalid_argument("must be in (0, 1/arms] = (0, " + std::to_string(1.0 / arms) +
+                                "] for " + std::to_string(config.groups.size()) + " groups",
+                            "bandit.min_weight");
+  }
+  if (parsed.enabled) {
+    const double total = [&] {
+      double sum = 0;
+      for (const GroupSpec& g : config.groups) sum += g.weight;
+      return sum;
+    }();
+    for (const GroupSpec& g : config.groups) {
+      if (g.weight / total + 1e-12 < parsed.min_weight) {
+        return invalid_argument("a bandit's starting weight must be at least bandit.min_weight",
+                                "traffic_allocation." + g.name);
+      }
+    }
+  }
+  config.bandit = parsed;
+  return Status::ok();
+}
+
 }  // namespace
 
 const char* analysis_method_name(AnalysisMethod method) {
@@ -88,6 +160,14 @@ assign::Allocation ExperimentConfig::allocation() const {
     allocation.weights.push_back(g.weight);
   }
   allocation.coverage = coverage;
+  return allocation;
+}
+
+assign::Allocation Experiment::current_allocation() const {
+  assign::Allocation allocation = config.allocation();
+  if (config.bandit.enabled && bandit_weights.size() == allocation.weights.size()) {
+    allocation.weights = bandit_weights;
+  }
   return allocation;
 }
 
@@ -208,6 +288,12 @@ Result<ExperimentConfig> parse_config(const json& request) {
         spec->type = stats::MetricType::kBinomial;
       } else if (*it == "continuous") {
         spec->type = stats::MetricType::kContinuous;
+      } else if (*it == "ratio" || *it == "quantile") {
+        return invalid_argument(
+            "ratio and quantile metrics are analysed by `fulcrum analyze` only; an A/B test "
+            "(and its bandit, which needs a per-user mean) takes \"binomial\" or "
+            "\"continuous\"",
+            field);
       } else {
         return invalid_argument("must be \"binomial\" or \"continuous\"", field);
       }
@@ -354,6 +440,9 @@ Result<ExperimentConfig> parse_config(const json& request) {
                               "analysis_method");
     }
   }
+  if (auto bandit = request.find("bandit"); bandit != request.end() && !bandit->is_null()) {
+    FULCRUM_RETURN_IF_ERROR(parse_bandit(*bandit, config));
+  }
   if (auto s = request.find("start_date"); s != request.end() && !s->is_null()) {
     if (!s->is_string()) return invalid_argument("must be an ISO-8601 string", "start_date");
     config.start_date = parse_iso8601(s->get<std::string>());
@@ -400,6 +489,13 @@ json config_to_json(const ExperimentConfig& config) {
               {"target_mde", config.target_mde},
               {"start_date", time_json(config.start_date)},
               {"created_by", config.created_by}};
+  if (config.bandit != BanditConfig{}) {
+    json bandit = {{"enabled", config.bandit.enabled},
+                   {"min_weight", config.bandit.min_weight},
+                   {"recompute_interval_minutes", config.bandit.recompute_interval_minutes}};
+    if (config.bandit.top_two) bandit["top_two"] = *config.bandit.top_two;
+    out["bandit"] = bandit;
+  }
   out["namespace"] =
       config.ns ? json{{"id", config.ns->id}, {"start", config.ns->start}, {"end", config.ns->end}}
                 : json(nullptr);
@@ -432,6 +528,17 @@ json to_json(const Experiment& e) {
   out["winner"] = e.winner ? json(*e.winner) : json(nullptr);
   out["winner_forced"] = e.winner_forced;
   out["version"] = e.version;
+  if (e.config.bandit.enabled) {
+    json weights = json::object();
+    const assign::Allocation current = e.current_allocation();
+    for (std::size_t i = 0; i < current.groups.size(); ++i) {
+      weights[current.groups[i]] = current.weights[i];
+    }
+    out["bandit_state"] = {{"weights", weights},
+                           {"updated_at", time_json(e.bandit_weights_at)},
+                           {"period", e.bandit_period},
+                           {"recomputed", !e.bandit_weights.empty()}};
+  }
   return out;
 }
 
@@ -472,6 +579,20 @@ Result<Experiment> experiment_from_json(const json& body) {
   if (auto w = body.find("winner"); w != body.end() && w->is_string())
     e.winner = w->get<std::string>();
   e.winner_forced = body.value("winner_forced", false);
+  if (auto state = body.find("bandit_state"); state != body.end() && state->is_object()) {
+    if (state->value("recomputed", false)) {
+      const json weights = state->value("weights", json::object());
+      for (const GroupSpec& g : e.config.groups) {
+        auto w = weights.find(g.name);
+        if (w == weights.end() || !w->is_number()) {
+          return internal_error("stored bandit weights of " + e.test_id + " miss " + g.name);
+        }
+        e.bandit_weights.push_back(w->get<double>());
+      }
+    }
+    e.bandit_weights_at = opt_time(*state, "updated_at");
+    e.bandit_period = state->value("period", std::int64_t{-1});
+  }
   return e;
 }
 

@@ -17,7 +17,9 @@
 //   target_power (default 0.8), target_mde (relative, default 0.05),
 //   metric_roles {metric: "goal"|"guardrail"|"secondary"} (success_metrics[0] is the primary
 //     goal; the others default to secondary), non_inferiority_margins {guardrail: relative
-//     margin >= 0, default 0.01} (see stats/decision.h)                      (optional)
+//     margin >= 0, default 0.01} (see stats/decision.h),
+//   bandit {enabled, min_weight, recompute_interval_minutes, top_two} (see BanditConfig)
+//                                                                             (optional)
 // Groups are assigned in a fixed order, control first then the others by name, so the
 // bucket a user gets does not depend on JSON key order.
 #pragma once
@@ -56,6 +58,21 @@ struct GroupSpec {
   double weight = 0;
 };
 
+// A bandit test (docs/experiments.md "Bandits"): the primary metric's posterior decides the
+// traffic weights, recomputed every `recompute_interval_minutes` by the bandit_weights job
+// (experiments/bandit.h); traffic_allocation holds the weights it starts with. Users keep the
+// variant of their first exposure when the weights change (sticky, per phase).
+struct BanditConfig {
+  bool enabled = false;
+  double min_weight = 0.01;                        // per arm, in (0, 1/arms]
+  std::int64_t recompute_interval_minutes = 1440;  // [15, 43200]
+  // Top-two Thompson (Russo 2020) keeps exploring the runner-up; with two arms it is always
+  // 50/50, so the default is top-two from three arms on and plain Thompson for two.
+  std::optional<bool> top_two;
+  bool uses_top_two(std::size_t arms) const { return top_two.value_or(arms > 2); }
+  friend bool operator==(const BanditConfig&, const BanditConfig&) = default;
+};
+
 // Everything a person configures; frozen (groups, weights, coverage, namespace, targeting)
 // once the test has started, except through a new phase.
 struct ExperimentConfig {
@@ -72,6 +89,7 @@ struct ExperimentConfig {
   double target_power = 0.8;
   double target_mde = 0.05;
   std::optional<UnixSeconds> start_date;
+  BanditConfig bandit;
 
   assign::Allocation allocation() const;
   const GroupSpec* find_group(const std::string& name) const;
@@ -97,6 +115,15 @@ struct Experiment {
   std::optional<std::string> winner;  // set by complete (forced or from the analysis)
   bool winner_forced = false;
   std::int64_t version = 0;  // store document version (optimistic concurrency)
+  // Bandit tests: the weights in force (group order), set by the bandit_weights job for the
+  // current phase; empty until the first recomputation (config weights apply).
+  std::vector<double> bandit_weights;
+  std::optional<UnixSeconds> bandit_weights_at;
+  std::int64_t bandit_period = -1;  // recompute period the weights come from
+
+  // The allocation users are assigned with now: the config's, with the bandit's weights
+  // when it has any. /assign and the SDK payload both use this.
+  assign::Allocation current_allocation() const;
 
   // experiment_id written on exposures of the current phase: the test id in phase 0,
   // "<test_id>:phase<N>" afterwards, so each phase's exposures are counted separately.

@@ -15,7 +15,10 @@
 //   "srm": {p_value, chi_square, mismatch, observed, expected},
 //   "multi_variant_users", "total_exposures", "days_running",
 //   "health": {multi_variant_share, multi_variant_limit (0.01), multi_variant_flag, message},
-//   "daily_cumulative": {metric, groups: {group: [{date, users, converted, conversion_rate}]}}
+//   "daily_cumulative": {metric, groups: {group: [{date, users, converted, conversion_rate}]}},
+//   "bandit": bandit tests only, experiments/bandit.h bandit_summary() (current weights,
+//     probability best per arm, the weights history); their SRM expects the exposure shares
+//     the weights history implies (srm.expected), not the starting traffic_allocation
 // }
 // group_analysis fields are numbers in every state (no data yet, one group empty, a test
 // that just started), so callers can format them without checks:
@@ -31,6 +34,7 @@
 #include <cmath>
 #include <map>
 
+#include "experiments/bandit.h"
 #include "experiments/service.h"
 #include "stats/analysis.h"
 #include "stats/analysis_json.h"
@@ -133,6 +137,24 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
   stats::AnalysisInput input;
   input.control = config.control;
   for (const GroupSpec& g : config.groups) input.allocation[g.name] = g.weight;
+  std::optional<json> bandit;
+  if (config.bandit.enabled) {
+    auto summary = bandit_summary(store, e);
+    if (!summary) return summary.status();
+    bandit = std::move(*summary);
+    auto history = bandit_history(store, e.test_id);
+    if (!history) return history.status();
+    std::vector<std::int64_t> users_now;
+    for (const GroupSpec& g : config.groups) {
+      auto it = exposed.find(g.name);
+      users_now.push_back(it == exposed.end() ? 0 : it->second);
+    }
+    const std::vector<double> shares = bandit_expected_shares(e, *history, users_now);
+    for (std::size_t i = 0; i < shares.size(); ++i) {
+      // A floor keeps the chi-square defined for an arm the history starved.
+      input.allocation[config.groups[i].name] = std::max(shares[i], 1e-9);
+    }
+  }
   input.alpha = config.alpha;
   input.sequential = config.method == AnalysisMethod::kSequential;
   input.target_power = config.target_power;
@@ -192,6 +214,7 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
   auto chart = daily_chart(store, key, config.success_metrics[conversion_index].name);
   if (!chart) return chart.status();
   out["daily_cumulative"] = std::move(*chart);
+  if (bandit) out["bandit"] = std::move(*bandit);
 
   // Too little data for any test: report counts and raw rates, keep running.
   if (min_n < 2) {

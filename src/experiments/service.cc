@@ -12,8 +12,9 @@ namespace {
 using json = nlohmann::json;
 
 // Fields that decide who sees what; changing them mid-test would bias the comparison.
-const std::set<std::string> kFrozenFields = {"test_groups", "traffic_allocation", "coverage",
-                                             "namespace",   "targeting",          "control"};
+// A bandit's settings are frozen too: its weights history would not mean one thing.
+const std::set<std::string> kFrozenFields = {
+    "test_groups", "traffic_allocation", "coverage", "namespace", "targeting", "control", "bandit"};
 
 Result<Experiment> load(Store& store, const std::string& test_id) {
   auto doc = store.get_document(kDocumentKind, test_id);
@@ -196,7 +197,8 @@ Result<Experiment> update_ab_test(Store& store, const Clock& clock, const std::s
   if (e.status != ExperimentStatus::kDraft) {
     const json before = config_to_json(e.config), after = config_to_json(*config);
     for (const std::string& field : kFrozenFields) {
-      if (before[field] != after[field]) {
+      // value(): "bandit" is absent from the JSON of a test without one.
+      if (before.value(field, json()) != after.value(field, json())) {
         return failed_precondition("'" + field + "' is frozen once the test has started (" +
                                    status_name(e.status) +
                                    "); start a new phase to change groups, weights, coverage "
@@ -227,6 +229,10 @@ Result<Experiment> new_phase(Store& store, const Clock& clock, const std::string
   e.config = std::move(*config);
   e.phase += 1;
   e.hash_seed = test_id + ":phase" + std::to_string(e.phase);
+  // A new phase reshuffles users, so a bandit starts over from the configured weights.
+  e.bandit_weights.clear();
+  e.bandit_weights_at.reset();
+  e.bandit_period = -1;
   PhaseRecord& record = current_phase(e);
   record.started_at = now;
   e.updated_at = now;
@@ -255,6 +261,7 @@ json to_json(const Assignment& a) {
           {"reason", a.reason},
           {"phase", a.phase},
           {"bucket", a.bucket},
+          {"sticky", a.sticky},
           {"exposure_recorded", a.exposure_recorded}};
 }
 
@@ -316,9 +323,27 @@ Result<Assignment> plan_assignment(Store& store, const Experiment& e, const std:
     a.reason = "namespace";
     return a;
   }
-  auto assigner = assign::Assigner::create(e.hash_seed, e.config.allocation());
+  auto assigner = assign::Assigner::create(e.hash_seed, e.current_allocation());
   if (!assigner) return assigner.status();
   a.bucket = assigner->bucket(user_id);
+  if (e.config.bandit.enabled) {
+    // Sticky by phase (GrowthBook's sticky bucketing with bucketVersion = phase): a user
+    // exposed in this phase keeps that variant whatever the weights are now; new users are
+    // bucketed with the current weights.
+    auto first = store.first_exposure_variant(e.exposure_key(), user_id);
+    if (!first) return first.status();
+    if (first->has_value()) {
+      if (const GroupSpec* group = e.config.find_group(**first)) {
+        a.in_experiment = true;
+        a.variant = group->name;
+        a.config = group->config;
+        a.reason = "assigned";
+        a.sticky = true;
+        exposure = ExposureEvent{e.exposure_key(), user_id, group->name, now};
+        return a;
+      }
+    }
+  }
   const int index = assigner->assign(user_id);
   if (index < 0) {
     a.reason = "coverage";

@@ -72,6 +72,9 @@ struct Assignment {
                        // "completed"
   int phase = 0;
   double bucket = 0;  // the user's hash bucket in [0, 1)
+  // Bandit tests: the variant is the user's first exposure in this phase, kept although
+  // the weights changed (the bucket may now fall in another variant's range).
+  bool sticky = false;
   bool exposure_recorded = false;
 };
 nlohmann::json to_json(const Assignment& assignment);

@@ -45,9 +45,11 @@ json rule_json(const Flag& flag, const Rule& rule) {
 json test_rule_json(const ex::Experiment& test) {
   const ex::ExperimentConfig& config = test.config;
   json variations = json::array(), weights = json::array(), meta = json::array();
-  for (const ex::GroupSpec& group : config.groups) {
+  const assign::Allocation allocation = test.current_allocation();  // a bandit's current weights
+  for (std::size_t i = 0; i < config.groups.size(); ++i) {
+    const ex::GroupSpec& group = config.groups[i];
     variations.push_back(group.config);
-    weights.push_back(group.weight);
+    weights.push_back(allocation.weights[i]);
     meta.push_back({{"key", group.name}, {"name", group.name}});
   }
   json out = {{"id", "test:" + test.test_id},
@@ -63,6 +65,9 @@ json test_rule_json(const ex::Experiment& test) {
               {"meta", meta}};
   if (config.ns) out["namespace"] = json::array({config.ns->id, config.ns->start, config.ns->end});
   if (!config.targeting.empty()) out["condition"] = config.targeting;
+  // A bandit's weights change during a phase: an SDK with sticky bucketing keeps each user's
+  // variation under "<key>__<phase>", as /assign keeps the first exposure of the phase.
+  if (config.bandit.enabled) out["bucketVersion"] = test.phase;
   return out;
 }
 
@@ -84,8 +89,7 @@ SdkPayload build_payload(const std::vector<Flag>& flags, const std::vector<ex::E
     }
   }
   std::sort(ordered.begin(), ordered.end(), [](const ex::Experiment* a, const ex::Experiment* b) {
-    return a->created_at != b->created_at ? a->created_at < b->created_at
-                                          : a->test_id < b->test_id;
+    return a->created_at != b->created_at ? a->created_at < b->created_at : a->test_id < b->test_id;
   });
 
   // Test rules first, per feature, in test order.
@@ -98,6 +102,7 @@ SdkPayload build_payload(const std::vector<Flag>& flags, const std::vector<ex::E
     if (test->status == ex::ExperimentStatus::kActive) {
       rules.push_back(test_rule_json(*test));
       payload.exposure_keys[test->test_id] = test->exposure_key();
+      if (test->config.bandit.enabled) payload.bandit_bucket_versions[test->test_id] = test->phase;
       payload.tests_by_feature[feature].push_back({test->test_id, "active"});
     } else {
       const std::string winner = test->winner.value_or(test->config.control);

@@ -15,7 +15,9 @@
 //                 assignment order, weights, coverage, hashAttribute "id", hashVersion 2,
 //                 seed = the test's hash seed (test_id, or test_id:phase<N>), phase, name,
 //                 namespace [id, start, end], condition = targeting, meta[i].key = group name
-//                 (so the SDK's experimentResult.key is the `variant` /assign returns)
+//                 (so the SDK's experimentResult.key is the `variant` /assign returns);
+//                 a bandit test serves its current weights and "bucketVersion": phase, so
+//                 SDKs with sticky bucketing keep users in their arm as /assign does
 //   completed  -> force rule with the winner's config (control when there is no winner),
 //                 for everyone, as /assign answers "completed"
 //   draft, paused, cancelled -> nothing (/assign answers "not_active": the app's default)
@@ -47,6 +49,9 @@ struct SdkPayload {
   std::map<std::string, std::string> rule_variants;
   std::map<std::string, std::vector<TestOnFeature>> tests_by_feature;
   std::vector<std::string> killed_features;  // sorted
+  // Active bandit tests: experiment key -> bucketVersion (the phase). Server-side
+  // evaluation keeps their users sticky (api: the first stored exposure of the phase).
+  std::map<std::string, int> bandit_bucket_versions;
   UnixSeconds last_change = 0;               // newest updated_at of the inputs
 };
 

@@ -135,6 +135,11 @@ class Store {
   virtual Result<std::vector<std::pair<std::string, std::int64_t>>> exposure_counts(
       const std::string& experiment_id) = 0;
   virtual Result<std::int64_t> count_multi_variant_users(const std::string& experiment_id) = 0;
+  // The variant of the user's first exposure in the experiment (the one exposure_counts
+  // counts the user in), nullopt when never exposed. Sticky
+  // assignment of bandit tests reads it on the assign path.
+  virtual Result<std::optional<std::string>> first_exposure_variant(
+      const std::string& experiment_id, const std::string& user_id) = 0;
   virtual Result<std::vector<VariantMetricStats>> variant_metric_stats(
       const std::string& experiment_id, const std::string& metric,
       UnixSeconds pre_period_seconds) = 0;

@@ -44,6 +44,8 @@ std::vector<Expectation> expectations() {
   table.push_back({"GET", p + "/ab-tests", {kAdmin, kAnalyst}});
   table.push_back({"GET", p + "/ab-tests/{test_id}", {kAdmin, kAnalyst}});
   table.push_back({"GET", p + "/ab-tests/{test_id}/results", {kAdmin, kAnalyst}});
+  table.push_back({"GET", p + "/ab-tests/{test_id}/bandit", {kAdmin, kAnalyst}});
+  table.push_back({"POST", p + "/ab-tests/{test_id}/bandit/recompute", {kAdmin}});
   table.push_back({"POST", p + "/ab-tests/{test_id}/assign", {kAdmin, kService}});
   table.push_back({"GET", p + "/dashboard", {kAdmin, kAnalyst}});
 #endif

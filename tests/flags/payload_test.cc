@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "assign/evaluator.h"
+#include "experiments/bandit.h"
 #include "experiments/service.h"
 #include "flags/encryption.h"
 #include "flags/service.h"
@@ -109,6 +110,87 @@ TEST_F(PayloadTest, ActiveTestIsAnExperimentRuleWithTheAssignSemantics) {
     }
   }
   EXPECT_GT(in_test, 400);  // targeting x namespace x coverage leave a fair share in
+}
+
+// A bandit test: the payload serves the current weights; new users agree with /assign under
+// any weights, and users already in the test agree when the SDK keeps sticky buckets
+// (bucketVersion = phase), as /assign keeps their first exposure.
+TEST_F(PayloadTest, BanditServesCurrentWeightsAndStickyBucketsKeepUsersWhereAssignDoes) {
+  json request = json::parse(R"({
+    "test_name": "Nudge", "feature_name": "nudge", "success_metrics": ["conversion_rate"],
+    "test_groups": {"control": {"v": 0}, "b": {"v": 1}, "c": {"v": 2}},
+    "traffic_allocation": {"control": 0.34, "b": 0.33, "c": 0.33},
+    "bandit": {"enabled": true, "recompute_interval_minutes": 60}})");
+  ASSERT_TRUE(ex::create_ab_test_with_id(*store_, clock_, "nudge", request).is_ok());
+  ASSERT_TRUE(ex::start_ab_test(*store_, clock_, "nudge").is_ok());
+  assign::InMemoryStickyBucketStore sdk_buckets;  // what an SDK keeps on the device
+  auto evaluate = [](const SdkPayload& payload, const std::string& user,
+                     assign::StickyBucketStore* sticky) {
+    auto compiled = assign::CompiledFeatures::compile(payload.features);
+    EXPECT_TRUE(compiled.is_ok()) << compiled.status().to_string();
+    json attributes = {{"id", user}};
+    assign::EvalContext context;
+    context.attributes = &attributes;
+    context.sticky_buckets = sticky;
+    return compiled->evaluate("nudge", context).experiment_result->key;
+  };
+  auto assign_now = [&](const std::string& user, bool record) {
+    auto test = ex::get_ab_test(*store_, "nudge");
+    std::optional<ExposureEvent> exposure;
+    auto decided = ex::plan_assignment(*store_, *test, user, nullptr, clock_.now(), exposure);
+    EXPECT_TRUE(decided.is_ok() && exposure);
+    if (record) {
+      EXPECT_TRUE(store_->append_exposures_and_audit({*exposure}, {}, [](const AuditEntry&) {
+                          return std::string();
+                        }).is_ok());
+    }
+    return *decided->variant;
+  };
+
+  SdkPayload before = build();
+  EXPECT_EQ(before.features["nudge"]["rules"][0]["bucketVersion"], 0);
+  EventBatch conversions;
+  std::vector<ExposureEvent> exposures;
+  std::map<std::string, std::string> first_variant;
+  for (int i = 0; i < 600; ++i) {
+    const std::string user = "early-" + std::to_string(i);
+    const std::string variant = assign_now(user, false);
+    ASSERT_EQ(evaluate(before, user, &sdk_buckets), variant) << user;
+    first_variant[user] = variant;
+    exposures.push_back({"nudge", user, variant, clock_.now()});
+    // c converts 30% of the time, the others 5%.
+    if ((variant == "c" && i % 10 < 3) || (variant != "c" && i % 20 == 0)) {
+      conversions.metric_events.push_back({user, "conversion_rate", 1, clock_.now() + 1});
+    }
+  }
+  ASSERT_TRUE(store_->append_exposures_and_audit(exposures, {}, [](const AuditEntry&) {
+                      return std::string();
+                    }).is_ok());
+  ASSERT_TRUE(store_->ingest(conversions).is_ok());
+  clock_.advance(3600);
+  auto entry = ex::recompute_bandit_weights(*store_, clock_, "nudge");
+  ASSERT_TRUE(entry.is_ok() && entry->has_value() && (*entry)->weights_changed);
+
+  SdkPayload after = build();
+  auto test = ex::get_ab_test(*store_, "nudge");
+  EXPECT_EQ(after.features["nudge"]["rules"][0]["weights"], json(test->bandit_weights));
+  EXPECT_GT(test->bandit_weights[2], 0.4);
+  int moved_without_sticky = 0;
+  for (const auto& [user, variant] : first_variant) {
+    EXPECT_EQ(assign_now(user, false), variant) << user;                 // /assign: sticky
+    EXPECT_EQ(evaluate(after, user, &sdk_buckets), variant) << user;      // SDK: sticky buckets
+    moved_without_sticky += evaluate(after, user, nullptr) != variant;  // hashing alone moves
+  }
+  EXPECT_GT(moved_without_sticky, 50);
+  // New users: the current weights, the same bucket on both sides.
+  std::map<std::string, int> counts;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string user = "late-" + std::to_string(i);
+    const std::string variant = assign_now(user, false);
+    ASSERT_EQ(evaluate(after, user, nullptr), variant) << user;
+    ++counts[variant];
+  }
+  EXPECT_NEAR(counts["c"] / 1000.0, test->bandit_weights[2], 0.05);
 }
 
 TEST_F(PayloadTest, PausedAndCancelledTestsAreNotServedCompletedServeTheWinner) {

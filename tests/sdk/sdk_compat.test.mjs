@@ -9,7 +9,9 @@
 // `eventsource` package) must see a flag flip made through the admin API within 2 s, and
 // exposures an app's trackingCallback sends to the events route in batches (each batch sent
 // twice, as a retrying client would, with event ids) must be stored once and count each
-// user once.
+// user once. A bandit test, whose weights change while it runs, must keep every user in the
+// same arm on both sides: /assign by the stored first exposure, the SDK by its sticky bucket
+// service (bucketVersion = phase); new users get the current weights on both sides.
 //
 // Run: FULCRUM_BIN=build/src/cli/fulcrum node --test tests/sdk/sdk_compat.test.mjs
 import assert from 'node:assert/strict';
@@ -21,7 +23,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-import { GrowthBook, setPolyfills, configureCache, clearCache } from '@growthbook/growthbook';
+import {
+  GrowthBook, setPolyfills, configureCache, clearCache, LocalStorageStickyBucketService,
+} from '@growthbook/growthbook';
 import { EventSource } from 'eventsource';
 import { OpenFeature } from '@openfeature/server-sdk';
 import { OFREPProvider } from '@openfeature/ofrep-provider';
@@ -339,3 +343,93 @@ test('trackingCallback exposures sent to the events route in batches count each 
       JSON.stringify(results.body).slice(0, 400));
     assert.equal(groups.variant.sample_size, expected.variant.size);
   });
+
+test('a bandit: weights change, /assign and a sticky-bucketing SDK keep users in their arm', async () => {
+  const created = await api(env.admin, 'POST', '/ab-tests', {
+    test_name: 'Bandit nudge', feature_name: 'bandit_nudge', success_metrics: ['conversion_rate'],
+    test_groups: { control: { arm: 0 }, b: { arm: 1 }, c: { arm: 2 } },
+    traffic_allocation: { control: 0.34, b: 0.33, c: 0.33 },
+    bandit: { enabled: true, recompute_interval_minutes: 60 },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const id = created.body.test_id;
+  assert.equal((await api(env.admin, 'POST', `/ab-tests/${id}/start`)).status, 200);
+  const device = new Map();  // the app's storage for sticky buckets
+  const sticky = new LocalStorageStickyBucketService({
+    localStorage: { getItem: async (k) => device.get(k) ?? null, setItem: async (k, v) => { device.set(k, v); } },
+  });
+  const sdk = async (withSticky) => {
+    const gb = new GrowthBook({ apiHost: env.baseUrl, clientKey: env.clientKey,
+      ...(withSticky ? { stickyBucketService: sticky } : {}) });
+    const init = await gb.init({ timeout: 5000 });
+    assert.equal(init.success, true, JSON.stringify(init));
+    return gb;
+  };
+  const keyFor = async (gb, user) => {
+    await gb.setAttributes({ id: user });
+    return gb.evalFeature('bandit_nudge').experimentResult?.key;
+  };
+  const assignOf = async (user) => {
+    const reply = await api(env.service, 'POST', `/ab-tests/${id}/assign`, { user_id: user });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    return reply.body;
+  };
+
+  // Before any recomputation: starting weights, SDK and /assign agree and the SDK saves buckets.
+  const first = new Map();
+  const before = await sdk(true);
+  const seen = {};
+  const events = [];
+  const now = Math.floor(Date.now() / 1000);
+  for (let i = 0; i < 450; i++) {
+    const user = `bandit-user-${i}`;
+    const decision = await assignOf(user);
+    assert.equal(await keyFor(before, user), decision.variant, user);
+    first.set(user, decision.variant);
+    seen[decision.variant] = (seen[decision.variant] ?? 0) + 1;
+    // c converts at 40%, the others at 5%.
+    if (seen[decision.variant] % 20 < (decision.variant === 'c' ? 8 : 1)) {
+      events.push({ type: 'metric', user_id: user, metric: 'conversion_rate', value: 1,
+        at: new Date((now + 5) * 1000).toISOString() });
+    }
+  }
+  before.destroy();
+  assert.equal((await api(env.admin, 'POST', '/events', { events })).status, 200);
+  const recomputed = await api(env.admin, 'POST', `/ab-tests/${id}/bandit/recompute`);
+  assert.equal(recomputed.status, 200, JSON.stringify(recomputed.body));
+  assert.equal(recomputed.body.recomputed, true);
+  const weights = recomputed.body.current_weights;
+  assert.ok(weights.c > 0.4, JSON.stringify(weights));
+
+  // After: the payload serves the new weights; early users stay put on both sides.
+  const after = await sdk(true);
+  const plain = await sdk(false);
+  // OFREP evaluates on the server, sticky from the stored exposures as /assign is.
+  await OpenFeature.setProviderAndWait(new OFREPProvider({
+    baseUrl: env.baseUrl, headers: [['Authorization', `Bearer ${env.sdkSecret}`]],
+  }));
+  const ofrep = OpenFeature.getClient();
+  let moved = 0;
+  for (const [user, variant] of first) {
+    const decision = await assignOf(user);
+    assert.equal(decision.variant, variant, user);
+    assert.equal(decision.sticky, true, user);
+    assert.equal(await keyFor(after, user), variant, user);
+    const details = await ofrep.getObjectDetails('bandit_nudge', { fallback: true }, { targetingKey: user });
+    assert.equal(details.variant, variant, `${user}: ${JSON.stringify(details)}`);
+    if (await keyFor(plain, user) !== variant) moved++;
+  }
+  assert.ok(moved > 30, `hashing alone would move ${moved} users: the sticky check must not be vacuous`);
+  // New users: the current weights on both sides.
+  const counts = {};
+  for (let i = 0; i < 600; i++) {
+    const user = `bandit-late-${i}`;
+    const decision = await assignOf(user);
+    assert.equal(decision.sticky, false);
+    assert.equal(await keyFor(plain, user), decision.variant, user);
+    counts[decision.variant] = (counts[decision.variant] ?? 0) + 1;
+  }
+  assert.ok(Math.abs(counts.c / 600 - weights.c) < 0.07, `${JSON.stringify(counts)} vs ${JSON.stringify(weights)}`);
+  after.destroy();
+  plain.destroy();
+});

@@ -809,6 +809,25 @@ TEST_P(ExperimentAnalysisTest, ExposureCountsUseFirstExposure) {
   EXPECT_TRUE(store_->exposure_counts("missing")->empty());
 }
 
+TEST_P(ExperimentAnalysisTest, FirstExposureVariantIsTheEarliestExposure) {
+  REQUIRE_STORE();
+  ingest_fixture();
+  EXPECT_EQ(*store_->first_exposure_variant("e", "u1"), "control");
+  EXPECT_EQ(*store_->first_exposure_variant("e", "u3"), "treatment");
+  // u5 saw treatment at T0+150, then control: the first one counts.
+  EXPECT_EQ(*store_->first_exposure_variant("e", "u5"), "treatment");
+  EXPECT_EQ(*store_->first_exposure_variant("other", "u1"), "treatment");
+  EXPECT_FALSE(store_->first_exposure_variant("other", "u3")->has_value());
+  EXPECT_FALSE(store_->first_exposure_variant("e", "u7")->has_value());  // has events only
+  EXPECT_FALSE(store_->first_exposure_variant("e", "nobody")->has_value());
+  EXPECT_FALSE(store_->first_exposure_variant("missing", "u1")->has_value());
+  // A later exposure (new segment) is seen by the next lookup.
+  EventBatch later;
+  later.exposures = {{"other", "u3", "control", kT0 + 9000}};
+  ASSERT_TRUE(store_->ingest(later).is_ok());
+  EXPECT_EQ(*store_->first_exposure_variant("other", "u3"), "control");
+}
+
 TEST_P(ExperimentAnalysisTest, VariantMetricStatsAreSufficientStatistics) {
   REQUIRE_STORE();
   ingest_fixture();

@@ -262,6 +262,64 @@ test('warns about a sample ratio mismatch', async () => {
   await screenshot('09-ab-tests-after');
 });
 
+test('a bandit test shows its weights over time and probability best per arm', async () => {
+  const body = {
+    test_name: `E2E bandit ${Date.now()}`, feature_name: 'savings_nudge', success_metrics: ['conversion_rate'],
+    test_groups: { control: {}, b: {}, c: {} }, traffic_allocation: { control: 0.34, b: 0.33, c: 0.33 },
+    bandit: { enabled: true, recompute_interval_minutes: 60 },
+  };
+  const created = await api(env.baseUrl, env.adminKey, 'POST', '/ab-tests', body);
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const id = created.body.test_id;
+  // min_weight above 1/arms is refused with the field named.
+  const bad = await api(env.baseUrl, env.adminKey, 'POST', '/ab-tests',
+                        { ...body, bandit: { enabled: true, min_weight: 0.5 } });
+  assert.equal(bad.status, 422, JSON.stringify(bad.body));
+  assert.match(JSON.stringify(bad.body), /bandit\.min_weight/);
+  const start = await api(env.baseUrl, env.adminKey, 'POST', `/ab-tests/${encodeURIComponent(id)}/start`);
+  assert.ok(start.status < 300, JSON.stringify(start.body));
+  // 450 users through /assign (so the bandit's own split is used), then conversions:
+  // c converts at 40%, the others at 10%.
+  const now = Math.floor(Date.now() / 1000);
+  const events = [];
+  const seen = {};
+  for (let i = 0; i < 450; i++) {
+    const user = `e2e_bandit_${i}`;
+    const a = await api(env.baseUrl, env.adminKey, 'POST', `/ab-tests/${encodeURIComponent(id)}/assign`, { user_id: user });
+    assert.equal(a.status, 200, JSON.stringify(a.body));
+    const variant = a.body.variant;
+    seen[variant] = (seen[variant] ?? 0) + 1;
+    if (seen[variant] % 10 < (variant === 'c' ? 4 : 1)) {
+      events.push({ type: 'metric', user_id: user, metric: 'conversion_rate', value: 1, at: iso(now + 5) });
+    }
+  }
+  const ingest = await api(env.baseUrl, env.adminKey, 'POST', '/events', { events });
+  assert.equal(ingest.status, 200, JSON.stringify(ingest.body));
+  const recomputed = await api(env.baseUrl, env.adminKey, 'POST', `/ab-tests/${encodeURIComponent(id)}/bandit/recompute`);
+  assert.equal(recomputed.status, 200, JSON.stringify(recomputed.body));
+  assert.equal(recomputed.body.recomputed, true);
+  assert.ok(recomputed.body.current_weights.c > 0.4, JSON.stringify(recomputed.body.current_weights));
+  // Idempotent within the period.
+  const again = await api(env.baseUrl, env.adminKey, 'POST', `/ab-tests/${encodeURIComponent(id)}/bandit/recompute`);
+  assert.equal(again.body.recomputed, false);
+  const bandit = await apiGet(`/ab-tests/${encodeURIComponent(id)}/bandit`);
+  assert.equal(bandit.status, 200);
+  assert.equal(bandit.body.history.length, 1);
+
+  await goto(`#/ab-tests/${encodeURIComponent(id)}`);
+  const card = page.locator('.results [data-role="bandit"]');
+  await card.waitFor();
+  await card.locator('[data-chart="bandit-weights"] canvas').first().waitFor();
+  const rows = await card.locator('table[data-role="bandit-arms"] tbody tr').allInnerTexts();
+  assert.equal(rows.length, 3);
+  const cRow = rows.find((r) => r.startsWith('c'));
+  const pct = (v) => `${(v * 100).toFixed(1)}%`;
+  assert.ok(cRow.includes(pct(bandit.body.current_weights.c)), `${cRow} vs ${JSON.stringify(bandit.body.current_weights)}`);
+  assert.ok(cRow.includes(pct(bandit.body.best_arm_probability.c)), cRow);
+  assert.match(await card.innerText(), /Thompson sampling \(top-two\)/);
+  await screenshot('08b-bandit-weights');
+});
+
 test('shows a user\'s recommendations and upgrade timing', async () => {
   // A demo user: the first target of a retention campaign if any, else a user the API knows.
   let userId = 'u000010';

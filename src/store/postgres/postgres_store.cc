@@ -1029,6 +1029,20 @@ Result<std::int64_t> PostgresStore::count_multi_variant_users(const std::string&
   return count;
 }
 
+Result<std::optional<std::string>> PostgresStore::first_exposure_variant(
+    const std::string& experiment_id, const std::string& user_id) {
+  FULCRUM_WITH_LEASE(lease);
+  // An index-only read of exposures_experiment_user (experiment_id, user_id, at, variant).
+  auto result = run(lease.conn(),
+                    "SELECT variant FROM exposures WHERE experiment_id = $1 AND user_id = $2 "
+                    "ORDER BY at, variant LIMIT 1",
+                    Params().add(experiment_id).add(user_id));
+  if (!result.is_ok()) return result.status();
+  std::optional<std::string> variant;
+  each_row(*result, [&](const Row& row) { variant = row.text(0); });
+  return variant;
+}
+
 Result<std::vector<VariantMetricStats>> PostgresStore::variant_metric_stats(
     const std::string& experiment_id, const std::string& metric, UnixSeconds pre_period_seconds) {
   FULCRUM_WITH_LEASE(lease);

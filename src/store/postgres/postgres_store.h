@@ -52,6 +52,8 @@ class PostgresStore final : public Store {
   Result<std::vector<std::pair<std::string, std::int64_t>>> exposure_counts(
       const std::string& experiment_id) override;
   Result<std::int64_t> count_multi_variant_users(const std::string& experiment_id) override;
+  Result<std::optional<std::string>> first_exposure_variant(const std::string& experiment_id,
+                                                            const std::string& user_id) override;
   Result<std::vector<VariantMetricStats>> variant_metric_stats(
       const std::string& experiment_id, const std::string& metric,
       UnixSeconds pre_period_seconds) override;

@@ -623,6 +623,28 @@ Result<std::int64_t> SqliteStore::count_multi_variant_users(const std::string& e
   return (*snapshot)->multi_variant_users;
 }
 
+Result<std::optional<std::string>> SqliteStore::first_exposure_variant(
+    const std::string& experiment_id, const std::string& user_id) {
+  FULCRUM_WITH_READER(reader);
+  std::optional<std::uint32_t> user_key;
+  {
+    Statement query(reader.db(), "SELECT user_key FROM user_keys WHERE user_id = ?1");
+    query.bind(1, user_id);
+    FULCRUM_RETURN_IF_ERROR(query.each_row(
+        [&](const Statement& row) { user_key = static_cast<std::uint32_t>(row.int64(0)); }));
+  }
+  if (!user_key) return std::optional<std::string>();
+  // The cached first-exposure table answers by array lookup; it is rebuilt when the
+  // experiment's segments changed since it was built.
+  auto snapshot = first_exposures(reader.db(), experiment_id);
+  if (!snapshot.is_ok()) return snapshot.status();
+  const SqliteFirstExposures& exposed = **snapshot;
+  if (*user_key >= exposed.slot_of_key.size()) return std::optional<std::string>();
+  const std::uint32_t slot = exposed.slot_of_key[*user_key];
+  if (slot == 0) return std::optional<std::string>();
+  return std::optional<std::string>(exposed.variants[exposed.variant_index[slot - 1]]);
+}
+
 // --- migration 2 ------------------------------------------------------------------------------
 
 Status SqliteStore::convert_legacy_events() {

@@ -270,6 +270,7 @@ function renderResults(r) {
       h('p', {}, 'No metric results yet: no exposures or conversions have been recorded for this test.'))));
   }
   for (const metric of metrics) out.push(metricCard(metric, r.control, r.alpha));
+  if (r.bandit) out.push(banditCard(r.bandit));
   out.push(conversionOverTime(r));
   return out;
 }
@@ -368,6 +369,41 @@ function intervalText(lift, relative, percent) {
   if (relative) return `[${(lo * 100).toFixed(2)}%, ${(hi * 100).toFixed(2)}%]`;
   return percent ? `[${(lo * 100).toFixed(2)}, ${(hi * 100).toFixed(2)}] pp`
                  : `[${fmt.number(lo, 3)}, ${fmt.number(hi, 3)}]`;
+}
+
+// A bandit test: the weights in force, each arm's probability of being best, and the
+// weights over time from the history the bandit_weights job writes.
+function banditCard(b) {
+  const history = Array.isArray(b.history) ? b.history : [];
+  const groups = Object.keys(b.current_weights || {});
+  const latest = history.length ? history[history.length - 1] : null;
+  const rows = groups.map((g) => {
+    const arm = latest?.arms?.find((a) => a.group === g);
+    return {
+      group: g,
+      weight: fmt.percent(b.current_weights[g]),
+      best: fmt.percent(b.best_arm_probability?.[g]),
+      users: arm ? fmt.number(arm.users) : '—',
+    };
+  });
+  const settings = `Thompson sampling${b.top_two ? ' (top-two)' : ''} on ${fmt.label(b.metric || '')}, ` +
+    `at least ${(b.min_weight * 100).toFixed(1)}% per arm, recomputed every ` +
+    `${fmt.number(b.recompute_interval_minutes / 60, 2)} h` +
+    (b.updated_at ? `; last ${fmt.date(Date.parse(b.updated_at))}` : '; not recomputed yet');
+  const x = history.map((e) => Date.parse(e.at) / 1000);
+  const series = groups.map((g) => ({
+    label: g,
+    values: history.map((e) => e.arms?.find((a) => a.group === g)?.weight ?? null),
+  }));
+  return card('Bandit weights over time', h('div', { 'data-role': 'bandit' },
+    h('p', { class: 'muted small' }, settings),
+    table([{ label: 'Arm', value: (row) => row.group },
+      { label: 'Current weight', value: (row) => row.weight },
+      { label: 'Probability best', value: (row) => row.best },
+      { label: 'Users', value: (row) => row.users }], rows, { 'data-role': 'bandit-arms' }),
+    history.length ? lineChart(x, series, { percent: true, name: 'bandit-weights' })
+      : h('p', { class: 'muted', 'data-role': 'bandit-empty' },
+        'No recomputation yet: users are split by the starting weights.')));
 }
 
 // Cumulative conversion by day. Accepts the shapes an engine may emit:
