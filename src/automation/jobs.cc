@@ -303,8 +303,9 @@ Result<json> run_experiment_policies(Store& store, const Clock& clock, const Aud
 }
 
 Result<json> run_change_feed_pruning(Store& store, const Clock& clock, UnixSeconds retention,
-                                     const JobContext& context) {
-  constexpr std::size_t kBatch = 5000;  // short write transactions beside the live traffic
+                                     const JobContext& context, std::size_t batch) {
+  // Short write transactions beside the live traffic.
+  const std::size_t kBatch = batch == 0 ? 1 : batch;
   const UnixSeconds before = clock.now() - retention;
   std::int64_t deleted = 0;
   int batches = 0;

@@ -61,10 +61,11 @@ Result<nlohmann::json> apply_ramp(Store& store, const Clock& clock, const AuditS
                                   const experiments::Experiment& test,
                                   const nlohmann::json& results,
                                   const std::vector<HealthFinding>& findings, bool safety_clear);
-// Deletes fanned-out change-feed rows older than `retention`, in batches, until none is left
-// or the job's time bound passes. Pending rows are kept whatever their age.
+// Deletes fanned-out change-feed rows older than `retention`, `batch` rows per transaction,
+// until none is left or the job's time bound passes. Pending rows are kept whatever their age.
 Result<nlohmann::json> run_change_feed_pruning(Store& store, const Clock& clock,
-                                               UnixSeconds retention, const JobContext& context);
+                                               UnixSeconds retention, const JobContext& context,
+                                               std::size_t batch = 5000);
 Result<nlohmann::json> run_sunset_review(AutomatedOptimization& optimization, Store& store,
                                          const Clock& clock, const JobContext& context);
 
