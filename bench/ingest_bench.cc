@@ -30,6 +30,17 @@ std::filesystem::path bench_directory() {
   return directory;
 }
 
+// Google Benchmark calls a benchmark function more than once (a trial run, then the timed
+// one): each call starts from an empty store, so ids of an earlier call are not duplicates
+// and every run ingests into a store of the same size.
+std::filesystem::path fresh_store_path(const std::string& name) {
+  const auto path = bench_directory() / name;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::filesystem::remove(path.string() + suffix);
+  }
+  return path;
+}
+
 // Demo events (without the user/feature records), regrouped into batches of `batch_size`.
 std::vector<EventBatch> demo_batches(std::size_t batch_size) {
   demo::DemoOptions options;
@@ -52,7 +63,7 @@ std::vector<EventBatch> demo_batches(std::size_t batch_size) {
 void store_ingest(benchmark::State& state) {
   const auto batch_size = static_cast<std::size_t>(state.range(0));
   const std::vector<EventBatch> batches = demo_batches(batch_size);
-  const auto path = bench_directory() / ("store_" + std::to_string(batch_size) + ".db");
+  const auto path = fresh_store_path("store_" + std::to_string(batch_size) + ".db");
   auto store = open_store(path.string());
   if (!store.is_ok()) {
     state.SkipWithError(store.status().to_string().c_str());
@@ -109,8 +120,8 @@ std::string event_id_number(std::uint64_t n, bool ordered) {
 void store_ingest_with_event_ids(benchmark::State& state, bool ordered) {
   const auto batch_size = static_cast<std::size_t>(state.range(0));
   const std::vector<EventBatch> batches = demo_batches(batch_size);
-  const auto path = bench_directory() / ("store_ids_" + std::string(ordered ? "ordered_" : "") +
-                                         std::to_string(batch_size) + ".db");
+  const auto path = fresh_store_path("store_ids_" + std::string(ordered ? "ordered_" : "") +
+                                     std::to_string(batch_size) + ".db");
   auto store = open_store(path.string());
   if (!store.is_ok()) {
     state.SkipWithError(store.status().to_string().c_str());
