@@ -372,7 +372,7 @@ TEST_F(SdkRoutesTest, CoverageChangeIsSeenByEveryPathAndKeepsVariants) {
     const json remote_feature = remote.json()["features"]["checkout_colour"];
     std::string variant;
     if (decision["in_experiment"]) {
-      variant = decision["variant"];
+      variant = decision["variant"].get<std::string>();
       EXPECT_EQ(single.json()["reason"], "SPLIT") << user;
       EXPECT_EQ(single.json()["variant"], variant) << user;
       EXPECT_EQ(remote_feature["rules"][0]["tracks"][0]["result"]["key"], variant) << user;

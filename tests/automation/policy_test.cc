@@ -276,12 +276,9 @@ TEST_F(PolicyTest, GuardrailHarmRollsTheRampBackAuditsAndAnnounces) {
                          {{"guardrail_metrics", {"session_minutes"}},
                           {"ramp", {{"steps", {0.01, 0.05, 0.25, 0.5}}}}})
                   .is_ok());
-  // The ramp starts at its 25% step (the test's coverage), nothing changes yet.
-  ASSERT_TRUE(run_experiment_policies(store(), clock_, audit(), context()).is_ok());
-  EXPECT_EQ(get_policy(store(), id)->ramp_state->step, 2);
-  EXPECT_DOUBLE_EQ(experiments::get_ab_test(store(), id)->config.coverage, 0.25);
-
-  plant(id, 10, 10, 10.0, 8.0);  // the treatment cuts session minutes: a harmed guardrail
+  // The ramp stands at its 25% step (the test's coverage) when the treatment turns out to
+  // cut session minutes: a harmed guardrail.
+  plant(id, 10, 10, 10.0, 8.0);
   auto acted = run_experiment_policies(store(), clock_, audit(), context());
   ASSERT_TRUE(acted.is_ok()) << acted.status().to_string();
   ASSERT_EQ((*acted)["actions"].size(), 1u) << acted->dump();
@@ -294,6 +291,7 @@ TEST_F(PolicyTest, GuardrailHarmRollsTheRampBackAuditsAndAnnounces) {
   EXPECT_EQ(test->status, experiments::ExperimentStatus::kActive);  // rolled back, not paused
   EXPECT_DOUBLE_EQ(test->config.coverage, 0.05);
   EXPECT_EQ(get_policy(store(), id)->ramp_state->status, "rolled_back");
+  EXPECT_EQ(get_policy(store(), id)->ramp_state->step, 1);
 
   bool audited = false;
   ASSERT_TRUE(store().scan_audit([&](const AuditEntry& entry) {
