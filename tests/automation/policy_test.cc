@@ -306,7 +306,7 @@ TEST_F(PolicyTest, GuardrailHarmRollsTheRampBackAuditsAndAnnounces) {
   // The outbox holds the alert: a delivery row is written and the receiver gets it signed.
   WebhookDispatcher dispatcher(store(), clock_);
   ASSERT_TRUE(dispatcher.fan_out_pending().is_ok());
-  auto rows = store().list_webhook_deliveries({endpoint->id, "", 100});
+  auto rows = store().list_webhook_deliveries({endpoint->endpoint_id, "", 100});
   ASSERT_TRUE(rows.is_ok());
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ((*rows)[0].event_type, "health.alert");

@@ -290,8 +290,11 @@ TEST_F(ServiceTest, CoverageRampKeepsEveryIncludedUserInTheirVariant) {
       if (was.empty() && !is.empty()) ++joined;
     }
     EXPECT_EQ(moved, 0) << coverage;
-    if (coverage > previous) EXPECT_EQ(left, 0) << coverage;  // raising adds users only
-    if (coverage < previous) EXPECT_EQ(joined, 0) << coverage;  // lowering removes users only
+    if (coverage > previous) {
+      EXPECT_EQ(left, 0) << coverage;  // raising adds users only
+    } else {
+      EXPECT_EQ(joined, 0) << coverage;  // lowering removes users only
+    }
     // Included share ~ coverage (within 4 binomial standard deviations), split by weight.
     const double sd = std::sqrt(coverage * (1 - coverage) / kUsers);
     EXPECT_NEAR(included / static_cast<double>(kUsers), coverage, 4 * sd + 1e-9) << coverage;
