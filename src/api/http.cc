@@ -1,7 +1,10 @@
 #include "api/http.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+
+#include <boost/beast/http/status.hpp>
 
 #include "core/ids.h"
 #include "core/limits.h"
@@ -167,6 +170,71 @@ Status reject_unknown_fields(const nlohmann::json& object,
     }
   }
   return Status::ok();
+}
+
+bool status_has_no_body(int status) {
+  return (status >= 100 && status < 200) || status == 204 || status == 304;
+}
+
+std::string response_head(const Response& response, unsigned version, bool keep_alive,
+                          std::string_view request_id, bool hsts) {
+  std::vector<std::pair<std::string_view, std::string_view>> fields;
+  fields.reserve(response.headers.size() + 4);
+  auto same_name = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) ==
+                    std::tolower(static_cast<unsigned char>(y));
+           });
+  };
+  auto set = [&](std::string_view name, std::string_view value) {
+    for (auto& field : fields) {
+      if (same_name(field.first, name)) {
+        field.second = value;
+        return;
+      }
+    }
+    fields.emplace_back(name, value);
+  };
+  set("Content-Type", response.content_type);
+  set("X-Content-Type-Options", "nosniff");
+  if (!request_id.empty()) set("X-Request-Id", request_id);
+  // HSTS only where it is true: on a TLS connection (RFC 6797 section 7.2).
+  if (hsts) set("Strict-Transport-Security", "max-age=31536000");
+  for (const auto& [name, value] : response.headers) set(name, value);
+
+  std::string head;
+  head.reserve(160 + response.headers.size() * 48);
+  head += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  head += std::to_string(response.status);
+  head += ' ';
+  const auto reason =
+      boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(response.status));
+  head.append(reason.data(), reason.size());
+  head += "\r\n";
+  auto append_clean = [&head](std::string_view text) {
+    for (char c : text) {
+      if (c != '\r' && c != '\n') head += c;
+    }
+  };
+  for (const auto& [name, value] : fields) {
+    if (same_name(name, "Content-Length") || same_name(name, "Connection") ||
+        same_name(name, "Transfer-Encoding")) {
+      continue;  // framing is the server's, never a handler's
+    }
+    append_clean(name);
+    head += ": ";
+    append_clean(value);
+    head += "\r\n";
+  }
+  if (!status_has_no_body(response.status)) {
+    head += "Content-Length: ";
+    head += std::to_string(response.body.size());
+    head += "\r\n";
+  }
+  if (version == 10 && keep_alive) head += "Connection: keep-alive\r\n";
+  if (version != 10 && !keep_alive) head += "Connection: close\r\n";
+  head += "\r\n";
+  return head;
 }
 
 std::string encode_page_cursor(UnixSeconds created_at, std::string_view id) {

@@ -93,6 +93,17 @@ Response problem(const Status& status, int invalid_argument_status = 422);
 // CORS for the SDK routes, which browsers call from any origin (the client key in the path,
 // not a cookie, is the credential): also on their errors, or a browser hides the problem.
 void add_sdk_cors(Response& response);
+
+// The status line and header fields of `response` (RFC 9112 sections 4 and 5), to be written
+// in front of its body in one gathered write. Fields the server sets first (Content-Type,
+// X-Content-Type-Options, X-Request-Id, HSTS on TLS) are replaced by a handler's field of
+// the same name, and a repeated name keeps its last value. Content-Length is the body's size,
+// none for 1xx, 204 and 304 (which have no body); `Connection: close` or `keep-alive` as
+// HTTP/1.1 and 1.0 need. CR and LF never reach the wire from a field.
+std::string response_head(const Response& response, unsigned version, bool keep_alive,
+                          std::string_view request_id, bool hsts);
+// Whether a response of this status carries no body (1xx, 204, 304).
+bool status_has_no_body(int status);
 int http_status_for(const Status& status, int invalid_argument_status = 422);
 
 // Parses a JSON request body into an object with parse_untrusted_json's size and depth

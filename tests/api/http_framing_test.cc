@@ -1,6 +1,8 @@
 // check_request_framing on raw request heads (RFC 9112 sections 2.2, 3, 5, 6.1, 6.3).
 #include "api/http_framing.h"
 
+#include "api/http.h"
+
 #include <gtest/gtest.h>
 
 namespace fulcrum::api {
@@ -79,6 +81,40 @@ TEST(HttpFramingTest, RefusesMalformedRequestLines) {
   }
   EXPECT_FALSE(check("GET / HTTP/1.1\r\nHost: x\r\n").is_ok());  // no end of head
   EXPECT_FALSE(check("").is_ok());
+}
+
+// The response head the server writes itself (no Beast serializer on the hot path).
+TEST(ResponseHeadTest, StatusLineFieldsLengthAndConnection) {
+  Response ok = Response::text(200, "{\"a\":1}", "application/json");
+  ok.headers.emplace_back("ETag", "\"v1\"");
+  EXPECT_EQ(response_head(ok, 11, true, "req1", false),
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            "X-Content-Type-Options: nosniff\r\nX-Request-Id: req1\r\nETag: \"v1\"\r\n"
+            "Content-Length: 7\r\n\r\n");
+  EXPECT_EQ(response_head(ok, 11, false, "", true),
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            "X-Content-Type-Options: nosniff\r\n"
+            "Strict-Transport-Security: max-age=31536000\r\nETag: \"v1\"\r\n"
+            "Content-Length: 7\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(response_head(ok, 10, true, "", false).find("HTTP/1.0 200 OK\r\n"),
+            std::string::npos);
+  EXPECT_NE(response_head(ok, 10, true, "", false).find("Connection: keep-alive\r\n"),
+            std::string::npos);
+}
+
+TEST(ResponseHeadTest, NoLengthWithoutBodyAndHandlersCannotFrameOrInject) {
+  Response not_modified;
+  not_modified.status = 304;
+  not_modified.headers.emplace_back("content-type", "text/plain");  // replaces, any case
+  not_modified.headers.emplace_back("Content-Length", "99");        // framing is the server's
+  not_modified.headers.emplace_back("X-Note", "a\r\nSet-Cookie: x=1");
+  const std::string head = response_head(not_modified, 11, true, "", false);
+  EXPECT_EQ(head,
+            "HTTP/1.1 304 Not Modified\r\nContent-Type: text/plain\r\n"
+            "X-Content-Type-Options: nosniff\r\nX-Note: aSet-Cookie: x=1\r\n\r\n");
+  EXPECT_TRUE(status_has_no_body(204));
+  EXPECT_TRUE(status_has_no_body(101));
+  EXPECT_FALSE(status_has_no_body(200));
 }
 
 }  // namespace
