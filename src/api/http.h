@@ -66,9 +66,6 @@ struct Response {
   // The entity the call touched, recorded in the audit log (e.g. a created test_id); when
   // empty the audit target is the route's first path parameter.
   std::string audit_target;
-  // What a successful call changed, appended to its audit entry's outcome ("ok: <detail>"),
-  // e.g. "coverage 0.05 -> 0.25". Empty: the outcome is just "ok".
-  std::string audit_detail;
   // Exposures the call must store before it is answered. The server writes them in the same
   // transaction as the call's audit entry, together with concurrent calls' (group commit),
   // and answers only after that commit; if it fails the answer becomes a 5xx problem.

@@ -159,7 +159,8 @@ void register_experiment_routes(Router& router, ApiContext& context) {
   }
 
   // A seed-preserving coverage change (experiments::set_coverage): included users keep their
-  // variant; the audit entry records the old and the new value.
+  // variant. Besides the call's audit entry, an "experiment.coverage" entry records the old
+  // and the new value.
   router.add(Route("PUT", api_path("/ab-tests/{test_id}/coverage"), admin,
                    [&context, cache](const Request& request, const AuthContext& caller) {
                      Result<nlohmann::json> body = parse_json_object(request.body);
@@ -180,11 +181,19 @@ void register_experiment_routes(Router& router, ApiContext& context) {
 #ifdef FULCRUM_HAVE_OPTIMIZATION
                      context.optimization->dashboard_changed(DashboardSection::kAbTests);
 #endif
-                     Response response = experiment_response(200, updated->experiment);
-                     response.audit_detail = "coverage " +
-                                             format_fraction(updated->previous_coverage) + " -> " +
-                                             format_fraction(updated->experiment.config.coverage);
-                     return response;
+                     // The call's own audit entry says "ok"; this one says what changed.
+                     AuditEntry change;
+                     change.at = context.clock.now();
+                     change.actor = caller.actor;
+                     change.action = "experiment.coverage";
+                     change.target = test_id;
+                     change.outcome = "ok: coverage " +
+                                      format_fraction(updated->previous_coverage) + " -> " +
+                                      format_fraction(updated->experiment.config.coverage);
+                     auto audited =
+                         append_audit(context.store, *context.audit_key, std::move(change));
+                     if (!audited.is_ok()) return problem(audited.status());
+                     return experiment_response(200, updated->experiment);
                    })
                  .audited());
 

@@ -628,9 +628,6 @@ Server::Impl::Processed Server::Impl::process(const Route& route, const Request&
   if (target.empty() && !request.params.empty()) target = request.params.begin()->second;
   AuditEntry entry = call_audit_entry(clock.now(), identity.actor, request.method, route.pattern,
                                       std::move(target), response.status);
-  if (response.status < 400 && !response.audit_detail.empty()) {
-    entry.outcome += ": " + response.audit_detail;
-  }
   return Processed{std::move(response), std::move(entry)};
 }
 

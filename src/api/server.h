@@ -99,8 +99,6 @@ struct ServerOptions {
   std::int64_t webhook_retry_cap_seconds = 3600;
   int webhook_max_attempts = 8;
   std::chrono::milliseconds webhook_timeout{10'000};
-  // The change_feed_pruning job deletes fanned-out change-feed rows older than this.
-  int change_feed_retention_days = 7;
 };
 
 class Server {

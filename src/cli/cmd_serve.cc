@@ -165,10 +165,6 @@ CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
                  "Time a receiver has to answer one delivery")
       ->capture_default_str()
       ->check(CLI::Range(100, 120'000));
-  app.add_option("--change-feed-retention-days", args->options.change_feed_retention_days,
-                 "Days fanned-out change-feed rows are kept (the change_feed_pruning job)")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 3650));
   app.add_option("--audit-checkpoints", args->checkpoint_file,
                  "Append signed checkpoints of the audit head here (default: next to the key "
                  "file, <name>.audit-checkpoints; 'off' disables)");

@@ -9,6 +9,7 @@
 #include <map>
 #include <sys/socket.h>
 
+#include "api/audit.h"
 #include "api_test_support.h"
 #include "flags/encryption.h"
 #include "flags/service.h"
@@ -411,13 +412,15 @@ TEST_F(SdkRoutesTest, CoverageChangeIsSeenByEveryPathAndKeepsVariants) {
   EXPECT_GT(inside, 0);
   bool audited = false;
   ASSERT_TRUE(store_->scan_audit([&](const AuditEntry& entry) {
-    if (entry.action == "PUT /ab-tests/{test_id}/coverage" && entry.outcome.starts_with("ok")) {
+    if (entry.action == "experiment.coverage") {
       audited = true;
       EXPECT_EQ(entry.outcome, "ok: coverage 0.8 -> 0.3");
       EXPECT_EQ(entry.target, test_id);
+      EXPECT_FALSE(entry.actor.empty());
     }
   }).is_ok());
   EXPECT_TRUE(audited);
+  EXPECT_TRUE(verify_audit_chain(*store_, server_->audit_key())->intact);
 }
 
 TEST_F(SdkRoutesTest, OfrepErrorsUseTheSpecCodesAndNameTheField) {
