@@ -200,6 +200,7 @@ TEST_F(PolicyTest, RampAdvancesStepByStepOverSimulatedDays) {
   json request = test_request("frequentist");
   request["coverage"] = 0.01;
   request["metric_roles"] = {{"session_minutes", "guardrail"}};
+  request["test_id"] = "ramp_over_days";  // a fixed hash seed: the same users every run
   auto created = experiments::create_ab_test(store(), clock_, request);
   ASSERT_TRUE(created.is_ok()) << created.status().to_string();
   const std::string id = created->test_id;
@@ -232,6 +233,7 @@ TEST_F(PolicyTest, RampAdvancesStepByStepOverSimulatedDays) {
     ASSERT_TRUE(store().ingest(batch).is_ok());
     auto run = run_experiment_policies(store(), clock_, audit(), context());
     ASSERT_TRUE(run.is_ok()) << run.status().to_string();
+    EXPECT_EQ((*run)["evaluated"], 1) << "tick " << tick << ": " << run->dump();
     coverage_by_tick.push_back({tick, experiments::get_ab_test(store(), id)->config.coverage});
     clock_.advance(6 * 3600);
   }
