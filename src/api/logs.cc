@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <spdlog/logger.h>
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include "core/untrusted_json.h"
@@ -32,6 +32,46 @@ std::string now_iso_millis() {
   return text;
 }
 
+// A log file written with write(2) on one descriptor (O_APPEND, 0600). Reopening (after
+// logrotate moved the file) opens the path again and dup2()s it onto the same descriptor
+// number, atomically for concurrent writers and for the crash handler, which holds that
+// number too.
+class AppendFileSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit AppendFileSink(int fd) : fd_(fd) {}
+  ~AppendFileSink() override { ::close(fd_); }
+  int fd() const { return fd_; }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& message) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(message, formatted);
+    const char* data = formatted.data();
+    std::size_t left = formatted.size();
+    while (left > 0) {
+      const ssize_t written = ::write(fd_, data, left);
+      if (written < 0 && errno == EINTR) continue;
+      if (written <= 0) return;  // a full disk loses log lines, never the request
+      data += written;
+      left -= static_cast<std::size_t>(written);
+    }
+  }
+  void flush_() override {}
+
+ private:
+  int fd_;
+};
+
+Result<int> open_log_file(const std::string& target, const std::string& name) {
+  // Created owner-only (not with the umask's mode).
+  const int fd = ::open(target.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Status(StatusCode::kInvalidArgument,
+                  "cannot open log file " + target + ": " + std::strerror(errno), name);
+  }
+  return fd;
+}
+
 Result<std::shared_ptr<spdlog::logger>> make_logger(const std::string& name,
                                                    const std::string& target, int* fd_out) {
   spdlog::sink_ptr sink;
@@ -43,18 +83,11 @@ Result<std::shared_ptr<spdlog::logger>> make_logger(const std::string& name,
       sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
       if (fd_out) *fd_out = 2;
     } else {
-      // Created owner-only before spdlog opens it (it would use the umask's mode).
-      const int fd = ::open(target.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-      if (fd < 0) {
-        return Status(StatusCode::kInvalidArgument,
-                      "cannot open log file " + target + ": " + std::strerror(errno), name);
-      }
-      ::close(fd);
-      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(target, /*truncate=*/false);
-      if (fd_out) {
-        // A separate descriptor for the crash handler (write(2) only, async-signal-safe).
-        *fd_out = ::open(target.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-      }
+      auto fd = open_log_file(target, name);
+      if (!fd.is_ok()) return fd.status();
+      sink = std::make_shared<AppendFileSink>(*fd);
+      // The crash handler writes to the same descriptor (write(2) only, async-signal-safe).
+      if (fd_out) *fd_out = *fd;
     }
   } catch (const std::exception& error) {
     return Status(StatusCode::kInvalidArgument, "cannot open log " + target + ": " + error.what(),
@@ -65,6 +98,20 @@ Result<std::shared_ptr<spdlog::logger>> make_logger(const std::string& name,
   logger->set_level(spdlog::level::info);
   logger->flush_on(spdlog::level::info);
   return logger;
+}
+
+// Points `fd` at a fresh open of `target` (the file now at that path).
+Status reopen_onto(int fd, const std::string& target, const std::string& name) {
+  auto fresh = open_log_file(target, name);
+  if (!fresh.is_ok()) return fresh.status();
+  const int replaced = ::dup2(*fresh, fd);
+  const int error = errno;
+  ::close(*fresh);
+  if (replaced < 0) {
+    return Status(StatusCode::kInternal,
+                  "cannot reopen log file " + target + ": " + std::strerror(error), name);
+  }
+  return Status::ok();
 }
 
 thread_local char current_request_id[130] = {0};
@@ -123,10 +170,13 @@ void on_fatal_signal(int signal_number) {
 }  // namespace
 
 Status ServerLogs::open(const std::string& access, const std::string& error) {
+  access_path_ = access == "-" ? "" : access;
+  error_path_ = error;
+  access_fd_ = -1;
   if (access.empty()) {
     access_.reset();
   } else {
-    auto logger = make_logger("access-log", access, nullptr);
+    auto logger = make_logger("access-log", access, &access_fd_);
     if (!logger.is_ok()) return logger.status();
     access_ = std::move(*logger);
   }
@@ -135,6 +185,16 @@ Status ServerLogs::open(const std::string& access, const std::string& error) {
   if (!logger.is_ok()) return logger.status();
   error_ = std::move(*logger);
   error_fd_ = fd >= 0 ? fd : 2;
+  return Status::ok();
+}
+
+Status ServerLogs::reopen() {
+  if (!access_path_.empty() && access_fd_ >= 0) {
+    FULCRUM_RETURN_IF_ERROR(reopen_onto(access_fd_, access_path_, "access-log"));
+  }
+  if (!error_path_.empty() && error_fd_ > 2) {
+    FULCRUM_RETURN_IF_ERROR(reopen_onto(error_fd_, error_path_, "error-log"));
+  }
   return Status::ok();
 }
 

@@ -38,6 +38,9 @@ class ServerLogs {
   // a file. Replaces loggers opened before.
   Status open(const std::string& access, const std::string& error);
   bool access_enabled() const { return access_ != nullptr; }
+  // Opens the log files again at their paths (after logrotate moved them; SIGHUP does this),
+  // onto the same descriptors, so no line is written to a moved file afterwards.
+  Status reopen();
   void access(const AccessLogLine& line);
   // level: "info", "warning", "error", "critical". `fields` are extra JSON members (strings).
   void error(std::string_view level, std::string_view event, std::string_view message,
@@ -50,6 +53,8 @@ class ServerLogs {
   std::shared_ptr<spdlog::logger> access_;
   std::shared_ptr<spdlog::logger> error_;
   int error_fd_ = 2;
+  int access_fd_ = -1;
+  std::string access_path_, error_path_;  // files only ("" for stdout/stderr)
 };
 
 // A client's X-Request-Id when it is 1..128 characters of [A-Za-z0-9._:-] (safe to echo and

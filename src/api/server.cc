@@ -154,8 +154,12 @@ void Server::Impl::wait_for_signal(std::shared_ptr<Impl> self) {
     if (signal_number == SIGHUP) {
       // Reload what can change under a running server (keys; certificates when on TLS)
       // without closing the listener.
-      self->logs.error("info", "reload", std::string("SIGHUP: reloading the key file") +
-                                             (self->tls() ? " and the TLS certificate" : ""));
+      // Log files first, so the lines below land in the new files after a logrotate.
+      const Status reopened = self->logs.reopen();
+      self->logs.error("info", "reload",
+                       std::string("SIGHUP: reopened the log files, reloading the key file") +
+                           (self->tls() ? " and the TLS certificate" : ""));
+      if (!reopened.is_ok()) self->logs.error("error", "reload", reopened.to_string());
       asio::post(self->workers, [self] {
         self->reload_keys(/*report_unchanged=*/true);
         self->reload_tls();

@@ -9,6 +9,7 @@
 
 #include "api/audit.h"
 #include "api/keyring.h"
+#include "api/logs.h"
 #include "core/ids.h"
 #include "api_test_support.h"
 
@@ -178,6 +179,45 @@ TEST_F(TrustTest, RequestIdsAreEchoedAndNamedInProblems) {
   const std::string id = generated.header("x-request-id");
   EXPECT_EQ(id.size(), 16u);
   EXPECT_EQ(generated.json()["request_id"], id);
+}
+
+// logrotate without copytruncate: the files are moved, then SIGHUP makes the server reopen
+// them (ServerLogs::reopen); later lines go to the new files, earlier ones stay in the moved.
+TEST(ServerLogsTest, ReopenAfterTheFilesWereMovedWritesToNewFiles) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("fulcrum_logs_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string access = (dir / "access.log").string();
+  const std::string error = (dir / "error.log").string();
+  ServerLogs logs;
+  ASSERT_TRUE(logs.open(access, error).is_ok());
+  const int crash_fd = logs.error_fd();
+  AccessLogLine line;
+  line.request_id = "before";
+  logs.access(line);
+  logs.error("info", "test", "before");
+  std::filesystem::rename(access, access + ".1");
+  std::filesystem::rename(error, error + ".1");
+  ASSERT_TRUE(logs.reopen().is_ok());
+  line.request_id = "after";
+  logs.access(line);
+  logs.error("info", "test", "after");
+  EXPECT_EQ(logs.error_fd(), crash_fd) << "the crash handler's descriptor follows the file";
+
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  for (const std::string& path : {access, error}) {
+    EXPECT_NE(read(path).find("after"), std::string::npos) << path;
+    EXPECT_EQ(read(path).find("before"), std::string::npos) << path;
+    EXPECT_NE(read(path + ".1").find("before"), std::string::npos) << path;
+    EXPECT_EQ(read(path + ".1").find("after"), std::string::npos) << path;
+    EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(TrustTest, AccessAndErrorLogsAreJsonLinesWithoutSecrets) {
