@@ -60,6 +60,9 @@ Response lifecycle_action(ApiContext& context, ex::ExperimentCache& cache, const
   return experiment_response(200, applied);
 }
 
+// Shortest round-trip text of a share (0.05, not 0.050000).
+std::string format_fraction(double value) { return nlohmann::json(value).dump(); }
+
 }  // namespace
 
 void register_experiment_routes(Router& router, ApiContext& context) {
@@ -155,6 +158,45 @@ void register_experiment_routes(Router& router, ApiContext& context) {
                      })
                    .audited());
   }
+
+  // A seed-preserving coverage change (experiments::set_coverage): included users keep their
+  // variant. Besides the call's audit entry, an "experiment.coverage" entry records the old
+  // and the new value.
+  router.add(Route("PUT", api_path("/ab-tests/{test_id}/coverage"), admin,
+                   [&context, cache](const Request& request, const AuthContext& caller) {
+                     Result<nlohmann::json> body = parse_json_object(request.body);
+                     if (!body.is_ok()) return problem(body.status(), 400);
+                     Status known = reject_unknown_fields(*body, {"coverage"});
+                     if (!known.is_ok()) return problem(known, 400);
+                     if (!body->contains("coverage") || !(*body)["coverage"].is_number()) {
+                       return problem(422, "coverage is required: a number in (0, 1]",
+                                      "coverage");
+                     }
+                     const std::string& test_id = request.params.at("test_id");
+                     auto updated = ex::set_coverage(context.store, context.clock, test_id,
+                                                     (*body)["coverage"].get<double>(),
+                                                     caller.caller_name());
+                     cache->invalidate(test_id);
+                     if (!updated.is_ok()) return problem(updated.status());
+                     context.documents_changed();
+#ifdef FULCRUM_HAVE_OPTIMIZATION
+                     context.optimization->dashboard_changed(DashboardSection::kAbTests);
+#endif
+                     // The call's own audit entry says "ok"; this one says what changed.
+                     AuditEntry change;
+                     change.at = context.clock.now();
+                     change.actor = caller.actor;
+                     change.action = "experiment.coverage";
+                     change.target = test_id;
+                     change.outcome = "ok: coverage " +
+                                      format_fraction(updated->previous_coverage) + " -> " +
+                                      format_fraction(updated->experiment.config.coverage);
+                     auto audited =
+                         append_audit(context.store, *context.audit_key, std::move(change));
+                     if (!audited.is_ok()) return problem(audited.status());
+                     return experiment_response(200, updated->experiment);
+                   })
+                 .audited());
 
   // The app's backend asks which variant a user sees; an exposure is recorded when the
   // user is in the running test. Inline: the decision needs the cached test (and for

@@ -513,12 +513,21 @@ json to_json(const Experiment& e) {
   out["groups"] = groups;  // assignment order (variation index)
   json phases = json::array();
   for (const PhaseRecord& p : e.phases) {
-    phases.push_back({{"phase", p.phase},
-                      {"hash_seed", p.hash_seed},
-                      {"started_at", time_json(p.started_at)},
-                      {"ended_at", time_json(p.ended_at)},
-                      {"traffic_allocation", p.traffic_allocation},
-                      {"coverage", p.coverage}});
+    json phase = {{"phase", p.phase},
+                  {"hash_seed", p.hash_seed},
+                  {"started_at", time_json(p.started_at)},
+                  {"ended_at", time_json(p.ended_at)},
+                  {"traffic_allocation", p.traffic_allocation},
+                  {"coverage", p.coverage}};
+    if (!p.coverage_changes.empty()) {
+      json changes = json::array();
+      for (const CoverageChange& c : p.coverage_changes) {
+        changes.push_back(
+            {{"at", format_iso8601(c.at)}, {"from", c.from}, {"to", c.to}, {"by", c.by}});
+      }
+      phase["coverage_changes"] = std::move(changes);
+    }
+    phases.push_back(std::move(phase));
   }
   out["phases"] = phases;
   out["created_at"] = format_iso8601(e.created_at);
@@ -569,6 +578,14 @@ Result<Experiment> experiment_from_json(const json& body) {
       record.ended_at = opt_time(p, "ended_at");
       record.traffic_allocation = p.value("traffic_allocation", json::object());
       record.coverage = p.value("coverage", 1.0);
+      if (auto changes = p.find("coverage_changes");
+          changes != p.end() && changes->is_array()) {
+        for (const json& c : *changes) {
+          if (!c.is_object()) continue;
+          record.coverage_changes.push_back({opt_time(c, "at").value_or(0), c.value("from", 0.0),
+                                             c.value("to", 0.0), c.value("by", "")});
+        }
+      }
       e.phases.push_back(std::move(record));
     }
   }

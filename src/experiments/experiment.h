@@ -95,12 +95,20 @@ struct ExperimentConfig {
   const GroupSpec* find_group(const std::string& name) const;
 };
 
+// A seed-preserving coverage change within a phase (set_coverage in service.h).
+struct CoverageChange {
+  UnixSeconds at = 0;
+  double from = 0, to = 0;
+  std::string by;  // who changed it: a key's name, "automation:experiment_policies", ...
+};
+
 struct PhaseRecord {
   int phase = 0;
   std::string hash_seed;
   std::optional<UnixSeconds> started_at, ended_at;
   nlohmann::json traffic_allocation;  // weights in force during the phase
-  double coverage = 1.0;
+  double coverage = 1.0;  // in force now (the latest coverage change, else the phase's start)
+  std::vector<CoverageChange> coverage_changes;  // oldest first
 };
 
 struct Experiment {

@@ -1,6 +1,7 @@
 #include "experiments/service.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "assign/condition.h"
@@ -238,6 +239,41 @@ Result<Experiment> new_phase(Store& store, const Clock& clock, const std::string
   e.updated_at = now;
   FULCRUM_RETURN_IF_ERROR(save(store, e));
   return e;
+}
+
+Result<CoverageUpdate> set_coverage(Store& store, const Clock& clock, const std::string& test_id,
+                                    double coverage, const std::string& changed_by,
+                                    std::optional<std::int64_t> expected_version) {
+  if (!std::isfinite(coverage) || coverage <= 0 || coverage > 1) {
+    return invalid_argument("coverage must be a number in (0, 1]", "coverage");
+  }
+  auto loaded = load(store, test_id);
+  if (!loaded) return loaded.status();
+  Experiment e = std::move(*loaded);
+  if (e.status == ExperimentStatus::kCompleted || e.status == ExperimentStatus::kCancelled) {
+    return failed_precondition(std::string("the test is ") + status_name(e.status) +
+                               "; its coverage can no longer change");
+  }
+  if (expected_version && *expected_version != e.version) {
+    return failed_precondition("the test changed meanwhile (version " +
+                               std::to_string(e.version) + ", expected " +
+                               std::to_string(*expected_version) + ")");
+  }
+  CoverageUpdate update;
+  update.previous_coverage = e.config.coverage;
+  const UnixSeconds now = clock.now();
+  e.config.coverage = coverage;
+  PhaseRecord& record = current_phase(e);
+  record.coverage = coverage;
+  if (e.status == ExperimentStatus::kDraft) {
+    e.phases = {phase_record(e)};  // nobody was assigned yet: nothing to record
+  } else {
+    record.coverage_changes.push_back({now, update.previous_coverage, coverage, changed_by});
+  }
+  e.updated_at = now;
+  FULCRUM_RETURN_IF_ERROR(save(store, e));
+  update.experiment = std::move(e);
+  return update;
 }
 
 json user_attributes(const User& user) {

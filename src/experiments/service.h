@@ -62,6 +62,24 @@ Result<Experiment> update_ab_test(Store& store, const Clock& clock, const std::s
 Result<Experiment> new_phase(Store& store, const Clock& clock, const std::string& test_id,
                              const nlohmann::json& patch = nlohmann::json::object());
 
+// Changes the coverage of a draft, active or paused test without a new phase: the hash seed
+// and the bucket ranges' starts stay, so raising coverage keeps every included user in the
+// same variation and adds new users, and lowering it removes users from the test but never
+// moves one to another variation (GrowthBook ranges [start_i, start_i + coverage * w_i),
+// assign/buckets.h). Exposures stay in the phase's analysis. The change is recorded in the
+// current phase's `coverage_changes` (old and new value, `changed_by`); the caller audits
+// it. `coverage` in (0, 1] (kInvalidArgument naming "coverage"); completed and cancelled
+// tests are kFailedPrecondition. `expected_version` (when given) must match the stored
+// document's version (kFailedPrecondition otherwise), so a job acting on what it read does
+// not overwrite a change made meanwhile.
+struct CoverageUpdate {
+  Experiment experiment;
+  double previous_coverage = 1.0;
+};
+Result<CoverageUpdate> set_coverage(Store& store, const Clock& clock, const std::string& test_id,
+                                    double coverage, const std::string& changed_by,
+                                    std::optional<std::int64_t> expected_version = {});
+
 struct Assignment {
   std::string test_id;
   std::string user_id;

@@ -47,6 +47,7 @@ std::vector<Expectation> expectations() {
   table.push_back({"GET", p + "/ab-tests/{test_id}/bandit", {kAdmin, kAnalyst}});
   table.push_back({"POST", p + "/ab-tests/{test_id}/bandit/recompute", {kAdmin}});
   table.push_back({"POST", p + "/ab-tests/{test_id}/assign", {kAdmin, kService}});
+  table.push_back({"PUT", p + "/ab-tests/{test_id}/coverage", {kAdmin}});
   table.push_back({"GET", p + "/dashboard", {kAdmin, kAnalyst}});
 #endif
 #if defined(FULCRUM_HAVE_FLAGS) && defined(FULCRUM_HAVE_EXPERIMENTS)
@@ -174,6 +175,7 @@ class AccessTest : public ApiServerTest {
     if (pattern.ends_with("/events/csv")) body = "type,user_id,at\nsession,u1,1700000000\n";
     if (pattern.ends_with("/ab-tests")) body = kCreateTest;
     if (pattern.ends_with("/assign")) body = R"({"user_id": "u1"})";
+    if (pattern.ends_with("/coverage")) body = R"({"coverage": 0.5})";
     if (pattern.starts_with("/ofrep/")) body = R"({"context": {"targetingKey": "u1"}})";
     if (pattern.ends_with("/flags")) {
       body = R"({"key": "f1", "value_type": "boolean", "default_value": false})";

@@ -9,6 +9,7 @@
 #include <map>
 #include <sys/socket.h>
 
+#include "api/audit.h"
 #include "api_test_support.h"
 #include "flags/encryption.h"
 #include "flags/service.h"
@@ -352,6 +353,74 @@ TEST_F(SdkRoutesTest, RemoteEvalAndOfrepAgreeWithAssignAndRecordExposures) {
                           R"({"context": {"targetingKey": "u1"}})");
   EXPECT_EQ(other.json()["reason"], "DEFAULT");
   EXPECT_EQ(other.json()["value"], false);
+}
+
+// A seed-preserving coverage change reaches /assign, the SDK payload, remote evaluation and
+// OFREP at once, and they keep agreeing: users still inside keep their variant.
+TEST_F(SdkRoutesTest, CoverageChangeIsSeenByEveryPathAndKeepsVariants) {
+  const std::string test_id = start_test();
+  auto evaluate = [&](const std::string& user) {
+    const json attributes = {{"id", user}, {"country", "GB"}};
+    HttpReply assigned = call("POST", api("/ab-tests/" + test_id + "/assign"),
+                              json{{"user_id", user}, {"attributes", attributes}}.dump(),
+                              keys_["service"]);
+    HttpReply single = ofrep("/ofrep/v1/evaluate/flags/checkout_colour",
+                             json{{"context", {{"targetingKey", user}, {"country", "GB"}}}}.dump());
+    HttpReply remote =
+        call("POST", "/api/eval/" + client_key_, json{{"attributes", attributes}}.dump());
+    EXPECT_EQ(assigned.status, 200) << assigned.body;
+    const json decision = assigned.json();
+    const json remote_feature = remote.json()["features"]["checkout_colour"];
+    std::string variant;
+    if (decision["in_experiment"]) {
+      variant = decision["variant"].get<std::string>();
+      EXPECT_EQ(single.json()["reason"], "SPLIT") << user;
+      EXPECT_EQ(single.json()["variant"], variant) << user;
+      EXPECT_EQ(remote_feature["rules"][0]["tracks"][0]["result"]["key"], variant) << user;
+    } else {
+      EXPECT_NE(single.json()["reason"], "SPLIT") << user;
+      EXPECT_TRUE(remote_feature["defaultValue"].is_null()) << user;
+    }
+    return variant;
+  };
+  std::map<std::string, std::string> before;
+  for (int i = 0; i < 40; ++i) before["cov-" + std::to_string(i)] = evaluate("cov-" + std::to_string(i));
+
+  for (const char* bad : {R"({"coverage": 0})", R"({"coverage": 1.5})", R"({"coverage": "half"})",
+                          R"({})"}) {
+    HttpReply refused = call("PUT", api("/ab-tests/" + test_id + "/coverage"), bad, keys_["admin"]);
+    EXPECT_EQ(refused.status, 422) << bad;
+    EXPECT_EQ(refused.json()["field"], "coverage") << bad;
+  }
+  HttpReply lowered = call("PUT", api("/ab-tests/" + test_id + "/coverage"),
+                           R"({"coverage": 0.3})", keys_["admin"]);
+  ASSERT_EQ(lowered.status, 200) << lowered.body;
+  EXPECT_DOUBLE_EQ(lowered.json()["coverage"].get<double>(), 0.3);
+  EXPECT_EQ(lowered.json()["hash_seed"], test_id);
+  const json payload = call("GET", "/api/features/" + client_key_).json();
+  EXPECT_DOUBLE_EQ(payload["features"]["checkout_colour"]["rules"][0]["coverage"].get<double>(), 0.3);
+
+  int inside = 0, was_inside = 0;
+  for (const auto& [user, variant] : before) {
+    const std::string now = evaluate(user);
+    was_inside += !variant.empty();
+    if (now.empty()) continue;
+    ++inside;
+    EXPECT_EQ(now, variant) << user << " moved to another variant";
+  }
+  EXPECT_LT(inside, was_inside);  // 80% -> 30%: users left, none joined or moved
+  EXPECT_GT(inside, 0);
+  bool audited = false;
+  ASSERT_TRUE(store_->scan_audit([&](const AuditEntry& entry) {
+    if (entry.action == "experiment.coverage") {
+      audited = true;
+      EXPECT_EQ(entry.outcome, "ok: coverage 0.8 -> 0.3");
+      EXPECT_EQ(entry.target, test_id);
+      EXPECT_FALSE(entry.actor.empty());
+    }
+  }).is_ok());
+  EXPECT_TRUE(audited);
+  EXPECT_TRUE(verify_audit_chain(*store_, server_->audit_key())->intact);
 }
 
 TEST_F(SdkRoutesTest, OfrepErrorsUseTheSpecCodesAndNameTheField) {

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "automation/jobs.h"
 #include "automation/scheduler.h"
 #include "automation/signature.h"
 #include "automation_test_support.h"
@@ -15,6 +16,7 @@ namespace fulcrum::automation {
 namespace {
 
 using nlohmann::json;
+using testing::PostgresSchema;
 using testing::SqliteFixture;
 using testing::WebhookReceiver;
 
@@ -187,6 +189,60 @@ TEST_F(DeliveryTest, SlackEndpointsGetAMessage) {
   json body = json::parse(receiver_.requests().at(0).body);
   EXPECT_EQ(body["text"], ":warning: SRM on test_1");
   EXPECT_EQ(body["blocks"][0]["text"]["type"], "mrkdwn");
+}
+
+// Change-feed pruning: fanned-out rows older than the retention go, in batches; younger
+// rows and pending rows (however old) stay. The same on both backends.
+void expect_change_feed_pruning(Store& store) {
+  ManualClock clock(kNow);
+  auto put = [&](const std::string& id, UnixSeconds at) {
+    Document doc;
+    doc.kind = "note";
+    doc.id = id;
+    doc.status = "open";
+    doc.body = "{}";
+    doc.created_at = doc.updated_at = at;
+    ASSERT_TRUE(store.put_document(doc).is_ok());
+  };
+  for (int i = 0; i < 30; ++i) put("old" + std::to_string(i), kNow - 10 * kSecondsPerDay);
+  for (int i = 0; i < 5; ++i) put("recent" + std::to_string(i), kNow - 2 * kSecondsPerDay);
+  WebhookDispatcher dispatcher(store, clock);
+  ASSERT_EQ(store.pending_document_changes(100)->size(), 35u);
+  ASSERT_TRUE(dispatcher.fan_out_pending().is_ok());
+  ASSERT_TRUE(store.pending_document_changes(100)->empty());
+  put("old_pending", kNow - 30 * kSecondsPerDay);  // not fanned out yet: must survive
+  JobContext context{store, clock, "test", kNow + 600, [] { return false; }};
+  const UnixSeconds week = 7 * kSecondsPerDay;
+  auto pruned = run_change_feed_pruning(store, clock, week, context, /*batch=*/7);
+  ASSERT_TRUE(pruned.is_ok()) << pruned.status().to_string();
+  EXPECT_EQ((*pruned)["deleted"], 30) << pruned->dump();
+  EXPECT_EQ((*pruned)["batches"], 5);  // 7 + 7 + 7 + 7 + 2
+  EXPECT_TRUE((*pruned)["finished"].get<bool>());
+  EXPECT_EQ((*run_change_feed_pruning(store, clock, week, context))["deleted"], 0);
+  auto pending = store.pending_document_changes(100);
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].id, "old_pending");
+  // Six days on, the recent rows are past the retention too; the pending one still stays.
+  clock.advance(6 * kSecondsPerDay);
+  EXPECT_EQ((*run_change_feed_pruning(store, clock, week, context))["deleted"], 5);
+  ASSERT_TRUE(dispatcher.fan_out_pending().is_ok());
+  EXPECT_EQ((*run_change_feed_pruning(store, clock, week, context))["deleted"], 1);
+  // A stopped job (time bound passed) deletes nothing more.
+  put("late", kNow - 20 * kSecondsPerDay);
+  ASSERT_TRUE(dispatcher.fan_out_pending().is_ok());
+  JobContext expired{store, clock, "test", kNow, [] { return true; }};
+  EXPECT_EQ((*run_change_feed_pruning(store, clock, week, expired))["deleted"], 0);
+  EXPECT_FALSE((*run_change_feed_pruning(store, clock, week, expired))["finished"].get<bool>());
+}
+
+TEST_F(DeliveryTest, ChangeFeedPruningOnSqlite) { expect_change_feed_pruning(store()); }
+
+TEST(ChangeFeedPruningTest, OnPostgres) {
+  PostgresSchema schema;
+  FULCRUM_REQUIRE_POSTGRES(schema);
+  auto store = open_store(schema.store_url());
+  ASSERT_TRUE(store.is_ok()) << store.status().to_string();
+  expect_change_feed_pruning(**store);
 }
 
 }  // namespace

@@ -193,6 +193,247 @@ TEST_F(PolicyTest, HealthJobAlertsOncePerTestPhase) {
   EXPECT_EQ(experiments::get_ab_test(store(), id)->status, experiments::ExperimentStatus::kActive);
 }
 
+// A ramp over simulated days: users arrive through the real assignment (only those inside
+// the coverage are exposed), the policy job runs every 6 hours and raises the coverage one
+// step per day; no user ever changes variant.
+TEST_F(PolicyTest, RampAdvancesStepByStepOverSimulatedDays) {
+  json request = test_request("frequentist");
+  request["coverage"] = 0.01;
+  request["metric_roles"] = {{"session_minutes", "guardrail"}};
+  request["test_id"] = "ramp_over_days";  // a fixed hash seed: the same users every run
+  auto created = experiments::create_ab_test(store(), clock_, request);
+  ASSERT_TRUE(created.is_ok()) << created.status().to_string();
+  const std::string id = created->test_id;
+  ASSERT_TRUE(experiments::start_ab_test(store(), clock_, id).is_ok());
+  auto policy = put_policy(
+      store(), clock_, id,
+      {{"ramp", {{"steps", {0.01, 0.05, 0.25, 0.5}}, {"min_hours_per_step", 24},
+                 {"min_users_per_step", 10}}}});
+  ASSERT_TRUE(policy.is_ok()) << policy.status().to_string();
+
+  std::map<std::string, std::string> variant_of;
+  int next_user = 0;
+  std::vector<std::pair<int, double>> coverage_by_tick;  // (tick, coverage after the run)
+  for (int tick = 0; tick < 5 * 4; ++tick) {  // 5 days, every 6 hours
+    // 600 new users arrive in these 6 hours.
+    const experiments::Experiment test = *experiments::get_ab_test(store(), id);
+    EventBatch batch;
+    for (int k = 0; k < 600; ++k, ++next_user) {
+      const std::string user = "u" + std::to_string(next_user);
+      std::optional<ExposureEvent> exposure;
+      auto a = experiments::plan_assignment(store(), test, user, nullptr, clock_.now(), exposure);
+      ASSERT_TRUE(a.is_ok());
+      if (!exposure) continue;
+      batch.exposures.push_back(*exposure);
+      variant_of[user] = *a->variant;
+      if (next_user % 10 == 0) batch.metric_events.push_back({user, "conversion_rate", 1.0, clock_.now()});
+      batch.metric_events.push_back(
+          {user, "session_minutes", 10.0 + (next_user % 7) - 3.0, clock_.now()});
+    }
+    ASSERT_TRUE(store().ingest(batch).is_ok());
+    auto run = run_experiment_policies(store(), clock_, audit(), context());
+    ASSERT_TRUE(run.is_ok()) << run.status().to_string();
+    EXPECT_EQ((*run)["evaluated"], 1) << "tick " << tick << ": " << run->dump();
+    coverage_by_tick.push_back({tick, experiments::get_ab_test(store(), id)->config.coverage});
+    clock_.advance(6 * 3600);
+  }
+  // Ticks 0-3: 1%; the first run on day 1 (tick 4) raises to 5%, day 2 to 25%, day 3 to 50%.
+  for (const auto& [tick, coverage] : coverage_by_tick) {
+    const double expected = tick < 4 ? 0.01 : tick < 8 ? 0.05 : tick < 12 ? 0.25 : 0.5;
+    EXPECT_DOUBLE_EQ(coverage, expected) << "tick " << tick;
+  }
+  auto stored = get_policy(store(), id);
+  ASSERT_TRUE(stored->ramp_state.has_value());
+  EXPECT_EQ(stored->ramp_state->step, 3);
+  EXPECT_EQ(stored->ramp_state->status, "done");
+  // Every user stayed in one variant across the ramp; the analysis sees each once.
+  EXPECT_EQ(*store().count_multi_variant_users(id), 0);
+  // Each step is audited with the old and new coverage; the test records them too.
+  std::vector<std::string> outcomes;
+  ASSERT_TRUE(store().scan_audit([&](const AuditEntry& entry) {
+    if (entry.action == "policy.ramp_advance" && entry.target == id) outcomes.push_back(entry.outcome);
+  }).is_ok());
+  ASSERT_EQ(outcomes.size(), 3u);
+  EXPECT_NE(outcomes[0].find("coverage 0.01 -> 0.05"), std::string::npos) << outcomes[0];
+  EXPECT_NE(outcomes[2].find("coverage 0.25 -> 0.5"), std::string::npos) << outcomes[2];
+  const auto test = *experiments::get_ab_test(store(), id);
+  ASSERT_EQ(test.phases[0].coverage_changes.size(), 3u);
+  EXPECT_EQ(test.phases[0].coverage_changes[1].by, "automation:experiment_policies");
+  EXPECT_EQ(test.status, experiments::ExperimentStatus::kActive);
+  EXPECT_EQ(test.hash_seed, id);
+  EXPECT_TRUE(api::verify_audit_chain(store(), audit_key_)->intact);
+}
+
+TEST_F(PolicyTest, GuardrailHarmRollsTheRampBackAuditsAndAnnounces) {
+  auto endpoint = create_endpoint(store(), clock_,
+                                  {{"url", receiver_.url()}, {"event_types", {"health.alert"}}});
+  ASSERT_TRUE(endpoint.is_ok());
+  json request = test_request("frequentist");
+  request["coverage"] = 0.25;
+  auto created = experiments::create_ab_test(store(), clock_, request);
+  ASSERT_TRUE(created.is_ok());
+  const std::string id = created->test_id;
+  ASSERT_TRUE(experiments::start_ab_test(store(), clock_, id).is_ok());
+  ASSERT_TRUE(put_policy(store(), clock_, id,
+                         {{"guardrail_metrics", {"session_minutes"}},
+                          {"ramp", {{"steps", {0.01, 0.05, 0.25, 0.5}}}}})
+                  .is_ok());
+  // The ramp stands at its 25% step (the test's coverage) when the treatment turns out to
+  // cut session minutes: a harmed guardrail.
+  plant(id, 10, 10, 10.0, 8.0);
+  auto acted = run_experiment_policies(store(), clock_, audit(), context());
+  ASSERT_TRUE(acted.is_ok()) << acted.status().to_string();
+  ASSERT_EQ((*acted)["actions"].size(), 1u) << acted->dump();
+  const json action = (*acted)["actions"][0];
+  EXPECT_EQ(action["action"], "ramp_rollback");
+  EXPECT_EQ(action["check"], "guardrail_harm");
+  EXPECT_DOUBLE_EQ(action["coverage_to"].get<double>(), 0.05);
+  EXPECT_EQ(action["evidence"]["guardrail_harm"]["harmed"][0]["metric"], "session_minutes");
+  auto test = experiments::get_ab_test(store(), id);
+  EXPECT_EQ(test->status, experiments::ExperimentStatus::kActive);  // rolled back, not paused
+  EXPECT_DOUBLE_EQ(test->config.coverage, 0.05);
+  EXPECT_EQ(get_policy(store(), id)->ramp_state->status, "rolled_back");
+  EXPECT_EQ(get_policy(store(), id)->ramp_state->step, 1);
+
+  bool audited = false;
+  ASSERT_TRUE(store().scan_audit([&](const AuditEntry& entry) {
+    if (entry.action != "policy.ramp_rollback") return;
+    audited = true;
+    EXPECT_EQ(entry.actor, "automation:experiment_policies");
+    EXPECT_NE(entry.outcome.find("coverage 0.25 -> 0.05"), std::string::npos) << entry.outcome;
+    EXPECT_NE(entry.outcome.find("automation_event policy:"), std::string::npos) << entry.outcome;
+  }).is_ok());
+  EXPECT_TRUE(audited);
+
+  // The outbox holds the alert: a delivery row is written and the receiver gets it signed.
+  WebhookDispatcher dispatcher(store(), clock_);
+  ASSERT_TRUE(dispatcher.fan_out_pending().is_ok());
+  auto rows = store().list_webhook_deliveries({endpoint->endpoint_id, "", 100});
+  ASSERT_TRUE(rows.is_ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].event_type, "health.alert");
+  std::vector<json> events = delivered_events(*endpoint);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["data"]["action"], "ramp_rollback");
+  EXPECT_DOUBLE_EQ(events[0]["data"]["coverage_from"].get<double>(), 0.25);
+
+  // Held: the harm does not roll back again, nor advance, nor pause.
+  clock_.advance(2 * kSecondsPerDay);
+  auto held = run_experiment_policies(store(), clock_, audit(), context());
+  EXPECT_TRUE((*held)["actions"].empty()) << held->dump();
+  EXPECT_DOUBLE_EQ(experiments::get_ab_test(store(), id)->config.coverage, 0.05);
+
+  // The admin overrides the harm check: the ramp moves on from 5% after a full step.
+  ASSERT_TRUE(override_policy(store(), clock_, id, "guardrail_harm", /*resume=*/true).is_ok());
+  EXPECT_EQ(get_policy(store(), id)->ramp_state->status, "ramping");
+  clock_.advance(kSecondsPerDay);
+  auto resumed = run_experiment_policies(store(), clock_, audit(), context());
+  ASSERT_EQ((*resumed)["actions"].size(), 1u) << resumed->dump();
+  EXPECT_EQ((*resumed)["actions"][0]["action"], "ramp_advance");
+  EXPECT_DOUBLE_EQ(experiments::get_ab_test(store(), id)->config.coverage, 0.25);
+}
+
+TEST_F(PolicyTest, HarmAtTheFirstStepPausesTheTest) {
+  json request = test_request("frequentist");
+  request["coverage"] = 0.05;
+  request["metric_roles"] = {{"session_minutes", "guardrail"}};
+  auto created = experiments::create_ab_test(store(), clock_, request);
+  const std::string id = created->test_id;
+  ASSERT_TRUE(experiments::start_ab_test(store(), clock_, id).is_ok());
+  ASSERT_TRUE(
+      put_policy(store(), clock_, id, {{"ramp", {{"steps", {0.05, 0.5}}}}}).is_ok());
+  plant(id, 10, 10, 10.0, 8.0);
+  auto acted = run_experiment_policies(store(), clock_, audit(), context());
+  ASSERT_TRUE(acted.is_ok()) << acted.status().to_string();
+  ASSERT_EQ((*acted)["actions"].size(), 1u) << acted->dump();
+  EXPECT_EQ((*acted)["actions"][0]["action"], "pause");
+  // The default guardrail (metric_roles) decided, by its non-inferiority margin.
+  const json harmed = (*acted)["actions"][0]["evidence"]["guardrail_harm"]["harmed"][0];
+  EXPECT_EQ(harmed["metric"], "session_minutes");
+  EXPECT_EQ(harmed["rule"], "non_inferiority_margin");
+  EXPECT_DOUBLE_EQ(harmed["margin"].get<double>(), 0.01);
+  EXPECT_EQ(experiments::get_ab_test(store(), id)->status, experiments::ExperimentStatus::kPaused);
+  EXPECT_DOUBLE_EQ(experiments::get_ab_test(store(), id)->config.coverage, 0.05);
+}
+
+// Default guardrails come from metric_roles, and a guardrail's harm is the results' own
+// non-inferiority check (margin), not "the interval lies below 0".
+TEST(PolicyGuardrailTest, DefaultsComeFromMetricRolesAndTheMarginDecides) {
+  auto group = [](json ci, bool significant, std::optional<json> guardrail) {
+    json g = {{"relative", {{"estimate", (ci[0].get<double>() + ci[1].get<double>()) / 2},
+                            {"ci", ci}}},
+              {"significant", significant},
+              {"adjusted_p_value", significant ? 0.001 : 0.5}};
+    if (guardrail) g["guardrail"] = *guardrail;
+    return g;
+  };
+  auto results = [&](json latency_guardrail, json minutes_group) {
+    return json{{"control", "control"},
+                {"metrics",
+                 {{{"name", "conversion_rate"}, {"role", "goal"}, {"groups", {{"control", json::object()}, {"treatment", group({0.01, 0.03}, true, {})}}}},
+                  {{"name", "session_minutes"}, {"role", "secondary"}, {"groups", {{"control", json::object()}, {"treatment", minutes_group}}}},
+                  {{"name", "app_latency"}, {"role", "guardrail"}, {"higher_is_better", false},
+                   {"groups", {{"control", json::object()}, {"treatment", group({0.001, 0.004}, true, latency_guardrail)}}}}}}};
+  };
+  const json within_margin = {{"margin", 0.05}, {"harmed", false}, {"non_inferior", true},
+                              {"harm_p_value", 0.9}, {"worst_case_lift", 0.004}};
+  const json beyond_margin = {{"margin", 0.001}, {"harmed", true}, {"non_inferior", false},
+                              {"harm_p_value", 0.004}, {"worst_case_lift", 0.004}};
+  const json minutes_down = group({-0.2, -0.1}, true, {});
+  auto harm_of = [](const std::vector<HealthFinding>& findings) -> json {
+    for (const auto& f : findings) {
+      if (f.check == "guardrail_harm") return f.evidence["harmed"];
+    }
+    return json::array();
+  };
+  // Latency got significantly worse (interval above 0 for a lower-is-better metric), but
+  // within its 5% margin: no harm. The secondary metric's drop is not a default guardrail.
+  EXPECT_TRUE(harm_of(health_findings(results(within_margin, minutes_down), {}, 0)).empty());
+  // Worse than its margin: harm, by the margin rule, with the margin as evidence.
+  const json harmed = harm_of(health_findings(results(beyond_margin, minutes_down), {}, 0));
+  ASSERT_EQ(harmed.size(), 1u);
+  EXPECT_EQ(harmed[0]["metric"], "app_latency");
+  EXPECT_EQ(harmed[0]["rule"], "non_inferiority_margin");
+  EXPECT_DOUBLE_EQ(harmed[0]["margin"].get<double>(), 0.001);
+  EXPECT_DOUBLE_EQ(harmed[0]["p_value"].get<double>(), 0.004);
+  // A policy naming the secondary metric checks it by its interval.
+  const json named = harm_of(health_findings(results(within_margin, minutes_down), {"session_minutes"}, 0));
+  ASSERT_EQ(named.size(), 1u);
+  EXPECT_EQ(named[0]["metric"], "session_minutes");
+  EXPECT_EQ(named[0]["rule"], "confidence_interval");
+  EXPECT_TRUE(harm_of(health_findings(results(within_margin, group({-0.2, 0.1}, false, {})),
+                                      {"session_minutes"}, 0))
+                  .empty());
+}
+
+TEST(PolicyRampConfigTest, BadRampConfigNamesTheField) {
+  auto field = [](const json& ramp) { return parse_policy({{"ramp", ramp}}).status().field(); };
+  EXPECT_EQ(field({{"steps", {0.05, 0.01}}}), "ramp.steps[1]");         // not increasing
+  EXPECT_EQ(field({{"steps", {0.05, 0.05}}}), "ramp.steps[1]");         // not strictly
+  EXPECT_EQ(field({{"steps", {0.0, 0.5}}}), "ramp.steps[0]");           // outside (0, 1]
+  EXPECT_EQ(field({{"steps", {0.5, 1.5}}}), "ramp.steps[1]");
+  EXPECT_EQ(field({{"steps", {0.1, "half"}}}), "ramp.steps[1]");        // wrong type
+  EXPECT_EQ(field({{"steps", json::array()}}), "ramp.steps");
+  EXPECT_EQ(field({{"min_hours_per_step", 24}}), "ramp.steps");         // missing
+  EXPECT_EQ(field({{"steps", {0.5}}, {"min_hours_per_step", "1d"}}), "ramp.min_hours_per_step");
+  EXPECT_EQ(field({{"steps", {0.5}}, {"min_users_per_step", -1}}), "ramp.min_users_per_step");
+  EXPECT_EQ(field({{"steps", {0.5}}, {"on_guardrail_harm", "panic"}}), "ramp.on_guardrail_harm");
+  EXPECT_EQ(field({{"steps", {0.5}}, {"speed", 2}}), "ramp.speed");
+  EXPECT_EQ(field(json::array({0.1})), "ramp");
+  auto ok = parse_policy({{"ramp", {{"steps", {0.01, 0.05, 0.25, 0.5}}, {"on_guardrail_harm", "pause"}}}});
+  ASSERT_TRUE(ok.is_ok());
+  EXPECT_TRUE(ok->ramp->pause_on_harm);
+  EXPECT_DOUBLE_EQ(ok->ramp->min_hours_per_step, 24);
+  // The job's progress round-trips through the stored document.
+  ok->ramp_state = RampState{1, 2, 1'796'169'600, 40, "rolled_back"};
+  auto again = parse_policy(ok->to_json());
+  ASSERT_TRUE(again.is_ok());
+  EXPECT_EQ(again->ramp_state->step, 2);
+  EXPECT_EQ(again->ramp_state->step_started_at, 1'796'169'600);
+  EXPECT_EQ(again->ramp_state->status, "rolled_back");
+  EXPECT_EQ(again->ramp->steps, ok->ramp->steps);
+}
+
 TEST(PolicyDecisionTest, SafetyComesFirstAndOverridesAreRespected) {
   std::vector<HealthFinding> findings = {{"decisive", "win", json::object()},
                                          {"srm", "srm", json::object()}};

@@ -68,6 +68,34 @@ TEST_F(AutomationRoutesTest, BadConfigurationIsA4xxNamingTheField) {
     }
   }
   EXPECT_TRUE(found) << listed.body;
+
+  // A bad ramp in a test's policy: 422 naming the field, and the stored policy unchanged.
+  HttpReply test = call("POST", api("/ab-tests"),
+                        R"({"test_name":"T","feature_name":"f","success_metrics":["conversion_rate"],
+                            "test_groups":{"control":{},"variant":{}},
+                            "traffic_allocation":{"control":0.5,"variant":0.5},"coverage":0.01})",
+                        admin);
+  ASSERT_EQ(test.status, 201) << test.body;
+  const std::string policy_path = api("/ab-tests/" + test.json()["test_id"].get<std::string>() + "/policy");
+  const json good = {{"ramp", {{"steps", {0.01, 0.05, 0.25, 0.5}}, {"min_hours_per_step", 12}}}};
+  ASSERT_EQ(call("PUT", policy_path, good.dump(), admin).status, 200);
+  const std::string stored = call("GET", policy_path, {}, admin).body;
+  const std::vector<Case> ramps = {
+      {{{"ramp", {{"steps", {0.05, 0.01}}}}}, "ramp.steps[1]"},
+      {{{"ramp", {{"steps", {0.5, 2}}}}}, "ramp.steps[1]"},
+      {{{"ramp", {{"steps", {"1%"}}}}}, "ramp.steps[0]"},
+      {{{"ramp", {{"steps", 0.5}}}}, "ramp.steps"},
+      {{{"ramp", {{"steps", {0.5}}, {"min_hours_per_step", -1}}}}, "ramp.min_hours_per_step"},
+      {{{"ramp", {{"steps", {0.5}}, {"min_users_per_step", 1.5}}}}, "ramp.min_users_per_step"},
+      {{{"ramp", {{"steps", {0.5}}, {"on_guardrail_harm", "ignore"}}}}, "ramp.on_guardrail_harm"},
+      {{{"ramp", "1% to 50%"}}, "ramp"},
+      {{{"ramp_state", {{"step", 3}}}}, "ramp_state"}};
+  for (const auto& c : ramps) {
+    HttpReply reply = call("PUT", policy_path, c.body.dump(), admin);
+    EXPECT_EQ(reply.status, 422) << reply.body;
+    EXPECT_EQ(reply.json()["field"], c.field) << reply.body;
+  }
+  EXPECT_EQ(call("GET", policy_path, {}, admin).body, stored);
 }
 
 TEST_F(AutomationRoutesTest, AStartedTestIsAnnouncedToARegisteredEndpoint) {
@@ -100,7 +128,14 @@ TEST_F(AutomationRoutesTest, AStartedTestIsAnnouncedToARegisteredEndpoint) {
   EXPECT_EQ(event["type"], "test.state_changed");
   EXPECT_EQ(event["subject"], test_id);
   EXPECT_EQ(event["data"]["to"], "active");
-  HttpReply deliveries = call("GET", api("/webhooks/deliveries?status=delivered"), {}, admin);
+  // The receiver has answered; the dispatcher records the outcome just after (on a loaded
+  // machine, possibly after this test's next request), so wait for it.
+  HttpReply deliveries;
+  for (int i = 0; i < 200; ++i) {
+    deliveries = call("GET", api("/webhooks/deliveries?status=delivered"), {}, admin);
+    if (deliveries.status != 200 || !deliveries.json()["deliveries"].empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   ASSERT_EQ(deliveries.status, 200);
   EXPECT_EQ(deliveries.json()["deliveries"].size(), 1u);
   EXPECT_EQ(call("GET", api("/webhooks/deliveries?status=lost"), {}, admin).json()["field"],

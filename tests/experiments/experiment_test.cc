@@ -193,8 +193,10 @@ TEST(Experiment, DocumentRoundTrip) {
   e.created_at = 1'700'000'000;
   e.updated_at = 1'700'000'100;
   e.started_at = 1'700'000'050;
-  e.phases.push_back({0, "test_1", 1'700'000'050, 1'700'000'070, json::object(), 1.0});
-  e.phases.push_back({1, "test_1:phase1", 1'700'000'070, std::nullopt, json::object(), 1.0});
+  e.phases.push_back({0, "test_1", 1'700'000'050, 1'700'000'070, json::object(), 1.0, {}});
+  // Seed-preserving coverage changes within a phase round-trip too.
+  e.phases.push_back({1, "test_1:phase1", 1'700'000'070, std::nullopt, json::object(), 0.25,
+                      {{1'700'000'080, 0.05, 0.25, "admin"}}});
   auto back = experiment_from_json(to_json(e));
   ASSERT_TRUE(back.is_ok()) << back.status().to_string();
   EXPECT_EQ(to_json(*back), to_json(e));

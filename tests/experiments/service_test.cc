@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -243,6 +244,84 @@ TEST_F(ServiceTest, NewPhaseReshufflesAndCountsExposuresSeparately) {
 
   auto draft = create_ab_test(store(), clock_, request());
   EXPECT_EQ(new_phase(store(), clock_, draft->test_id).status().code(),
+            StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ServiceTest, CoverageRampKeepsEveryIncludedUserInTheirVariant) {
+  json r = request();
+  r["test_groups"] = {
+      {"control", json::object()}, {"nudge_a", json::object()}, {"nudge_b", json::object()}};
+  r["traffic_allocation"] = {{"control", 0.5}, {"nudge_a", 0.3}, {"nudge_b", 0.2}};
+  r["coverage"] = 0.01;
+  const std::string id = make_active(r);
+  constexpr int kUsers = 20000;
+  // The variant of every user (empty: not in the test), without recording exposures.
+  auto snapshot = [&] {
+    const Experiment e = *get_ab_test(store(), id);
+    std::vector<std::string> variants(kUsers);
+    for (int i = 0; i < kUsers; ++i) {
+      std::optional<ExposureEvent> exposure;
+      auto a = plan_assignment(store(), e, "user_" + std::to_string(i), nullptr, clock_.now(),
+                               exposure);
+      EXPECT_TRUE(a.is_ok());
+      if (a->in_experiment) variants[static_cast<std::size_t>(i)] = *a->variant;
+    }
+    return variants;
+  };
+  std::vector<std::string> before = snapshot();
+  const double schedule[] = {0.05, 0.25, 0.5, 1.0, 0.05};
+  double previous = 0.01;
+  for (double coverage : schedule) {
+    clock_.advance(kSecondsPerDay);
+    auto updated = set_coverage(store(), clock_, id, coverage, "ramp-test");
+    ASSERT_TRUE(updated.is_ok()) << updated.status().to_string();
+    EXPECT_DOUBLE_EQ(updated->previous_coverage, previous);
+    EXPECT_EQ(updated->experiment.hash_seed, id);  // same seed, same phase
+    EXPECT_EQ(updated->experiment.phase, 0);
+    std::vector<std::string> after = snapshot();
+    int included = 0, moved = 0, left = 0, joined = 0;
+    std::map<std::string, int> per_variant;
+    for (int i = 0; i < kUsers; ++i) {
+      const std::string& was = before[static_cast<std::size_t>(i)];
+      const std::string& is = after[static_cast<std::size_t>(i)];
+      if (!is.empty()) ++included, ++per_variant[is];
+      if (!was.empty() && !is.empty() && was != is) ++moved;
+      if (!was.empty() && is.empty()) ++left;
+      if (was.empty() && !is.empty()) ++joined;
+    }
+    EXPECT_EQ(moved, 0) << coverage;
+    if (coverage > previous) {
+      EXPECT_EQ(left, 0) << coverage;  // raising adds users only
+    } else {
+      EXPECT_EQ(joined, 0) << coverage;  // lowering removes users only
+    }
+    // Included share ~ coverage (within 4 binomial standard deviations), split by weight.
+    const double sd = std::sqrt(coverage * (1 - coverage) / kUsers);
+    EXPECT_NEAR(included / static_cast<double>(kUsers), coverage, 4 * sd + 1e-9) << coverage;
+    if (coverage >= 0.25) {
+      EXPECT_NEAR(per_variant["control"] / static_cast<double>(included), 0.5, 0.03);
+      EXPECT_NEAR(per_variant["nudge_b"] / static_cast<double>(included), 0.2, 0.03);
+    }
+    before = std::move(after);
+    previous = coverage;
+  }
+  const Experiment e = *get_ab_test(store(), id);
+  ASSERT_EQ(e.phases.size(), 1u);
+  ASSERT_EQ(e.phases[0].coverage_changes.size(), 5u);
+  EXPECT_DOUBLE_EQ(e.phases[0].coverage_changes[0].from, 0.01);
+  EXPECT_DOUBLE_EQ(e.phases[0].coverage_changes[0].to, 0.05);
+  EXPECT_EQ(e.phases[0].coverage_changes[0].by, "ramp-test");
+  EXPECT_DOUBLE_EQ(e.phases[0].coverage, 0.05);
+  EXPECT_DOUBLE_EQ(e.config.coverage, 0.05);
+
+  for (double bad : {0.0, -0.1, 1.5, std::nan("")}) {
+    EXPECT_EQ(set_coverage(store(), clock_, id, bad, "x").status().field(), "coverage") << bad;
+  }
+  EXPECT_EQ(set_coverage(store(), clock_, id, 0.5, "x", e.version - 1).status().code(),
+            StatusCode::kFailedPrecondition);  // a stale reader loses
+  EXPECT_DOUBLE_EQ(get_ab_test(store(), id)->config.coverage, 0.05);
+  ASSERT_TRUE(complete_ab_test(store(), clock_, id).is_ok());
+  EXPECT_EQ(set_coverage(store(), clock_, id, 0.5, "x").status().code(),
             StatusCode::kFailedPrecondition);
 }
 

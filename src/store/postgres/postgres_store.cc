@@ -1735,6 +1735,20 @@ Result<std::vector<DocumentChange>> PostgresStore::pending_document_changes(std:
   return changes;
 }
 
+Result<std::int64_t> PostgresStore::prune_document_changes(UnixSeconds before,
+                                                           std::size_t limit) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(),
+                    "WITH doomed AS (SELECT sequence FROM document_changes WHERE fanned_out AND "
+                    "at<$1 ORDER BY sequence LIMIT $2) DELETE FROM document_changes d USING "
+                    "doomed WHERE d.sequence=doomed.sequence RETURNING d.sequence",
+                    Params().add(before).add(static_cast<std::int64_t>(limit)));
+  if (!result.is_ok()) return result.status();
+  std::int64_t deleted = 0;
+  each_row(*result, [&](const Row&) { ++deleted; });
+  return deleted;
+}
+
 Status PostgresStore::fan_out_document_changes(const std::vector<std::int64_t>& sequences,
                                                const std::vector<WebhookDelivery>& deliveries) {
   FULCRUM_WITH_LEASE(lease);

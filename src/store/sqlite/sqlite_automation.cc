@@ -70,6 +70,17 @@ Result<std::vector<DocumentChange>> SqliteStore::pending_document_changes(std::s
   return changes;
 }
 
+Result<std::int64_t> SqliteStore::prune_document_changes(UnixSeconds before,
+                                                         std::size_t limit) {
+  std::lock_guard lock(write_mutex_);
+  Statement prune(writer_,
+                  "DELETE FROM document_changes WHERE sequence IN (SELECT sequence FROM "
+                  "document_changes WHERE fanned_out=1 AND at<?1 ORDER BY sequence LIMIT ?2)");
+  FULCRUM_RETURN_IF_ERROR(prune.status());
+  FULCRUM_RETURN_IF_ERROR(prune.bind(1, before).bind(2, static_cast<std::int64_t>(limit)).run());
+  return static_cast<std::int64_t>(sqlite3_changes(writer_));
+}
+
 Status SqliteStore::fan_out_document_changes(const std::vector<std::int64_t>& sequences,
                                              const std::vector<WebhookDelivery>& deliveries) {
   std::lock_guard lock(write_mutex_);
