@@ -8,7 +8,6 @@
 #include "experiments/service.h"
 #include "lifecycle/churn_model.h"
 #include "optimization/automated_optimization.h"
-#include "store/change_feed.h"
 
 namespace fulcrum::automation {
 
@@ -313,7 +312,7 @@ Result<json> run_change_feed_pruning(Store& store, const Clock& clock, UnixSecon
   int batches = 0;
   bool finished = false;
   while (!context.expired()) {
-    auto pruned = prune_document_changes(store, before, kBatch);
+    auto pruned = store.prune_document_changes(before, kBatch);
     if (!pruned.is_ok()) return pruned.status();
     deleted += *pruned;
     ++batches;

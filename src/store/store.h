@@ -223,6 +223,11 @@ class Store {
   // fanned out.
   virtual Status fan_out_document_changes(const std::vector<std::int64_t>& sequences,
                                           const std::vector<WebhookDelivery>& deliveries) = 0;
+  // Deletes up to `limit` change-feed rows that were fanned out and whose change happened
+  // before `before`, oldest first; returns how many. Rows not yet fanned out are never
+  // deleted, whatever their age.
+  virtual Result<std::int64_t> prune_document_changes(UnixSeconds before,
+                                                      std::size_t limit) = 0;
   // Takes the lease of (job, period) for `holder` until `expires_at` when nobody holds it,
   // its holder's lease expired before `now`, or `holder` already holds it. Atomic across
   // processes sharing the store.

@@ -96,8 +96,7 @@ class PostgresStore final : public Store {
   Result<RollupVerification> verify_rollups() override;
   Status rebuild_rollups() override;
   Result<std::vector<DocumentChange>> pending_document_changes(std::size_t limit) override;
-  // store/change_feed.h (not a Store virtual: see there).
-  Result<std::int64_t> prune_document_changes(UnixSeconds before, std::size_t limit);
+  Result<std::int64_t> prune_document_changes(UnixSeconds before, std::size_t limit) override;
   Status fan_out_document_changes(const std::vector<std::int64_t>& sequences,
                                   const std::vector<WebhookDelivery>& deliveries) override;
   Result<JobLeaseOutcome> acquire_job_lease(const std::string& job, const std::string& period,
