@@ -80,20 +80,7 @@ Status apply_entry(Store& store, Experiment& e, const BanditHistoryEntry& entry)
   e.bandit_weights_at = entry.at;
   e.bandit_period = entry.period;
   e.updated_at = std::max(e.updated_at, entry.at);
-  Document doc;
-  doc.id = e.test_id;
-  doc.kind = kDocumentKind;
-  doc.status = status_name(e.status);
-  doc.created_at = e.created_at;
-  doc.updated_at = e.updated_at;
-  doc.version = e.version;
-  json body = to_json(e);
-  body.erase("version");
-  doc.body = body.dump();
-  auto version = store.put_document(doc);
-  if (!version) return version.status();
-  e.version = *version;
-  return Status::ok();
+  return save_ab_test(store, e);
 }
 
 }  // namespace

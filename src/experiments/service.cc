@@ -30,22 +30,6 @@ Result<Experiment> load(Store& store, const std::string& test_id) {
   return experiment;
 }
 
-Status save(Store& store, Experiment& e) {
-  Document doc;
-  doc.id = e.test_id;
-  doc.kind = kDocumentKind;
-  doc.status = status_name(e.status);
-  doc.created_at = e.created_at;
-  doc.updated_at = e.updated_at;
-  doc.version = e.version;
-  json body = to_json(e);
-  body.erase("version");  // the store owns the version
-  doc.body = body.dump();
-  auto version = store.put_document(doc);
-  if (!version) return version.status();
-  e.version = *version;
-  return Status::ok();
-}
 
 PhaseRecord phase_record(const Experiment& e) {
   PhaseRecord record;
@@ -83,7 +67,7 @@ Result<Experiment> create_ab_test_with_id(Store& store, const Clock& clock,
   e.hash_seed = test_id;
   e.created_at = e.updated_at = clock.now();
   e.phases.push_back(phase_record(e));
-  FULCRUM_RETURN_IF_ERROR(save(store, e));
+  FULCRUM_RETURN_IF_ERROR(save_ab_test(store, e));
   return e;
 }
 
@@ -96,6 +80,23 @@ Result<Experiment> create_ab_test(Store& store, const Clock& clock, const json& 
     return create_ab_test_with_id(store, clock, chosen.get<std::string>(), config);
   }
   return create_ab_test_with_id(store, clock, new_id("test"), request);
+}
+
+Status save_ab_test(Store& store, Experiment& e) {
+  Document doc;
+  doc.id = e.test_id;
+  doc.kind = kDocumentKind;
+  doc.status = status_name(e.status);
+  doc.created_at = e.created_at;
+  doc.updated_at = e.updated_at;
+  doc.version = e.version;
+  json body = to_json(e);
+  body.erase("version");  // the store owns the version
+  doc.body = body.dump();
+  auto version = store.put_document(doc);
+  if (!version) return version.status();
+  e.version = *version;
+  return Status::ok();
 }
 
 Result<Experiment> get_ab_test(Store& store, const std::string& test_id) {
@@ -162,7 +163,7 @@ Result<Experiment> apply_lifecycle_action(Store& store, const Clock& clock,
   }
   e.status = *next;
   e.updated_at = now;
-  FULCRUM_RETURN_IF_ERROR(save(store, e));
+  FULCRUM_RETURN_IF_ERROR(save_ab_test(store, e));
   return e;
 }
 
@@ -210,7 +211,7 @@ Result<Experiment> update_ab_test(Store& store, const Clock& clock, const std::s
   e.config = std::move(*config);
   if (e.status == ExperimentStatus::kDraft) e.phases = {phase_record(e)};
   e.updated_at = clock.now();
-  FULCRUM_RETURN_IF_ERROR(save(store, e));
+  FULCRUM_RETURN_IF_ERROR(save_ab_test(store, e));
   return e;
 }
 
@@ -237,7 +238,7 @@ Result<Experiment> new_phase(Store& store, const Clock& clock, const std::string
   PhaseRecord& record = current_phase(e);
   record.started_at = now;
   e.updated_at = now;
-  FULCRUM_RETURN_IF_ERROR(save(store, e));
+  FULCRUM_RETURN_IF_ERROR(save_ab_test(store, e));
   return e;
 }
 
@@ -271,7 +272,7 @@ Result<CoverageUpdate> set_coverage(Store& store, const Clock& clock, const std:
     record.coverage_changes.push_back({now, update.previous_coverage, coverage, changed_by});
   }
   e.updated_at = now;
-  FULCRUM_RETURN_IF_ERROR(save(store, e));
+  FULCRUM_RETURN_IF_ERROR(save_ab_test(store, e));
   update.experiment = std::move(e);
   return update;
 }

@@ -31,6 +31,9 @@ Result<Experiment> create_ab_test_with_id(Store& store, const Clock& clock,
                                           const nlohmann::json& request);
 
 Result<Experiment> get_ab_test(Store& store, const std::string& test_id);
+// Writes the test's document as it is in `e`; its version guards against a concurrent edit
+// (kFailedPrecondition when the stored one moved on), and `e.version` becomes the new one.
+Status save_ab_test(Store& store, Experiment& e);
 // All tests, optionally only those in one status, newest first.
 Result<std::vector<Experiment>> list_ab_tests(Store& store,
                                               std::optional<ExperimentStatus> status = {});

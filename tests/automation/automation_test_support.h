@@ -23,32 +23,12 @@
 #include <vector>
 
 #include "store/store.h"
+#include "../support/sqlite_store_fixture.h"
 #include "webhook_receiver.h"
 
 namespace fulcrum::automation::testing {
 
-class SqliteFixture : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    directory_ = std::filesystem::temp_directory_path() /
-                 ("fulcrum_auto_" + std::to_string(::getpid()) + "_" + info->test_suite_name() +
-                  "_" + info->name());
-    std::filesystem::remove_all(directory_);
-    std::filesystem::create_directories(directory_);
-    auto opened = open_store((directory_ / "store.db").string());
-    ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
-    store_ = std::move(*opened);
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(directory_);
-  }
-  Store& store() { return *store_; }
-
-  std::filesystem::path directory_;
-  std::unique_ptr<Store> store_;
-};
+using SqliteFixture = testing_support::SqliteStoreFixture;
 
 // A fresh schema per test on the PostgreSQL server of FULCRUM_TEST_PG_URL; skips without it
 // (fails in CI, which must run the PostgreSQL tests).

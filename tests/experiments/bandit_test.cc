@@ -12,9 +12,10 @@
 
 #include "assign/assigner.h"
 #include "experiments/service.h"
-#include "test_store.h"
+#include "../support/sqlite_store_fixture.h"
 
 namespace fulcrum::experiments {
+using testing_support::SqliteStoreFixture;
 namespace {
 
 using json = nlohmann::json;

@@ -6,9 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "experiments/service.h"
-#include "test_store.h"
+#include "../support/sqlite_store_fixture.h"
 
 namespace fulcrum::experiments {
+using testing_support::SqliteStoreFixture;
 namespace {
 
 using S = ExperimentStatus;

@@ -9,9 +9,10 @@
 #include "assign/assigner.h"
 #include "assign/hash.h"
 #include "experiments/demo_seed.h"
-#include "test_store.h"
+#include "../support/sqlite_store_fixture.h"
 
 namespace fulcrum::experiments {
+using testing_support::SqliteStoreFixture;
 namespace {
 
 using json = nlohmann::json;

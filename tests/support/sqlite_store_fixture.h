@@ -1,4 +1,5 @@
-// A real SQLite store in a fresh temp directory per test (removed afterwards).
+// A real SQLite store in a fresh temp directory per test (removed afterwards), for the test
+// binaries of every engine.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -10,14 +11,14 @@
 
 #include "store/store.h"
 
-namespace fulcrum::experiments {
+namespace fulcrum::testing_support {
 
 class SqliteStoreFixture : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     directory_ = std::filesystem::temp_directory_path() /
-                 ("fulcrum_exp_" + std::to_string(::getpid()) + "_" + info->test_suite_name() +
+                 ("fulcrum_store_" + std::to_string(::getpid()) + "_" + info->test_suite_name() +
                   "_" + info->name());
     std::filesystem::remove_all(directory_);
     std::filesystem::create_directories(directory_);
@@ -35,4 +36,4 @@ class SqliteStoreFixture : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
-}  // namespace fulcrum::experiments
+}  // namespace fulcrum::testing_support
