@@ -53,7 +53,11 @@ class FuzzApi {
     admin.role = api::Role::kAdmin;
     admin.actor = "fuzz";
     api::Response response = match.route->handler(request, admin);
-    check(response, request.body);
+    // What the caller sent, which a problem may echo: path, query, headers and body.
+    std::string input = request.path + "\n" + request.body;
+    for (const auto& [name, value] : request.query) input += "\n" + name + "=" + value;
+    for (const auto& [name, value] : request.headers) input += "\n" + name + ":" + value;
+    check(response, input);
     return response;
   }
 
