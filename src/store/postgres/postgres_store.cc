@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <tuple>
 #include <map>
@@ -1741,12 +1742,10 @@ Result<std::int64_t> PostgresStore::prune_document_changes(UnixSeconds before,
   auto result = run(lease.conn(),
                     "WITH doomed AS (SELECT sequence FROM document_changes WHERE fanned_out AND "
                     "at<$1 ORDER BY sequence LIMIT $2) DELETE FROM document_changes d USING "
-                    "doomed WHERE d.sequence=doomed.sequence RETURNING d.sequence",
-                    Params().add(before).add(static_cast<std::int64_t>(limit)));
+                    "doomed WHERE d.sequence=doomed.sequence",
+                    Params().add(before).add(static_cast<std::int64_t>(limit)), PGRES_COMMAND_OK);
   if (!result.is_ok()) return result.status();
-  std::int64_t deleted = 0;
-  each_row(*result, [&](const Row&) { ++deleted; });
-  return deleted;
+  return std::strtoll(PQcmdTuples(result->get()), nullptr, 10);
 }
 
 Status PostgresStore::fan_out_document_changes(const std::vector<std::int64_t>& sequences,
