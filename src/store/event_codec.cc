@@ -824,8 +824,10 @@ class EventReader::Impl {
   }
 
  private:
-  static constexpr std::size_t kInitialCapacity = 4u << 20;
-  static constexpr std::size_t kReadSize = 1u << 20;
+  // Small at first: fill() grows the buffer to the longest record it meets, and a reader
+  // of a short input (or a fuzzer's millions of them) should not zero 4 MiB up front.
+  static constexpr std::size_t kInitialCapacity = 256u << 10;
+  static constexpr std::size_t kReadSize = 128u << 10;
 
   // The same nesting limit as every other JSON parse of untrusted input (an event record
   // is flat apart from "attributes"); simdjson answers DEPTH_ERROR beyond it.

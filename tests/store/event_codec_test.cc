@@ -213,8 +213,7 @@ TEST(EventCodecTest, BadCsvHeaderFailsTheWholeInput) {
   EXPECT_FALSE(decode_events("", EventFormat::kCsv).is_ok());
 }
 
-// Large enough to cross the reader's 1 MiB refills and 4 MiB initial buffer, with a small
-// chunk size: every record comes out exactly once, with its own line number.
+// Large enough to cross many of the reader's refills and regrowths, with a small chunk size: every record comes out exactly once, with its own line number.
 TEST(EventCodecTest, StreamsLargeInputInChunksWithContinuousLineNumbers) {
   constexpr int kLines = 60'000;
   std::string text;
@@ -252,6 +251,29 @@ TEST(EventCodecTest, StreamsLargeInputInChunksWithContinuousLineNumbers) {
   EXPECT_EQ(records, kLines);
   EXPECT_EQ(invalid, kLines / 7 + (kLines % 7 > 3 ? 1 : 0));
   EXPECT_EQ(valid + invalid, kLines);
+}
+
+// The stream reader starts with a small buffer: a record several times longer is still read
+// whole (the buffer grows to it), between two ordinary records.
+TEST(EventCodecTest, StreamsARecordLongerThanTheReadersFirstBuffer) {
+  const std::string record = R"({"type":"feature_usage","user_id":"u2","feature":"budgets",)" +
+                             std::string(1'500'000, ' ') + R"("at":)" +
+                             std::to_string(kJan1 + 1) + "}";
+  std::string text = R"({"type":"feature_usage","user_id":"u1","feature":"budgets","at":)" +
+                     std::to_string(kJan1) + "}\n" + record + "\n" +
+                     R"({"type":"feature_usage","user_id":"u3","feature":"budgets","at":)" +
+                     std::to_string(kJan1 + 2) + "}\n";
+  std::istringstream in(text);
+  EventReader reader(in, EventFormat::kNdjson, 10);
+  DecodedChunk chunk;
+  auto more = reader.next(chunk);
+  ASSERT_TRUE(more.is_ok()) << more.status().to_string();
+  ASSERT_TRUE(*more);
+  EXPECT_EQ(chunk.records, 3);
+  EXPECT_EQ(chunk.invalid_records, 0);
+  ASSERT_EQ(chunk.batch.feature_usage.size(), 3u);
+  EXPECT_EQ(chunk.batch.feature_usage[1].user_id, "u2");
+  EXPECT_EQ(chunk.batch.feature_usage[2].at, kJan1 + 2);
 }
 
 class EventCodecStoreTest : public ::testing::Test {
