@@ -191,6 +191,27 @@ Op op_code(std::string_view op) {
 constexpr std::size_t kMaxRegexBytes = 256;
 constexpr std::size_t kMaxRegexSubjectBytes = 1024;
 
+// True when a back-reference (\12) or a repetition count ({3,12}) has more than 9 digits.
+// libstdc++'s regex compiler accumulates those numbers in a signed long without an overflow
+// check (undefined behaviour the condition fuzzer found with "\\4444444444444444444"); no
+// real pattern needs such a count, so the pattern is refused before std::regex sees it.
+bool has_oversized_regex_count(std::string_view pattern) {
+  auto digits_at = [&](std::size_t i) {
+    std::size_t n = 0;
+    while (i + n < pattern.size() && pattern[i + n] >= '0' && pattern[i + n] <= '9') ++n;
+    return n;
+  };
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '\\') {
+      if (digits_at(i + 1) > 9) return true;
+      ++i;  // the escaped character
+    } else if (pattern[i] == '{' || pattern[i] == ',') {
+      if (digits_at(i + 1) > 9) return true;
+    }
+  }
+  return false;
+}
+
 struct ValueMatcher;
 
 struct OpTerm {
@@ -291,6 +312,7 @@ ValueMatcher compile_value(const json& condition) {
         case Op::kRegexi:
           try {
             if (js::string_of(operand).size() > kMaxRegexBytes) break;
+            if (has_oversized_regex_count(js::string_of(operand))) break;
             // getRegex escapes unescaped '/' (harmless in ECMAScript syntax).
             auto flags = std::regex::ECMAScript;
             if (term.op == Op::kRegexi) flags |= std::regex::icase;
@@ -586,6 +608,11 @@ Status validate_operator(std::string_view op, const json& operand, const std::st
     if (operand.get_ref<const std::string&>().size() > kMaxRegexBytes) {
       return invalid_argument("regular expression longer than " + std::to_string(kMaxRegexBytes) +
                                   " bytes",
+                              field);
+    }
+    if (has_oversized_regex_count(operand.get_ref<const std::string&>())) {
+      return invalid_argument("regular expression has a back-reference or repetition count of "
+                              "more than 9 digits",
                               field);
     }
     try {

@@ -118,4 +118,20 @@ TEST(Condition, LargeIntegralNumbersCompareAsJavaScriptStrings) {
 }
 
 }  // namespace
+// Found by condition_fuzzer: libstdc++'s regex compiler overflows a signed long (undefined
+// behaviour) on a back-reference or repetition count of many digits. Such a pattern is refused
+// at save time, naming the field, and never matches in a stored condition.
+TEST(Condition, RegexWithAnOversizedBackReferenceOrCountIsRefused) {
+  for (const char* pattern : {R"(a\\\4444444444444444444)", "a{1,99999999999}", "a{44444444444}"}) {
+    const json condition = {{"name", {{"$regex", pattern}}}};
+    Status s = validate_condition(condition);
+    ASSERT_FALSE(s.is_ok()) << pattern;
+    EXPECT_EQ(s.field(), "targeting.name.$regex") << pattern;
+    EXPECT_FALSE(eval_condition(json{{"name", "a4"}}, condition)) << pattern;
+  }
+  EXPECT_TRUE(validate_condition(json{{"name", {{"$regex", R"(^(a)\1{2,12}$)"}}}}).is_ok());
+  EXPECT_TRUE(
+      eval_condition(json{{"name", "aaa"}}, json{{"name", {{"$regex", R"(^(a)\1{2,12}$)"}}}}));
+}
+
 }  // namespace fulcrum::assign
