@@ -212,6 +212,28 @@ bool has_oversized_regex_count(std::string_view pattern) {
   return false;
 }
 
+// The one way a condition's pattern becomes a std::regex, for saving and for evaluation
+// alike: bounded in length and in its counts, then compiled. InvalidArgument (no field:
+// the caller names it) says why a pattern is refused.
+Result<std::shared_ptr<const std::regex>> compile_bounded_regex(std::string_view pattern,
+                                                                bool ignore_case) {
+  if (pattern.size() > kMaxRegexBytes) {
+    return invalid_argument("regular expression longer than " + std::to_string(kMaxRegexBytes) +
+                            " bytes");
+  }
+  if (has_oversized_regex_count(pattern)) {
+    return invalid_argument(
+        "regular expression has a back-reference or repetition count of more than 9 digits");
+  }
+  auto flags = std::regex::ECMAScript;
+  if (ignore_case) flags |= std::regex::icase;
+  try {
+    return std::make_shared<const std::regex>(pattern.begin(), pattern.end(), flags);
+  } catch (const std::regex_error&) {
+    return invalid_argument("invalid regular expression");
+  }
+}
+
 struct ValueMatcher;
 
 struct OpTerm {
@@ -309,18 +331,13 @@ ValueMatcher compile_value(const json& condition) {
           }
           break;
         case Op::kRegex:
-        case Op::kRegexi:
-          try {
-            if (js::string_of(operand).size() > kMaxRegexBytes) break;
-            if (has_oversized_regex_count(js::string_of(operand))) break;
-            // getRegex escapes unescaped '/' (harmless in ECMAScript syntax).
-            auto flags = std::regex::ECMAScript;
-            if (term.op == Op::kRegexi) flags |= std::regex::icase;
-            term.regex = std::make_shared<const std::regex>(js::string_of(operand), flags);
-          } catch (const std::regex_error&) {
-            term.regex = nullptr;
-          }
+        case Op::kRegexi: {
+          // getRegex escapes unescaped '/' (harmless in ECMAScript syntax). A refused pattern
+          // in a stored condition never matches.
+          auto compiled = compile_bounded_regex(js::string_of(operand), term.op == Op::kRegexi);
+          term.regex = compiled.is_ok() ? std::move(compiled).value() : nullptr;
           break;
+        }
         default:
           break;
       }
@@ -605,21 +622,9 @@ Status validate_operator(std::string_view op, const json& operand, const std::st
   }
   if (op == "$regex" || op == "$regexi") {
     if (!operand.is_string()) return invalid_argument("$regex needs a string", field);
-    if (operand.get_ref<const std::string&>().size() > kMaxRegexBytes) {
-      return invalid_argument("regular expression longer than " + std::to_string(kMaxRegexBytes) +
-                                  " bytes",
-                              field);
-    }
-    if (has_oversized_regex_count(operand.get_ref<const std::string&>())) {
-      return invalid_argument("regular expression has a back-reference or repetition count of "
-                              "more than 9 digits",
-                              field);
-    }
-    try {
-      std::regex re(operand.get<std::string>(), std::regex::ECMAScript);
-    } catch (const std::regex_error&) {
-      return invalid_argument("invalid regular expression", field);
-    }
+    auto compiled =
+        compile_bounded_regex(operand.get_ref<const std::string&>(), op == "$regexi");
+    if (!compiled.is_ok()) return invalid_argument(compiled.status().message(), field);
   }
   if (op == "$type") {
     static constexpr std::string_view kTypes[] = {"null",    "array",  "string",   "number",

@@ -117,12 +117,12 @@ TEST(Condition, LargeIntegralNumbersCompareAsJavaScriptStrings) {
   EXPECT_TRUE(eval_condition({{"n", -1e20}}, {{"n", {{"$regex", "^-1000"}}}}));
 }
 
-}  // namespace
 // Found by condition_fuzzer: libstdc++'s regex compiler overflows a signed long (undefined
 // behaviour) on a back-reference or repetition count of many digits. Such a pattern is refused
 // at save time, naming the field, and never matches in a stored condition.
 TEST(Condition, RegexWithAnOversizedBackReferenceOrCountIsRefused) {
-  for (const char* pattern : {R"(a\\\4444444444444444444)", "a{1,99999999999}", "a{44444444444}"}) {
+  for (const char* pattern :
+       {R"(a\\\4444444444444444444)", "a{1,99999999999}", "a{44444444444}"}) {
     const json condition = {{"name", {{"$regex", pattern}}}};
     Status s = validate_condition(condition);
     ASSERT_FALSE(s.is_ok()) << pattern;
@@ -133,5 +133,7 @@ TEST(Condition, RegexWithAnOversizedBackReferenceOrCountIsRefused) {
   EXPECT_TRUE(
       eval_condition(json{{"name", "aaa"}}, json{{"name", {{"$regex", R"(^(a)\1{2,12}$)"}}}}));
 }
+
+}  // namespace
 
 }  // namespace fulcrum::assign
