@@ -210,10 +210,15 @@ Response ofrep_error(int status, const std::string& error_code, const std::strin
 // response.
 std::variant<json, Response> ofrep_attributes(const Request& request,
                                               const std::optional<std::string>& key) {
-  json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded() || !body.is_object()) {
-    return ofrep_error(400, "PARSE_ERROR", "request body must be a JSON object", "body", key);
+  // The bounded parser: an SDK key is enough to reach this route, so a deeply nested context
+  // must not reach a recursive walk.
+  Result<json> parsed = parse_json_object(request.body);
+  if (!parsed.is_ok()) {
+    const std::string field =
+        parsed.status().field().empty() ? "body" : std::string(parsed.status().field());
+    return ofrep_error(400, "PARSE_ERROR", std::string(parsed.status().message()), field, key);
   }
+  json body = std::move(parsed).value();
   auto context = body.find("context");
   if (context == body.end()) {
     return ofrep_error(400, "INVALID_CONTEXT", "request body has no context", "context", key);
@@ -230,9 +235,10 @@ std::variant<json, Response> ofrep_attributes(const Request& request,
     return ofrep_error(400, "INVALID_CONTEXT", "context.targetingKey must be a non-empty string",
                        "context.targetingKey", key);
   }
-  json attributes = *context;
+  json id = std::move(*targeting_key);
+  json attributes = std::move(*context);  // the body is ours: move, do not copy
   attributes.erase("targetingKey");
-  attributes["id"] = *targeting_key;
+  attributes["id"] = std::move(id);
   return attributes;
 }
 

@@ -12,6 +12,7 @@
 #include "cli/command_registry.h"
 #include "cli/key_file.h"
 #include "core/time.h"
+#include "core/untrusted_json.h"
 #include "flags/service.h"
 #include "store/store.h"
 
@@ -37,11 +38,9 @@ Result<json> read_definition(const FlagArgs& args) {
     }
   }
   if (text.empty()) return invalid_argument("give the flag as --json TEXT or --file PATH", "--json");
-  json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded() || !body.is_object()) {
-    return invalid_argument("the definition must be a JSON object", "--json");
-  }
-  return body;
+  Result<json> body = parse_untrusted_json_object(text, "--json");
+  if (!body.is_ok()) return body.status();
+  return std::move(body).value();
 }
 
 int report(const char* command, const Status& status) {

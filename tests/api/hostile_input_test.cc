@@ -173,6 +173,17 @@ TEST_F(HostileInputTest, ConfigurationFieldsHaveLimits) {
          b["targeting"] = {{"name", {{"$regex", std::string(300, 'a')}}}};
        }),
        "targeting.name.$regex"},
+      // libstdc++'s regex compiler overflows a signed long on these numbers (found by
+      // condition_fuzzer): refused at save time, before any std::regex sees them.
+      {with([](auto& b) {
+         b["targeting"] = {{"name", {{"$regex", "a\\4444444444444444444"}}}};
+       }),
+       "targeting.name.$regex"},
+      {with([](auto& b) {
+         b["targeting"] = nlohmann::json::parse(
+             R"({"$and": [{"name": {"$regexi": "a{1,99999999999}"}}]})");
+       }),
+       "targeting.$and[0].name.$regexi"},
       {with([](auto& b) {
          b["namespace"] = {{"id", std::string(257, 'x')}};
        }),

@@ -438,6 +438,16 @@ TEST_F(SdkRoutesTest, OfrepErrorsUseTheSpecCodesAndNameTheField) {
   HttpReply garbage = ofrep(path, "{not json");
   EXPECT_EQ(garbage.status, 400);
   EXPECT_EQ(garbage.json()["errorCode"], "PARSE_ERROR");
+  // A nesting bomb inside the context: refused by the bounded parse, naming where, and the
+  // server keeps serving (an unbounded parse copied it recursively).
+  HttpReply bomb = ofrep(path, R"({"context": {"targetingKey": "u", "x": )" +
+                                   std::string(80'000, '[') + "}}");
+  EXPECT_EQ(bomb.status, 400) << bomb.body.substr(0, 300);
+  EXPECT_EQ(bomb.json()["errorCode"], "PARSE_ERROR");
+  EXPECT_TRUE(bomb.json()["field"].get<std::string>().starts_with("context.x")) << bomb.body;
+  EXPECT_NE(bomb.json()["errorDetails"].get<std::string>().find("nesting deeper"),
+            std::string::npos);
+  EXPECT_EQ(call("GET", "/healthz").status, 200);
   HttpReply missing = ofrep("/ofrep/v1/evaluate/flags/nope", R"({"context": {"targetingKey": "u"}})");
   EXPECT_EQ(missing.status, 404);
   EXPECT_EQ(missing.json()["errorCode"], "FLAG_NOT_FOUND");
