@@ -180,10 +180,12 @@ std::string response_head(const Response& response, unsigned version, bool keep_
                           std::string_view request_id, bool hsts) {
   std::vector<std::pair<std::string_view, std::string_view>> fields;
   fields.reserve(response.headers.size() + 4);
+  // Header names are ASCII tokens (RFC 9110 section 5.1): compare without the locale-aware
+  // std::tolower, which costs a call per character on every response.
   auto same_name = [](std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-             return std::tolower(static_cast<unsigned char>(x)) ==
-                    std::tolower(static_cast<unsigned char>(y));
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) {
+             return lower(x) == lower(y);
            });
   };
   auto set = [&](std::string_view name, std::string_view value) {

@@ -243,8 +243,10 @@ std::string sane_request_id(std::string_view header) {
 
 std::string new_request_id() {
   thread_local std::mt19937_64 generator{std::random_device{}()};
-  char text[17];
-  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(generator()));
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::uint64_t value = generator();
+  std::string text(16, '0');
+  for (int i = 15; i >= 0; --i, value >>= 4) text[static_cast<std::size_t>(i)] = kDigits[value & 15];
   return text;
 }
 
