@@ -305,6 +305,64 @@ Status prepare_metric(const MetricInput& metric, size_t index, const std::string
 
 }  // namespace
 
+namespace {
+
+// The primary metric post-stratified by every value of one slice attribute, per treatment.
+Result<AnalysisOutput::PostStratification> post_stratify(
+    const AnalysisInput& input, const AnalysisInput::SliceDimension& dimension,
+    const std::string& prefix) {
+  const MetricInput& primary = input.metrics.front();
+  if (primary.type != MetricType::kBinomial && primary.type != MetricType::kContinuous) {
+    return invalid_argument("post-stratification needs a binomial or continuous primary metric",
+                            prefix + ".post_stratify");
+  }
+  const StratifiedMetric kind = primary.type == MetricType::kBinomial
+                                    ? StratifiedMetric::kProportion
+                                    : StratifiedMetric::kMean;
+  auto sums = [](const MetricGroupInput& group) {
+    if (!group.values) return SampleStats{group.n, group.sum, group.sum_squares};
+    SampleStats stats;
+    for (double value : *group.values) {
+      ++stats.n;
+      stats.sum += value;
+      stats.sum_squares += value * value;
+    }
+    return stats;
+  };
+  AnalysisOutput::PostStratification out;
+  for (const auto& [treatment, unused] : primary.groups) {
+    if (treatment == input.control) continue;
+    std::vector<Stratum> strata;
+    for (const auto& [value, groups] : dimension.values) {
+      Stratum stratum;
+      if (auto c = groups.find(input.control); c != groups.end()) stratum.control = sums(c->second);
+      if (auto t = groups.find(treatment); t != groups.end()) stratum.treatment = sums(t->second);
+      if (stratum.control.n + stratum.treatment.n > 0) strata.push_back(stratum);
+    }
+    auto result = compare_post_stratified(strata, kind, input.alpha);
+    if (!result) {
+      return invalid_argument("post-stratifying " + treatment + ": " + result.status().message() +
+                                  " (" + result.status().field() + ")",
+                              prefix + ".values");
+    }
+    out.strata_used = result->strata_used;
+    out.strata_merged = result->strata_merged;
+    AnalysisOutput::PostStratifiedTreatment row;
+    row.group = treatment;
+    row.absolute = result->comparison.absolute;
+    row.relative = result->comparison.relative;
+    row.unstratified_standard_error = result->unstratified.absolute.standard_error;
+    if (row.unstratified_standard_error > 0) {
+      const double ratio = row.absolute.standard_error / row.unstratified_standard_error;
+      row.variance_reduction = 1 - ratio * ratio;
+    }
+    out.treatments.push_back(std::move(row));
+  }
+  return out;
+}
+
+}  // namespace
+
 const char* metric_type_name(MetricType type) {
   switch (type) {
     case MetricType::kBinomial:
@@ -560,6 +618,11 @@ Result<AnalysisOutput> analyze(const AnalysisInput& input) {
           *table.slices[slice_pending[i].first].groups[slice_pending[i].second].vs_control;
       t.adjusted_p_value = (*slice_adjusted)[i];
       t.significant = t.adjusted_p_value < input.alpha;
+    }
+    if (dimension.post_stratify) {
+      auto stratified = post_stratify(input, dimension, prefix);
+      if (!stratified) return stratified.status();
+      table.post_stratification = std::move(stratified).value();
     }
     output.slices.push_back(std::move(table));
   }

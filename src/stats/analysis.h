@@ -26,6 +26,7 @@
 #include "stats/decision.h"
 #include "stats/hypothesis.h"
 #include "stats/multiple_testing.h"
+#include "stats/post_stratification.h"
 #include "stats/power.h"
 #include "stats/recommendation.h"
 #include "stats/srm.h"
@@ -101,6 +102,9 @@ struct AnalysisInput {
     std::size_t top = 5;
     // value -> group -> statistics (the primary metric's type and form)
     std::map<std::string, std::map<std::string, MetricGroupInput>> values;
+    // Also post-stratify the primary metric by this attribute (stats/post_stratification.h):
+    // every value is a stratum (not only the top ones). Binomial and continuous metrics.
+    bool post_stratify = false;
   };
   std::vector<SliceDimension> slices;
 };
@@ -170,9 +174,24 @@ struct AnalysisOutput {
     std::int64_t users = 0;
     std::vector<GroupResult> groups;  // as a metric's groups; adjusted across the slices
   };
+  // The primary metric post-stratified by a slice attribute, next to the plain comparison
+  // (which stays the one the corrections and the decision use).
+  struct PostStratifiedTreatment {
+    std::string group;
+    EffectTest absolute;
+    std::optional<EffectTest> relative;
+    double unstratified_standard_error = 0;  // of the absolute difference
+    double variance_reduction = 0;           // 1 - (se / unstratified se)^2
+  };
+  struct PostStratification {
+    std::size_t strata_used = 0;
+    std::size_t strata_merged = 0;  // strata too small to stand alone, merged into the largest
+    std::vector<PostStratifiedTreatment> treatments;
+  };
   struct SliceTable {
     std::string attribute;
     std::vector<SliceResult> slices;  // by users, descending; "other" last
+    std::optional<PostStratification> post_stratification;
   };
   std::vector<SliceTable> slices;
 };

@@ -319,7 +319,8 @@ Result<AnalysisInput> analysis_input_from_json(const json& document) {
       const std::string prefix = "slices[" + std::to_string(d) + "]";
       const json& entry = (*slices)[d];
       if (!entry.is_object()) return invalid_argument("must be an object", prefix);
-      FULCRUM_RETURN_IF_ERROR(reject_unknown_keys(entry, {"attribute", "top", "values"}, prefix));
+      FULCRUM_RETURN_IF_ERROR(
+          reject_unknown_keys(entry, {"attribute", "top", "values", "post_stratify"}, prefix));
       AnalysisInput::SliceDimension dimension;
       FULCRUM_RETURN_IF_ERROR(read_string(entry, "attribute", prefix, dimension.attribute));
       if (auto top = entry.find("top"); top != entry.end()) {
@@ -328,6 +329,12 @@ Result<AnalysisInput> analysis_input_from_json(const json& document) {
           return invalid_argument("must be an integer from 1 to 100", prefix + ".top");
         }
         dimension.top = top->get<std::size_t>();
+      }
+      if (auto stratify = entry.find("post_stratify"); stratify != entry.end()) {
+        if (!stratify->is_boolean()) {
+          return invalid_argument("must be true or false", prefix + ".post_stratify");
+        }
+        dimension.post_stratify = stratify->get<bool>();
       }
       auto values = entry.find("values");
       if (values == entry.end() || !values->is_object() || values->empty()) {
@@ -454,7 +461,23 @@ json slices_json(const AnalysisOutput& output) {
       rows.push_back(
           {{"value", slice.value}, {"users", slice.users}, {"groups", groups_json(slice.groups)}});
     }
-    tables.push_back({{"attribute", table.attribute}, {"slices", std::move(rows)}});
+    json entry = {{"attribute", table.attribute}, {"slices", std::move(rows)}};
+    if (table.post_stratification) {
+      const auto& stratification = *table.post_stratification;
+      json treatments = json::array();
+      for (const auto& row : stratification.treatments) {
+        treatments.push_back(
+            {{"group", row.group},
+             {"absolute", effect_json(row.absolute)},
+             {"relative", row.relative ? effect_json(*row.relative) : json(nullptr)},
+             {"unstratified_standard_error", number(row.unstratified_standard_error)},
+             {"variance_reduction", number(row.variance_reduction)}});
+      }
+      entry["post_stratification"] = {{"strata_used", stratification.strata_used},
+                                       {"strata_merged", stratification.strata_merged},
+                                       {"treatments", std::move(treatments)}};
+    }
+    tables.push_back(std::move(entry));
   }
   return tables;
 }

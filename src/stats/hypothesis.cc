@@ -14,10 +14,13 @@ Status check_alpha(double alpha) {
   return Status::ok();
 }
 
+
+}  // namespace
+
 // Fills statistic, p-value and interval for an estimate with a known standard
 // error. A zero standard error (e.g. 0 conversions in both groups) gives p = 1
 // when the estimate is 0 and p = 0 otherwise, with a zero-width interval.
-EffectTest finish_test(double estimate, double standard_error, double df, double alpha) {
+EffectTest two_sided_test(double estimate, double standard_error, double df, double alpha) {
   EffectTest test;
   test.estimate = estimate;
   test.standard_error = standard_error;
@@ -35,8 +38,6 @@ EffectTest finish_test(double estimate, double standard_error, double df, double
   }
   return test;
 }
-
-}  // namespace
 
 double welch_degrees_of_freedom(const GroupEstimate& control, const GroupEstimate& treatment) {
   // Welch (1947) / Satterthwaite (1946): (s1^2/n1 + s0^2/n0)^2 / sum
@@ -66,7 +67,7 @@ Result<Comparison> compare_estimates(const GroupEstimate& control, const GroupEs
   const double n1 = static_cast<double>(treatment.n);
   Comparison comparison;
   const double difference = treatment.mean - control.mean;
-  comparison.absolute = finish_test(
+  comparison.absolute = two_sided_test(
       difference, std::sqrt(control.variance / n0 + treatment.variance / n1), df, alpha);
   if (control.mean != 0) {
     // Delta method for m1/m0 - 1 with independent groups:
@@ -76,7 +77,7 @@ Result<Comparison> compare_estimates(const GroupEstimate& control, const GroupEs
     const double m1 = treatment.mean;
     const double variance =
         treatment.variance / (n1 * m0 * m0) + m1 * m1 * control.variance / (n0 * m0 * m0 * m0 * m0);
-    comparison.relative = finish_test(m1 / m0 - 1, std::sqrt(variance), df, alpha);
+    comparison.relative = two_sided_test(m1 / m0 - 1, std::sqrt(variance), df, alpha);
   }
   return comparison;
 }

@@ -64,6 +64,12 @@ enum class Tail { kGreater, kLesser };
 EffectTest one_sided_test(double estimate, double standard_error, double df, double alpha,
                           Tail tail, double test_value = 0);
 
+// The two-sided test of H0: effect == 0 for an estimate with a known standard error: the
+// statistic, the p-value from Student t with `df` (+inf = normal) and the (1 - alpha)
+// interval. A zero standard error gives p = 1 when the estimate is 0 and p = 0 otherwise,
+// with a zero-width interval.
+EffectTest two_sided_test(double estimate, double standard_error, double df, double alpha);
+
 // Welch-Satterthwaite degrees of freedom for two groups.
 double welch_degrees_of_freedom(const GroupEstimate& control, const GroupEstimate& treatment);
 
