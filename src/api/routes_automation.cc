@@ -165,6 +165,32 @@ void register_automation_routes(Router& router, ApiContext& context) {
                      return response;
                    })
                  .audited());
+  router.add(Route("POST", api_path("/webhooks/{endpoint_id}/rotate-secret"), {Role::kAdmin},
+                   [&context](const Request& request, const AuthContext&) {
+                     auto body = parse_json_object(request.body.empty() ? "{}" : request.body);
+                     if (!body.is_ok()) return problem(body.status(), 400);
+                     if (auto unknown = reject_unknown_fields(*body, {"grace_seconds"});
+                         !unknown.is_ok()) {
+                       return problem(unknown, 422);
+                     }
+                     UnixSeconds grace = au::kDefaultSecretGraceSeconds;
+                     if (auto g = body->find("grace_seconds"); g != body->end()) {
+                       if (!g->is_number_integer()) {
+                         return problem(422, "grace_seconds must be an integer", "grace_seconds");
+                       }
+                       grace = g->get<UnixSeconds>();
+                     }
+                     auto rotated = au::rotate_endpoint_secret(
+                         context.store, context.clock, request.params.at("endpoint_id"), grace);
+                     if (!rotated.is_ok()) return problem(rotated.status());
+                     // The new secret is shown once, here; the previous one is never shown.
+                     json out = rotated->to_json(false);
+                     out["secret"] = rotated->secret;
+                     Response response = Response::json(200, out);
+                     response.audit_target = rotated->endpoint_id;
+                     return response;
+                   })
+                 .audited());
   router.add(Route("DELETE", api_path("/webhooks/{endpoint_id}"), {Role::kAdmin},
                    [&context](const Request& request, const AuthContext&) {
                      auto removed = au::remove_endpoint(context.store, context.clock,

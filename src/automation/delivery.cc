@@ -157,7 +157,8 @@ Status WebhookDispatcher::attempt(WebhookDelivery& delivery, const Endpoint& end
   const UnixSeconds now = clock_.now();
   std::vector<std::pair<std::string, std::string>> headers = {
       {std::string(kSignatureHeader),
-       signature_header(endpoint.secret, endpoint.key_id, now, delivery.payload)},
+       signature_header(endpoint.secret, endpoint.key_id, now, delivery.payload,
+                        endpoint.previous_secret_at(now))},
       {"Fulcrum-Delivery-Id", delivery.delivery_id},
       {"Idempotency-Key", delivery.delivery_id},
       {"Fulcrum-Event-Type", delivery.event_type}};

@@ -26,12 +26,15 @@ std::string hmac_sha256_hex(std::string_view secret, std::string_view message) {
 }
 
 std::string signature_header(std::string_view secret, std::string_view key_id, UnixSeconds t,
-                             std::string_view body) {
+                             std::string_view body, std::string_view previous_secret) {
   const std::string stamp = std::to_string(t);
   std::string message = stamp;
   message += '.';
   message += body;
-  return "t=" + stamp + ",kid=" + std::string(key_id) + ",v1=" + hmac_sha256_hex(secret, message);
+  std::string header =
+      "t=" + stamp + ",kid=" + std::string(key_id) + ",v1=" + hmac_sha256_hex(secret, message);
+  if (!previous_secret.empty()) header += ",v1=" + hmac_sha256_hex(previous_secret, message);
+  return header;
 }
 
 Status verify_signature(std::string_view header, std::string_view secret, std::string_view body,

@@ -18,9 +18,12 @@ inline constexpr std::string_view kSignatureHeader = "Fulcrum-Signature";
 // Lower-case hex HMAC-SHA256(secret, message).
 std::string hmac_sha256_hex(std::string_view secret, std::string_view message);
 
-// The header value for one delivery attempt.
+// The header value for one delivery attempt. While a rotated-out secret is still valid
+// (`previous_secret` not empty) the header carries a second v1 signature made with it, so a
+// receiver that has not switched to the new secret yet still verifies (as Stripe does during
+// a secret roll); verify_signature accepts any v1 that matches.
 std::string signature_header(std::string_view secret, std::string_view key_id, UnixSeconds t,
-                             std::string_view body);
+                             std::string_view body, std::string_view previous_secret = {});
 
 // OK when `header` carries a v1 signature of `body` by `secret` whose timestamp is within
 // `tolerance_seconds` of `now`; kPermissionDenied (or kInvalidArgument for a malformed

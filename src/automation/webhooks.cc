@@ -36,7 +36,17 @@ json Endpoint::to_json(bool with_secret) const {
               {"description", description},
               {"created_at", format_iso8601(created_at)}};
   if (with_secret) out["secret"] = secret;
+  if (!previous_key_id.empty()) {
+    out["previous_key_id"] = previous_key_id;
+    out["previous_valid_until"] = format_iso8601(previous_valid_until);
+    if (with_secret) out["previous_secret"] = previous_secret;
+  }
   return out;
+}
+
+std::string_view Endpoint::previous_secret_at(UnixSeconds now) const {
+  return !previous_secret.empty() && now < previous_valid_until ? std::string_view(previous_secret)
+                                                                : std::string_view();
 }
 
 Result<Endpoint> Endpoint::from_json(const json& body) {
@@ -48,6 +58,9 @@ Result<Endpoint> Endpoint::from_json(const json& body) {
     e.format = body.value("format", "json");
     e.key_id = body.at("key_id").get<std::string>();
     e.secret = body.at("secret").get<std::string>();
+    e.previous_key_id = body.value("previous_key_id", "");
+    e.previous_secret = body.value("previous_secret", "");
+    e.previous_valid_until = parse_iso8601(body.value("previous_valid_until", "")).value_or(0);
     e.enabled = body.value("enabled", true);
     e.allow_insecure_http = body.value("allow_insecure_http", false);
     e.description = body.value("description", "");
@@ -405,6 +418,56 @@ Result<Endpoint> get_endpoint(Store& store, const std::string& endpoint_id) {
   return endpoint;
 }
 
+namespace {
+
+Result<std::string> new_secret() {
+  unsigned char secret[32];
+  if (RAND_bytes(secret, sizeof secret) != 1) return internal_error("no randomness for a secret");
+  return to_hex(std::string_view(reinterpret_cast<const char*>(secret), sizeof secret));
+}
+
+// Stores a changed endpoint over its current document version (a concurrent change makes
+// this fail instead of being overwritten).
+Result<Endpoint> put_endpoint(Store& store, const Clock& clock, Endpoint endpoint,
+                              const std::string& status) {
+  auto doc = store.get_document(kEndpointKind, endpoint.endpoint_id);
+  if (!doc.is_ok()) return doc.status();
+  if (!doc->has_value()) return not_found("no webhook endpoint " + endpoint.endpoint_id);
+  Document updated = **doc;
+  updated.status = status;
+  updated.body = endpoint.to_json(true).dump();
+  updated.updated_at = clock.now();
+  auto version = store.put_document(updated);
+  if (!version.is_ok()) return version.status();
+  endpoint.version = *version;
+  return endpoint;
+}
+
+}  // namespace
+
+Result<Endpoint> rotate_endpoint_secret(Store& store, const Clock& clock,
+                                        const std::string& endpoint_id, UnixSeconds grace_seconds) {
+  if (grace_seconds < 0 || grace_seconds > kMaxSecretGraceSeconds) {
+    return invalid_argument("grace_seconds must be from 0 to " +
+                                std::to_string(kMaxSecretGraceSeconds) + " (7 days)",
+                            "grace_seconds");
+  }
+  auto endpoint = get_endpoint(store, endpoint_id);
+  if (!endpoint.is_ok()) return endpoint.status();
+  if (!endpoint->enabled) {
+    return failed_precondition("webhook endpoint " + endpoint_id + " is removed");
+  }
+  auto secret = new_secret();
+  if (!secret.is_ok()) return secret.status();
+  const UnixSeconds now = clock.now();
+  endpoint->previous_key_id = endpoint->key_id;
+  endpoint->previous_secret = grace_seconds > 0 ? endpoint->secret : std::string();
+  endpoint->previous_valid_until = now + grace_seconds;
+  endpoint->secret = std::move(secret).value();
+  endpoint->key_id = new_id("key");
+  return put_endpoint(store, clock, std::move(endpoint).value(), "enabled");
+}
+
 Result<Endpoint> create_endpoint(Store& store, const Clock& clock, const json& request) {
   auto endpoint = parse_endpoint_request(request);
   if (!endpoint.is_ok()) return endpoint.status();
@@ -414,9 +477,9 @@ Result<Endpoint> create_endpoint(Store& store, const Clock& clock, const json& r
     return failed_precondition("at most " + std::to_string(kMaxEndpoints) +
                                " webhook endpoints; remove one first");
   }
-  unsigned char secret[32];
-  if (RAND_bytes(secret, sizeof secret) != 1) return internal_error("no randomness for a secret");
-  endpoint->secret = to_hex(std::string_view(reinterpret_cast<const char*>(secret), sizeof secret));
+  auto secret = new_secret();
+  if (!secret.is_ok()) return secret.status();
+  endpoint->secret = std::move(secret).value();
   endpoint->endpoint_id = new_id("whk");
   endpoint->key_id = new_id("key");
   endpoint->created_at = clock.now();
@@ -436,16 +499,7 @@ Result<Endpoint> remove_endpoint(Store& store, const Clock& clock, const std::st
   auto endpoint = get_endpoint(store, endpoint_id);
   if (!endpoint.is_ok()) return endpoint.status();
   endpoint->enabled = false;
-  auto doc = store.get_document(kEndpointKind, endpoint_id);
-  if (!doc.is_ok()) return doc.status();
-  Document updated = **doc;
-  updated.status = "removed";
-  updated.body = endpoint->to_json(true).dump();
-  updated.updated_at = clock.now();
-  auto version = store.put_document(updated);
-  if (!version.is_ok()) return version.status();
-  endpoint->version = *version;
-  return endpoint;
+  return put_endpoint(store, clock, std::move(endpoint).value(), "removed");
 }
 
 }  // namespace fulcrum::automation

@@ -41,6 +41,11 @@ struct Endpoint {
   std::string format = "json";  // "json" or "slack"
   std::string key_id;
   std::string secret;  // raw bytes' hex
+  // After a rotation: the secret it replaced, still signing deliveries beside the new one
+  // until previous_valid_until (then forgotten at the next rotation or read).
+  std::string previous_key_id;
+  std::string previous_secret;
+  UnixSeconds previous_valid_until = 0;
   bool enabled = true;
   bool allow_insecure_http = false;
   std::string description;
@@ -50,6 +55,8 @@ struct Endpoint {
   nlohmann::json to_json(bool with_secret) const;
   static Result<Endpoint> from_json(const nlohmann::json& json);
   bool subscribed(std::string_view type) const;
+  // The rotated-out secret while it is still valid at `now`, else empty.
+  std::string_view previous_secret_at(UnixSeconds now) const;
 };
 
 struct ParsedUrl {
@@ -112,6 +119,15 @@ Result<std::vector<Endpoint>> list_endpoints(Store& store);
 Result<Endpoint> get_endpoint(Store& store, const std::string& endpoint_id);
 // Creates an endpoint with a new id, key id and 32-byte random secret.
 Result<Endpoint> create_endpoint(Store& store, const Clock& clock, const nlohmann::json& request);
+// Replaces the endpoint's secret and key id with new random ones. The old secret keeps
+// signing deliveries beside the new one for `grace_seconds` (0 to 7 days; 0 = at once), so a
+// receiver can switch without losing a delivery. kNotFound when unknown, kInvalidArgument
+// naming "grace_seconds". The answer carries the new secret; show it once.
+inline constexpr UnixSeconds kMaxSecretGraceSeconds = 7 * 86400;
+inline constexpr UnixSeconds kDefaultSecretGraceSeconds = 86400;
+Result<Endpoint> rotate_endpoint_secret(Store& store, const Clock& clock,
+                                        const std::string& endpoint_id,
+                                        UnixSeconds grace_seconds = kDefaultSecretGraceSeconds);
 // Disables it (kept so its deliveries stay readable); kNotFound when unknown.
 Result<Endpoint> remove_endpoint(Store& store, const Clock& clock, const std::string& endpoint_id);
 

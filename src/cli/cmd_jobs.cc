@@ -103,6 +103,7 @@ CommandRunner setup_webhooks(CLI::App& app, const GlobalOptions& global) {
     std::vector<std::string> events;
     bool allow_insecure_http = false;
     std::size_t limit = 50;
+    UnixSeconds grace_seconds = au::kDefaultSecretGraceSeconds;
   };
   auto args = std::make_shared<Args>();
   CLI::App* list = app.add_subcommand("list", "Registered endpoints (never their secrets)");
@@ -115,6 +116,10 @@ CommandRunner setup_webhooks(CLI::App& app, const GlobalOptions& global) {
                 "Allow a plain-http URL to a non-loopback host");
   CLI::App* remove = app.add_subcommand("remove", "Remove an endpoint");
   remove->add_option("endpoint_id", args->endpoint_id, "Endpoint id")->required();
+  CLI::App* rotate = app.add_subcommand(
+      "rotate", "New secret and key id; the old secret also signs for --grace-seconds");
+  rotate->add_option("endpoint_id", args->endpoint_id, "Endpoint id")->required();
+  rotate->add_option("--grace-seconds", args->grace_seconds, "0 to 604800")->capture_default_str();
   CLI::App* deliveries = app.add_subcommand("deliveries", "Recent deliveries, newest first");
   deliveries->add_option("--endpoint", args->endpoint_id, "Only this endpoint");
   deliveries->add_option("--status", args->status, "pending, delivered or dead")
@@ -122,7 +127,7 @@ CommandRunner setup_webhooks(CLI::App& app, const GlobalOptions& global) {
   deliveries->add_option("--limit", args->limit, "How many")->capture_default_str();
   CLI::App* redeliver = app.add_subcommand("redeliver", "Send a dead delivery again");
   redeliver->add_option("delivery_id", args->delivery_id, "Delivery id")->required();
-  return [&global, args, list, add, remove, deliveries, redeliver]() -> int {
+  return [&global, args, list, add, remove, rotate, deliveries, redeliver]() -> int {
     auto store = open_for("webhooks", global.store);
     if (!store) return 1;
     SystemClock clock;
@@ -159,6 +164,17 @@ CommandRunner setup_webhooks(CLI::App& app, const GlobalOptions& global) {
       if (!removed.is_ok()) return fail("webhooks", removed.status());
       audit_cli_action(*store, *keys, clock, "webhooks.remove", args->endpoint_id, "ok", "webhooks");
       std::cout << "removed " << args->endpoint_id << "\n";
+      return 0;
+    }
+    if (rotate->parsed()) {
+      auto rotated =
+          au::rotate_endpoint_secret(*store, clock, args->endpoint_id, args->grace_seconds);
+      if (!rotated.is_ok()) return fail("webhooks", rotated.status());
+      audit_cli_action(*store, *keys, clock, "webhooks.rotate", args->endpoint_id, "ok",
+                       "webhooks");
+      json out = rotated->to_json(false);
+      out["secret"] = rotated->secret;
+      std::cout << out.dump(2) << "\n";
       return 0;
     }
     if (deliveries->parsed()) {

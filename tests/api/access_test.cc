@@ -101,6 +101,7 @@ std::vector<Expectation> expectations() {
   table.push_back({"GET", a + "/webhooks", {kAdmin}});
   table.push_back({"POST", a + "/webhooks", {kAdmin}});
   table.push_back({"DELETE", a + "/webhooks/{endpoint_id}", {kAdmin}});
+  table.push_back({"POST", a + "/webhooks/{endpoint_id}/rotate-secret", {kAdmin}});
   table.push_back({"GET", a + "/webhooks/deliveries", {kAdmin}});
   table.push_back({"POST", a + "/webhooks/deliveries/{delivery_id}/redeliver", {kAdmin}});
   table.push_back({"GET", a + "/ab-tests/{test_id}/policy", {kAdmin, kAnalyst}});

@@ -73,6 +73,48 @@ TEST_F(DeliveryTest, DeliveriesAreSignedWithTheEndpointSecret) {
   EXPECT_EQ(*dispatcher.fan_out_pending(), 0u);
 }
 
+// Rotation: during the grace period each delivery carries a signature by the new secret
+// and one by the old, so a receiver on either verifies; after it only the new one signs.
+TEST_F(DeliveryTest, ARotatedSecretSignsBesideTheNewOneUntilItsGraceEnds) {
+  const Endpoint original = add_endpoint({"health.alert"});
+  auto rotated = rotate_endpoint_secret(store(), clock_, original.endpoint_id, 3600);
+  ASSERT_TRUE(rotated.is_ok()) << rotated.status().to_string();
+  EXPECT_NE(rotated->secret, original.secret);
+  EXPECT_NE(rotated->key_id, original.key_id);
+  EXPECT_EQ(rotated->previous_key_id, original.key_id);
+  WebhookDispatcher dispatcher(store(), clock_);
+  raise_alert("health:test_1:p0:srm");
+  ASSERT_EQ(*dispatcher.fan_out_pending(), 1u);
+  ASSERT_EQ(*dispatcher.send_due(), 1u);
+  auto during = receiver_.requests();
+  ASSERT_EQ(during.size(), 1u);
+  const std::string header = during[0].headers.at("fulcrum-signature");
+  EXPECT_NE(header.find("kid=" + rotated->key_id), std::string::npos) << header;
+  EXPECT_TRUE(verify_signature(header, rotated->secret, during[0].body, kNow).is_ok());
+  EXPECT_TRUE(verify_signature(header, original.secret, during[0].body, kNow).is_ok());
+
+  clock_.advance(3600);  // the grace is over
+  raise_alert("health:test_1:p0:multi_variant_users");
+  ASSERT_EQ(*dispatcher.fan_out_pending(), 1u);
+  ASSERT_EQ(*dispatcher.send_due(), 1u);
+  auto after = receiver_.requests();
+  ASSERT_EQ(after.size(), 2u);
+  const std::string later = after[1].headers.at("fulcrum-signature");
+  EXPECT_TRUE(verify_signature(later, rotated->secret, after[1].body, clock_.now()).is_ok());
+  EXPECT_FALSE(verify_signature(later, original.secret, after[1].body, clock_.now()).is_ok());
+
+  // No grace: the old secret stops at once. Out-of-range grace names the field.
+  auto immediate = rotate_endpoint_secret(store(), clock_, original.endpoint_id, 0);
+  ASSERT_TRUE(immediate.is_ok());
+  EXPECT_TRUE(immediate->previous_secret_at(clock_.now()).empty());
+  auto bad = rotate_endpoint_secret(store(), clock_, original.endpoint_id, 8 * 86400);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_EQ(bad.status().field(), "grace_seconds");
+  auto unknown = rotate_endpoint_secret(store(), clock_, "whk_nope", 60);
+  ASSERT_FALSE(unknown.is_ok());
+  EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound);
+}
+
 TEST_F(DeliveryTest, AReceiverFailingThreeTimesGetsTheDeliveryAfterItRecovers) {
   add_endpoint({"health.alert"});
   receiver_.set_answer([](const testing::ReceivedRequest&, int index) {

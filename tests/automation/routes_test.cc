@@ -147,6 +147,27 @@ TEST_F(AutomationRoutesTest, AStartedTestIsAnnouncedToARegisteredEndpoint) {
       << metrics.body;
   EXPECT_NE(metrics.body.find("fulcrum_job_runs_total{job=\"retention_triggers\",outcome=\"ok\"}"),
             std::string::npos);
+  // Rotation over HTTP: the new secret once, the old one never shown; bad grace is a 422.
+  HttpReply rotated =
+      call("POST", api("/webhooks/" + endpoint_id + "/rotate-secret"), R"({"grace_seconds": 60})",
+           admin);
+  ASSERT_EQ(rotated.status, 200) << rotated.body;
+  EXPECT_NE(rotated.json()["secret"], secret);
+  EXPECT_FALSE(rotated.json().contains("previous_secret"));
+  EXPECT_EQ(rotated.json()["previous_key_id"], created.json()["key_id"]);
+  EXPECT_FALSE(call("GET", api("/webhooks"), {}, admin).json()["endpoints"][0].contains(
+      "previous_secret"));
+  for (const char* bad : {R"({"grace_seconds": -1})", R"({"grace_seconds": "1h"})",
+                          R"({"grace": 5})"}) {
+    HttpReply refused =
+        call("POST", api("/webhooks/" + endpoint_id + "/rotate-secret"), bad, admin);
+    EXPECT_EQ(refused.status, 422) << bad;
+    EXPECT_TRUE(refused.json()["field"].get<std::string>().starts_with("grace")) << refused.body;
+  }
+  EXPECT_EQ(call("POST", api("/webhooks/" + endpoint_id + "/rotate-secret"), {}, keys_["analyst"])
+                .status,
+            403);
+  EXPECT_EQ(call("POST", api("/webhooks/whk_nope/rotate-secret"), {}, admin).status, 404);
   HttpReply removed = call("DELETE", api("/webhooks/" + endpoint_id), {}, admin);
   EXPECT_EQ(removed.status, 200);
   EXPECT_EQ(call("GET", api("/webhooks"), {}, admin).json()["endpoints"].size(), 0u);
