@@ -86,7 +86,9 @@ void register_automation_routes(Router& router, ApiContext& context) {
   };
   auto runtime = std::make_shared<au::Automation>(
       context.store, context.clock,
-      au::builtin_jobs({context.store, context.clock, *context.optimization, audit}), options);
+      au::builtin_jobs({context.store, context.clock, *context.optimization, audit,
+                        context.options.change_feed_retention}),
+      options);
   const bool run_background = context.options.automation;
   context.start_background = [previous = context.start_background, runtime, run_background] {
     previous();

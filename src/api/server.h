@@ -99,6 +99,9 @@ struct ServerOptions {
   std::int64_t webhook_retry_cap_seconds = 3600;
   int webhook_max_attempts = 8;
   std::chrono::milliseconds webhook_timeout{10'000};
+  // How long fanned-out change-feed rows (the webhook outbox) are kept before the
+  // change_feed_pruning job deletes them.
+  UnixSeconds change_feed_retention = 7 * kSecondsPerDay;
 };
 
 class Server {

@@ -79,6 +79,7 @@ CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
     bool no_automation = false, no_scheduler = false;
     std::int64_t scheduler_interval_ms = 5'000, dispatch_interval_ms = 1'000;
     std::int64_t webhook_timeout_ms = 10'000;
+    std::int64_t change_feed_retention_days = 7;
   };
   auto args = std::make_shared<Args>();
   args->options.address = "127.0.0.1";
@@ -140,6 +141,10 @@ CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
   app.add_option("--experiment-cache-ms", args->experiment_cache_ms,
                  "A/B tests changed through another replica are seen within this time (0: "
                  "read the store on every request)")
+      ->capture_default_str();
+  app.add_option("--change-feed-retention-days", args->change_feed_retention_days,
+                 "Days fanned-out change-feed rows (the webhook outbox) are kept")
+      ->check(CLI::Range(1, 3650))
       ->capture_default_str();
   app.add_flag("--no-automation", args->no_automation,
                "Run neither the job scheduler nor the webhook dispatcher (docs/automation.md)");
@@ -206,6 +211,7 @@ CommandRunner setup_serve(CLI::App& app, const GlobalOptions& global) {
     options.shutdown_grace = std::chrono::milliseconds(args->grace_ms);
     options.experiment_cache = std::chrono::milliseconds(args->experiment_cache_ms);
     options.automation = !args->no_automation;
+    options.change_feed_retention = args->change_feed_retention_days * kSecondsPerDay;
     options.automation_scheduler = !args->no_scheduler;
     options.scheduler_interval = std::chrono::milliseconds(args->scheduler_interval_ms);
     options.webhook_dispatch_interval = std::chrono::milliseconds(args->dispatch_interval_ms);

@@ -19,6 +19,7 @@ class AutomationRoutesTest : public ApiServerTest {
     options.automation = true;
     options.automation_scheduler = false;
     options.webhook_dispatch_interval = std::chrono::milliseconds(20);
+    options.change_feed_retention = 30 * kSecondsPerDay;
   }
   automation::testing::WebhookReceiver receiver_;
 };
@@ -175,6 +176,11 @@ TEST_F(AutomationRoutesTest, AStartedTestIsAnnouncedToARegisteredEndpoint) {
 
 TEST_F(AutomationRoutesTest, JobsRunOnRequestAndRecordTheirRuns) {
   const std::string admin = keys_["admin"];
+  // The change-feed retention is the server's option (fulcrum serve
+  // --change-feed-retention-days), not a fixed week.
+  HttpReply pruned = call("POST", api("/automation/jobs/change_feed_pruning/run"), {}, admin);
+  ASSERT_EQ(pruned.status, 200) << pruned.body;
+  EXPECT_EQ(pruned.json()["detail"]["retention_days"], 30) << pruned.body;
   HttpReply ran = call("POST", api("/automation/jobs/experiment_health/run"), {}, admin);
   ASSERT_EQ(ran.status, 200) << ran.body;
   EXPECT_EQ(ran.json()["outcome"], "ok");
