@@ -629,6 +629,18 @@ test('jobs & webhooks page: run a job, register an endpoint, see its signed deli
     await page.locator('#deliveries-table', { hasText: event.id }).waitFor();
     assert.match(await page.locator('#deliveries-table').innerText(), /delivered/i);
     await screenshot('31-webhooks');
+
+    // Rotating the secret from the page: a new one is shown once and the key id changes.
+    const ours = (list) => list.find((e) => e.url === receiverUrl);
+    const keyIdBefore = ours((await apiGet('/webhooks')).body.endpoints).key_id;
+    await page.click('#endpoints-table button[data-rotate]');
+    const rotated = await page.locator('[data-role=rotated-secret]').innerText();
+    assert.match(rotated, /^[0-9a-f]{64}$/);
+    assert.notEqual(rotated, secret);
+    const after = ours((await apiGet('/webhooks')).body.endpoints);
+    assert.notEqual(after.key_id, keyIdBefore);
+    assert.equal(after.previous_key_id, keyIdBefore);
+    assert.equal(after.secret, undefined);
   } finally {
     receiver.close();
   }

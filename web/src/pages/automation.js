@@ -53,6 +53,15 @@ export function renderAutomation(page) {
       { label: 'Events', value: (e) => (e.event_types || []).join(', ') },
       { label: 'Format', value: (e) => e.format },
       { label: 'Key id', value: (e) => h('code', {}, e.key_id) },
+      { label: '', value: (e) => h('button', { type: 'button', 'data-rotate': e.endpoint_id, onclick: async () => {
+        // The old secret keeps signing beside the new one for a day (the server's default
+        // grace), so the receiving system can switch without losing a delivery.
+        const rotated = await post(`/webhooks/${enc(e.endpoint_id)}/rotate-secret`, {});
+        endpointResult.replaceChildren(h('p', {}, 'Endpoint ', h('code', {}, rotated.endpoint_id),
+          ' has a new signing secret (shown once): ', h('code', { 'data-role': 'rotated-secret' }, rotated.secret),
+          `. The previous one also signs until ${rotated.previous_valid_until}.`));
+        loadEndpoints();
+      } }, 'Rotate secret') },
       { label: '', value: (e) => h('button', { type: 'button', onclick: async () => {
         await request('DELETE', `/webhooks/${enc(e.endpoint_id)}`);
         loadEndpoints();
