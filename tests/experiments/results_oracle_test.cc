@@ -215,6 +215,26 @@ TEST_F(ResultsOracleTest, CappedQuantileAndSlicedResultsMatchNumpyAndScipy) {
                               want["adjusted_p_value"], kT))
         << i;
   }
+  std::printf(
+      "capped revenue: cap %.2f, users capped %d + %d, control variance %.1f capped vs %.1f "
+      "uncapped, p %.4f capped vs %.4f uncapped; p90 load time %.1f vs %.1f (p %.4f); slices "
+      "by country:",
+      revenue["capping"]["cap"].get<double>(),
+      revenue["capping"]["users_capped"]["control"].get<int>(),
+      revenue["capping"]["users_capped"]["variant"].get<int>(),
+      revenue["groups"]["control"]["variance"].get<double>(),
+      beside["control"]["variance"].get<double>(),
+      revenue["groups"]["variant"]["p_value"].get<double>(),
+      beside["variant"]["p_value"].get<double>(),
+      latency["groups"]["control"]["mean"].get<double>(),
+      latency["groups"]["variant"]["mean"].get<double>(),
+      latency["groups"]["variant"]["p_value"].get<double>());
+  for (const json& row : rows) {
+    std::printf(" %s%s n=%d p_adj=%.3f;", row["value"].get<std::string>().c_str(),
+                row["other"].get<bool>() ? "(rest)" : "", row["users"].get<int>(),
+                row["groups"]["variant"]["adjusted_p_value"].get<double>());
+  }
+  std::printf("\n");
   ASSERT_EQ(rows.size(), 4u);
   EXPECT_EQ(rows[1]["value"], "other");
   EXPECT_FALSE(rows[1]["other"].get<bool>());
