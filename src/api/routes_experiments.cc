@@ -1,6 +1,8 @@
 // A/B test routes over the experiments engine (src/experiments): create, list, get, the
 // lifecycle actions, assignment and results. Validation lives in the engine; this file maps
 // HTTP to calls and Status to problem responses.
+#include <charconv>
+
 #include "api/routes.h"
 #include "core/limits.h"
 
@@ -260,8 +262,21 @@ void register_experiment_routes(Router& router, ApiContext& context) {
 
   router.add(Route("GET", api_path("/ab-tests/{test_id}/results"), readers,
                    [&context](const Request& request, const AuthContext&) {
-                     auto results = ex::analyze_ab_test_results(context.store, context.clock,
-                                                                request.params.at("test_id"));
+                     // ?slice=<attribute>&slice_top=<n>: the primary metric per attribute value.
+                     ex::ResultsOptions options;
+                     if (auto slice = request.query.find("slice"); slice != request.query.end()) {
+                       options.slice = slice->second;
+                     }
+                     if (auto top = request.query.find("slice_top"); top != request.query.end()) {
+                       const std::string& text = top->second;
+                       std::size_t parsed = 0;
+                       auto [end, ec] =
+                           std::from_chars(text.data(), text.data() + text.size(), parsed);
+                       if (ec != std::errc() || end != text.data() + text.size()) parsed = 0;
+                       options.slice_top = parsed;  // 0 is refused naming slice_top
+                     }
+                     auto results = ex::analyze_ab_test_results(
+                         context.store, context.clock, request.params.at("test_id"), options);
                      if (!results.is_ok()) return problem(results.status());
                      return Response::json(200, *results);
                    }));

@@ -35,6 +35,8 @@ const std::set<std::string> kConfigFields = {"test_name",
                                              "target_mde",
                                              "metric_roles",
                                              "non_inferiority_margins",
+                                             "metric_capping",
+                                             "metric_quantiles",
                                              "bandit"};
 
 Status require_string(const json& obj, const char* key, std::string& out, bool required,
@@ -112,6 +114,12 @@ Status parse_bandit(const json& bandit, ExperimentConfig& config) {
                                 "] for " + std::to_string(config.groups.size()) + " groups",
                             "bandit.min_weight");
   }
+  if (parsed.enabled && config.success_metrics.front().type == stats::MetricType::kQuantile) {
+    return invalid_argument(
+        "a bandit needs a per-user mean: its primary metric must be \"binomial\" or "
+        "\"continuous\"",
+        "metric_types." + config.success_metrics.front().name);
+  }
   if (parsed.enabled) {
     const double total = [&] {
       double sum = 0;
@@ -126,6 +134,106 @@ Status parse_bandit(const json& bandit, ExperimentConfig& config) {
     }
   }
   config.bandit = parsed;
+  return Status::ok();
+}
+
+MetricSpec* find_metric_spec(ExperimentConfig& config, const std::string& name) {
+  for (MetricSpec& spec : config.success_metrics) {
+    if (spec.name == name) return &spec;
+  }
+  return nullptr;
+}
+
+// metric_capping {metric: {"type", "value", "ignore_zeros"}}; after metric_types.
+Status parse_metric_capping(const json& request, ExperimentConfig& config) {
+  auto capping = request.find("metric_capping");
+  if (capping == request.end() || capping->is_null()) return Status::ok();
+  if (!capping->is_object()) {
+    return invalid_argument("must be an object of metric name to {\"type\", \"value\"}",
+                            "metric_capping");
+  }
+  for (auto it = capping->begin(); it != capping->end(); ++it) {
+    const std::string field =
+        "metric_capping." + shorten_for_message(it.key(), limits::kMaxIdBytes);
+    MetricSpec* spec = find_metric_spec(config, it.key());
+    if (spec == nullptr) return invalid_argument("not one of success_metrics", field);
+    if (spec->type != stats::MetricType::kContinuous) {
+      return invalid_argument("only continuous metrics can be capped", field);
+    }
+    if (!it->is_object()) {
+      return invalid_argument(
+          "must be {\"type\": \"absolute\"|\"percentile\", \"value\", \"ignore_zeros\"}", field);
+    }
+    stats::CapSpec cap;
+    bool has_type = false, has_value = false;
+    for (auto f = it->begin(); f != it->end(); ++f) {
+      const std::string sub = field + "." + shorten_for_message(f.key(), limits::kMaxIdBytes);
+      if (f.key() == "type") {
+        if (*f == "absolute") {
+          cap.kind = stats::CapKind::kAbsolute;
+        } else if (*f == "percentile") {
+          cap.kind = stats::CapKind::kPercentile;
+        } else {
+          return invalid_argument("must be \"absolute\" or \"percentile\"", sub);
+        }
+        has_type = true;
+      } else if (f.key() == "value") {
+        if (!f->is_number() || !std::isfinite(f->get<double>())) {
+          return invalid_argument("must be a number", sub);
+        }
+        cap.value = f->get<double>();
+        has_value = true;
+      } else if (f.key() == "ignore_zeros") {
+        if (!f->is_boolean()) return invalid_argument("must be true or false", sub);
+        cap.ignore_zeros = f->get<bool>();
+      } else {
+        return invalid_argument("unknown field", sub);
+      }
+    }
+    if (!has_type) return invalid_argument("is required", field + ".type");
+    if (!has_value) return invalid_argument("is required", field + ".value");
+    if (cap.kind == stats::CapKind::kPercentile && !(cap.value > 0 && cap.value < 1)) {
+      return invalid_argument("a percentile cap must be in (0, 1), e.g. 0.99", field + ".value");
+    }
+    if (cap.kind == stats::CapKind::kAbsolute && !(cap.value > 0)) {
+      return invalid_argument("an absolute cap must be a positive number", field + ".value");
+    }
+    if (cap.kind == stats::CapKind::kAbsolute && cap.ignore_zeros) {
+      return invalid_argument("only a percentile cap ignores zeros", field + ".ignore_zeros");
+    }
+    spec->capping = cap;
+  }
+  return Status::ok();
+}
+
+// metric_quantiles {metric: level}; after metric_types. Every quantile metric needs one.
+Status parse_metric_quantiles(const json& request, ExperimentConfig& config) {
+  auto quantiles = request.find("metric_quantiles");
+  if (quantiles != request.end() && !quantiles->is_null()) {
+    if (!quantiles->is_object()) {
+      return invalid_argument("must be an object of metric name to a level in (0, 1)",
+                              "metric_quantiles");
+    }
+    for (auto it = quantiles->begin(); it != quantiles->end(); ++it) {
+      const std::string field =
+          "metric_quantiles." + shorten_for_message(it.key(), limits::kMaxIdBytes);
+      MetricSpec* spec = find_metric_spec(config, it.key());
+      if (spec == nullptr) return invalid_argument("not one of success_metrics", field);
+      if (spec->type != stats::MetricType::kQuantile) {
+        return invalid_argument("only quantile metrics (metric_types) have a level", field);
+      }
+      if (!it->is_number() || !(it->get<double>() > 0 && it->get<double>() < 1)) {
+        return invalid_argument("the quantile level must be in (0, 1), e.g. 0.9 for p90", field);
+      }
+      spec->quantile = it->get<double>();
+    }
+  }
+  for (const MetricSpec& spec : config.success_metrics) {
+    if (spec.type == stats::MetricType::kQuantile && !spec.quantile) {
+      return invalid_argument("a quantile metric needs its level in (0, 1), e.g. 0.9 for p90",
+                              "metric_quantiles." + spec.name);
+    }
+  }
   return Status::ok();
 }
 
@@ -225,7 +333,8 @@ Result<ExperimentConfig> parse_config(const json& request) {
     }
     config.success_metrics.push_back(
         {m.get<std::string>(), default_metric_type(m), true,
-         i == 0 ? stats::MetricRole::kGoal : stats::MetricRole::kSecondary, std::nullopt});
+         i == 0 ? stats::MetricRole::kGoal : stats::MetricRole::kSecondary, std::nullopt,
+         std::nullopt, std::nullopt});
   }
   auto find_metric = [&](const std::string& name) {
     return std::find_if(config.success_metrics.begin(), config.success_metrics.end(),
@@ -288,17 +397,20 @@ Result<ExperimentConfig> parse_config(const json& request) {
         spec->type = stats::MetricType::kBinomial;
       } else if (*it == "continuous") {
         spec->type = stats::MetricType::kContinuous;
-      } else if (*it == "ratio" || *it == "quantile") {
+      } else if (*it == "quantile") {
+        spec->type = stats::MetricType::kQuantile;
+      } else if (*it == "ratio") {
         return invalid_argument(
-            "ratio and quantile metrics are analysed by `fulcrum analyze` only; an A/B test "
-            "(and its bandit, which needs a per-user mean) takes \"binomial\" or "
-            "\"continuous\"",
+            "ratio metrics are analysed by `fulcrum analyze` only; an A/B test takes "
+            "\"binomial\", \"continuous\" or \"quantile\"",
             field);
       } else {
-        return invalid_argument("must be \"binomial\" or \"continuous\"", field);
+        return invalid_argument("must be \"binomial\", \"continuous\" or \"quantile\"", field);
       }
     }
   }
+  FULCRUM_RETURN_IF_ERROR(parse_metric_capping(request, config));
+  FULCRUM_RETURN_IF_ERROR(parse_metric_quantiles(request, config));
   if (auto lower = request.find("lower_is_better"); lower != request.end() && !lower->is_null()) {
     if (!lower->is_array())
       return invalid_argument("must be a list of metric names", "lower_is_better");
@@ -460,13 +572,19 @@ json config_to_json(const ExperimentConfig& config) {
     allocation[g.name] = g.weight;
   }
   json metrics = json::array(), lower = json::array(), roles = json::object(),
-       margins = json::object();
+       margins = json::object(), capping = json::object(), quantiles = json::object();
   for (const MetricSpec& m : config.success_metrics) {
     metrics.push_back(m.name);
     types[m.name] = stats::metric_type_name(m.type);
     if (!m.higher_is_better) lower.push_back(m.name);
     roles[m.name] = stats::metric_role_name(m.role);
     if (m.non_inferiority_margin) margins[m.name] = *m.non_inferiority_margin;
+    if (m.capping) {
+      capping[m.name] = {{"type", stats::cap_kind_name(m.capping->kind)},
+                         {"value", m.capping->value}};
+      if (m.capping->ignore_zeros) capping[m.name]["ignore_zeros"] = true;
+    }
+    if (m.quantile) quantiles[m.name] = *m.quantile;
   }
   json out = {{"test_name", config.test_name},
               {"feature_name", config.feature_name},
@@ -477,6 +595,8 @@ json config_to_json(const ExperimentConfig& config) {
               {"lower_is_better", lower},
               {"metric_roles", roles},
               {"non_inferiority_margins", margins},
+              {"metric_capping", capping},
+              {"metric_quantiles", quantiles},
               {"test_groups", groups},
               {"traffic_allocation", allocation},
               {"control", config.control},

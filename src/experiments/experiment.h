@@ -10,7 +10,7 @@
 //   coverage (0,1] = share of eligible users who enter (default 1),
 //   namespace {"id", "start", "end"} (mutually exclusive experiments share an id),
 //   targeting (GrowthBook-style condition on user attributes, see assign/condition.h),
-//   metric_types {metric: "binomial"|"continuous"} (default: names containing "rate" or
+//   metric_types {metric: "binomial"|"continuous"|"quantile"} (default: names containing "rate" or
 //     "conversion" are binomial, others continuous),
 //   lower_is_better [metric names], alpha (default 0.05),
 //   analysis_method "frequentist"|"bayesian"|"sequential", min_sample_size (per group),
@@ -18,6 +18,9 @@
 //   metric_roles {metric: "goal"|"guardrail"|"secondary"} (success_metrics[0] is the primary
 //     goal; the others default to secondary), non_inferiority_margins {guardrail: relative
 //     margin >= 0, default 0.01} (see stats/decision.h),
+//   metric_capping {metric: {"type": "absolute"|"percentile", "value", "ignore_zeros"}}
+//     (continuous metrics; percentile value in (0, 1), absolute value > 0),
+//   metric_quantiles {metric: level in (0, 1)} (required for metric_types "quantile"),
 //   bandit {enabled, min_weight, recompute_interval_minutes, top_two} (see BanditConfig)
 //                                                                             (optional)
 // Groups are assigned in a fixed order, control first then the others by name, so the
@@ -50,6 +53,11 @@ struct MetricSpec {
   // metric_roles says otherwise.
   stats::MetricRole role = stats::MetricRole::kSecondary;
   std::optional<double> non_inferiority_margin;  // guardrails only (relative, >= 0)
+  // Continuous metrics: winsorise every user's value at an absolute cap or at a percentile
+  // of all exposed users' values, computed afresh per analysis; results show the capped
+  // and the uncapped comparison side by side (stats/capping.h).
+  std::optional<stats::CapSpec> capping;
+  std::optional<double> quantile;  // quantile metrics: the level in (0, 1), 0.9 = p90
 };
 
 struct GroupSpec {

@@ -16,6 +16,13 @@
 //   "multi_variant_users", "total_exposures", "days_running",
 //   "health": {multi_variant_share, multi_variant_limit (0.01), multi_variant_flag, message},
 //   "daily_cumulative": {metric, groups: {group: [{date, users, converted, conversion_rate}]}},
+//   metrics[].quantile (quantile metrics: the level), metrics[].capping (capped metrics:
+//     {type, value, ignore_zeros, cap, users_capped: {group: n}, uncapped: {group: {...the
+//     same fields}}}; "groups" holds the capped comparison, which decides),
+//   "metrics_not_analysed": [{name, type, role, reason}] (a quantile metric too small for
+//     its interval yet),
+//   "slices": null, or with ?slice=: {attribute, metric, top, correction, capped_at,
+//     rows: [{value, other, tested, users, groups: {group: {...as metrics[].groups}}}]},
 //   "bandit": bandit tests only, experiments/bandit.h bandit_summary() (current weights,
 //     probability best per arm, the weights history); their SRM expects the exposure shares
 //     the weights history implies (srm.expected), not the starting traffic_allocation
@@ -38,6 +45,8 @@
 #include "experiments/service.h"
 #include "stats/analysis.h"
 #include "stats/analysis_json.h"
+#include "stats/capping.h"
+#include "stats/quantile.h"
 
 namespace fulcrum::experiments {
 namespace {
@@ -58,6 +67,52 @@ json effect_json(const stats::EffectTest& t) {
           {"standard_error", number_or_null(t.standard_error)},
           {"ci", {number_or_null(t.ci.lower), number_or_null(t.ci.upper)}},
           {"p_value", number_or_null(t.p_value)}};
+}
+
+// One group of a metric's comparison, as metrics[].groups.{group}.
+json metric_group_json(const stats::GroupResult& g) {
+  json entry = {{"sample_size", g.n},
+                {"mean", number_or_null(g.mean)},
+                {"variance", number_or_null(g.variance)},
+                {"is_control", g.is_control}};
+  if (g.vs_control) {
+    const auto& t = *g.vs_control;
+    entry["absolute"] = effect_json(t.absolute);
+    entry["relative"] = t.relative ? effect_json(*t.relative) : json(nullptr);
+    entry["p_value"] = number_or_null(t.p_value);
+    entry["adjusted_p_value"] = number_or_null(t.adjusted_p_value);
+    entry["significant"] = t.significant;
+    entry["chance_to_beat_control"] = number_or_null(t.chance_to_beat_control);
+    if (t.guardrail) entry["guardrail"] = stats::guardrail_check_to_json(*t.guardrail);
+    if (t.bayesian) {
+      entry["bayesian"] = {
+          {"posterior_mean", number_or_null(t.bayesian->posterior_mean)},
+          {"posterior_sd", number_or_null(t.bayesian->posterior_sd)},
+          {"chance_to_beat_control", number_or_null(t.bayesian->chance_to_beat_control)},
+          {"expected_loss_treatment", number_or_null(t.bayesian->expected_loss_treatment)},
+          {"expected_loss_control", number_or_null(t.bayesian->expected_loss_control)}};
+    }
+  }
+  return entry;
+}
+
+json groups_json(const std::vector<stats::GroupResult>& groups) {
+  json out = json::object();
+  for (const auto& g : groups) out[g.name] = metric_group_json(g);
+  return out;
+}
+
+// Why a quantile metric cannot be tested yet (empty: it can): every group's interval must
+// exist (gbstats' rank bounds inside the sample, a non-zero spread).
+std::string quantile_unready_reason(const stats::MetricInput& metric) {
+  for (const auto& [group, input] : metric.groups) {
+    auto summary =
+        stats::summarize_quantile(input.values.value_or(std::vector<double>{}), metric.quantile);
+    if (!summary) return group + ": " + summary.status().message();
+    auto estimate = stats::quantile_estimate(*summary);
+    if (!estimate) return group + ": " + estimate.status().message();
+  }
+  return {};
 }
 
 // Index of the metric whose rate is reported as conversion_rate: the first binomial
@@ -104,7 +159,23 @@ json health_check(std::int64_t multi_variant_users, std::int64_t total_exposures
 
 }  // namespace
 
-Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std::string& test_id) {
+Status validate_results_options(const ResultsOptions& options) {
+  if (options.slice && !is_slice_attribute_name(*options.slice)) {
+    return invalid_argument(
+        "must name a user attribute: tier, country, app_version or a free-form attribute "
+        "(1 to 64 of A-Z a-z 0-9 _ -, starting with a letter or _)",
+        "slice");
+  }
+  if (options.slice_top < 1 || options.slice_top > kMaxSliceTop) {
+    return invalid_argument("must be an integer from 1 to " + std::to_string(kMaxSliceTop),
+                            "slice_top");
+  }
+  return Status::ok();
+}
+
+Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std::string& test_id,
+                                     const ResultsOptions& options) {
+  FULCRUM_RETURN_IF_ERROR(validate_results_options(options));
   auto loaded = get_ab_test(store, test_id);
   if (!loaded) return loaded.status();
   const Experiment& e = *loaded;
@@ -161,15 +232,66 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
   input.target_mde = config.target_mde;
   input.days_elapsed = days_running;
   std::int64_t min_n = INT64_MAX;
-  for (const MetricSpec& metric : config.success_metrics) {
-    auto rows = store.variant_metric_stats(key, metric.name, kCupedPrePeriod);
-    if (!rows) return rows.status();
+  std::string primary_unready;  // why the primary (quantile) metric cannot be tested yet
+  json not_analysed = json::array();
+  std::map<std::string, std::string> capping_not_applied;  // metric -> why
+  double primary_cap = INFINITY;  // the primary metric's cap in this analysis (slices use it)
+  for (std::size_t m = 0; m < config.success_metrics.size(); ++m) {
+    const MetricSpec& metric = config.success_metrics[m];
     stats::MetricInput metric_input;
     metric_input.name = metric.name;
     metric_input.type = metric.type;
     metric_input.higher_is_better = metric.higher_is_better;
     metric_input.role = metric.role;
     metric_input.non_inferiority_margin = metric.non_inferiority_margin;
+    if (metric.type == stats::MetricType::kQuantile || metric.capping) {
+      // Capping and quantiles need every exposed user's value (the percentile cap is taken
+      // over all of them pooled, per analysis), not sums.
+      auto read = store.variant_metric_values(key, metric.name);
+      if (!read) return read.status();
+      metric_input.quantile = metric.quantile.value_or(0.5);
+      std::vector<std::vector<double>> values_by_group;
+      for (const GroupSpec& g : config.groups) {
+        stats::MetricGroupInput group;
+        group.values.emplace();
+        for (auto& variant : *read) {
+          if (variant.variant == g.name) group.values = std::move(variant.values);
+        }
+        group.n = static_cast<std::int64_t>(group.values->size());
+        for (double value : *group.values) {
+          group.sum += value;
+          group.sum_squares += value * value;
+        }
+        min_n = std::min(min_n, group.n);
+        values_by_group.push_back(*group.values);
+        metric_input.groups[g.name] = std::move(group);
+      }
+      if (metric.capping) {
+        auto capped = stats::cap_groups(values_by_group, *metric.capping);
+        if (capped) {
+          metric_input.capping = metric.capping;
+          if (m == 0) primary_cap = capped->cap;
+        } else {
+          // E.g. ignore_zeros with nobody above zero yet: analysed uncapped, and said so.
+          capping_not_applied[metric.name] = capped.status().message();
+        }
+      }
+      if (metric.type == stats::MetricType::kQuantile && min_n >= 2) {
+        const std::string reason = quantile_unready_reason(metric_input);
+        if (!reason.empty() && m == 0) primary_unready = reason;
+        if (!reason.empty() && m > 0) {
+          not_analysed.push_back({{"name", metric.name},
+                                  {"type", stats::metric_type_name(metric.type)},
+                                  {"role", stats::metric_role_name(metric.role)},
+                                  {"reason", reason}});
+          continue;
+        }
+      }
+      input.metrics.push_back(std::move(metric_input));
+      continue;
+    }
+    auto rows = store.variant_metric_stats(key, metric.name, kCupedPrePeriod);
+    if (!rows) return rows.status();
     bool any_pre = false;
     for (const auto& row : *rows) any_pre = any_pre || row.pre_sum_squares > 0;
     for (const GroupSpec& g : config.groups) {
@@ -195,6 +317,39 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
     input.metrics.push_back(std::move(metric_input));
   }
 
+  // Slices of the primary metric, aggregated by the store per (attribute value, variant).
+  std::optional<std::size_t> slice_input_index;
+  if (options.slice) {
+    const MetricSpec& primary = config.success_metrics.front();
+    if (primary.type == stats::MetricType::kQuantile) {
+      return invalid_argument(
+          "slices compare the primary metric's means or rates; a quantile primary metric "
+          "cannot be sliced",
+          "slice");
+    }
+    auto rows = store.sliced_metric_stats(key, primary.name, *options.slice, primary_cap);
+    if (!rows) return rows.status();
+    stats::AnalysisInput::SliceDimension dimension;
+    dimension.attribute = *options.slice;
+    dimension.top = options.slice_top;
+    dimension.merge_untestable = true;
+    for (const auto& row : *rows) {
+      if (!config.find_group(row.variant)) continue;
+      stats::MetricGroupInput& group = dimension.values[row.slice][row.variant];
+      group.n = row.users;
+      if (primary.type == stats::MetricType::kBinomial) {
+        group.sum = group.sum_squares = static_cast<double>(row.converted);
+      } else {
+        group.sum = row.sum;
+        group.sum_squares = row.sum_squares;
+      }
+    }
+    if (!dimension.values.empty()) {
+      slice_input_index = input.slices.size();
+      input.slices.push_back(std::move(dimension));
+    }
+  }
+
   const std::size_t conversion_index = conversion_metric_index(config);
   json out = {{"test_id", e.test_id},
               {"test_name", config.test_name},
@@ -216,8 +371,10 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
   out["daily_cumulative"] = std::move(*chart);
   if (bandit) out["bandit"] = std::move(*bandit);
 
+  out["metrics_not_analysed"] = not_analysed;
+  out["slices"] = nullptr;
   // Too little data for any test: report counts and raw rates, keep running.
-  if (min_n < 2) {
+  if (min_n < 2 || !primary_unready.empty()) {
     json groups = json::object();
     const auto& conversion = input.metrics[conversion_index];
     for (const GroupSpec& g : config.groups) {
@@ -233,8 +390,11 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
     out["group_analysis"] = groups;
     out["winner"] = e.winner_forced ? json(*e.winner) : json(nullptr);
     out["recommendation"] =
-        "Keep running: not enough exposed users yet to compare the groups (smallest group has " +
-        std::to_string(min_n) + ").";
+        min_n < 2 ? "Keep running: not enough exposed users yet to compare the groups (smallest "
+                    "group has " +
+                        std::to_string(min_n) + ")."
+                  : "Keep running: " + config.success_metrics.front().name +
+                        " cannot be tested yet (" + primary_unready + ").";
     out["recommendation_action"] = "keep_running";
     out["decision_rule"] = stats::decision_rule_name(stats::DecisionRule::kUnderpowered);
     out["decided_by_metric"] = nullptr;
@@ -359,41 +519,60 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
   json metrics = json::array();
   for (std::size_t m = 0; m < result.metrics.size(); ++m) {
     const auto& metric = result.metrics[m];
-    json groups = json::object();
-    for (const auto& g : metric.groups) {
-      json entry = {{"sample_size", g.n},
-                    {"mean", number_or_null(g.mean)},
-                    {"variance", number_or_null(g.variance)},
-                    {"is_control", g.is_control}};
-      if (g.vs_control) {
-        const auto& t = *g.vs_control;
-        entry["absolute"] = effect_json(t.absolute);
-        entry["relative"] = t.relative ? effect_json(*t.relative) : json(nullptr);
-        entry["p_value"] = number_or_null(t.p_value);
-        entry["adjusted_p_value"] = number_or_null(t.adjusted_p_value);
-        entry["significant"] = t.significant;
-        entry["chance_to_beat_control"] = number_or_null(t.chance_to_beat_control);
-        if (t.guardrail) entry["guardrail"] = stats::guardrail_check_to_json(*t.guardrail);
-        if (t.bayesian) {
-          entry["bayesian"] = {
-              {"posterior_mean", number_or_null(t.bayesian->posterior_mean)},
-              {"posterior_sd", number_or_null(t.bayesian->posterior_sd)},
-              {"chance_to_beat_control", number_or_null(t.bayesian->chance_to_beat_control)},
-              {"expected_loss_treatment", number_or_null(t.bayesian->expected_loss_treatment)},
-              {"expected_loss_control", number_or_null(t.bayesian->expected_loss_control)}};
-        }
+    json entry = {{"name", metric.name},
+                  {"type", stats::metric_type_name(metric.type)},
+                  {"primary", m == 0},
+                  {"role", stats::metric_role_name(metric.role)},
+                  {"higher_is_better", metric.higher_is_better},
+                  {"cuped_applied", metric.cuped_applied},
+                  {"cuped_theta", number_or_null(metric.cuped_theta)},
+                  {"sequential", result.sequential},
+                  {"groups", groups_json(metric.groups)}};
+    if (metric.quantile) entry["quantile"] = *metric.quantile;
+    if (metric.capping) {
+      const stats::CappingResult& capping = *metric.capping;
+      // The uncapped comparison, side by side; not part of the correction family (its
+      // adjusted_p_value is the raw one).
+      entry["capping"] = {{"type", stats::cap_kind_name(capping.spec.kind)},
+                          {"value", capping.spec.value},
+                          {"ignore_zeros", capping.spec.ignore_zeros},
+                          {"applied", true},
+                          {"cap", number_or_null(capping.cap)},
+                          {"users_capped", capping.users_capped},
+                          {"uncapped", groups_json(capping.uncapped_groups)}};
+    } else if (auto why = capping_not_applied.find(metric.name); why != capping_not_applied.end()) {
+      const MetricSpec* spec = nullptr;
+      for (const MetricSpec& s : config.success_metrics) {
+        if (s.name == metric.name) spec = &s;
       }
-      groups[g.name] = std::move(entry);
+      entry["capping"] = {{"type", stats::cap_kind_name(spec->capping->kind)},
+                          {"value", spec->capping->value},
+                          {"ignore_zeros", spec->capping->ignore_zeros},
+                          {"applied", false},
+                          {"reason", why->second}};
     }
-    metrics.push_back({{"name", metric.name},
-                       {"type", stats::metric_type_name(metric.type)},
-                       {"primary", m == 0},
-                       {"role", stats::metric_role_name(metric.role)},
-                       {"higher_is_better", metric.higher_is_better},
-                       {"cuped_applied", metric.cuped_applied},
-                       {"cuped_theta", number_or_null(metric.cuped_theta)},
-                       {"sequential", result.sequential},
-                       {"groups", std::move(groups)}});
+    metrics.push_back(std::move(entry));
+  }
+  if (slice_input_index) {
+    const stats::AnalysisOutput::SliceTable& table = result.slices.at(*slice_input_index);
+    json rows = json::array();
+    for (const auto& slice : table.slices) {
+      rows.push_back({{"value", slice.value},
+                      {"other", slice.other},
+                      {"tested", slice.tested},
+                      {"users", slice.users},
+                      {"groups", groups_json(slice.groups)}});
+    }
+    out["slices"] = {{"attribute", table.attribute},
+                     {"metric", primary.name},
+                     {"top", options.slice_top},
+                     {"correction", "holm"},
+                     {"capped_at", std::isfinite(primary_cap) ? json(primary_cap) : json(nullptr)},
+                     {"rows", std::move(rows)}};
+  } else if (options.slice) {
+    out["slices"] = {{"attribute", *options.slice}, {"metric", primary.name},
+                     {"top", options.slice_top},    {"correction", "holm"},
+                     {"capped_at", nullptr},        {"rows", json::array()}};
   }
 
   json observed = json::object(), expected = json::object();

@@ -123,8 +123,23 @@ nlohmann::json user_attributes(const User& user);
 // group_analysis{group: conversion_rate, statistical_significance, p_value, winner}) plus
 // per-metric lift and intervals, sample sizes, SRM verdict, Bayesian/sequential fields and
 // cumulative daily conversion for charts. See results.cc for the full shape.
+//
+// Slices (`options.slice`): the primary metric's comparison per value of a stored user
+// attribute (store/store.h sliced_metric_stats: tier, country, app_version or a free-form
+// attribute), the `slice_top` values with the most exposed users plus the merged rest
+// ("other": true, so a value named "other" stays apart), Holm-adjusted across the slices x
+// treatments. A capped primary metric is sliced at the cap of the whole analysis.
+struct ResultsOptions {
+  std::optional<std::string> slice;  // a user attribute name (is_slice_attribute_name)
+  std::size_t slice_top = 5;         // [1, kMaxSliceTop]
+};
+inline constexpr std::size_t kMaxSliceTop = 50;
+// kInvalidArgument naming "slice" or "slice_top".
+Status validate_results_options(const ResultsOptions& options);
+
 Result<nlohmann::json> analyze_ab_test_results(Store& store, const Clock& clock,
-                                               const std::string& test_id);
+                                               const std::string& test_id,
+                                               const ResultsOptions& options = {});
 
 // Pre-period window for CUPED covariates.
 inline constexpr UnixSeconds kCupedPrePeriod = 14 * kSecondsPerDay;

@@ -555,17 +555,31 @@ Result<AnalysisOutput> analyze(const AnalysisInput& input) {
     std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
       return a.first != b.first ? a.first > b.first : a.second < b.second;
     });
+    // Every group of the primary metric with at least 2 users in the slice.
+    auto testable = [&](const std::map<std::string, MetricGroupInput>& groups) {
+      for (const auto& [name, unused] : input.metrics.front().groups) {
+        auto found = groups.find(name);
+        if (found == groups.end()) return false;
+        const MetricGroupInput& stats = found->second;
+        if ((stats.values ? static_cast<std::int64_t>(stats.values->size()) : stats.n) < 2) {
+          return false;
+        }
+      }
+      return true;
+    };
     std::vector<std::pair<std::string, MetricInput>> slice_metrics;
     MetricInput other = input.metrics.front();
     other.groups.clear();
     other.capping.reset();  // a cap is the whole analysis's; slices report plain sums
     bool has_other = false;
+    std::size_t kept = 0;
     for (size_t r = 0; r < ranked.size(); ++r) {
       const auto& groups = dimension.values.at(ranked[r].second);
-      if (r < dimension.top) {
+      if (kept < dimension.top && (!dimension.merge_untestable || testable(groups))) {
         MetricInput slice = other;
         slice.groups = groups;
         slice_metrics.emplace_back(ranked[r].second, std::move(slice));
+        ++kept;
         continue;
       }
       has_other = true;
@@ -583,13 +597,26 @@ Result<AnalysisOutput> analyze(const AnalysisInput& input) {
         merged.ratio_cross_sum += stats.ratio_cross_sum;
       }
     }
-    if (has_other) slice_metrics.emplace_back("other", std::move(other));
     AnalysisOutput::SliceTable table;
     table.attribute = dimension.attribute;
+    std::optional<AnalysisOutput::SliceResult> untested_rest;
+    if (has_other && dimension.merge_untestable && !testable(other.groups)) {
+      // Too few users in some group even together: reported, not tested.
+      AnalysisOutput::SliceResult rest;
+      rest.value = "other";
+      rest.other = true;
+      rest.tested = false;
+      for (const auto& [group, stats] : other.groups) rest.users += stats.n;
+      untested_rest = std::move(rest);
+      has_other = false;
+    }
+    const std::size_t other_index = has_other ? slice_metrics.size() : SIZE_MAX;
+    if (has_other) slice_metrics.emplace_back("other", std::move(other));
     std::vector<std::pair<size_t, size_t>> slice_pending;
     std::vector<double> slice_p_values;
-    for (auto& [value, metric] : slice_metrics) {
-      const std::string field = prefix + ".values." + value;
+    for (size_t s = 0; s < slice_metrics.size(); ++s) {
+      auto& [value, metric] = slice_metrics[s];
+      const std::string field = s == other_index ? prefix + ".other" : prefix + ".values." + value;
       if (!metric.groups.count(input.control) || metric.groups.size() < 2) {
         return invalid_argument("a slice needs the control and at least one treatment", field);
       }
@@ -603,6 +630,7 @@ Result<AnalysisOutput> analyze(const AnalysisInput& input) {
       if (!evaluation) return evaluation.status();
       AnalysisOutput::SliceResult slice;
       slice.value = value;
+      slice.other = s == other_index;
       for (const GroupResult& group : evaluation->groups) slice.users += group.n;
       slice.groups = std::move(evaluation->groups);
       for (size_t g = 1; g < slice.groups.size(); ++g) {
@@ -619,6 +647,7 @@ Result<AnalysisOutput> analyze(const AnalysisInput& input) {
       t.adjusted_p_value = (*slice_adjusted)[i];
       t.significant = t.adjusted_p_value < input.alpha;
     }
+    if (untested_rest) table.slices.push_back(std::move(*untested_rest));
     if (dimension.post_stratify) {
       auto stratified = post_stratify(input, dimension, prefix);
       if (!stratified) return stratified.status();

@@ -97,9 +97,16 @@ struct AnalysisInput {
   // app_version, ...). The `top` values with the most users are reported, the rest merged
   // into "other"; p-values are adjusted (`correction`) across every slice x treatment of
   // one attribute.
+  // A value literally named "other" stays a value of its own: the merged rest is marked
+  // `other` in the result, not told apart by its name.
   struct SliceDimension {
     std::string attribute;
     std::size_t top = 5;
+    // Values too small to test (a group of the primary metric absent or with fewer than 2
+    // users in that slice) go to "other" instead of failing the analysis, whatever their
+    // rank; an "other" too small to test is reported with its users and no groups. Results
+    // read from the store set this; `fulcrum analyze` input may.
+    bool merge_untestable = false;
     // value -> group -> statistics (the primary metric's type and form)
     std::map<std::string, std::map<std::string, MetricGroupInput>> values;
     // Also post-stratify the primary metric by this attribute (stats/post_stratification.h):
@@ -170,7 +177,9 @@ struct AnalysisOutput {
   std::optional<double> mid_power_additional_days;
   std::optional<BanditWeights> bandit;  // per group in the primary metric's group order
   struct SliceResult {
-    std::string value;  // the attribute value, or "other"
+    std::string value;   // the attribute value, or "other" for the merged rest
+    bool other = false;  // the merged rest of the values (not a value named "other")
+    bool tested = true;  // false: too small to test (merge_untestable), `groups` empty
     std::int64_t users = 0;
     std::vector<GroupResult> groups;  // as a metric's groups; adjusted across the slices
   };

@@ -320,7 +320,9 @@ Result<AnalysisInput> analysis_input_from_json(const json& document) {
       const json& entry = (*slices)[d];
       if (!entry.is_object()) return invalid_argument("must be an object", prefix);
       FULCRUM_RETURN_IF_ERROR(
-          reject_unknown_keys(entry, {"attribute", "top", "values", "post_stratify"}, prefix));
+          reject_unknown_keys(entry, {"attribute", "top", "values", "merge_untestable",
+                                      "post_stratify"},
+                              prefix));
       AnalysisInput::SliceDimension dimension;
       FULCRUM_RETURN_IF_ERROR(read_string(entry, "attribute", prefix, dimension.attribute));
       if (auto top = entry.find("top"); top != entry.end()) {
@@ -335,6 +337,12 @@ Result<AnalysisInput> analysis_input_from_json(const json& document) {
           return invalid_argument("must be true or false", prefix + ".post_stratify");
         }
         dimension.post_stratify = stratify->get<bool>();
+      }
+      if (auto merge = entry.find("merge_untestable"); merge != entry.end()) {
+        if (!merge->is_boolean()) {
+          return invalid_argument("must be true or false", prefix + ".merge_untestable");
+        }
+        dimension.merge_untestable = merge->get<bool>();
       }
       auto values = entry.find("values");
       if (values == entry.end() || !values->is_object() || values->empty()) {
@@ -458,8 +466,12 @@ json slices_json(const AnalysisOutput& output) {
   for (const auto& table : output.slices) {
     json rows = json::array();
     for (const auto& slice : table.slices) {
-      rows.push_back(
-          {{"value", slice.value}, {"users", slice.users}, {"groups", groups_json(slice.groups)}});
+      // `other` tells the merged rest from a value literally named "other".
+      rows.push_back({{"value", slice.value},
+                      {"other", slice.other},
+                      {"tested", slice.tested},
+                      {"users", slice.users},
+                      {"groups", groups_json(slice.groups)}});
     }
     json entry = {{"attribute", table.attribute}, {"slices", std::move(rows)}};
     if (table.post_stratification) {

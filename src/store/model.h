@@ -145,6 +145,25 @@ struct VariantMetricStats {
   double pre_sum = 0, pre_sum_squares = 0, cross_sum = 0;  // sum(pre), sum(pre^2), sum(pre*post)
 };
 
+// Each exposed user's metric value, by variant (Store::variant_metric_values): what capping
+// and quantile metrics need, which sufficient statistics cannot give.
+struct VariantMetricValues {
+  std::string variant;
+  // One per exposed user: the sum of the metric at or after the user's first exposure (0
+  // without events), in no particular order.
+  std::vector<double> values;
+};
+
+// The exposed users of one variant who have one value of a user attribute
+// (Store::sliced_metric_stats).
+struct SliceMetricStats {
+  std::string slice;  // the attribute's value; "" for users without it
+  std::string variant;
+  std::int64_t users = 0;
+  std::int64_t converted = 0;       // users with a positive (uncapped) post-exposure value
+  double sum = 0, sum_squares = 0;  // of the per-user values, each capped at the cap asked for
+};
+
 struct ApiKeyRecord {
   std::string key_id;
   std::string key_hash;  // SHA-256 hex of the secret; the secret itself is never stored

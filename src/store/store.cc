@@ -5,6 +5,16 @@
 
 namespace fulcrum {
 
+bool is_slice_attribute_name(std::string_view name) {
+  if (name.empty() || name.size() > kMaxSliceAttributeBytes) return false;
+  const auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  if (!letter(name[0]) && name[0] != '_') return false;
+  for (char c : name) {
+    if (!letter(c) && !(c >= '0' && c <= '9') && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
 Result<std::unique_ptr<Store>> open_store(const std::string& location) {
   if (location.rfind("postgres://", 0) == 0 || location.rfind("postgresql://", 0) == 0) {
     auto store = PostgresStore::open(location);

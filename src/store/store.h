@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -143,6 +144,21 @@ class Store {
   virtual Result<std::vector<VariantMetricStats>> variant_metric_stats(
       const std::string& experiment_id, const std::string& metric,
       UnixSeconds pre_period_seconds) = 0;
+  // Each exposed user's post-exposure metric value per variant (the per-user observation
+  // variant_metric_stats sums), for capping and quantile metrics. One row per variant that has
+  // exposed users, in no particular order; the values are plain doubles, never events.
+  virtual Result<std::vector<VariantMetricValues>> variant_metric_values(
+      const std::string& experiment_id, const std::string& metric) = 0;
+  // variant_metric_stats' post-exposure statistics grouped by (value of a user attribute,
+  // variant), aggregated in the store (GROUP BY on PostgreSQL). `attribute` is "tier" (its
+  // name: free, plus, premium), "country", "app_version", or a key of the users' free-form
+  // attributes; users without a value (or without a stored user) fall in slice "". Every
+  // per-user value is capped at `cap` before the sums (+inf: no cap); `converted` counts
+  // uncapped positive values. kInvalidArgument naming "slice" when the attribute name is not
+  // is_slice_attribute_name(). Rows in no particular order.
+  virtual Result<std::vector<SliceMetricStats>> sliced_metric_stats(
+      const std::string& experiment_id, const std::string& metric, const std::string& attribute,
+      double cap) = 0;
   // Daily cumulative exposed users and converters per variant for a metric (for charts):
   // rows of (day start, variant, cumulative users, cumulative converted users).
   struct DailyCumulative {
@@ -258,6 +274,11 @@ class Store {
   virtual Result<std::vector<WebhookDelivery>> list_webhook_deliveries(
       const WebhookDeliveryFilter& filter) = 0;
 };
+
+// A user attribute name results can be sliced by: 1 to 64 characters of [A-Za-z0-9_-]
+// starting with a letter or '_' (it becomes a JSON key in the store's query).
+bool is_slice_attribute_name(std::string_view name);
+inline constexpr std::size_t kMaxSliceAttributeBytes = 64;
 
 // Opens a store from a location: a file path (SQLite, created when absent) or a
 // postgres:// / postgresql:// URL when the PostgreSQL backend is built in.

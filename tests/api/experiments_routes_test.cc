@@ -87,6 +87,37 @@ TEST_F(ExperimentRoutesTest, CreateRejectsUnknownFieldsAndBadValuesNamingTheFiel
   EXPECT_EQ(not_json.status, 400);
 }
 
+TEST_F(ExperimentRoutesTest, ResultsSlicesAndBadSliceParametersNameTheParameter) {
+  const std::string id = create();
+  ASSERT_EQ(action(id, "start").status, 200);
+  for (int u = 0; u < 20; ++u) {
+    const std::string body = R"({"user_id": "user)" + std::to_string(u) + R"("})";
+    ASSERT_EQ(call("POST", api("/ab-tests/" + id + "/assign"), body, keys_["service"]).status, 200);
+  }
+  const std::string results = api("/ab-tests/" + id + "/results");
+  HttpReply sliced = call("GET", results + "?slice=tier&slice_top=3", "", keys_["analyst"]);
+  ASSERT_EQ(sliced.status, 200) << sliced.body;
+  EXPECT_TRUE(sliced.json().contains("slices"));
+  for (const auto& [query, field] : std::vector<std::pair<std::string, std::string>>{
+           {"?slice=a%20b", "slice"},
+           {"?slice=", "slice"},
+           {"?slice=x%22y", "slice"},
+           {"?slice=tier&slice_top=0", "slice_top"},
+           {"?slice=tier&slice_top=51", "slice_top"},
+           {"?slice=tier&slice_top=-1", "slice_top"},
+           {"?slice=tier&slice_top=three", "slice_top"}}) {
+    HttpReply bad = call("GET", results + query, "", keys_["analyst"]);
+    EXPECT_EQ(bad.status, 422) << query << ": " << bad.body;
+    EXPECT_EQ(bad.json()["field"], field) << query;
+  }
+  // A percentile cap outside (0, 1) on create is 422 naming the field.
+  nlohmann::json capped = nlohmann::json::parse(kCreate);
+  capped["metric_capping"] = {{"revenue_per_user", {{"type", "percentile"}, {"value", 1.5}}}};
+  HttpReply bad_cap = call("POST", api("/ab-tests"), capped.dump(), keys_["admin"]);
+  EXPECT_EQ(bad_cap.status, 422) << bad_cap.body;
+  EXPECT_EQ(bad_cap.json()["field"], "metric_capping.revenue_per_user.value");
+}
+
 TEST_F(ExperimentRoutesTest, LifecycleTransitionsAndConflicts) {
   const std::string id = create();
   EXPECT_EQ(action(id, "pause").status, 409);  // draft cannot pause

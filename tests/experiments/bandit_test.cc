@@ -60,8 +60,12 @@ TEST(BanditConfig, BadConfigurationsNameTheField) {
   json ratio = bandit_request();
   ratio["metric_types"] = {{"conversion_rate", "ratio"}};
   expect_field(ratio, "metric_types.conversion_rate");
+  // A quantile metric is fine in an A/B test, but not as a bandit's primary metric.
   ratio["metric_types"] = {{"conversion_rate", "quantile"}};
+  ratio["metric_quantiles"] = {{"conversion_rate", 0.5}};
   expect_field(ratio, "metric_types.conversion_rate");
+  ratio["bandit"]["enabled"] = false;
+  EXPECT_TRUE(parse_config(ratio).is_ok());
   // A starting weight below the floor.
   json starved = bandit_request(2, {{"enabled", true}, {"min_weight", 0.2}});
   starved["traffic_allocation"] = {{"control", 0.9}, {"b", 0.1}};

@@ -154,6 +154,103 @@ TEST(ExperimentConfig, GuardrailRolesAndMarginsRoundTrip) {
   EXPECT_EQ(again->success_metrics[1].non_inferiority_margin, 0.03);
 }
 
+TEST(ExperimentConfig, CappingAndQuantileMetricsRoundTrip) {
+  json request = contract_request();
+  request["success_metrics"] = {"revenue_per_user", "conversion_rate", "load_time_p90"};
+  request["metric_types"] = {{"load_time_p90", "quantile"}};
+  request["metric_quantiles"] = {{"load_time_p90", 0.9}};
+  request["lower_is_better"] = {"load_time_p90"};
+  request["metric_capping"] = {
+      {"revenue_per_user", {{"type", "percentile"}, {"value", 0.99}, {"ignore_zeros", true}}}};
+  auto parsed = parse_config(request);
+  ASSERT_TRUE(parsed.is_ok()) << parsed.status().to_string();
+  const MetricSpec& revenue = parsed->success_metrics[0];
+  ASSERT_TRUE(revenue.capping.has_value());
+  EXPECT_EQ(revenue.capping->kind, stats::CapKind::kPercentile);
+  EXPECT_DOUBLE_EQ(revenue.capping->value, 0.99);
+  EXPECT_TRUE(revenue.capping->ignore_zeros);
+  EXPECT_FALSE(parsed->success_metrics[1].capping.has_value());
+  EXPECT_EQ(parsed->success_metrics[2].type, stats::MetricType::kQuantile);
+  EXPECT_DOUBLE_EQ(parsed->success_metrics[2].quantile.value(), 0.9);
+  auto again = parse_config(config_to_json(*parsed));
+  ASSERT_TRUE(again.is_ok()) << again.status().to_string();
+  EXPECT_EQ(config_to_json(*again), config_to_json(*parsed));
+  EXPECT_EQ(config_to_json(*again)["metric_capping"]["revenue_per_user"]["type"], "percentile");
+  EXPECT_EQ(config_to_json(*again)["metric_quantiles"]["load_time_p90"], 0.9);
+
+  request["metric_capping"] = {{"revenue_per_user", {{"type", "absolute"}, {"value", 500}}}};
+  auto absolute = parse_config(request);
+  ASSERT_TRUE(absolute.is_ok()) << absolute.status().to_string();
+  EXPECT_EQ(absolute->success_metrics[0].capping->kind, stats::CapKind::kAbsolute);
+  EXPECT_DOUBLE_EQ(absolute->success_metrics[0].capping->value, 500);
+}
+
+TEST(ExperimentConfig, BadCappingAndQuantileSettingsNameTheField) {
+  auto capped = [](json cap) {
+    return [cap](json& r) { r["metric_capping"] = {{"revenue_per_user", cap}}; };
+  };
+  EXPECT_EQ(error_field(capped({{"type", "percentile"}, {"value", 1.0}})),
+            "metric_capping.revenue_per_user.value");
+  EXPECT_EQ(error_field(capped({{"type", "percentile"}, {"value", 0.0}})),
+            "metric_capping.revenue_per_user.value");
+  EXPECT_EQ(error_field(capped({{"type", "percentile"}, {"value", 99}})),
+            "metric_capping.revenue_per_user.value");
+  EXPECT_EQ(error_field(capped({{"type", "absolute"}, {"value", -5}})),
+            "metric_capping.revenue_per_user.value");
+  EXPECT_EQ(error_field(capped({{"type", "absolute"}, {"value", 0}})),
+            "metric_capping.revenue_per_user.value");
+  EXPECT_EQ(error_field(capped({{"type", "absolute"}, {"value", "100"}})),
+            "metric_capping.revenue_per_user.value");
+  EXPECT_EQ(error_field(capped({{"type", "absolute"}, {"value", 5}, {"ignore_zeros", true}})),
+            "metric_capping.revenue_per_user.ignore_zeros");
+  EXPECT_EQ(error_field(capped({{"type", "winsor"}, {"value", 0.9}})),
+            "metric_capping.revenue_per_user.type");
+  EXPECT_EQ(error_field(capped({{"value", 0.9}})), "metric_capping.revenue_per_user.type");
+  EXPECT_EQ(error_field(capped({{"type", "percentile"}})), "metric_capping.revenue_per_user.value");
+  EXPECT_EQ(error_field(capped({{"type", "percentile"}, {"value", 0.9}, {"level", 1}})),
+            "metric_capping.revenue_per_user.level");
+  EXPECT_EQ(error_field(capped(0.99)), "metric_capping.revenue_per_user");
+  EXPECT_EQ(error_field([](json& r) { r["metric_capping"] = json::array(); }), "metric_capping");
+  // Binomial metrics are not capped; unknown metrics are refused.
+  EXPECT_EQ(error_field([](json& r) {
+              r["metric_capping"] = {{"conversion_rate", {{"type", "absolute"}, {"value", 1}}}};
+            }),
+            "metric_capping.conversion_rate");
+  EXPECT_EQ(error_field([](json& r) {
+              r["metric_capping"] = {{"nope", {{"type", "absolute"}, {"value", 1}}}};
+            }),
+            "metric_capping.nope");
+  // Quantile levels.
+  auto quantile = [](json level) {
+    return [level](json& r) {
+      r["metric_types"] = {{"revenue_per_user", "quantile"}};
+      r["metric_quantiles"] = {{"revenue_per_user", level}};
+    };
+  };
+  EXPECT_EQ(error_field(quantile(1.0)), "metric_quantiles.revenue_per_user");
+  EXPECT_EQ(error_field(quantile(0)), "metric_quantiles.revenue_per_user");
+  EXPECT_EQ(error_field(quantile(-0.5)), "metric_quantiles.revenue_per_user");
+  EXPECT_EQ(error_field(quantile("p90")), "metric_quantiles.revenue_per_user");
+  EXPECT_EQ(error_field([](json& r) {
+              r["metric_types"] = {{"revenue_per_user", "quantile"}};
+            }),
+            "metric_quantiles.revenue_per_user");
+  EXPECT_EQ(error_field([](json& r) {
+              r["metric_quantiles"] = {{"revenue_per_user", 0.9}};
+            }),
+            "metric_quantiles.revenue_per_user");  // a continuous metric has no level
+  EXPECT_EQ(error_field([](json& r) {
+              r["metric_types"] = {{"revenue_per_user", "quantile"}};
+              r["metric_quantiles"] = {{"revenue_per_user", 0.9}};
+              r["metric_capping"] = {{"revenue_per_user", {{"type", "absolute"}, {"value", 1}}}};
+            }),
+            "metric_capping.revenue_per_user");
+  EXPECT_EQ(error_field([](json& r) {
+              r["metric_types"] = {{"revenue_per_user", "ratio"}};
+            }),
+            "metric_types.revenue_per_user");
+}
+
 TEST(ExperimentConfig, OptionalFieldsAreApplied) {
   json request = contract_request();
   request["coverage"] = 0.4;

@@ -335,5 +335,98 @@ TEST_F(ResultsTest, PlantedLiftGroupsAreFormattable) {
   expect_formattable_groups(*results);
 }
 
+// A p90 metric needs n > 1.96^2 * 0.9 / 0.1 = 34.6 values per group for gbstats' interval:
+// below that a quantile primary metric keeps the test running (no error) and a secondary
+// one is listed in metrics_not_analysed while the others are analysed.
+TEST_F(ResultsTest, QuantileMetricsTooSmallForTheirIntervalDoNotFailTheResults) {
+  json r = request();
+  r["success_metrics"] = {"load_time_p90", "conversion_rate", "revenue_per_user"};
+  r["metric_types"] = {{"load_time_p90", "quantile"}};
+  r["metric_quantiles"] = {{"load_time_p90", 0.9}};
+  json secondary = request();
+  secondary["metric_types"] = {{"revenue_per_user", "quantile"}};
+  secondary["metric_quantiles"] = {{"revenue_per_user", 0.9}};
+  for (const json& config : {r, secondary}) {
+    const std::string id = start_test(config);
+    EventBatch batch;
+    for (int k = 0; k < 60; ++k) {
+      const std::string variant = k % 2 ? "variant" : "control";
+      const std::string user = id + "_" + std::to_string(k);
+      batch.exposures.push_back({id, user, variant, kStart + k});
+      batch.metric_events.push_back({user, "load_time_p90", 100.0 + k, kStart + k + 1});
+      batch.metric_events.push_back({user, "revenue_per_user", 5.0 + k % 7, kStart + k + 1});
+      if (k % 3 == 0) batch.metric_events.push_back({user, "conversion_rate", 1, kStart + k + 1});
+    }
+    ASSERT_TRUE(store().ingest(batch).is_ok());
+    auto results = analyze_ab_test_results(store(), clock_, id);
+    ASSERT_TRUE(results.is_ok()) << results.status().to_string();
+    const json& out = *results;
+    expect_formattable_groups(out);
+    EXPECT_EQ(out["recommendation_action"], "keep_running") << out["recommendation"];
+    if (config == r) {
+      EXPECT_NE(out["recommendation"].get<std::string>().find("load_time_p90 cannot be tested"),
+                std::string::npos)
+          << out["recommendation"];
+      EXPECT_EQ(out["decision_rule"], "underpowered");
+    } else {
+      ASSERT_EQ(out["metrics_not_analysed"].size(), 1u) << out.dump();
+      EXPECT_EQ(out["metrics_not_analysed"][0]["name"], "revenue_per_user");
+      ASSERT_EQ(out["metrics"].size(), 1u);
+      EXPECT_EQ(out["metrics"][0]["name"], "conversion_rate");
+    }
+  }
+}
+
+// A percentile cap over non-zero values when nobody has any: analysed uncapped, and said so.
+TEST_F(ResultsTest, ACapThatCannotBeTakenYetIsReportedNotApplied) {
+  json r = request();
+  r["metric_capping"] = {
+      {"revenue_per_user", {{"type", "percentile"}, {"value", 0.99}, {"ignore_zeros", true}}}};
+  const std::string id = start_test(r);
+  EventBatch batch;
+  for (int k = 0; k < 40; ++k) {
+    const std::string user = "u" + std::to_string(k);
+    batch.exposures.push_back({id, user, k % 2 ? "variant" : "control", kStart + k});
+    if (k % 4 == 0) batch.metric_events.push_back({user, "conversion_rate", 1, kStart + k + 1});
+  }
+  ASSERT_TRUE(store().ingest(batch).is_ok());
+  auto results = analyze_ab_test_results(store(), clock_, id);
+  ASSERT_TRUE(results.is_ok()) << results.status().to_string();
+  const json& revenue = (*results)["metrics"][1];
+  ASSERT_EQ(revenue["name"], "revenue_per_user");
+  EXPECT_FALSE(revenue["capping"]["applied"].get<bool>()) << revenue.dump();
+  EXPECT_FALSE(revenue["capping"]["reason"].get<std::string>().empty());
+}
+
+TEST_F(ResultsTest, SliceOptionsAreCheckedAndAQuantilePrimaryIsNotSliced) {
+  const std::string id = start_test();
+  plant(id, Plan{});
+  auto field_of = [&](const ResultsOptions& options) {
+    auto results = analyze_ab_test_results(store(), clock_, id, options);
+    EXPECT_FALSE(results.is_ok());
+    return results.is_ok() ? std::string("<ok>") : results.status().field();
+  };
+  EXPECT_EQ(field_of({"a b", 5}), "slice");
+  EXPECT_EQ(field_of({"", 5}), "slice");
+  EXPECT_EQ(field_of({"tier", 0}), "slice_top");
+  EXPECT_EQ(field_of({"tier", kMaxSliceTop + 1}), "slice_top");
+  // Nobody has the attribute: one slice "" holding everyone.
+  auto unknown = analyze_ab_test_results(store(), clock_, id, {"favourite_colour", 5});
+  ASSERT_TRUE(unknown.is_ok()) << unknown.status().to_string();
+  const json& rows = (*unknown)["slices"]["rows"];
+  ASSERT_EQ(rows.size(), 1u) << rows.dump();
+  EXPECT_EQ(rows[0]["value"], "");
+  EXPECT_EQ(rows[0]["users"], 8000);
+  EXPECT_TRUE((*analyze_ab_test_results(store(), clock_, id))["slices"].is_null());
+
+  json quantile = request();
+  quantile["metric_types"] = {{"conversion_rate", "quantile"}};
+  quantile["metric_quantiles"] = {{"conversion_rate", 0.5}};
+  const std::string quantile_id = start_test(quantile);
+  auto refused = analyze_ab_test_results(store(), clock_, quantile_id, {"tier", 5});
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_EQ(refused.status().field(), "slice");
+}
+
 }  // namespace
 }  // namespace fulcrum::experiments

@@ -265,6 +265,26 @@ TEST(Quantile, VarianceAndIntervalMatchGbstatsPublishedValues) {
   EXPECT_NEAR(relative->credible_interval.upper, 0.08649588602990732, 1e-9);
 }
 
+// gbstats QuantileStatistic._has_zero_variance: a zero spread between the bound quantiles
+// (ties around the quantile, common for integer-valued metrics) makes the test undefined only
+// below 1000 values; from 1000 on, variance is floored at 1e-5 and the test runs.
+TEST(Quantile, TiedValuesAroundTheQuantileAreRefusedOnlyBelowAThousand) {
+  std::vector<double> tied(998, 3.0);  // with the 8: 999 values
+  tied.push_back(8.0);
+  auto small = summarize_quantile(tied, 0.5);
+  ASSERT_TRUE(small.is_ok());
+  EXPECT_EQ(small->lower, small->upper);
+  EXPECT_FALSE(quantile_estimate(*small).is_ok());
+  tied.push_back(3.0);  // 1000 values
+  auto large = summarize_quantile(tied, 0.5);
+  ASSERT_TRUE(large.is_ok());
+  auto estimate = quantile_estimate(*large);
+  ASSERT_TRUE(estimate.is_ok()) << estimate.status().message();
+  EXPECT_DOUBLE_EQ(estimate->mean, 3.0);
+  EXPECT_DOUBLE_EQ(estimate->variance, 1e-5);
+  EXPECT_EQ(estimate->n, 1000);
+}
+
 TEST(Quantile, AnalysisOfAP90MetricAndItsErrors) {
   std::mt19937_64 rng(90);
   std::lognormal_distribution<double> control_time(1, 0.5), variant_time(1.1, 0.5);

@@ -62,6 +62,69 @@ TEST(Slices, TopValuesPlusOtherWithTheCorrectionAcrossSlices) {
   EXPECT_TRUE(out["slices"][0]["slices"][0]["groups"]["variant"]["significant"].get<bool>());
 }
 
+// A value literally named "other" is a slice of its own; the merged rest is told apart by
+// its `other` flag, not by its name.
+TEST(Slices, AValueNamedOtherDoesNotCollideWithTheMergedRest) {
+  json doc = slice_input();
+  json values = doc["slices"][0]["values"];
+  values["other"] = values["de"];  // ranks first with "de" (ties by name: "de" < "other")
+  values.erase("de");
+  doc["slices"][0]["values"] = values;
+  auto input = analysis_input_from_json(doc);
+  ASSERT_TRUE(input.is_ok()) << input.status().message();
+  auto output = analyze(*input);
+  ASSERT_TRUE(output.is_ok()) << output.status().message();
+  const auto& slices = output->slices[0].slices;
+  ASSERT_EQ(slices.size(), 4u);
+  EXPECT_EQ(slices[0].value, "other");
+  EXPECT_FALSE(slices[0].other);
+  EXPECT_EQ(slices[0].users, 8000);
+  EXPECT_EQ(slices[3].value, "other");
+  EXPECT_TRUE(slices[3].other);
+  EXPECT_EQ(slices[3].users, 2800);
+  const json out = analysis_output_to_json(*output);
+  EXPECT_FALSE(out["slices"][0]["slices"][0]["other"].get<bool>());
+  EXPECT_TRUE(out["slices"][0]["slices"][3]["other"].get<bool>());
+  EXPECT_TRUE(out["slices"][0]["slices"][0]["tested"].get<bool>());
+}
+
+// merge_untestable: a value missing a group, or with a group of fewer than 2 users, goes to
+// "other" whatever its rank; an "other" still too small is reported untested.
+TEST(Slices, UntestableValuesMergeIntoOtherWhenAsked) {
+  json doc = slice_input();
+  doc["slices"][0]["values"]["fr"].erase("control");     // 2nd by users
+  doc["slices"][0]["values"]["it"]["variant"]["n"] = 1;  // 3rd: one user
+  doc["slices"][0]["values"]["it"]["variant"]["sum"] = 0;
+  doc["slices"][0]["merge_untestable"] = true;
+  auto input = analysis_input_from_json(doc);
+  ASSERT_TRUE(input.is_ok()) << input.status().message();
+  auto output = analyze(*input);
+  ASSERT_TRUE(output.is_ok()) << output.status().message();
+  const auto& slices = output->slices[0].slices;
+  ASSERT_EQ(slices.size(), 4u);
+  EXPECT_EQ(slices[0].value, "de");
+  EXPECT_EQ(slices[1].value, "es");
+  EXPECT_EQ(slices[2].value, "nl");
+  EXPECT_TRUE(slices[3].other);
+  // fr's variant alone, it's 2500 + 1, pl and pt.
+  EXPECT_EQ(slices[3].users, 3000 + 2501 + 2 * (200 + 100));
+  EXPECT_TRUE(slices[3].tested);
+
+  // Every value untestable and the rest without a control: reported, not tested.
+  json tiny = slice_input();
+  for (auto& [value, groups] : tiny["slices"][0]["values"].items()) groups.erase("control");
+  tiny["slices"][0]["merge_untestable"] = true;
+  auto tiny_input = analysis_input_from_json(tiny);
+  ASSERT_TRUE(tiny_input.is_ok());
+  auto tiny_output = analyze(*tiny_input);
+  ASSERT_TRUE(tiny_output.is_ok()) << tiny_output.status().message();
+  ASSERT_EQ(tiny_output->slices[0].slices.size(), 1u);
+  EXPECT_TRUE(tiny_output->slices[0].slices[0].other);
+  EXPECT_FALSE(tiny_output->slices[0].slices[0].tested);
+  EXPECT_EQ(tiny_output->slices[0].slices[0].users, 10900);
+  EXPECT_TRUE(tiny_output->slices[0].slices[0].groups.empty());
+}
+
 TEST(Slices, BadSlicesNameTheField) {
   json doc = slice_input();
   doc["slices"][0]["top"] = 0;

@@ -5,13 +5,14 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <tuple>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 
 #include "store/event_identity.h"
@@ -1081,6 +1082,103 @@ FROM per_user GROUP BY variant ORDER BY variant)sql";
     stats.push_back(std::move(variant));
   });
   return stats;
+}
+
+namespace {
+
+// Each exposed user's post-exposure sum of the metric (0 without events).
+constexpr char kPostPerUserCte[] = R"sql(,
+per_user AS (
+  SELECT f.user_id, f.variant, COALESCE(SUM(m.value), 0) AS post
+  FROM first_exposure f
+  LEFT JOIN metric_events m ON m.metric = $2 AND m.user_id = f.user_id AND m.at >= f.at
+  GROUP BY f.user_id, f.variant))sql";
+
+// The elements of a float8[] in text form ("{1,2.5,-3e-05}"); false when one is not a number.
+bool parse_float_array(std::string_view text, std::vector<double>& out) {
+  if (text.size() < 2 || text.front() != '{' || text.back() != '}') return false;
+  text = text.substr(1, text.size() - 2);
+  while (!text.empty()) {
+    const std::size_t comma = std::min(text.find(','), text.size());
+    double value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + comma, value);
+    if (error != std::errc() || end != text.data() + comma) return false;
+    out.push_back(value);
+    text.remove_prefix(std::min(comma + 1, text.size()));
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<std::vector<VariantMetricValues>> PostgresStore::variant_metric_values(
+    const std::string& experiment_id, const std::string& metric) {
+  FULCRUM_WITH_LEASE(lease);
+  // One row per variant: the per-user values travel as one array, not a row per user.
+  const std::string sql = std::string(kFirstExposureCte) + kPostPerUserCte +
+                          " SELECT variant, array_agg(post) FROM per_user GROUP BY variant "
+                          "ORDER BY variant";
+  auto result = run(lease.conn(), sql, Params().add(experiment_id).add(metric));
+  if (!result.is_ok()) return result.status();
+  std::vector<VariantMetricValues> out;
+  bool parsed = true;
+  each_row(*result, [&](const Row& row) {
+    VariantMetricValues variant;
+    variant.variant = row.text(0);
+    parsed = parsed && parse_float_array(row.text(1), variant.values);
+    out.push_back(std::move(variant));
+  });
+  if (!parsed) return internal_error("variant_metric_values: unreadable float8 array");
+  return out;
+}
+
+Result<std::vector<SliceMetricStats>> PostgresStore::sliced_metric_stats(
+    const std::string& experiment_id, const std::string& metric, const std::string& attribute,
+    double cap) {
+  if (!is_slice_attribute_name(attribute)) {
+    return invalid_argument("not a user attribute name ([A-Za-z_][A-Za-z0-9_-]*, at most 64)",
+                            "slice");
+  }
+  FULCRUM_WITH_LEASE(lease);
+  // Free-form attributes are a JSON object of strings.
+  std::string value_sql = "u.attributes::jsonb ->> $4::text";
+  if (attribute == "tier") value_sql = "u.tier::text";
+  if (attribute == "country" || attribute == "app_version") value_sql = "u." + attribute;
+  // Grouped on the server: one row per (attribute value, variant).
+  const std::string sql =
+      std::string(kFirstExposureCte) + kPostPerUserCte + ",\nsliced AS (SELECT COALESCE(" +
+      value_sql +
+      ", '') AS slice, p.variant, p.post, LEAST(p.post, $3::float8) AS kept "
+      "FROM per_user p LEFT JOIN users u ON u.user_id = p.user_id) "
+      "SELECT slice, variant, COUNT(*), COUNT(*) FILTER (WHERE post > 0), SUM(kept), "
+      "SUM(kept * kept) FROM sliced GROUP BY slice, variant";
+  Params params;
+  params.add(experiment_id).add(metric);
+  char cap_text[64];
+  if (cap == INFINITY) {
+    params.add("Infinity");
+  } else {
+    const auto written = std::to_chars(cap_text, cap_text + sizeof cap_text, cap);
+    params.add(std::string_view(cap_text, static_cast<std::size_t>(written.ptr - cap_text)));
+  }
+  if (value_sql.find("$4") != std::string::npos) params.add(attribute);
+  auto result = run(lease.conn(), sql, params);
+  if (!result.is_ok()) return result.status();
+  std::vector<SliceMetricStats> rows;
+  each_row(*result, [&](const Row& row) {
+    SliceMetricStats cell;
+    cell.slice = row.text(0);
+    if (attribute == "tier" && !cell.slice.empty()) {
+      cell.slice = tier_name(static_cast<Tier>(row.int32(0)));
+    }
+    cell.variant = row.text(1);
+    cell.users = row.int64(2);
+    cell.converted = row.int64(3);
+    cell.sum = row.real(4);
+    cell.sum_squares = row.real(5);
+    rows.push_back(std::move(cell));
+  });
+  return rows;
 }
 
 Result<std::vector<Store::DailyCumulative>> PostgresStore::daily_cumulative(

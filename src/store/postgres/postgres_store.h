@@ -57,6 +57,12 @@ class PostgresStore final : public Store {
   Result<std::vector<VariantMetricStats>> variant_metric_stats(
       const std::string& experiment_id, const std::string& metric,
       UnixSeconds pre_period_seconds) override;
+  Result<std::vector<VariantMetricValues>> variant_metric_values(
+      const std::string& experiment_id, const std::string& metric) override;
+  Result<std::vector<SliceMetricStats>> sliced_metric_stats(const std::string& experiment_id,
+                                                            const std::string& metric,
+                                                            const std::string& attribute,
+                                                            double cap) override;
   Result<std::vector<DailyCumulative>> daily_cumulative(const std::string& experiment_id,
                                                         const std::string& metric) override;
   Result<std::int64_t> put_document(const Document& doc) override;

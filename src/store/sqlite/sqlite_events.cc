@@ -3,6 +3,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <unordered_map>
@@ -502,35 +504,49 @@ Result<std::shared_ptr<const SqliteFirstExposures>> SqliteStore::first_exposures
   return std::shared_ptr<const SqliteFirstExposures>(loaded);
 }
 
+namespace {
+
+// One cache line per exposed user holds what the join touches.
+struct ExposedUserSums {
+  UnixSeconds first_at;
+  double post = 0, pre = 0;
+};
+
+// Every exposed user's sums of the metric at or after first exposure (post) and in the
+// `pre_period_seconds` before it (pre), by exposed slot.
+Status exposed_user_sums(sqlite3* db, const std::string& metric,
+                         const SqliteFirstExposures& exposed, UnixSeconds pre_period_seconds,
+                         std::vector<ExposedUserSums>& per_user) {
+  per_user.assign(exposed.first_at.size(), ExposedUserSums{});
+  for (std::size_t slot = 0; slot < per_user.size(); ++slot) {
+    per_user[slot].first_at = exposed.first_at[slot];
+  }
+  return join_metric_events(db, metric, exposed, [&](const JoinedEvents& events) {
+    for (std::size_t i = 0; i < events.slots.size(); ++i) {
+      if (i + kPrefetchDistance < events.slots.size()) {
+        __builtin_prefetch(&per_user[events.slots[i + kPrefetchDistance]], 1);
+      }
+      ExposedUserSums& user = per_user[events.slots[i]];
+      if (events.at[i] >= user.first_at) {
+        user.post += events.value[i];
+      } else if (events.at[i] >= user.first_at - pre_period_seconds) {
+        user.pre += events.value[i];
+      }
+    }
+  });
+}
+
+}  // namespace
+
 Result<std::vector<VariantMetricStats>> SqliteStore::variant_metric_stats(
     const std::string& experiment_id, const std::string& metric, UnixSeconds pre_period_seconds) {
   FULCRUM_WITH_READER(reader);
   auto snapshot = first_exposures(reader.db(), experiment_id);
   if (!snapshot.is_ok()) return snapshot.status();
   const SqliteFirstExposures& exposed = **snapshot;
-  // One cache line per exposed user holds what the join touches.
-  struct PerUser {
-    UnixSeconds first_at;
-    double post = 0, pre = 0;
-  };
-  std::vector<PerUser> per_user(exposed.first_at.size());
-  for (std::size_t slot = 0; slot < per_user.size(); ++slot) {
-    per_user[slot].first_at = exposed.first_at[slot];
-  }
+  std::vector<ExposedUserSums> per_user;
   FULCRUM_RETURN_IF_ERROR(
-      join_metric_events(reader.db(), metric, exposed, [&](const JoinedEvents& events) {
-        for (std::size_t i = 0; i < events.slots.size(); ++i) {
-          if (i + kPrefetchDistance < events.slots.size()) {
-            __builtin_prefetch(&per_user[events.slots[i + kPrefetchDistance]], 1);
-          }
-          PerUser& user = per_user[events.slots[i]];
-          if (events.at[i] >= user.first_at) {
-            user.post += events.value[i];
-          } else if (events.at[i] >= user.first_at - pre_period_seconds) {
-            user.pre += events.value[i];
-          }
-        }
-      }));
+      exposed_user_sums(reader.db(), metric, exposed, pre_period_seconds, per_user));
   std::vector<VariantMetricStats> stats(exposed.variants.size());
   for (std::size_t v = 0; v < stats.size(); ++v) stats[v].variant = exposed.variants[v];
   for (std::size_t slot = 0; slot < per_user.size(); ++slot) {
@@ -545,6 +561,97 @@ Result<std::vector<VariantMetricStats>> SqliteStore::variant_metric_stats(
     variant.cross_sum += pre * post;
   }
   return stats;
+}
+
+Result<std::vector<VariantMetricValues>> SqliteStore::variant_metric_values(
+    const std::string& experiment_id, const std::string& metric) {
+  FULCRUM_WITH_READER(reader);
+  auto snapshot = first_exposures(reader.db(), experiment_id);
+  if (!snapshot.is_ok()) return snapshot.status();
+  const SqliteFirstExposures& exposed = **snapshot;
+  std::vector<ExposedUserSums> per_user;
+  FULCRUM_RETURN_IF_ERROR(exposed_user_sums(reader.db(), metric, exposed, 0, per_user));
+  std::vector<VariantMetricValues> out(exposed.variants.size());
+  for (std::size_t v = 0; v < out.size(); ++v) out[v].variant = exposed.variants[v];
+  for (std::size_t slot = 0; slot < per_user.size(); ++slot) {
+    out[exposed.variant_index[slot]].values.push_back(per_user[slot].post);
+  }
+  std::erase_if(out, [](const VariantMetricValues& v) { return v.values.empty(); });
+  return out;
+}
+
+Result<std::vector<SliceMetricStats>> SqliteStore::sliced_metric_stats(
+    const std::string& experiment_id, const std::string& metric, const std::string& attribute,
+    double cap) {
+  if (!is_slice_attribute_name(attribute)) {
+    return invalid_argument("not a user attribute name ([A-Za-z_][A-Za-z0-9_-]*, at most 64)",
+                            "slice");
+  }
+  FULCRUM_WITH_READER(reader);
+  auto snapshot = first_exposures(reader.db(), experiment_id);
+  if (!snapshot.is_ok()) return snapshot.status();
+  const SqliteFirstExposures& exposed = **snapshot;
+  std::vector<ExposedUserSums> per_user;
+  FULCRUM_RETURN_IF_ERROR(exposed_user_sums(reader.db(), metric, exposed, 0, per_user));
+  // The attribute's value per exposed slot, as an index into `slice_names` (0: ""). The
+  // users come back ordered by value, so a new name is made only when the value changes.
+  std::vector<std::string> slice_names = {""};
+  std::vector<std::uint32_t> slice_of_slot(per_user.size(), 0);
+  {
+    std::string value_sql;
+    if (attribute == "tier") {
+      value_sql = "CAST(u.tier AS TEXT)";
+    } else if (attribute == "country" || attribute == "app_version") {
+      value_sql = "u." + attribute;
+    } else {
+      value_sql = "json_extract(u.attributes, ?1)";
+    }
+    // The attribute name is checked above, so the JSON path needs no escaping.
+    const std::string json_path = "$.\"" + attribute + "\"";
+    const std::string sql = "SELECT COALESCE(CAST(" + value_sql +
+                            " AS TEXT), '') AS slice, k.user_key FROM users u "
+                            "JOIN user_keys k ON k.user_id = u.user_id ORDER BY slice";
+    Statement query(reader.db(), sql.c_str());
+    if (value_sql.rfind("json_extract", 0) == 0) query.bind(1, std::string_view(json_path));
+    std::string previous;
+    bool have_previous = false;
+    FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) {
+      const auto key = static_cast<std::uint64_t>(row.int64(1));
+      if (key >= exposed.slot_of_key.size() || exposed.slot_of_key[key] == 0) return;
+      std::string value = row.text(0);
+      if (value.empty()) return;  // slice 0
+      if (!have_previous || value != previous) {
+        slice_names.push_back(value);
+        previous = std::move(value);
+        have_previous = true;
+      }
+      slice_of_slot[exposed.slot_of_key[key] - 1] =
+          static_cast<std::uint32_t>(slice_names.size() - 1);
+    }));
+  }
+  const std::size_t variants = exposed.variants.size();
+  std::vector<SliceMetricStats> cells(slice_names.size() * variants);
+  for (std::size_t slot = 0; slot < per_user.size(); ++slot) {
+    SliceMetricStats& cell = cells[slice_of_slot[slot] * variants + exposed.variant_index[slot]];
+    const double post = per_user[slot].post, kept = std::min(post, cap);
+    cell.users += 1;
+    cell.converted += post > 0 ? 1 : 0;
+    cell.sum += kept;
+    cell.sum_squares += kept * kept;
+  }
+  std::vector<SliceMetricStats> rows;
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    if (cells[i].users == 0) continue;
+    cells[i].slice = slice_names[i / variants];
+    cells[i].variant = exposed.variants[i % variants];
+    if (attribute == "tier" && !cells[i].slice.empty()) {
+      int tier = 0;
+      std::from_chars(cells[i].slice.data(), cells[i].slice.data() + cells[i].slice.size(), tier);
+      cells[i].slice = tier_name(static_cast<Tier>(tier));
+    }
+    rows.push_back(std::move(cells[i]));
+  }
+  return rows;
 }
 
 Result<std::vector<Store::DailyCumulative>> SqliteStore::daily_cumulative(

@@ -270,6 +270,7 @@ function renderResults(r) {
       h('p', {}, 'No metric results yet: no exposures or conversions have been recorded for this test.'))));
   }
   for (const metric of metrics) out.push(metricCard(metric, r.control, r.alpha));
+  if (metrics.length && r.test_id) out.push(slicesCard(r));
   if (r.bandit) out.push(banditCard(r.bandit));
   out.push(conversionOverTime(r));
   return out;
@@ -324,7 +325,10 @@ function metricCard(metric, control, alpha) {
     h('h2', {}, fmt.label(metric.name), ' ', h('span', { class: 'muted small' }, metric.type),
       metric.primary ? badge('primary', 'info') : null,
       metric.role && metric.role !== 'secondary' ? badge(metric.role, 'info') : null,
-      metric.cuped?.applied || metric.cuped_applied ? badge('CUPED', 'info') : null),
+      metric.cuped?.applied || metric.cuped_applied ? badge('CUPED', 'info') : null,
+      isNum(metric.quantile) ? badge(`p${fmt.number(100 * metric.quantile, 1)}`, 'info') : null,
+      metric.capping?.applied ? badge(`capped at ${value(metric.capping.cap)}`, 'info') : null),
+    metric.capping ? cappingNote(metric.capping, value) : null,
     table([
       { label: 'Group', value: ([name, g]) => [name, g.is_control ? h('span', { class: 'muted' }, ' (control)') : ''] },
       { label: 'Users', class: 'num', value: ([, g]) => fmt.number(g.sample_size ?? g.n) },
@@ -337,6 +341,7 @@ function metricCard(metric, control, alpha) {
         ? { label: 'Guardrail', value: ([, g]) => guardrailText(g.guardrail) }
         : { label: '', value: ([, g]) => (g.significant ? badge('significant', 'active') : '') },
     ], groups, { 'data-metric': metric.name }),
+    metric.capping?.applied ? uncappedTable(metric, value, percent) : null,
     intervalChart(rows, {
       format: useRelative ? (v) => `${(v * 100).toFixed(1)}%`
                           : percent ? (v) => `${(v * 100).toFixed(2)} pp` : (v) => fmt.number(v, 3),
@@ -345,6 +350,89 @@ function metricCard(metric, control, alpha) {
       caption: `${useRelative ? 'Relative' : 'Absolute'} effect versus ${control || 'control'} with its ` +
                `${ciLevel ? fmt.percent(ciLevel, 0) + ' ' : ''}confidence interval; the vertical line is no effect.`,
     }));
+}
+
+// The primary metric per value of a user attribute (GET .../results?slice=), on demand.
+const SLICE_ATTRIBUTES = ['tier', 'country', 'app_version', 'segment'];
+
+function slicesCard(r) {
+  const body = h('div', { 'data-role': 'slices-body' },
+    h('p', { class: 'muted small' }, 'Choose a user attribute to see the primary metric per value.'));
+  const load = async (attribute) => {
+    if (!attribute) return;
+    clear(body).append(h('p', { class: 'muted' }, 'Loading…'));
+    try {
+      const data = await get(`/ab-tests/${enc(r.test_id)}/results?slice=${enc(attribute)}&slice_top=5`);
+      clear(body).append(slicesTable(data.slices, r.primary_metric));
+    } catch (error) {
+      clear(body).append(errorState(error, 'the slices'));
+    }
+  };
+  return card('Slices',
+    h('label', { class: 'inline' }, 'Slice by: ',
+      h('select', { name: 'slice', onchange: (e) => load(e.currentTarget.value) },
+        h('option', { value: '' }, '—'), SLICE_ATTRIBUTES.map((a) => h('option', { value: a }, a)))),
+    body);
+}
+
+function slicesTable(slices, metric) {
+  const rows = slices?.rows || [];
+  if (!rows.length) return h('p', { class: 'muted' }, 'No exposed users yet.');
+  const treatments = Object.entries(rows.find((row) => row.tested)?.groups || {})
+    .filter(([, g]) => !g.is_control).map(([name]) => name);
+  const label = (row) => (row.other ? h('em', {}, 'other (the rest)')
+                                    : row.value === '' ? h('span', { class: 'muted' }, '(none)') : row.value);
+  return h('div', {},
+    h('p', { class: 'muted small' },
+      `${fmt.label(metric || slices.metric)} by ${slices.attribute}: the ${slices.top} values with the most users, ` +
+      `then the rest; p-values ${slices.correction}-adjusted across the slices` +
+      (isNum(slices.capped_at) ? `; capped at ${fmt.number(slices.capped_at, 3)}.` : '.')),
+    table([
+      { label: slices.attribute, value: (row) => label(row) },
+      { label: 'Users', class: 'num', value: (row) => fmt.number(row.users) },
+      ...treatments.flatMap((t) => [
+        { label: `${t} lift`, class: 'num', value: (row) => {
+          const g = row.groups?.[t];
+          const lift = g && effectsOf(g);
+          return lift ? liftText(lift, false) : '—';
+        } },
+        { label: `${t} p (adjusted)`, class: 'num', value: (row) => {
+          const g = row.groups?.[t];
+          return g ? [fmt.p(g.adjusted_p_value), g.significant ? [' ', badge('significant', 'active')] : null]
+                   : h('span', { class: 'muted' }, 'too few users');
+        } },
+      ]),
+    ], rows, { 'data-role': 'slices' }));
+}
+
+// What the cap is (the capped comparison above decides; the uncapped one is beside it).
+function cappingNote(capping, value) {
+  if (!capping.applied) {
+    return h('p', { class: 'muted small', 'data-role': 'capping' },
+             `Not capped in this analysis: ${capping.reason || 'no cap could be taken'}.`);
+  }
+  const how = capping.type === 'percentile'
+    ? `the ${fmt.number(100 * capping.value, 2)}th percentile of all exposed users' values`
+    : 'a fixed value';
+  const users = Object.entries(capping.users_capped || {})
+    .map(([g, n]) => `${g}: ${fmt.number(n)}`).join(', ');
+  return h('p', { class: 'muted small', 'data-role': 'capping' },
+           `Values above ${value(capping.cap)} (${how}) count as ${value(capping.cap)}; users capped ${users}. ` +
+           'The capped comparison decides; the uncapped one is shown below it.');
+}
+
+// The same comparison without the cap, side by side with the capped one.
+function uncappedTable(metric, value, percent) {
+  const groups = Object.entries(metric.capping.uncapped || {})
+    .map(([name, g]) => [name, { ...g, lift: effectsOf(g) }]);
+  return [h('h3', { class: 'small' }, 'Uncapped'),
+    table([
+      { label: 'Group', value: ([name, g]) => [name, g.is_control ? h('span', { class: 'muted' }, ' (control)') : ''] },
+      { label: 'Users', class: 'num', value: ([, g]) => fmt.number(g.sample_size ?? g.n) },
+      { label: 'Mean', class: 'num', value: ([, g]) => value(g.mean) },
+      { label: 'Lift', class: 'num', value: ([, g]) => (g.lift ? liftText(g.lift, percent) : '—') },
+      { label: 'p', class: 'num', value: ([, g]) => (g.is_control ? '—' : fmt.p(g.p_value)) },
+    ], groups, { 'data-role': 'uncapped', 'data-uncapped-metric': metric.name })];
 }
 
 // A guardrail's non-inferiority verdict: within its margin, worse than it, or not yet known.
