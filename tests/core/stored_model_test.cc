@@ -276,6 +276,32 @@ TEST(StoredModelHolderTest, AFreshHolderPicksUpANewerStoredModelAtTheRecheck) {
   EXPECT_EQ(holder.trainings(), 1);
 }
 
+TEST(StoredModelHolderTest, TheServedModelIsNamedInMetricsAndJson) {
+  MemoryModelStore store;
+  StoredModelHolder<FakeModel> holder(fake_codec(), quick_options());
+  auto train = [](UnixSeconds now) -> Result<FakeModel> { return FakeModel{now, 1}; };
+  ASSERT_TRUE(holder.fresh(1'735'689'600, train, &store).is_ok());
+  const ServedModel served = *holder.served();
+  const std::string hash = store.models.at("fake").content_sha256;
+  EXPECT_EQ(served.content_sha256, hash);
+  const std::string text = render_served_model_metrics({served});
+  EXPECT_NE(text.find("# TYPE fulcrum_model_info gauge\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("fulcrum_model_info{model=\"fake\",sha256=\"" + hash +
+                      "\",format_version=\"1\",options=\"opts-a\",source=\"trained\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("fulcrum_model_trained_timestamp_seconds{model=\"fake\"} 1735689600\n"),
+            std::string::npos)
+      << text;
+  const nlohmann::json json = to_json(served);
+  EXPECT_EQ(json["content_sha256"], hash);
+  EXPECT_EQ(json["trained_at"], "2025-01-01T00:00:00Z");
+  EXPECT_EQ(json["source"], "trained");
+  EXPECT_EQ(json["store_version"], 1);
+  // Nothing served yet: the headers only, no series.
+  EXPECT_EQ(render_served_model_metrics({}).find("fulcrum_model_info{"), std::string::npos);
+}
+
 TEST(BinaryCodecTest, RoundTripsBitsAndRefusesTruncationAndTrailingBytes) {
   ByteWriter out;
   out.u8(7);
