@@ -12,6 +12,10 @@ namespace fulcrum::api {
 #ifdef FULCRUM_HAVE_OPTIMIZATION
 
 void register_recommend_routes(Router& router, ApiContext& context) {
+  // Which model each replica serves (core/stored_model.h).
+  context.extra_metrics = [previous = context.extra_metrics, &context] {
+    return previous() + render_served_model_metrics(context.optimization->served_models());
+  };
   router.add(Route("GET", api_path("/feature-recommendations/{user_id}"),
                    {Role::kAdmin, Role::kUser},
                    [&context](const Request& request, const AuthContext&) {

@@ -384,13 +384,15 @@ std::vector<JobDefinition> builtin_jobs(JobEnvironment env) {
                   [env](JobContext& context) -> Result<json> {
                     const UnixSeconds now = env.clock.now();
                     json detail = json::object();
-                    FULCRUM_RETURN_IF_ERROR(
-                        env.optimization.recommendation_service().refresh(env.store, now));
-                    detail["recommendations"] = "retrained";
+                    // Retrained here and stored: the other replicas load these models
+                    // (core/stored_model.h) at their next recheck instead of training.
+                    auto& recommendations = env.optimization.recommendation_service();
+                    FULCRUM_RETURN_IF_ERROR(recommendations.refresh(env.store, now));
+                    detail["recommendations"] = to_json(*recommendations.served());
                     if (context.expired()) return detail;
-                    FULCRUM_RETURN_IF_ERROR(
-                        env.optimization.upgrade_timing_service().refresh(env.store, now));
-                    detail["upgrade_timing"] = "retrained";
+                    auto& upgrade_timing = env.optimization.upgrade_timing_service();
+                    FULCRUM_RETURN_IF_ERROR(upgrade_timing.refresh(env.store, now));
+                    detail["upgrade_timing"] = to_json(*upgrade_timing.served());
                     if (context.expired()) return detail;
                     auto churn = evaluate_churn_model(env.store, env.clock,
                                                       env.optimization.options().retention.triggers.churn);

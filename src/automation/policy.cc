@@ -4,6 +4,9 @@
 #include <cmath>
 #include <cstdio>
 
+#include "stats/sequential.h"
+#include "stats/srm.h"
+
 namespace fulcrum::automation {
 
 using nlohmann::json;
@@ -179,13 +182,43 @@ std::vector<HealthFinding> health_findings(const json& results,
   std::vector<HealthFinding> findings;
   if (!results.is_object()) return findings;
   const std::string control = results.value("control", "control");
-  if (results.contains("srm") && results["srm"].is_object() &&
-      results["srm"].value("mismatch", false)) {
-    findings.push_back({"srm",
-                        "Sample ratio mismatch: exposures per group differ from the allocation "
-                        "(chi-square p = " +
-                            std::to_string(number(results["srm"]["p_value"])) + ")",
-                        results["srm"]});
+  // The jobs look at every running test every period, so a fixed-horizon check repeated at
+  // every look would stop A/A tests far more often than its level. Both automatic checks
+  // below are anytime-valid instead, and start only once every group has
+  // kMinUsersForAutomaticChecks users (tests/automation/peeking_test.cc simulates both).
+  if (results.contains("srm") && results["srm"].is_object()) {
+    const json& srm = results["srm"];
+    std::vector<std::int64_t> observed;
+    std::vector<double> weights;
+    bool enough = true;
+    if (srm.contains("observed") && srm["observed"].is_object() && srm.contains("expected") &&
+        srm["expected"].is_object()) {
+      for (const auto& [group, count] : srm["observed"].items()) {
+        const double expected = number(srm["expected"].value(group, json(0)));
+        if (!count.is_number() || !(expected > 0)) {
+          enough = false;
+          break;
+        }
+        observed.push_back(count.get<std::int64_t>());
+        weights.push_back(expected);
+        if (observed.back() < kMinUsersForAutomaticChecks) enough = false;
+      }
+    }
+    if (enough && observed.size() >= 2) {
+      auto sequential = stats::sequential_sample_ratio_mismatch(observed, weights);
+      if (sequential.is_ok() && sequential->mismatch) {
+        json evidence = srm;
+        evidence["rule"] = "sequential_dirichlet_multinomial";
+        evidence["log_bayes_factor"] = sequential->log_bayes_factor;
+        evidence["sequential_p_value"] = sequential->p_value;
+        evidence["threshold"] = stats::kSrmThreshold;
+        findings.push_back({"srm",
+                            "Sample ratio mismatch: exposures per group differ from the "
+                            "allocation (sequential p = " +
+                                std::to_string(sequential->p_value) + ")",
+                            std::move(evidence)});
+      }
+    }
   }
   const double total = number(results.value("total_exposures", json(0)));
   const double multi = number(results.value("multi_variant_users", json(0)));
@@ -221,43 +254,74 @@ std::vector<HealthFinding> health_findings(const json& results,
       if (metric.value("role", "") == "guardrail") names.push_back(metric.value("name", ""));
     }
   }
+  // Guardrail harm from the always-valid confidence sequence of the relative lift
+  // (stats/sequential.h: Waudby-Smith et al. 2023, arXiv:2103.06476, eq. 9 for the
+  // half-width), two-sided at the test's alpha, so each side crosses with probability at most
+  // alpha at any look. With a non-inferiority margin (guardrail-role metrics) harm is the
+  // whole sequence beyond the margin on the harmful side; without one, beyond zero, at alpha
+  // split over the guardrail comparisons (Bonferroni).
+  const double alpha = number(results.value("alpha", json(0.05)));
+  const double tuning = stats::kDefaultSequentialTuning;
+  std::int64_t unmargined_comparisons = 0;
+  for (const json& metric : metrics) {
+    const std::string name = metric.value("name", "");
+    if (std::find(names.begin(), names.end(), name) == names.end()) continue;
+    if (!metric.contains("groups") || !metric["groups"].is_object()) continue;
+    for (const auto& [group_name, group] : metric["groups"].items()) {
+      if (group_name != control && !group.contains("guardrail")) ++unmargined_comparisons;
+    }
+  }
   json harmed = json::array();
   for (const json& metric : metrics) {
     const std::string name = metric.value("name", "");
     if (std::find(names.begin(), names.end(), name) == names.end()) continue;
     const bool higher_is_better = metric.value("higher_is_better", true);
     if (!metric.contains("groups") || !metric["groups"].is_object()) continue;
-    for (const auto& [group_name, group] : metric["groups"].items()) {
+    const json& groups = metric["groups"];
+    const double control_n =
+        groups.contains(control) ? number(groups[control].value("sample_size", json(0))) : 0;
+    for (const auto& [group_name, group] : groups.items()) {
       if (group_name == control) continue;
+      const double group_n = number(group.value("sample_size", json(0)));
+      if (control_n < kMinUsersForAutomaticChecks || group_n < kMinUsersForAutomaticChecks) {
+        continue;
+      }
       const json relative = group.contains("relative") && group["relative"].is_object()
                                 ? group["relative"]
                                 : json::object();
-      const json ci = relative.value("ci", json::array());
-      json entry = {{"metric", name},
-                    {"group", group_name},
-                    {"relative_lift", relative.value("estimate", json(nullptr))},
-                    {"ci", ci},
-                    {"higher_is_better", higher_is_better}};
-      if (group.contains("guardrail") && group["guardrail"].is_object()) {
-        // A guardrail metric: the results' one-sided test against its non-inferiority margin
-        // (stats/decision.h): harmed = significantly worse than the margin.
-        const json& check = group["guardrail"];
-        if (!check.value("harmed", false)) continue;
-        entry["rule"] = "non_inferiority_margin";
-        entry["margin"] = check.value("margin", json(nullptr));
-        entry["p_value"] = check.value("harm_p_value", json(nullptr));
-        entry["worst_case_lift"] = check.value("worst_case_lift", json(nullptr));
-        harmed.push_back(std::move(entry));
+      const double estimate = number(relative.value("estimate", json(nullptr)), NAN);
+      const double standard_error = number(relative.value("standard_error", json(nullptr)), NAN);
+      if (!std::isfinite(estimate) || !(standard_error > 0) || !(alpha > 0 && alpha < 1)) {
         continue;
       }
-      // Any other metric named a guardrail: significantly worse, i.e. the relative lift's
-      // interval (after the results' multiple-testing adjustment) on the harmful side.
-      if (!group.value("significant", false)) continue;
-      if (!ci.is_array() || ci.size() != 2 || !ci[0].is_number() || !ci[1].is_number()) continue;
-      const bool harm = higher_is_better ? ci[1].get<double>() < 0 : ci[0].get<double>() > 0;
+      const bool has_margin = group.contains("guardrail") && group["guardrail"].is_object();
+      const double margin = has_margin ? number(group["guardrail"].value("margin", json(0))) : 0;
+      const double level =
+          has_margin
+              ? alpha
+              : alpha / static_cast<double>(std::max<std::int64_t>(1, unmargined_comparisons));
+      const double total_n = control_n + group_n;
+      const double half_width = stats::sequential_halfwidth(
+          standard_error * standard_error * total_n, total_n, level, tuning);
+      const double lower = estimate - half_width, upper = estimate + half_width;
+      const bool harm = higher_is_better ? upper < -margin : lower > margin;
       if (!harm) continue;
-      entry["rule"] = "confidence_interval";
-      entry["p_value"] = group.value("adjusted_p_value", json(nullptr));
+      json entry = {{"metric", name},
+                    {"group", group_name},
+                    {"relative_lift", estimate},
+                    {"confidence_sequence", {lower, upper}},
+                    {"alpha", level},
+                    {"higher_is_better", higher_is_better},
+                    {"sample_sizes", {{control, control_n}, {group_name, group_n}}}};
+      entry["anytime_valid"] = true;
+      if (has_margin) {
+        entry["rule"] = "non_inferiority_margin";
+        entry["margin"] = margin;
+        // The results' fixed-horizon one-sided test, for context only.
+        entry["fixed_horizon_p_value"] = group["guardrail"].value("harm_p_value", json(nullptr));
+      } else {
+        entry["rule"] = "confidence_interval";
+      }
       harmed.push_back(std::move(entry));
     }
   }

@@ -94,7 +94,15 @@ struct HealthFinding {
   nlohmann::json evidence;
 };
 
+// The automatic SRM and guardrail-harm checks wait until every group has this many users.
+inline constexpr std::int64_t kMinUsersForAutomaticChecks = 100;
+
 // The findings of one results document. `guardrails` empty: the guardrail-role metrics.
+// The SRM and guardrail-harm findings are anytime-valid (safe to check at every look): SRM
+// is the sequential Dirichlet-multinomial test (stats/srm.h) at the chi-square's threshold,
+// guardrail harm the always-valid confidence sequence of the relative lift (stats/
+// sequential.h) at the test's alpha; neither fires before every group involved has
+// kMinUsersForAutomaticChecks users.
 std::vector<HealthFinding> health_findings(const nlohmann::json& results,
                                            const std::vector<std::string>& guardrails,
                                            std::int64_t min_sample_size);

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/ids.h"
+#include "store/model_document_store.h"
 
 namespace fulcrum {
 namespace {
@@ -243,7 +244,21 @@ Result<UpgradeEvaluation> evaluate_upgrade_timing(Store& store, UnixSeconds now,
   return model->evaluation;
 }
 
-TrainedModelHolder<UpgradeTimingModel>::Train UpgradeTimingService::trainer(Store& store) const {
+ModelCodec<UpgradeTimingModel> upgrade_timing_model_codec(const UpgradeTimingOptions& options) {
+  return {"upgrade_timing", kUpgradeTimingModelFormat, upgrade_timing_options_fingerprint(options),
+          [](const UpgradeTimingModel& model) { return model.serialize(); },
+          [](std::string_view payload) { return UpgradeTimingModel::deserialize(payload); }};
+}
+
+UpgradeTimingService::UpgradeTimingService(UpgradeTimingOptions options,
+                                           StoredModelHolderOptions holder_options,
+                                           bool share_through_store)
+    : options_(std::move(options)),
+      share_through_store_(share_through_store),
+      replica_id_(new_id("replica")),
+      models_(upgrade_timing_model_codec(options_), std::move(holder_options)) {}
+
+StoredModelHolder<UpgradeTimingModel>::Train UpgradeTimingService::trainer(Store& store) const {
   return [&store, options = options_](UnixSeconds now) -> Result<UpgradeTimingModel> {
     auto history = UsageHistory::load(store, upgrade_history_window(now, options));
     if (!history.is_ok()) return history.status();
@@ -252,23 +267,30 @@ TrainedModelHolder<UpgradeTimingModel>::Train UpgradeTimingService::trainer(Stor
 }
 
 Status UpgradeTimingService::refresh(Store& store, UnixSeconds now) {
-  return models_.refresh(now, trainer(store));
+  DocumentModelStore shared(store, replica_id_);
+  return models_.refresh(now, trainer(store), share_through_store_ ? &shared : nullptr);
 }
 
 std::shared_ptr<const UpgradeTimingModel> UpgradeTimingService::model() const {
   return models_.model();
 }
 
+Result<std::shared_ptr<const UpgradeTimingModel>> UpgradeTimingService::fresh(Store& store,
+                                                                              UnixSeconds now) {
+  DocumentModelStore shared(store, replica_id_);
+  return models_.fresh(now, trainer(store), share_through_store_ ? &shared : nullptr);
+}
+
 Result<std::shared_ptr<const UpgradeTimingModel>> UpgradeTimingService::fresh_model(
     Store& store, const Clock& clock) {
-  return models_.fresh(clock.now(), trainer(store));
+  return fresh(store, clock.now());
 }
 
 Result<UpgradeTiming> UpgradeTimingService::for_user(Store& store, const Clock& clock,
                                                      const std::string& user_id) {
-  auto fresh = models_.fresh(clock.now(), trainer(store));
-  if (!fresh.is_ok()) return fresh.status();
-  const auto& current = *fresh;
+  auto model = fresh(store, clock.now());
+  if (!model.is_ok()) return model.status();
+  const auto& current = *model;
   // Scoring one user reads that user's rollups only.
   auto history = UsageHistory::load_user(store, user_id,
                                          upgrade_history_window(current->trained_at(), options_));

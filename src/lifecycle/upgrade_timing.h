@@ -11,11 +11,12 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
 #include "core/time.h"
-#include "core/trained_model_holder.h"
+#include "core/stored_model.h"
 #include "lifecycle/upgrade_propensity.h"
 #include "store/store.h"
 
@@ -43,6 +44,11 @@ struct UpgradeTimingOptions {
   double near_peak_share = 0.9;
 };
 
+// The layout version of UpgradeTimingModel::serialize (bump it with any layout change).
+constexpr int kUpgradeTimingModelFormat = 1;
+// A short hash of every option that shapes a trained upgrade-timing model.
+std::string upgrade_timing_options_fingerprint(const UpgradeTimingOptions& options);
+
 // A trained propensity model, answering one user at a time from that user's usage rollups
 // (the model keeps no per-user history: a server scores a user from their own rows).
 class UpgradeTimingModel {
@@ -59,6 +65,11 @@ class UpgradeTimingModel {
 
   UnixSeconds trained_at() const { return trained_at_; }
   const UpgradePropensityModel& propensity() const { return *propensity_; }
+
+  // The model's binary form (core/binary_codec.h, layout kUpgradeTimingModelFormat), bit
+  // for bit; deserialize is kInvalidArgument for anything else.
+  std::string serialize() const;
+  static Result<UpgradeTimingModel> deserialize(std::string_view payload);
 
  private:
   UpgradeTimingModel() = default;
@@ -85,23 +96,34 @@ Result<UpgradeTiming> optimize_upgrade_timing(Store& store, const Clock& clock,
 Result<UpgradeEvaluation> evaluate_upgrade_timing(Store& store, UnixSeconds now,
                                                   const UpgradePropensityOptions& options = {});
 
-// Thread-safe holder of one trained model; retrains when older than max_model_age.
+// The codec that stores UpgradeTimingModels trained with `options` (name "upgrade_timing").
+ModelCodec<UpgradeTimingModel> upgrade_timing_model_codec(const UpgradeTimingOptions& options);
+
+// Thread-safe holder of one trained model, shared through the store (core/stored_model.h):
+// loaded from it or retrained (and stored) when older than max_model_age.
 class UpgradeTimingService {
  public:
   explicit UpgradeTimingService(UpgradeTimingOptions options = {},
                                 UnixSeconds max_model_age = kSecondsPerDay)
-      : options_(options), models_(max_model_age) {}
+      : UpgradeTimingService(options, holder_options_with_max_age(max_model_age)) {}
+  UpgradeTimingService(UpgradeTimingOptions options, StoredModelHolderOptions holder_options,
+                       bool share_through_store = true);
   Status refresh(Store& store, UnixSeconds now);
   Result<UpgradeTiming> for_user(Store& store, const Clock& clock, const std::string& user_id);
   std::shared_ptr<const UpgradeTimingModel> model() const;
-  // The current model, trained first when absent or stale (as for_user does).
+  // The current model, loaded or trained first when absent or stale (as for_user does).
   Result<std::shared_ptr<const UpgradeTimingModel>> fresh_model(Store& store, const Clock& clock);
+  std::optional<ServedModel> served() const { return models_.served(); }
+  int trainings() const { return models_.trainings(); }
 
  private:
-  TrainedModelHolder<UpgradeTimingModel>::Train trainer(Store& store) const;
+  StoredModelHolder<UpgradeTimingModel>::Train trainer(Store& store) const;
+  Result<std::shared_ptr<const UpgradeTimingModel>> fresh(Store& store, UnixSeconds now);
 
   UpgradeTimingOptions options_;
-  TrainedModelHolder<UpgradeTimingModel> models_;
+  bool share_through_store_;
+  std::string replica_id_;
+  StoredModelHolder<UpgradeTimingModel> models_;
 };
 
 }  // namespace fulcrum

@@ -63,4 +63,11 @@ void AutomatedOptimization::dashboard_changed(DashboardSection section) {
   dashboard_->invalidate(section);
 }
 
+std::vector<ServedModel> AutomatedOptimization::served_models() const {
+  std::vector<ServedModel> served;
+  if (auto model = recommendations_.served()) served.push_back(*model);
+  if (auto model = upgrade_timing_.served()) served.push_back(*model);
+  return served;
+}
+
 }  // namespace fulcrum

@@ -70,6 +70,8 @@ class AutomatedOptimization {
 
   RecommendationService& recommendation_service() { return recommendations_; }
   UpgradeTimingService& upgrade_timing_service() { return upgrade_timing_; }
+  // The models this process serves now (none before their first use).
+  std::vector<ServedModel> served_models() const;
 
  private:
   Store& store_;

@@ -98,4 +98,44 @@ double MonotoneCalibration::operator()(double score) const {
   return std::clamp(rates_[step], 0.0, 1.0);
 }
 
+std::optional<MonotoneCalibration> MonotoneCalibration::restore(std::vector<double> upper_bounds,
+                                                                std::vector<double> rates,
+                                                                double base_rate,
+                                                                std::size_t sample_size,
+                                                                bool increasing) {
+  if (rates.empty() || upper_bounds.size() != rates.size()) return std::nullopt;
+  MonotoneCalibration calibration;
+  calibration.upper_bounds_ = std::move(upper_bounds);
+  calibration.rates_ = std::move(rates);
+  calibration.base_rate_ = base_rate;
+  calibration.sample_size_ = sample_size;
+  calibration.increasing_ = increasing;
+  return calibration;
+}
+
+void write_calibration(ByteWriter& out, const MonotoneCalibration& calibration) {
+  out.f64_vector(calibration.upper_bounds());
+  out.f64_vector(calibration.rates());
+  out.f64(calibration.base_rate());
+  out.i64(static_cast<std::int64_t>(calibration.sample_size()));
+  out.u8(calibration.increasing() ? 1 : 0);
+}
+
+MonotoneCalibration read_calibration(ByteReader& in) {
+  auto upper_bounds = in.f64_vector();
+  auto rates = in.f64_vector();
+  const double base_rate = in.f64();
+  const std::int64_t sample_size = in.i64();
+  const std::uint8_t increasing = in.u8();
+  if (!in.ok()) return MonotoneCalibration::fit({}, {});
+  auto restored = MonotoneCalibration::restore(std::move(upper_bounds), std::move(rates),
+                                               base_rate, static_cast<std::size_t>(sample_size),
+                                               increasing != 0);
+  if (!restored || sample_size < 0 || increasing > 1) {
+    in.fail("malformed calibration");
+    return MonotoneCalibration::fit({}, {});
+  }
+  return *restored;
+}
+
 }  // namespace fulcrum

@@ -4,7 +4,11 @@
 // this score whose outcome happened".
 #pragma once
 
+#include <cstddef>
+#include <optional>
 #include <vector>
+
+#include "core/binary_codec.h"
 
 namespace fulcrum {
 
@@ -17,6 +21,12 @@ class MonotoneCalibration {
   static MonotoneCalibration fit(const std::vector<double>& scores,
                                  const std::vector<double>& outcomes, double prior_weight = 2.0,
                                  double fallback = 0.0);
+
+  // A calibration from its parts, as upper_bounds(), rates() and the rest returned them
+  // (a stored model's); nullopt when there is no step or the two vectors differ in length.
+  static std::optional<MonotoneCalibration> restore(std::vector<double> upper_bounds,
+                                                    std::vector<double> rates, double base_rate,
+                                                    std::size_t sample_size, bool increasing);
 
   // Calibrated rate in [0, 1] for a score.
   double operator()(double score) const;
@@ -35,5 +45,10 @@ class MonotoneCalibration {
   std::size_t sample_size_ = 0;
   bool increasing_ = true;
 };
+
+// A calibration in a serialised model (core/binary_codec.h), bit for bit. A malformed one
+// fails the reader and reads as the empty-data calibration.
+void write_calibration(ByteWriter& out, const MonotoneCalibration& calibration);
+MonotoneCalibration read_calibration(ByteReader& in);
 
 }  // namespace fulcrum

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/money.h"
@@ -138,6 +139,13 @@ Result<EaseLambdaValidation> choose_ease_lambda(const UsageHistory& history,
                                                 UnixSeconds validate_until,
                                                 const RecommendOptions& options);
 
+// The layout version of RecommendationModel::serialize; bump it with any layout change
+// (stored models of another version are refused and retrained).
+constexpr int kRecommendationModelFormat = 1;
+// A short hash of every option that shapes a trained model: two models are comparable (and
+// a stored one may be served) only when their fingerprints are equal.
+std::string recommend_options_fingerprint(const RecommendOptions& options);
+
 class RecommendationModel {
  public:
   // Trains on the history's rollups up to `now`. Fails when there are no features.
@@ -148,6 +156,12 @@ class RecommendationModel {
   Result<std::vector<FeatureRecommendation>> recommend(const std::string& user_id) const;
   // For a user who joined after training: no usage yet, only the tier.
   std::vector<FeatureRecommendation> recommend_cold_start(const User& user) const;
+
+  // The model's binary form (core/binary_codec.h, layout kRecommendationModelFormat): every
+  // number is copied bit for bit, so the decoded model answers exactly as this one.
+  std::string serialize() const;
+  // kInvalidArgument when the payload is not such a form (truncated, inconsistent sizes).
+  static Result<RecommendationModel> deserialize(std::string_view payload);
 
   UnixSeconds trained_at() const { return trained_at_; }
   std::size_t user_count() const { return user_ids_.size(); }

@@ -1,5 +1,8 @@
 #include "recommend/recommendations.h"
 
+#include "core/ids.h"
+#include "store/model_document_store.h"
+
 namespace fulcrum {
 
 Result<std::vector<FeatureRecommendation>> generate_feature_recommendations(
@@ -23,7 +26,21 @@ nlohmann::json recommendations_to_json(const std::vector<FeatureRecommendation>&
   return array;
 }
 
-TrainedModelHolder<RecommendationModel>::Train RecommendationService::trainer(Store& store) const {
+ModelCodec<RecommendationModel> recommendation_model_codec(const RecommendOptions& options) {
+  return {"recommendations", kRecommendationModelFormat, recommend_options_fingerprint(options),
+          [](const RecommendationModel& model) { return model.serialize(); },
+          [](std::string_view payload) { return RecommendationModel::deserialize(payload); }};
+}
+
+RecommendationService::RecommendationService(RecommendOptions options,
+                                             StoredModelHolderOptions holder_options,
+                                             bool share_through_store)
+    : options_(std::move(options)),
+      share_through_store_(share_through_store),
+      replica_id_(new_id("replica")),
+      models_(recommendation_model_codec(options_), std::move(holder_options)) {}
+
+StoredModelHolder<RecommendationModel>::Train RecommendationService::trainer(Store& store) const {
   return [&store, options = options_](UnixSeconds now) -> Result<RecommendationModel> {
     auto history = UsageHistory::load(store, UsageLoadOptions{.to_day = analysis_end_day(now)});
     if (!history.is_ok()) return history.status();
@@ -32,23 +49,30 @@ TrainedModelHolder<RecommendationModel>::Train RecommendationService::trainer(St
 }
 
 Status RecommendationService::refresh(Store& store, UnixSeconds now) {
-  return models_.refresh(now, trainer(store));
+  DocumentModelStore shared(store, replica_id_);
+  return models_.refresh(now, trainer(store), share_through_store_ ? &shared : nullptr);
 }
 
 std::shared_ptr<const RecommendationModel> RecommendationService::model() const {
   return models_.model();
 }
 
+Result<std::shared_ptr<const RecommendationModel>> RecommendationService::fresh(Store& store,
+                                                                                UnixSeconds now) {
+  DocumentModelStore shared(store, replica_id_);
+  return models_.fresh(now, trainer(store), share_through_store_ ? &shared : nullptr);
+}
+
 Result<std::shared_ptr<const RecommendationModel>> RecommendationService::fresh_model(
     Store& store, const Clock& clock) {
-  return models_.fresh(clock.now(), trainer(store));
+  return fresh(store, clock.now());
 }
 
 Result<std::vector<FeatureRecommendation>> RecommendationService::for_user(
     Store& store, const Clock& clock, const std::string& user_id) {
-  auto fresh = models_.fresh(clock.now(), trainer(store));
-  if (!fresh.is_ok()) return fresh.status();
-  const auto& current = *fresh;
+  auto model = fresh(store, clock.now());
+  if (!model.is_ok()) return model.status();
+  const auto& current = *model;
   auto result = current->recommend(user_id);
   if (result.is_ok() || result.status().code() != StatusCode::kNotFound) return result;
   auto user = store.get_user(user_id);

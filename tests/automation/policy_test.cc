@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "api/audit.h"
 #include "api/keyring.h"
 #include "automation/delivery.h"
@@ -111,7 +113,10 @@ TEST_F(PolicyTest, GuardrailHarmPausesTheTestAuditsAndAnnounces) {
   const json harmed = (*acted)["actions"][0]["evidence"]["harmed"][0];
   EXPECT_EQ(harmed["metric"], "session_minutes");
   EXPECT_EQ(harmed["group"], "treatment");
-  EXPECT_LT(harmed["ci"][1].get<double>(), 0.0);
+  // Judged on the always-valid confidence sequence, which lies below 0.
+  EXPECT_EQ(harmed["rule"], "confidence_interval");
+  EXPECT_TRUE(harmed["anytime_valid"].get<bool>());
+  EXPECT_LT(harmed["confidence_sequence"][1].get<double>(), 0.0);
   EXPECT_EQ(experiments::get_ab_test(store(), id)->status, experiments::ExperimentStatus::kPaused);
 
   bool audited = false;
@@ -356,24 +361,42 @@ TEST_F(PolicyTest, HarmAtTheFirstStepPausesTheTest) {
   EXPECT_DOUBLE_EQ(experiments::get_ab_test(store(), id)->config.coverage, 0.05);
 }
 
-// Default guardrails come from metric_roles, and a guardrail's harm is the results' own
-// non-inferiority check (margin), not "the interval lies below 0".
+// Default guardrails come from metric_roles, and a guardrail's harm is judged against its
+// non-inferiority margin, not "the interval lies below 0" (both by the always-valid
+// confidence sequence of the relative lift, stats/sequential.h).
 TEST(PolicyGuardrailTest, DefaultsComeFromMetricRolesAndTheMarginDecides) {
-  auto group = [](json ci, bool significant, std::optional<json> guardrail) {
-    json g = {{"relative", {{"estimate", (ci[0].get<double>() + ci[1].get<double>()) / 2},
-                            {"ci", ci}}},
+  constexpr int kUsers = 100000;  // per group
+  // A relative lift with the standard error of its 95% interval `ci`.
+  auto group = [&](json ci, bool significant, std::optional<json> guardrail) {
+    const double lower = ci[0].get<double>(), upper = ci[1].get<double>();
+    json g = {{"relative",
+               {{"estimate", (lower + upper) / 2},
+                {"standard_error", (upper - lower) / (2 * 1.959963984540054)},
+                {"ci", ci}}},
+              {"sample_size", kUsers},
               {"significant", significant},
               {"adjusted_p_value", significant ? 0.001 : 0.5}};
     if (guardrail) g["guardrail"] = *guardrail;
     return g;
   };
+  const json control = {{"sample_size", kUsers}};
   auto results = [&](json latency_guardrail, json minutes_group) {
-    return json{{"control", "control"},
-                {"metrics",
-                 {{{"name", "conversion_rate"}, {"role", "goal"}, {"groups", {{"control", json::object()}, {"treatment", group({0.01, 0.03}, true, {})}}}},
-                  {{"name", "session_minutes"}, {"role", "secondary"}, {"groups", {{"control", json::object()}, {"treatment", minutes_group}}}},
-                  {{"name", "app_latency"}, {"role", "guardrail"}, {"higher_is_better", false},
-                   {"groups", {{"control", json::object()}, {"treatment", group({0.001, 0.004}, true, latency_guardrail)}}}}}}};
+    return json{
+        {"control", "control"},
+        {"alpha", 0.05},
+        {"metrics",
+         {{{"name", "conversion_rate"},
+           {"role", "goal"},
+           {"groups", {{"control", control}, {"treatment", group({0.01, 0.03}, true, {})}}}},
+          {{"name", "session_minutes"},
+           {"role", "secondary"},
+           {"groups", {{"control", control}, {"treatment", minutes_group}}}},
+          {{"name", "app_latency"},
+           {"role", "guardrail"},
+           {"higher_is_better", false},
+           {"groups",
+            {{"control", control},
+             {"treatment", group({0.0024, 0.0026}, true, latency_guardrail)}}}}}}};
   };
   const json within_margin = {{"margin", 0.05}, {"harmed", false}, {"non_inferior", true},
                               {"harm_p_value", 0.9}, {"worst_case_lift", 0.004}};
@@ -394,8 +417,11 @@ TEST(PolicyGuardrailTest, DefaultsComeFromMetricRolesAndTheMarginDecides) {
   ASSERT_EQ(harmed.size(), 1u);
   EXPECT_EQ(harmed[0]["metric"], "app_latency");
   EXPECT_EQ(harmed[0]["rule"], "non_inferiority_margin");
+  EXPECT_TRUE(harmed[0]["anytime_valid"].get<bool>());
   EXPECT_DOUBLE_EQ(harmed[0]["margin"].get<double>(), 0.001);
-  EXPECT_DOUBLE_EQ(harmed[0]["p_value"].get<double>(), 0.004);
+  EXPECT_DOUBLE_EQ(harmed[0]["fixed_horizon_p_value"].get<double>(), 0.004);
+  // The whole confidence sequence lies beyond the margin on the harmful side.
+  EXPECT_GT(harmed[0]["confidence_sequence"][0].get<double>(), 0.001);
   // A policy naming the secondary metric checks it by its interval.
   const json named = harm_of(health_findings(results(within_margin, minutes_down), {"session_minutes"}, 0));
   ASSERT_EQ(named.size(), 1u);
@@ -404,6 +430,42 @@ TEST(PolicyGuardrailTest, DefaultsComeFromMetricRolesAndTheMarginDecides) {
   EXPECT_TRUE(harm_of(health_findings(results(within_margin, group({-0.2, 0.1}, false, {})),
                                       {"session_minutes"}, 0))
                   .empty());
+}
+
+// The automatic checks wait for kMinUsersForAutomaticChecks users in every group: a tiny
+// test's noise is not an alarm, however its fixed-horizon verdicts came out.
+TEST(PolicyGuardrailTest, NothingIsFlaggedBeforeEveryGroupHasAHundredUsers) {
+  auto results = [](std::int64_t control_users, std::int64_t treatment_users) {
+    return json{{"control", "control"},
+                {"alpha", 0.05},
+                {"srm",
+                 {{"mismatch", true},
+                  {"observed", {{"control", control_users}, {"treatment", treatment_users / 4}}},
+                  {"expected",
+                   {{"control", (control_users + treatment_users / 4) / 2.0},
+                    {"treatment", (control_users + treatment_users / 4) / 2.0}}}}},
+                {"metrics",
+                 {{{"name", "app_latency"},
+                   {"role", "guardrail"},
+                   {"higher_is_better", false},
+                   {"groups",
+                    {{"control", {{"sample_size", control_users}}},
+                     {"treatment",
+                      {{"sample_size", treatment_users},
+                       {"relative", {{"estimate", 0.5}, {"standard_error", 0.01}}},
+                       {"guardrail", {{"margin", 0.01}, {"harmed", true}}}}}}}}}}};
+  };
+  auto checks = [](const std::vector<HealthFinding>& findings) {
+    std::set<std::string> names;
+    for (const auto& f : findings) names.insert(f.check);
+    return names;
+  };
+  EXPECT_EQ(checks(health_findings(results(99, 400), {}, 0)), std::set<std::string>{});
+  EXPECT_EQ(checks(health_findings(results(400, 99), {}, 0)), std::set<std::string>{});
+  // With 100 users the guardrail (a 50% worse latency) fires; the SRM (400 vs 100 expected
+  // 250 each) too.
+  EXPECT_EQ(checks(health_findings(results(400, 400), {}, 0)),
+            (std::set<std::string>{"guardrail_harm", "srm"}));
 }
 
 TEST(PolicyRampConfigTest, BadRampConfigNamesTheField) {

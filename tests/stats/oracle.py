@@ -134,6 +134,18 @@ def srm(case):
     return {"chi_square": float(chi2), "p_value": float(p)}
 
 
+def sequential_srm(case):
+    # Lindon & Malek (2022), the Dirichlet-multinomial Bayes factor against theta0, written
+    # out with scipy's gammaln (no library ships it).
+    x = np.array(case["observed"], dtype=float)
+    theta0 = np.array(case["weights"], dtype=float)
+    theta0 = theta0 / theta0.sum()
+    a = case["concentration"] * theta0
+    log_bf = (special.gammaln(a.sum()) - special.gammaln(a.sum() + x.sum())
+              + np.sum(special.gammaln(a + x) - special.gammaln(a)) - np.sum(x * np.log(theta0)))
+    return {"log_bayes_factor": float(log_bf)}
+
+
 def multitest(case):
     import gc
     from statsmodels.stats.multitest import multipletests
@@ -280,7 +292,7 @@ def bandit(case):
     return {"best": best.tolist(), "top_two": ((best + second) / 2).tolist()}
 
 
-KINDS = {"bandit": bandit, "one_sided": one_sided, "capping": capping, "quantile": quantile, "welch": welch, "proportions": proportions, "ratio": ratio, "cuped": cuped, "srm": srm,
+KINDS = {"bandit": bandit, "one_sided": one_sided, "capping": capping, "quantile": quantile, "welch": welch, "proportions": proportions, "ratio": ratio, "cuped": cuped, "srm": srm, "sequential_srm": sequential_srm,
          "multitest": multitest, "bayes": bayes, "sequential": sequential, "power": power}
 
 
