@@ -131,6 +131,10 @@ struct Document {
   UnixSeconds created_at = 0;
   UnixSeconds updated_at = 0;
   std::int64_t version = 0;  // optimistic concurrency: bumped on every write
+  // Whether put_document also writes the change to the change feed (store/automation.h).
+  // False for bulk data that nothing announces and that would bloat the feed with a copy
+  // per save (a trained model is tens of MB); such a write is still atomic and versioned.
+  bool to_change_feed = true;
 };
 
 // Per-variant sufficient statistics of one metric over exposed users, computed in the store.

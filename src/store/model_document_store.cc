@@ -108,6 +108,9 @@ Result<std::int64_t> DocumentModelStore::save(const StoredModel& model, UnixSeco
   doc.status = "stored";
   doc.body = stored_model_body(model);
   doc.updated_at = now;
+  // Tens of MB that no webhook announces: a copy per save in the change feed would grow the
+  // store by a model a day until pruning.
+  doc.to_change_feed = false;
   // Overwrite whatever is stored (a newer training replaces it; a corrupt record must go):
   // the version compare-and-set only orders this write after the one read just before.
   for (int attempt = 0; attempt < 3; ++attempt) {

@@ -481,6 +481,10 @@ TEST_P(StoreConformanceTest, ATrainedModelLargerThanA50kUserOneRoundTripsThrough
   auto listed = other->get_document(kTrainedModelKind, "recommendations");
   ASSERT_TRUE(listed.is_ok() && listed->has_value());
   EXPECT_EQ((*listed)->kind, "trained_model");
+  // The 32 MiB model is not copied into the change feed.
+  auto changes = store_->pending_document_changes(100);
+  ASSERT_TRUE(changes.is_ok());
+  for (const DocumentChange& change : *changes) EXPECT_NE(change.kind, "trained_model");
 
   // The training lease: one holder at a time, free again once released or expired.
   EXPECT_TRUE(*models.acquire_training_lease("recommendations", 100, 200));
@@ -510,6 +514,36 @@ TEST_P(StoreConformanceTest, AStoredModelEnvelopeThatIsNotOneIsRefused) {
     EXPECT_FALSE(loaded.is_ok());
     EXPECT_EQ(loaded.status().code(), StatusCode::kInvalidArgument);
   }
+}
+
+// Bulk documents (trained models) stay out of the change feed but keep their versions.
+TEST_P(StoreConformanceTest, ADocumentKeptOutOfTheChangeFeedIsStillVersioned) {
+  REQUIRE_STORE();
+  Document bulk{"recommendations", "trained_model", "stored", std::string(100'000, 'm'), 1, 1, 0};
+  bulk.to_change_feed = false;
+  EXPECT_EQ(*store_->put_document(bulk), 1);
+  EXPECT_EQ(store_->put_document(bulk).status().code(), StatusCode::kAlreadyExists);
+  bulk.version = 1;
+  bulk.body = std::string(100'000, 'n');
+  EXPECT_EQ(*store_->put_document(bulk), 2);
+  EXPECT_EQ(store_->put_document(bulk).status().code(), StatusCode::kFailedPrecondition);
+  Document ghost = bulk;
+  ghost.id = "ghost";
+  ghost.version = 4;
+  EXPECT_EQ(store_->put_document(ghost).status().code(), StatusCode::kFailedPrecondition);
+  auto stored = store_->get_document("trained_model", "recommendations");
+  ASSERT_TRUE(stored.is_ok() && stored->has_value());
+  EXPECT_EQ((*stored)->version, 2);
+  EXPECT_EQ((*stored)->body, std::string(100'000, 'n'));
+  auto changes = store_->pending_document_changes(100);
+  ASSERT_TRUE(changes.is_ok());
+  EXPECT_TRUE(changes->empty()) << changes->size() << " change rows for a bulk document";
+  // An ordinary document still goes to the feed.
+  ASSERT_TRUE(store_->put_document({"t9", "experiment", "draft", "{}", 1, 1, 0}).is_ok());
+  changes = store_->pending_document_changes(100);
+  ASSERT_TRUE(changes.is_ok());
+  ASSERT_EQ(changes->size(), 1u);
+  EXPECT_EQ((*changes)[0].kind, "experiment");
 }
 
 TEST_P(StoreConformanceTest, DocumentsUseOptimisticVersions) {

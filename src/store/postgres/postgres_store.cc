@@ -1219,6 +1219,39 @@ namespace {
 Result<std::int64_t> write_document(PGconn* conn, const Document& doc) {
   // Each branch is one statement whose WHERE / ON CONFLICT is the compare-and-set, so two
   // replicas writing the same version cannot both succeed.
+  if (!doc.to_change_feed) {
+    auto result =
+        doc.version == 0
+            ? run(conn,
+                  "INSERT INTO documents(kind,id,status,body,created_at,updated_at,version) "
+                  "VALUES($1,$2,$3,$4,$5,$6,1) ON CONFLICT(kind,id) DO NOTHING RETURNING version",
+                  Params()
+                      .add(doc.kind)
+                      .add(doc.id)
+                      .add(doc.status)
+                      .add(doc.body)
+                      .add(doc.created_at)
+                      .add(doc.updated_at))
+            : run(conn,
+                  "UPDATE documents SET status=$3, body=$4, updated_at=$5, version=version+1 "
+                  "WHERE kind=$1 AND id=$2 AND version=$6 RETURNING version",
+                  Params()
+                      .add(doc.kind)
+                      .add(doc.id)
+                      .add(doc.status)
+                      .add(doc.body)
+                      .add(doc.updated_at)
+                      .add(doc.version));
+    if (!result.is_ok()) return result.status();
+    if (PQntuples(result->get()) == 0) {
+      if (doc.version == 0) {
+        return Status(StatusCode::kAlreadyExists, doc.kind + " " + doc.id + " already exists");
+      }
+      return failed_precondition(doc.kind + " " + doc.id +
+                                 " was changed by someone else; reload and try again");
+    }
+    return Row(result->get(), 0).int64(0);
+  }
   if (doc.version == 0) {
     // The change feed row (store/automation.h) is written by the same statement.
     auto result = run(conn,

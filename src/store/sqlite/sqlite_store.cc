@@ -387,6 +387,7 @@ Result<std::int64_t> write_document(sqlite3* db, const Document& doc) {
                               .bind(6, doc.updated_at)
                               .bind(7, new_version)
                               .run());
+  if (!doc.to_change_feed) return new_version;
   // The change feed (store/automation.h), in the document's transaction.
   Statement change(db,
                    "INSERT INTO document_changes(kind,id,version,status,previous_status,body,at) "
