@@ -1218,83 +1218,50 @@ namespace {
 // put_document's compare-and-set on one connection (in or out of a transaction).
 Result<std::int64_t> write_document(PGconn* conn, const Document& doc) {
   // Each branch is one statement whose WHERE / ON CONFLICT is the compare-and-set, so two
-  // replicas writing the same version cannot both succeed.
-  if (!doc.to_change_feed) {
-    auto result =
-        doc.version == 0
-            ? run(conn,
-                  "INSERT INTO documents(kind,id,status,body,created_at,updated_at,version) "
-                  "VALUES($1,$2,$3,$4,$5,$6,1) ON CONFLICT(kind,id) DO NOTHING RETURNING version",
-                  Params()
-                      .add(doc.kind)
-                      .add(doc.id)
-                      .add(doc.status)
-                      .add(doc.body)
-                      .add(doc.created_at)
-                      .add(doc.updated_at))
-            : run(conn,
-                  "UPDATE documents SET status=$3, body=$4, updated_at=$5, version=version+1 "
-                  "WHERE kind=$1 AND id=$2 AND version=$6 RETURNING version",
-                  Params()
-                      .add(doc.kind)
-                      .add(doc.id)
-                      .add(doc.status)
-                      .add(doc.body)
-                      .add(doc.updated_at)
-                      .add(doc.version));
-    if (!result.is_ok()) return result.status();
-    if (PQntuples(result->get()) == 0) {
-      if (doc.version == 0) {
-        return Status(StatusCode::kAlreadyExists, doc.kind + " " + doc.id + " already exists");
-      }
-      return failed_precondition(doc.kind + " " + doc.id +
-                                 " was changed by someone else; reload and try again");
-    }
-    return Row(result->get(), 0).int64(0);
+  // replicas writing the same version cannot both succeed. The change-feed row
+  // (store/automation.h) is written by the same statement, unless the document stays out of
+  // the feed.
+  const bool create = doc.version == 0;
+  const char* sql;
+  if (create) {
+    sql = doc.to_change_feed
+              ? "WITH w AS (INSERT INTO documents(kind,id,status,body,created_at,"
+                "updated_at,version) VALUES($1,$2,$3,$4,$5,$6,1) ON CONFLICT(kind,id) DO "
+                "NOTHING RETURNING version,status,body,updated_at) "
+                "INSERT INTO document_changes(kind,id,version,status,previous_status,body,"
+                "at) SELECT $1,$2,w.version,w.status,'',w.body,w.updated_at FROM w "
+                "RETURNING version"
+              : "INSERT INTO documents(kind,id,status,body,created_at,updated_at,version) "
+                "VALUES($1,$2,$3,$4,$5,$6,1) ON CONFLICT(kind,id) DO NOTHING RETURNING version";
+  } else {
+    sql = doc.to_change_feed
+              ? "WITH o AS (SELECT status FROM documents WHERE kind=$1 AND id=$2), "
+                "w AS (UPDATE documents SET status=$3, body=$4, updated_at=$5, "
+                "version=version+1 WHERE kind=$1 AND id=$2 AND version=$6 "
+                "RETURNING version,status,body,updated_at) "
+                "INSERT INTO document_changes(kind,id,version,status,previous_status,body,"
+                "at) SELECT $1,$2,w.version,w.status,COALESCE((SELECT status FROM o),''),"
+                "w.body,w.updated_at FROM w RETURNING version"
+              : "UPDATE documents SET status=$3, body=$4, updated_at=$5, version=version+1 "
+                "WHERE kind=$1 AND id=$2 AND version=$6 RETURNING version";
   }
-  if (doc.version == 0) {
-    // The change feed row (store/automation.h) is written by the same statement.
-    auto result = run(conn,
-                      "WITH w AS (INSERT INTO documents(kind,id,status,body,created_at,"
-                      "updated_at,version) VALUES($1,$2,$3,$4,$5,$6,1) ON CONFLICT(kind,id) DO "
-                      "NOTHING RETURNING version,status,body,updated_at) "
-                      "INSERT INTO document_changes(kind,id,version,status,previous_status,body,"
-                      "at) SELECT $1,$2,w.version,w.status,'',w.body,w.updated_at FROM w "
-                      "RETURNING version",
-                      Params()
-                          .add(doc.kind)
-                          .add(doc.id)
-                          .add(doc.status)
-                          .add(doc.body)
-                          .add(doc.created_at)
-                          .add(doc.updated_at));
-    if (!result.is_ok()) return result.status();
-    if (PQntuples(result->get()) == 0) {
-      return Status(StatusCode::kAlreadyExists, doc.kind + " " + doc.id + " already exists");
-    }
-    return std::int64_t{1};
+  Params params;
+  params.add(doc.kind).add(doc.id).add(doc.status).add(doc.body);
+  if (create) {
+    params.add(doc.created_at).add(doc.updated_at);
+  } else {
+    params.add(doc.updated_at).add(doc.version);
   }
-  auto result = run(conn,
-                    "WITH o AS (SELECT status FROM documents WHERE kind=$1 AND id=$2), "
-                    "w AS (UPDATE documents SET status=$3, body=$4, updated_at=$5, "
-                    "version=version+1 WHERE kind=$1 AND id=$2 AND version=$6 "
-                    "RETURNING version,status,body,updated_at) "
-                    "INSERT INTO document_changes(kind,id,version,status,previous_status,body,"
-                    "at) SELECT $1,$2,w.version,w.status,COALESCE((SELECT status FROM o),''),"
-                    "w.body,w.updated_at FROM w RETURNING version",
-                    Params()
-                        .add(doc.kind)
-                        .add(doc.id)
-                        .add(doc.status)
-                        .add(doc.body)
-                        .add(doc.updated_at)
-                        .add(doc.version));
+  auto result = run(conn, sql, params);
   if (!result.is_ok()) return result.status();
   if (PQntuples(result->get()) == 0) {
+    if (create) {
+      return Status(StatusCode::kAlreadyExists, doc.kind + " " + doc.id + " already exists");
+    }
     return failed_precondition(doc.kind + " " + doc.id +
                                " was changed by someone else; reload and try again");
   }
-  return Row(result->get(), 0).int64(0);
+  return create ? std::int64_t{1} : Row(result->get(), 0).int64(0);
 }
 
 Status copy_campaign_members(PGconn* conn, const std::vector<Store::CampaignMember>& members) {
