@@ -95,9 +95,12 @@ struct StoredModelHolderOptions {
   // the retraining job stored on one replica reaches the others within this time.
   UnixSeconds recheck_seconds = 900;
   // A holder without any model, while another replica holds the training lease, polls the
-  // store this often and this many times before training itself anyway.
+  // store this often and this many times (10 s by default) for that replica's model, then
+  // answers kUnavailable (HTTP 503 with Retry-After) instead of holding a worker thread for
+  // the other's whole training; a later call looks again. If the other replica died, its
+  // lease expires after training_lease_seconds and the next call here trains.
   std::chrono::milliseconds wait_poll{500};
-  int wait_polls = 7200;
+  int wait_polls = 20;
   // Where refusals and store errors are logged (default: standard error).
   std::function<void(std::string_view line)> log;
 };
@@ -160,15 +163,15 @@ class StoredModelHolder {
       options_.log(codec_.name + ": training lease: " + lease.status().to_string());
     } else if (!*lease) {
       // Another replica trains. A stale model is still a model: serve it until theirs is
-      // stored. Without one, wait for theirs (bounded), then train here anyway.
+      // stored. Without one, wait for theirs (bounded), then say so.
       if (current) return current;
       for (int poll = 0; poll < options_.wait_polls; ++poll) {
         std::this_thread::sleep_for(options_.wait_poll);
         if (load_locked(now, store)) return model();
       }
-      options_.log(codec_.name +
-                   ": no model stored while another replica held the training "
-                   "lease; training here");
+      return Status(StatusCode::kUnavailable,
+                    "the " + codec_.name +
+                        " model is being trained by another replica; try again shortly");
     }
     Status trained = train_locked(now, train, store);
     if (lease.is_ok() && *lease) {

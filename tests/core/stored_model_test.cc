@@ -242,21 +242,27 @@ TEST(StoredModelHolderTest, AHolderWithAStaleModelServesItWhileAnotherHoldsTheLe
   EXPECT_EQ(trainings, 1);
 }
 
-TEST(StoredModelHolderTest, AHolderWithoutAModelWaitsThenTrainsWhenTheLeaseHolderNeverStores) {
+// A replica without a model does not hold a worker for the other replica's whole training:
+// after its bounded wait it answers kUnavailable (503 + Retry-After), and once the silent
+// lease holder's lease expires, the next call trains here.
+TEST(StoredModelHolderTest, AHolderWithoutAModelWaitsThenIsUnavailableUntilTheLeaseExpires) {
   MemoryModelStore store;
   std::vector<std::string> log;
   StoredModelHolder<FakeModel> holder(fake_codec(), quick_options(&log));
-  ASSERT_TRUE(*store.acquire_training_lease("fake", 1000, 99999));
+  ASSERT_TRUE(*store.acquire_training_lease("fake", 1000, 5000));
   int trainings = 0;
   auto train = [&](UnixSeconds now) -> Result<FakeModel> {
     ++trainings;
     return FakeModel{now, 1};
   };
-  ASSERT_TRUE(holder.fresh(1000, train, &store).is_ok());
-  EXPECT_EQ(trainings, 1);
+  auto waiting = holder.fresh(1000, train, &store);
+  ASSERT_FALSE(waiting.is_ok());
+  EXPECT_EQ(waiting.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(trainings, 0);
   EXPECT_GE(store.loads, 1 + 5);  // the first look and five polls
-  ASSERT_EQ(log.size(), 1u);
-  EXPECT_NE(log[0].find("training here"), std::string::npos);
+  auto after_expiry = holder.fresh(5000, train, &store);
+  ASSERT_TRUE(after_expiry.is_ok()) << after_expiry.status().to_string();
+  EXPECT_EQ(trainings, 1);
 }
 
 TEST(StoredModelHolderTest, AFreshHolderPicksUpANewerStoredModelAtTheRecheck) {
