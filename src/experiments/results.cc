@@ -170,6 +170,9 @@ Status validate_results_options(const ResultsOptions& options) {
     return invalid_argument("must be an integer from 1 to " + std::to_string(kMaxSliceTop),
                             "slice_top");
   }
+  if (options.post_stratify && !options.slice) {
+    return invalid_argument("post-stratification needs slice=<attribute>", "post_stratify");
+  }
   return Status::ok();
 }
 
@@ -333,6 +336,12 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
     dimension.attribute = *options.slice;
     dimension.top = options.slice_top;
     dimension.merge_untestable = true;
+    if (options.post_stratify && primary.type != stats::MetricType::kBinomial &&
+        primary.type != stats::MetricType::kContinuous) {
+      return invalid_argument(
+          "post-stratification needs a binomial or continuous primary metric", "post_stratify");
+    }
+    dimension.post_stratify = options.post_stratify;
     for (const auto& row : *rows) {
       if (!config.find_group(row.variant)) continue;
       stats::MetricGroupInput& group = dimension.values[row.slice][row.variant];
@@ -569,6 +578,9 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
                      {"correction", "holm"},
                      {"capped_at", std::isfinite(primary_cap) ? json(primary_cap) : json(nullptr)},
                      {"rows", std::move(rows)}};
+    if (options.post_stratify) {
+      out["slices"]["post_stratification"] = stats::post_stratification_to_json(table);
+    }
   } else if (options.slice) {
     out["slices"] = {{"attribute", *options.slice}, {"metric", primary.name},
                      {"top", options.slice_top},    {"correction", "holm"},

@@ -132,9 +132,11 @@ nlohmann::json user_attributes(const User& user);
 struct ResultsOptions {
   std::optional<std::string> slice;  // a user attribute name (is_slice_attribute_name)
   std::size_t slice_top = 5;         // [1, kMaxSliceTop]
+  // Also post-stratify the primary metric by the slice attribute (every value a stratum).
+  bool post_stratify = false;
 };
 inline constexpr std::size_t kMaxSliceTop = 50;
-// kInvalidArgument naming "slice" or "slice_top".
+// kInvalidArgument naming "slice", "slice_top" or "post_stratify" (which needs a slice).
 Status validate_results_options(const ResultsOptions& options);
 
 Result<nlohmann::json> analyze_ab_test_results(Store& store, const Clock& clock,

@@ -650,8 +650,13 @@ Result<AnalysisOutput> analyze(const AnalysisInput& input) {
     if (untested_rest) table.slices.push_back(std::move(*untested_rest));
     if (dimension.post_stratify) {
       auto stratified = post_stratify(input, dimension, prefix);
-      if (!stratified) return stratified.status();
-      table.post_stratification = std::move(stratified).value();
+      if (stratified) {
+        table.post_stratification = std::move(stratified).value();
+      } else if (stratified.status().field() == prefix + ".post_stratify") {
+        return stratified.status();  // asked of a metric type it does not apply to
+      } else {
+        table.post_stratification_unavailable = stratified.status().message();
+      }
     }
     output.slices.push_back(std::move(table));
   }

@@ -201,6 +201,9 @@ struct AnalysisOutput {
     std::string attribute;
     std::vector<SliceResult> slices;  // by users, descending; "other" last
     std::optional<PostStratification> post_stratification;
+    // Why the data could not be post-stratified (a group without variance, a zero control
+    // mean), when post-stratification was asked for.
+    std::optional<std::string> post_stratification_unavailable;
   };
   std::vector<SliceTable> slices;
 };

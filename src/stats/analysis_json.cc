@@ -461,6 +461,29 @@ json mid_power_json(const AnalysisOutput& output) {
           {"upper_bound_hit", power.upper_bound_hit}};
 }
 
+}  // namespace
+
+json post_stratification_to_json(const AnalysisOutput::SliceTable& table) {
+  if (table.post_stratification_unavailable) {
+    return {{"unavailable", *table.post_stratification_unavailable}};
+  }
+  if (!table.post_stratification) return nullptr;
+  const auto& stratification = *table.post_stratification;
+  json treatments = json::array();
+  for (const auto& row : stratification.treatments) {
+    treatments.push_back({{"group", row.group},
+                          {"absolute", effect_json(row.absolute)},
+                          {"relative", row.relative ? effect_json(*row.relative) : json(nullptr)},
+                          {"unstratified_standard_error", number(row.unstratified_standard_error)},
+                          {"variance_reduction", number(row.variance_reduction)}});
+  }
+  return {{"strata_used", stratification.strata_used},
+          {"strata_merged", stratification.strata_merged},
+          {"treatments", std::move(treatments)}};
+}
+
+namespace {
+
 json slices_json(const AnalysisOutput& output) {
   json tables = json::array();
   for (const auto& table : output.slices) {
@@ -474,20 +497,8 @@ json slices_json(const AnalysisOutput& output) {
                       {"groups", groups_json(slice.groups)}});
     }
     json entry = {{"attribute", table.attribute}, {"slices", std::move(rows)}};
-    if (table.post_stratification) {
-      const auto& stratification = *table.post_stratification;
-      json treatments = json::array();
-      for (const auto& row : stratification.treatments) {
-        treatments.push_back(
-            {{"group", row.group},
-             {"absolute", effect_json(row.absolute)},
-             {"relative", row.relative ? effect_json(*row.relative) : json(nullptr)},
-             {"unstratified_standard_error", number(row.unstratified_standard_error)},
-             {"variance_reduction", number(row.variance_reduction)}});
-      }
-      entry["post_stratification"] = {{"strata_used", stratification.strata_used},
-                                       {"strata_merged", stratification.strata_merged},
-                                       {"treatments", std::move(treatments)}};
+    if (json stratified = post_stratification_to_json(table); !stratified.is_null()) {
+      entry["post_stratification"] = std::move(stratified);
     }
     tables.push_back(std::move(entry));
   }

@@ -16,6 +16,9 @@ Result<AnalysisInput> analysis_input_from_json(const nlohmann::json& document);
 // Parses text first; malformed JSON is an invalid_argument with an empty field.
 Result<AnalysisInput> parse_analysis_input(std::string_view text);
 nlohmann::json analysis_output_to_json(const AnalysisOutput& output);
+// A slice table's post-stratification block ({strata_used, strata_merged, treatments: [...]},
+// or {unavailable: reason}); null when it was not asked for.
+nlohmann::json post_stratification_to_json(const AnalysisOutput::SliceTable& table);
 // {"margin", "non_inferior", "harmed", "non_inferiority_p_value", "harm_p_value",
 //  "worst_case_lift"}, also used by the results route.
 nlohmann::json guardrail_check_to_json(const GuardrailCheck& check);

@@ -98,6 +98,12 @@ TEST_F(ExperimentRoutesTest, ResultsSlicesAndBadSliceParametersNameTheParameter)
   HttpReply sliced = call("GET", results + "?slice=tier&slice_top=3", "", keys_["analyst"]);
   ASSERT_EQ(sliced.status, 200) << sliced.body;
   EXPECT_TRUE(sliced.json().contains("slices"));
+  // Too little data to post-stratify is said in the answer, not a failure of the results.
+  HttpReply stratified =
+      call("GET", results + "?slice=tier&post_stratify=true", "", keys_["analyst"]);
+  ASSERT_EQ(stratified.status, 200) << stratified.body;
+  EXPECT_TRUE(stratified.json()["slices"]["post_stratification"].contains("unavailable"))
+      << stratified.body;
   for (const auto& [query, field] : std::vector<std::pair<std::string, std::string>>{
            {"?slice=a%20b", "slice"},
            {"?slice=", "slice"},
@@ -105,7 +111,9 @@ TEST_F(ExperimentRoutesTest, ResultsSlicesAndBadSliceParametersNameTheParameter)
            {"?slice=tier&slice_top=0", "slice_top"},
            {"?slice=tier&slice_top=51", "slice_top"},
            {"?slice=tier&slice_top=-1", "slice_top"},
-           {"?slice=tier&slice_top=three", "slice_top"}}) {
+           {"?slice=tier&slice_top=three", "slice_top"},
+           {"?post_stratify=true", "post_stratify"},
+           {"?slice=tier&post_stratify=yes", "post_stratify"}}) {
     HttpReply bad = call("GET", results + query, "", keys_["analyst"]);
     EXPECT_EQ(bad.status, 422) << query << ": " << bad.body;
     EXPECT_EQ(bad.json()["field"], field) << query;

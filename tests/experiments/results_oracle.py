@@ -137,6 +137,39 @@ def main():
     for s, p in zip(slices, adjusted):
         s["adjusted_p_value"] = float(p)
     out["slices"] = slices
+
+    # Post-stratification of the capped primary metric by country, every country a stratum,
+    # written from gbstats' formulas (EffectMomentsPostStratification, PostStratificationSummary):
+    # a country where a group has < 2 users or no variance joins the largest country first.
+    def cell(members):
+        a = np.minimum(by_variant("revenue", "control", members), cap)
+        b = np.minimum(by_variant("revenue", "variant", members), cap)
+        return a, b
+    def viable(a, b):
+        return len(a) > 1 and len(b) > 1 and np.var(a, ddof=1) > 0 and np.var(b, ddof=1) > 0
+    strata = [cell({u for u in users if countries[u] == c}) for c in sorted(counts)]
+    strata = sorted(strata, key=lambda ab: -(len(ab[0]) + len(ab[1])))  # stable, as C++
+    used, merged = [strata[0]], 0
+    for a, b in strata[1:]:
+        if viable(a, b):
+            used.append((a, b))
+        else:
+            used[0] = (np.concatenate([used[0][0], a]), np.concatenate([used[0][1], b]))
+            merged += 1
+    total = sum(len(a) + len(b) for a, b in used)
+    nu = np.array([(len(a) + len(b)) / total for a, b in used])
+    alpha_matrix = np.array([[a.mean(), b.mean() - a.mean()] for a, b in used]).T  # 2 x K
+    within = np.zeros((2, 2))
+    for k, (a, b) in enumerate(used):
+        n = len(a) + len(b)
+        va = np.var(a, ddof=1) * n / len(a)
+        vb = np.var(b, ddof=1) * n / len(b)
+        within += nu[k] * np.array([[va, -va], [-va, va + vb]])
+    multinomial = np.diag(nu) - np.outer(nu, nu)
+    cov = (alpha_matrix @ multinomial @ alpha_matrix.T + within) / total
+    mean = alpha_matrix @ nu
+    out["post_stratified"] = {"strata_used": len(used), "strata_merged": merged,
+                              "estimate": float(mean[1]), "se": float(np.sqrt(cov[1, 1]))}
     json.dump(out, sys.stdout)
 
 

@@ -121,6 +121,7 @@ TEST_F(ResultsOracleTest, CappedQuantileAndSlicedResultsMatchNumpyAndScipy) {
   ResultsOptions options;
   options.slice = "country";
   options.slice_top = 3;
+  options.post_stratify = true;
   auto results = analyze_ab_test_results(store(), clock_, id, options);
   ASSERT_TRUE(results.is_ok()) << results.status().to_string();
   const json& r = *results;
@@ -215,6 +216,25 @@ TEST_F(ResultsOracleTest, CappedQuantileAndSlicedResultsMatchNumpyAndScipy) {
                               want["adjusted_p_value"], kT))
         << i;
   }
+  // Post-stratified by every country (numpy, from gbstats' formulas, on the raw events).
+  const json& stratified = table["post_stratification"];
+  ASSERT_TRUE(stratified.is_object()) << table.dump();
+  ASSERT_FALSE(stratified.contains("unavailable")) << stratified.dump();
+  const json& want_stratified = expected["post_stratified"];
+  EXPECT_EQ(stratified["strata_used"], want_stratified["strata_used"]);
+  EXPECT_EQ(stratified["strata_merged"], want_stratified["strata_merged"]);
+  const json& variant_stratified = stratified["treatments"][0];
+  EXPECT_EQ(variant_stratified["group"], "variant");
+  EXPECT_TRUE(near_relative(variant_stratified["absolute"]["estimate"], want_stratified["estimate"],
+                            kExact));
+  EXPECT_TRUE(near_relative(variant_stratified["absolute"]["standard_error"],
+                            want_stratified["se"], kExact));
+  std::printf("post-stratified by country: %d strata, estimate %.4f se %.4f (unstratified se "
+              "%.4f)\n",
+              stratified["strata_used"].get<int>(),
+              variant_stratified["absolute"]["estimate"].get<double>(),
+              variant_stratified["absolute"]["standard_error"].get<double>(),
+              variant_stratified["unstratified_standard_error"].get<double>());
   std::printf(
       "capped revenue: cap %.2f, users capped %d + %d, control variance %.1f capped vs %.1f "
       "uncapped, p %.4f capped vs %.4f uncapped; p90 load time %.1f vs %.1f (p %.4f); slices "
