@@ -46,6 +46,14 @@ std::string Request::query_value(const std::string& name, std::string fallback) 
   return it == query.end() ? fallback : it->second;
 }
 
+Result<bool> Request::query_bool(const std::string& name, bool fallback) const {
+  auto it = query.find(name);
+  if (it == query.end()) return fallback;
+  if (it->second == "true") return true;
+  if (it->second == "false") return false;
+  return invalid_argument(name + " must be true or false", name);
+}
+
 Response Response::json(int status, const nlohmann::json& document) {
   Response response;
   response.status = status;

@@ -56,6 +56,9 @@ struct Request {
 
   std::string header(const std::string& lower_case_name) const;
   std::string query_value(const std::string& name, std::string fallback = {}) const;
+  // A boolean query parameter ("true" or "false"; `fallback` when absent), else
+  // kInvalidArgument naming it.
+  Result<bool> query_bool(const std::string& name, bool fallback) const;
 };
 
 struct Response {

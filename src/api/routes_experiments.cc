@@ -275,14 +275,9 @@ void register_experiment_routes(Router& router, ApiContext& context) {
                        if (ec != std::errc() || end != text.data() + text.size()) parsed = 0;
                        options.slice_top = parsed;  // 0 is refused naming slice_top
                      }
-                     if (auto stratify = request.query.find("post_stratify");
-                         stratify != request.query.end()) {
-                       if (stratify->second != "true" && stratify->second != "false") {
-                         return problem(422, "post_stratify must be true or false",
-                                        "post_stratify");
-                       }
-                       options.post_stratify = stratify->second == "true";
-                     }
+                     auto stratify = request.query_bool("post_stratify", false);
+                     if (!stratify.is_ok()) return problem(stratify.status(), 422);
+                     options.post_stratify = *stratify;
                      auto results = ex::analyze_ab_test_results(
                          context.store, context.clock, request.params.at("test_id"), options);
                      if (!results.is_ok()) return problem(results.status());

@@ -214,9 +214,9 @@ std::variant<json, Response> ofrep_attributes(const Request& request,
   // must not reach a recursive walk.
   Result<json> parsed = parse_json_object(request.body);
   if (!parsed.is_ok()) {
-    const std::string field =
-        parsed.status().field().empty() ? "body" : std::string(parsed.status().field());
-    return ofrep_error(400, "PARSE_ERROR", std::string(parsed.status().message()), field, key);
+    const std::string& field = parsed.status().field();
+    return ofrep_error(400, "PARSE_ERROR", parsed.status().message(),
+                       field.empty() ? "body" : field, key);
   }
   json body = std::move(parsed).value();
   auto context = body.find("context");
@@ -316,11 +316,9 @@ void register_flag_routes(Router& router, ApiContext& context) {
   // --- flags (admin API) -----------------------------------------------------------------
   router.add(Route("GET", api_path("/flags"), readers,
                    [&context, hub](const Request& request, const AuthContext&) {
-                     const std::string archived = request.query_value("archived", "false");
-                     if (archived != "true" && archived != "false") {
-                       return problem(400, "archived must be true or false", "archived");
-                     }
-                     auto list = flags::list_flags(context.store, archived == "true");
+                     auto archived = request.query_bool("archived", false);
+                     if (!archived.is_ok()) return problem(archived.status(), 400);
+                     auto list = flags::list_flags(context.store, *archived);
                      if (!list.is_ok()) return problem(list.status());
                      json items = json::array();
                      std::set<std::string> keys;

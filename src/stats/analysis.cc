@@ -303,19 +303,13 @@ Status prepare_metric(const MetricInput& metric, size_t index, const std::string
   return Status::ok();
 }
 
-}  // namespace
-
-namespace {
-
-// The primary metric post-stratified by every value of one slice attribute, per treatment.
+// The primary metric (binomial or continuous) post-stratified by every value of one slice
+// attribute, per treatment. Errors are about the data (a group without variance, a zero
+// control mean): the caller reports them instead of failing the analysis.
 Result<AnalysisOutput::PostStratification> post_stratify(
     const AnalysisInput& input, const AnalysisInput::SliceDimension& dimension,
     const std::string& prefix) {
   const MetricInput& primary = input.metrics.front();
-  if (primary.type != MetricType::kBinomial && primary.type != MetricType::kContinuous) {
-    return invalid_argument("post-stratification needs a binomial or continuous primary metric",
-                            prefix + ".post_stratify");
-  }
   const StratifiedMetric kind = primary.type == MetricType::kBinomial
                                     ? StratifiedMetric::kProportion
                                     : StratifiedMetric::kMean;
@@ -649,11 +643,15 @@ Result<AnalysisOutput> analyze(const AnalysisInput& input) {
     }
     if (untested_rest) table.slices.push_back(std::move(*untested_rest));
     if (dimension.post_stratify) {
+      const MetricType primary_type = input.metrics.front().type;
+      if (primary_type != MetricType::kBinomial && primary_type != MetricType::kContinuous) {
+        return invalid_argument(
+            "post-stratification needs a binomial or continuous primary metric",
+            prefix + ".post_stratify");
+      }
       auto stratified = post_stratify(input, dimension, prefix);
       if (stratified) {
         table.post_stratification = std::move(stratified).value();
-      } else if (stratified.status().field() == prefix + ".post_stratify") {
-        return stratified.status();  // asked of a metric type it does not apply to
       } else {
         table.post_stratification_unavailable = stratified.status().message();
       }
