@@ -77,6 +77,9 @@ TEST_F(SdkRoutesTest, FlagLifecycleIsAuditedAndServed) {
   HttpReply listed = call("GET", api("/flags"), "", keys_["analyst"]);
   ASSERT_EQ(listed.status, 200);
   EXPECT_EQ(listed.json()["count"], 1);
+  HttpReply bad_archived = call("GET", api("/flags?archived=yes"), "", keys_["analyst"]);
+  EXPECT_EQ(bad_archived.status, 400);
+  EXPECT_EQ(bad_archived.json()["field"], "archived");
   HttpReply patched = call("PATCH", api("/flags/new_checkout"),
                            R"({"default_value": true, "version": 1})", keys_["admin"]);
   ASSERT_EQ(patched.status, 200) << patched.body;
