@@ -132,6 +132,26 @@ void BM_StoreResultsWarm(benchmark::State& state) {
 }
 BENCHMARK(BM_StoreResultsWarm)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 
+// What capping, quantiles, CUPED on capped values and CUPAC read instead of sums: every
+// exposed user's value with the four CUPAC windows before exposure. Compare its time with
+// Warm's two sufficient-statistics reads (one metric here): the per-user read costs the
+// same scan plus 2.5M rows of output.
+void BM_StorePerUserWindowsWarm(benchmark::State& state) {
+  build_dataset(dataset_path());
+  auto store = std::move(open_store(dataset_path()).value());
+  const std::vector<UnixSeconds> edges = {0, 7 * 86400, 14 * 86400, 28 * 86400, 56 * 86400};
+  for (auto _ : state) {
+    auto read = store->exposed_user_metric("exp_bench", "revenue_per_user", edges);
+    if (!read.is_ok() || read->size() != static_cast<std::size_t>(kExposedUsers)) {
+      state.SkipWithError("per-user read failed");
+      return;
+    }
+    benchmark::DoNotOptimize(read->post.data());
+  }
+  state.counters["users"] = kExposedUsers;
+}
+BENCHMARK(BM_StorePerUserWindowsWarm)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+
 // The baseline's answers double as a check at scale: each metric's per-variant user count
 // and mean must equal the store's sufficient statistics (to 1e-9 relative).
 bool agrees_with_store(Store& store, const std::string& pandas_output, std::string& why) {

@@ -278,6 +278,9 @@ void register_experiment_routes(Router& router, ApiContext& context) {
                      auto stratify = request.query_bool("post_stratify", false);
                      if (!stratify.is_ok()) return problem(stratify.status(), 422);
                      options.post_stratify = *stratify;
+                     auto cupac = request.query_bool("cupac", false);
+                     if (!cupac.is_ok()) return problem(cupac.status(), 422);
+                     options.cupac = *cupac;
                      auto results = ex::analyze_ab_test_results(
                          context.store, context.clock, request.params.at("test_id"), options);
                      if (!results.is_ok()) return problem(results.status());

@@ -17,6 +17,7 @@ const json& onboarding_request() {
     "hypothesis": "A checklist will raise first-month conversion to a paid tier by 10%",
     "success_metrics": ["conversion_rate", "revenue_per_user"],
     "metric_types": {"conversion_rate": "binomial", "revenue_per_user": "continuous"},
+    "metric_capping": {"revenue_per_user": {"type": "percentile", "value": 0.99}},
     "test_groups": {"control": {"checklist": false}, "variant": {"checklist": true}},
     "traffic_allocation": {"control": 0.5, "variant": 0.5},
     "created_by": "demo"

@@ -23,6 +23,8 @@
 //     its interval yet),
 //   "slices": null, or with ?slice=: {attribute, metric, top, correction, capped_at,
 //     rows: [{value, other, tested, users, groups: {group: {...as metrics[].groups}}}]},
+//   "cupac": with ?cupac=true only, experiments/cupac.h cupac_report() (the primary metric
+//     unadjusted, with plain CUPED and with CUPAC side by side, and the variance each cuts),
 //   "bandit": bandit tests only, experiments/bandit.h bandit_summary() (current weights,
 //     probability best per arm, the weights history); their SRM expects the exposure shares
 //     the weights history implies (srm.expected), not the starting traffic_allocation
@@ -38,10 +40,13 @@
 //   significant: p_value < alpha (the boolean decision).
 //   conversion_rate: 0.0 for a group with no exposed users.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <map>
+#include <span>
 
 #include "experiments/bandit.h"
+#include "experiments/cupac.h"
 #include "experiments/service.h"
 #include "stats/analysis.h"
 #include "stats/analysis_json.h"
@@ -250,15 +255,27 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
     if (metric.type == stats::MetricType::kQuantile || metric.capping) {
       // Capping and quantiles need every exposed user's value (the percentile cap is taken
       // over all of them pooled, per analysis), not sums.
-      auto read = store.variant_metric_values(key, metric.name);
+      // A capped continuous metric keeps CUPED: the 14 days before exposure come with each
+      // user's value, and the analysis caps them with the metric's cap (as GrowthBook does).
+      const bool continuous = metric.type == stats::MetricType::kContinuous;
+      const std::array<UnixSeconds, 2> cuped_window = {0, kCupedPrePeriod};
+      auto read = store.exposed_user_metric(
+          key, metric.name,
+          continuous ? std::span<const UnixSeconds>(cuped_window) : std::span<const UnixSeconds>());
       if (!read) return read.status();
+      const ExposedUserMetric& users = *read;
+      bool any_pre = false;
+      for (double pre : users.pre) any_pre = any_pre || pre != 0;
       metric_input.quantile = metric.quantile.value_or(0.5);
       std::vector<std::vector<double>> values_by_group;
       for (const GroupSpec& g : config.groups) {
         stats::MetricGroupInput group;
         group.values.emplace();
-        for (auto& variant : *read) {
-          if (variant.variant == g.name) group.values = std::move(variant.values);
+        if (any_pre) group.pre_values.emplace();
+        for (std::size_t u = 0; u < users.size(); ++u) {
+          if (users.variants[users.variant_index[u]] != g.name) continue;
+          group.values->push_back(users.post[u]);
+          if (any_pre) group.pre_values->push_back(users.pre[u]);
         }
         group.n = static_cast<std::int64_t>(group.values->size());
         for (double value : *group.values) {
@@ -338,8 +355,8 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
     dimension.merge_untestable = true;
     if (options.post_stratify && primary.type != stats::MetricType::kBinomial &&
         primary.type != stats::MetricType::kContinuous) {
-      return invalid_argument(
-          "post-stratification needs a binomial or continuous primary metric", "post_stratify");
+      return invalid_argument("post-stratification needs a binomial or continuous primary metric",
+                              "post_stratify");
     }
     dimension.post_stratify = options.post_stratify;
     for (const auto& row : *rows) {
@@ -409,6 +426,7 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
     out["decided_by_metric"] = nullptr;
     out["metrics"] = json::array();
     out["srm"] = nullptr;
+    if (options.cupac) out["cupac"] = {{"unavailable", "not enough exposed users yet"}};
     return out;
   }
 
@@ -612,6 +630,15 @@ Result<json> analyze_ab_test_results(Store& store, const Clock& clock, const std
           : json(nullptr);
   out["group_analysis"] = std::move(group_analysis);
   out["metrics"] = std::move(metrics);
+  if (options.cupac) {
+    std::map<std::string, double> caps;
+    for (const auto& metric : result.metrics) {
+      if (metric.capping) caps[metric.name] = metric.capping->cap;
+    }
+    auto report = cupac_report(store, e, caps);
+    if (!report) return report.status();
+    out["cupac"] = std::move(*report);
+  }
   return out;
 }
 

@@ -134,6 +134,8 @@ struct ResultsOptions {
   std::size_t slice_top = 5;         // [1, kMaxSliceTop]
   // Also post-stratify the primary metric by the slice attribute (every value a stratum).
   bool post_stratify = false;
+  // Also report CUPAC on the primary metric (experiments/cupac.h) next to plain CUPED.
+  bool cupac = false;
 };
 inline constexpr std::size_t kMaxSliceTop = 50;
 // kInvalidArgument naming "slice", "slice_top" or "post_stratify" (which needs a slice).

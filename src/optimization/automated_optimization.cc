@@ -29,8 +29,9 @@ Result<experiments::Experiment> AutomatedOptimization::start_ab_test(const std::
   return started;
 }
 
-Result<nlohmann::json> AutomatedOptimization::analyze_ab_test_results(const std::string& test_id) {
-  return experiments::analyze_ab_test_results(store_, clock_, test_id);
+Result<nlohmann::json> AutomatedOptimization::analyze_ab_test_results(
+    const std::string& test_id, const experiments::ResultsOptions& options) {
+  return experiments::analyze_ab_test_results(store_, clock_, test_id, options);
 }
 
 Result<std::vector<FeatureRecommendation>> AutomatedOptimization::generate_feature_recommendations(

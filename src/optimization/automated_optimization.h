@@ -15,6 +15,7 @@
 #include "core/status.h"
 #include "core/time.h"
 #include "experiments/experiment.h"
+#include "experiments/service.h"
 #include "lifecycle/retention_campaigns.h"
 #include "lifecycle/upgrade_timing.h"
 #include "optimization/dashboard.h"
@@ -49,8 +50,10 @@ class AutomatedOptimization {
   // A/B tests: the contract's create request (experiments/service.h), a draft test.
   Result<experiments::Experiment> create_ab_test(const nlohmann::json& request);
   Result<experiments::Experiment> start_ab_test(const std::string& test_id);
-  // The results document (experiments/results.cc).
-  Result<nlohmann::json> analyze_ab_test_results(const std::string& test_id);
+  // The results document (experiments/results.cc), with the options of the results route
+  // (slices, post-stratification, CUPAC).
+  Result<nlohmann::json> analyze_ab_test_results(const std::string& test_id,
+                                                 const experiments::ResultsOptions& options = {});
 
   // Ranked recommendations from the shared model (trained on first use).
   Result<std::vector<FeatureRecommendation>> generate_feature_recommendations(

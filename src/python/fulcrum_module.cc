@@ -251,8 +251,15 @@ class PyAutomatedOptimization {
     return to_python(experiments::to_json(value_or_raise(std::move(assigned))));
   }
 
-  py::object analyze_ab_test_results(const std::string& test_id) {
-    auto results = released([&] { return engines_->analyze_ab_test_results(test_id); });
+  // The keyword options are the results route's query parameters.
+  py::object analyze_ab_test_results(const std::string& test_id, std::optional<std::string> slice,
+                                     std::size_t slice_top, bool post_stratify, bool cupac) {
+    experiments::ResultsOptions options;
+    options.slice = std::move(slice);
+    options.slice_top = slice_top;
+    options.post_stratify = post_stratify;
+    options.cupac = cupac;
+    auto results = released([&] { return engines_->analyze_ab_test_results(test_id, options); });
     return to_python(value_or_raise(std::move(results)));
   }
 
@@ -482,7 +489,8 @@ PYBIND11_MODULE(fulcrum, module) {
       .def("assign_user", &PyAutomatedOptimization::assign_user, py::arg("test_id"),
            py::arg("user_id"), py::arg("attributes") = py::none())
       .def("analyze_ab_test_results", &PyAutomatedOptimization::analyze_ab_test_results,
-           py::arg("test_id"))
+           py::arg("test_id"), py::kw_only(), py::arg("slice") = py::none(),
+           py::arg("slice_top") = 5, py::arg("post_stratify") = false, py::arg("cupac") = false)
       .def("generate_feature_recommendations",
            &PyAutomatedOptimization::generate_feature_recommendations, py::arg("user_id"))
       .def("optimize_upgrade_timing", &PyAutomatedOptimization::optimize_upgrade_timing,

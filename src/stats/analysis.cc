@@ -216,6 +216,23 @@ Result<MetricEvaluation> evaluate_metric(const MetricInput& metric, const Analys
   return evaluation;
 }
 
+// CUPED's covariate sums from per-user values and covariates, both capped at `cap` (+inf:
+// uncapped): GrowthBook caps the covariate with the metric's cap, so the adjustment
+// compares like with like.
+void set_covariate_sums(const std::vector<double>& values, const std::vector<double>& covariates,
+                        double cap, MetricGroupInput& group) {
+  double sum = 0, sum_squares = 0, cross = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const double y = std::min(values[i], cap), x = std::min(covariates[i], cap);
+    sum += x;
+    sum_squares += x * x;
+    cross += x * y;
+  }
+  group.pre_sum = sum;
+  group.pre_sum_squares = sum_squares;
+  group.pre_cross_sum = cross;
+}
+
 // Checks the metric's settings and turns per-user values into sums (capped when asked).
 // `uncapped` receives the uncapped copy of a capped metric.
 Status prepare_metric(const MetricInput& metric, size_t index, const std::string& prefix,
@@ -253,6 +270,12 @@ Status prepare_metric(const MetricInput& metric, size_t index, const std::string
     if (group.ratio_pre && metric.type != MetricType::kRatio) {
       return invalid_argument("ratio_pre is for ratio metrics", field + ".ratio_pre");
     }
+    if (group.pre_values && (metric.type != MetricType::kContinuous || !group.values ||
+                             group.pre_values->size() != group.values->size())) {
+      return invalid_argument(
+          "a continuous metric's per-user covariate: one per value of `values`, in order",
+          field + ".pre_values");
+    }
     if (!group.values && (metric.type == MetricType::kQuantile || metric.capping)) {
       return invalid_argument(metric.capping ? "capping needs the per-user values of every group"
                                              : "quantile metrics need the per-user values",
@@ -279,9 +302,17 @@ Status prepare_metric(const MetricInput& metric, size_t index, const std::string
     }
     return invalid_argument(sums.status().message(), prefix + ".groups");
   }
+  // CUPED from per-user covariates needs them in every group.
+  const bool covariates =
+      std::all_of(metric.groups.begin(), metric.groups.end(),
+                  [](const auto& g) { return g.second.pre_values.has_value(); });
   for (size_t g = 0; g < names.size(); ++g) {
     MetricGroupInput& group = prepared.groups[names[g]];
-    if (metric.type == MetricType::kContinuous) group.values.reset();
+    if (covariates) set_covariate_sums(*group.values, *group.pre_values, sums->cap, group);
+    if (metric.type == MetricType::kContinuous) {
+      group.values.reset();
+      group.pre_values.reset();
+    }
     group.n = sums->capped[g].n;
     group.sum = sums->capped[g].sum;
     group.sum_squares = sums->capped[g].sum_squares;
@@ -296,6 +327,10 @@ Status prepare_metric(const MetricInput& metric, size_t index, const std::string
       MetricGroupInput& group = uncapped->groups[names[g]];
       group.sum = sums->uncapped[g].sum;
       group.sum_squares = sums->uncapped[g].sum_squares;
+      if (covariates) {
+        const MetricGroupInput& raw = metric.groups.at(names[g]);
+        set_covariate_sums(*raw.values, *raw.pre_values, INFINITY, group);
+      }
       result.users_capped[names[g]] = sums->users_capped[g];
     }
     capping = std::move(result);
@@ -645,9 +680,8 @@ Result<AnalysisOutput> analyze(const AnalysisInput& input) {
     if (dimension.post_stratify) {
       const MetricType primary_type = input.metrics.front().type;
       if (primary_type != MetricType::kBinomial && primary_type != MetricType::kContinuous) {
-        return invalid_argument(
-            "post-stratification needs a binomial or continuous primary metric",
-            prefix + ".post_stratify");
+        return invalid_argument("post-stratification needs a binomial or continuous primary metric",
+                                prefix + ".post_stratify");
       }
       auto stratified = post_stratify(input, dimension, prefix);
       if (stratified) {

@@ -62,6 +62,11 @@ struct MetricGroupInput {
   // Per-user values instead of sums (continuous metrics: needed for capping; quantile
   // metrics: required). When present, n/sum/sum_squares are derived from them.
   std::optional<std::vector<double>> values;
+  // Continuous metrics given as values: the same users' CUPED covariate, in the same order
+  // (the pre-period value, or a CUPAC prediction; stats/cupac.h). pre_sum, pre_sum_squares
+  // and pre_cross_sum are derived from them, after capping both at the metric's cap, as
+  // GrowthBook caps the covariate with the metric's own cap.
+  std::optional<std::vector<double>> pre_values;
 };
 
 struct MetricInput {

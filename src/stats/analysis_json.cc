@@ -61,12 +61,27 @@ Status read_string(const json& object, const std::string& key, const std::string
   return Status::ok();
 }
 
+// A JSON array of finite numbers; errors name the element.
+Result<std::vector<double>> read_number_array(const json& array, const std::string& field) {
+  if (!array.is_array()) return invalid_argument("must be an array of per-user numbers", field);
+  std::vector<double> parsed;
+  parsed.reserve(array.size());
+  for (size_t i = 0; i < array.size(); ++i) {
+    const json& value = array[i];
+    const std::string element = field + "[" + std::to_string(i) + "]";
+    if (!value.is_number()) return invalid_argument("must be a number", element);
+    parsed.push_back(value.get<double>());
+    if (!std::isfinite(parsed.back())) return invalid_argument("must be finite", element);
+  }
+  return parsed;
+}
+
 Status read_group(const json& object, const std::string& prefix, MetricGroupInput& group) {
   if (!object.is_object()) return invalid_argument("must be an object", prefix);
   FULCRUM_RETURN_IF_ERROR(reject_unknown_keys(
       object,
       {"n", "sum", "sum_squares", "pre_sum", "pre_sum_squares", "pre_cross_sum", "denominator_sum",
-       "denominator_sum_squares", "ratio_cross_sum", "values", "ratio_pre"},
+       "denominator_sum_squares", "ratio_cross_sum", "values", "pre_values", "ratio_pre"},
       prefix));
   if (auto pre = object.find("ratio_pre"); pre != object.end()) {
     const std::string field = prefix + ".ratio_pre";
@@ -110,18 +125,29 @@ Status read_group(const json& object, const std::string& prefix, MetricGroupInpu
                                 prefix + "." + sum_field);
       }
     }
-    std::vector<double> parsed;
-    parsed.reserve(values->size());
-    for (size_t i = 0; i < values->size(); ++i) {
-      const json& value = (*values)[i];
-      const std::string field = prefix + ".values[" + std::to_string(i) + "]";
-      if (!value.is_number()) return invalid_argument("must be a number", field);
-      parsed.push_back(value.get<double>());
-      if (!std::isfinite(parsed.back())) return invalid_argument("must be finite", field);
+    for (const char* sum_field : {"pre_sum", "pre_sum_squares", "pre_cross_sum"}) {
+      if (object.contains(sum_field)) {
+        return invalid_argument("with per-user values the covariate is pre_values, not sums",
+                                prefix + "." + sum_field);
+      }
     }
-    group.n = static_cast<std::int64_t>(parsed.size());
-    group.values = std::move(parsed);
+    auto parsed = read_number_array(*values, prefix + ".values");
+    if (!parsed) return parsed.status();
+    group.n = static_cast<std::int64_t>(parsed->size());
+    group.values = std::move(*parsed);
+    if (auto pre = object.find("pre_values"); pre != object.end()) {
+      if (!pre->is_array() || pre->size() != group.values->size()) {
+        return invalid_argument("must be an array with one covariate per value, in order",
+                                prefix + ".pre_values");
+      }
+      auto covariates = read_number_array(*pre, prefix + ".pre_values");
+      if (!covariates) return covariates.status();
+      group.pre_values = std::move(*covariates);
+    }
     return Status::ok();
+  }
+  if (object.contains("pre_values")) {
+    return invalid_argument("pre_values go with per-user values", prefix + ".pre_values");
   }
   auto n = object.find("n");
   if (n == object.end()) return invalid_argument("is required", prefix + ".n");
@@ -319,10 +345,8 @@ Result<AnalysisInput> analysis_input_from_json(const json& document) {
       const std::string prefix = "slices[" + std::to_string(d) + "]";
       const json& entry = (*slices)[d];
       if (!entry.is_object()) return invalid_argument("must be an object", prefix);
-      FULCRUM_RETURN_IF_ERROR(
-          reject_unknown_keys(entry, {"attribute", "top", "values", "merge_untestable",
-                                      "post_stratify"},
-                              prefix));
+      FULCRUM_RETURN_IF_ERROR(reject_unknown_keys(
+          entry, {"attribute", "top", "values", "merge_untestable", "post_stratify"}, prefix));
       AnalysisInput::SliceDimension dimension;
       FULCRUM_RETURN_IF_ERROR(read_string(entry, "attribute", prefix, dimension.attribute));
       if (auto top = entry.find("top"); top != entry.end()) {

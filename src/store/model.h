@@ -149,13 +149,21 @@ struct VariantMetricStats {
   double pre_sum = 0, pre_sum_squares = 0, cross_sum = 0;  // sum(pre), sum(pre^2), sum(pre*post)
 };
 
-// Each exposed user's metric value, by variant (Store::variant_metric_values): what capping
-// and quantile metrics need, which sufficient statistics cannot give.
-struct VariantMetricValues {
-  std::string variant;
-  // One per exposed user: the sum of the metric at or after the user's first exposure (0
-  // without events), in no particular order.
-  std::vector<double> values;
+// Every exposed user's metric around their first exposure (Store::exposed_user_metric): what
+// capping, quantile metrics, CUPED on capped values and CUPAC need, which per-variant sums
+// cannot give. Users are in no particular order, the same order in every per-user vector.
+struct ExposedUserMetric {
+  std::vector<std::string> variants;  // distinct variant names, sorted
+  std::vector<std::string> user_ids;
+  std::vector<std::uint32_t> user_keys;      // the rollups' key; kNoRollupKey when none
+  std::vector<std::uint16_t> variant_index;  // into variants
+  std::vector<UnixSeconds> first_exposure_at;
+  std::vector<double> post;  // the metric summed at or after the first exposure (0: no events)
+  // pre[u * windows + w]: the metric summed over [first - edges[w + 1], first - edges[w]) for
+  // the pre_window_edges asked (0 = edges[0] < edges[1] < ...).
+  std::size_t windows = 0;
+  std::vector<double> pre;
+  std::size_t size() const { return post.size(); }
 };
 
 // The exposed users of one variant who have one value of a user attribute

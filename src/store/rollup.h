@@ -23,6 +23,9 @@ namespace fulcrum {
 
 using UsageDay = std::int32_t;
 
+// A user with no rollup key (never had a usage event).
+inline constexpr std::uint32_t kNoRollupKey = 0xFFFFFFFFU;
+
 // The UTC day holding t, and where a day starts.
 inline UsageDay usage_day_of(UnixSeconds t) {
   return static_cast<UsageDay>(floor_to_day(t) / kSecondsPerDay);

@@ -27,5 +27,18 @@ Result<std::unique_ptr<Store>> open_store(const std::string& location) {
   return std::unique_ptr<Store>(std::move(store).value());
 }
 
-}  // namespace fulcrum
+Status check_pre_window_edges(std::span<const UnixSeconds> pre_window_edges) {
+  if (pre_window_edges.empty()) return Status::ok();
+  const auto fail = [](const char* why) { return invalid_argument(why, "pre_window_edges"); };
+  if (pre_window_edges.size() < 2 || pre_window_edges.size() > 9) {
+    return fail("none, or 2 to 9 edges (1 to 8 windows)");
+  }
+  if (pre_window_edges.front() != 0) return fail("the first edge is 0 (the first exposure)");
+  for (std::size_t i = 1; i < pre_window_edges.size(); ++i) {
+    if (pre_window_edges[i] <= pre_window_edges[i - 1]) return fail("edges must rise strictly");
+  }
+  if (pre_window_edges.back() > 3650 * kSecondsPerDay) return fail("at most 3650 days back");
+  return Status::ok();
+}
 
+}  // namespace fulcrum

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -144,11 +145,14 @@ class Store {
   virtual Result<std::vector<VariantMetricStats>> variant_metric_stats(
       const std::string& experiment_id, const std::string& metric,
       UnixSeconds pre_period_seconds) = 0;
-  // Each exposed user's post-exposure metric value per variant (the per-user observation
-  // variant_metric_stats sums), for capping and quantile metrics. One row per variant that has
-  // exposed users, in no particular order; the values are plain doubles, never events.
-  virtual Result<std::vector<VariantMetricValues>> variant_metric_values(
-      const std::string& experiment_id, const std::string& metric) = 0;
+  // Each exposed user's observation (variant_metric_stats' per-user value) with the same
+  // user's sums in windows before the first exposure, for capping, quantiles, CUPED on
+  // per-user values and CUPAC. `pre_window_edges` are seconds before the first exposure:
+  // empty (no windows) or 0 first, strictly rising, at most 8 windows and 3650 days;
+  // otherwise kInvalidArgument naming "pre_window_edges".
+  virtual Result<ExposedUserMetric> exposed_user_metric(
+      const std::string& experiment_id, const std::string& metric,
+      std::span<const UnixSeconds> pre_window_edges) = 0;
   // variant_metric_stats' post-exposure statistics grouped by (value of a user attribute,
   // variant), aggregated in the store (GROUP BY on PostgreSQL). `attribute` is "tier" (its
   // name: free, plus, premium), "country", "app_version", or a key of the users' free-form
@@ -283,5 +287,8 @@ inline constexpr std::size_t kMaxSliceAttributeBytes = 64;
 // Opens a store from a location: a file path (SQLite, created when absent) or a
 // postgres:// / postgresql:// URL when the PostgreSQL backend is built in.
 Result<std::unique_ptr<Store>> open_store(const std::string& location);
+
+// The check exposed_user_metric applies to its windows (both backends call it).
+Status check_pre_window_edges(std::span<const UnixSeconds> pre_window_edges);
 
 }  // namespace fulcrum

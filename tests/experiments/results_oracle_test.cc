@@ -1,7 +1,8 @@
-// GET /ab-tests/{id}/results for a capped revenue metric, a p90 metric and a slice table,
-// from events ingested through a real SQLite store, against numbers that
-// tests/experiments/results_oracle.py recomputes from the same raw events with
-// numpy/scipy/statsmodels (never against numbers this code printed).
+// GET /ab-tests/{id}/results for a capped revenue metric, a p90 metric and a slice table, and
+// with ?cupac=true for CUPAC beside plain CUPED on a capped metric, from events ingested
+// through a real SQLite store, against numbers that tests/experiments/results_oracle.py and
+// cupac_oracle.py recompute from the same raw events with numpy/scipy/statsmodels (never
+// against numbers this code printed).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -29,7 +30,7 @@ constexpr UnixSeconds kStart = 1'700'006'400;
          << "actual " << actual << " vs expected " << expected << " (allowed " << allowed << ")";
 }
 
-json run_oracle(const json& request) {
+json run_oracle(const json& request, const char* script = "results_oracle.py") {
   const std::string base =
       ::testing::TempDir() + "fulcrum_results_oracle_" + std::to_string(::getpid());
   {
@@ -37,7 +38,7 @@ json run_oracle(const json& request) {
     out << request.dump();
   }
   const std::string command = std::string("/usr/bin/python3 ") + FULCRUM_SOURCE_DIR +
-                              "/tests/experiments/results_oracle.py < " + base + ".json";
+                              "/tests/experiments/" + script + " < " + base + ".json";
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return nullptr;
   std::string output;
@@ -227,14 +228,15 @@ TEST_F(ResultsOracleTest, CappedQuantileAndSlicedResultsMatchNumpyAndScipy) {
   EXPECT_EQ(variant_stratified["group"], "variant");
   EXPECT_TRUE(near_relative(variant_stratified["absolute"]["estimate"], want_stratified["estimate"],
                             kExact));
-  EXPECT_TRUE(near_relative(variant_stratified["absolute"]["standard_error"],
-                            want_stratified["se"], kExact));
-  std::printf("post-stratified by country: %d strata, estimate %.4f se %.4f (unstratified se "
-              "%.4f)\n",
-              stratified["strata_used"].get<int>(),
-              variant_stratified["absolute"]["estimate"].get<double>(),
-              variant_stratified["absolute"]["standard_error"].get<double>(),
-              variant_stratified["unstratified_standard_error"].get<double>());
+  EXPECT_TRUE(near_relative(variant_stratified["absolute"]["standard_error"], want_stratified["se"],
+                            kExact));
+  std::printf(
+      "post-stratified by country: %d strata, estimate %.4f se %.4f (unstratified se "
+      "%.4f)\n",
+      stratified["strata_used"].get<int>(),
+      variant_stratified["absolute"]["estimate"].get<double>(),
+      variant_stratified["absolute"]["standard_error"].get<double>(),
+      variant_stratified["unstratified_standard_error"].get<double>());
   std::printf(
       "capped revenue: cap %.2f, users capped %d + %d, control variance %.1f capped vs %.1f "
       "uncapped, p %.4f capped vs %.4f uncapped; p90 load time %.1f vs %.1f (p %.4f); slices "
@@ -260,6 +262,138 @@ TEST_F(ResultsOracleTest, CappedQuantileAndSlicedResultsMatchNumpyAndScipy) {
   EXPECT_FALSE(rows[1]["other"].get<bool>());
   EXPECT_EQ(rows[3]["value"], "other");
   EXPECT_TRUE(rows[3]["other"].get<bool>());
+}
+
+TEST_F(ResultsOracleTest, CupacAndCappedCupedMatchNumpy) {
+  auto created = create_ab_test(store(), clock_, json::parse(R"({
+    "test_name": "Spend nudge", "feature_name": "spend_nudge",
+    "success_metrics": ["revenue"], "metric_types": {"revenue": "continuous"},
+    "metric_capping": {"revenue": {"type": "percentile", "value": 0.98}},
+    "test_groups": {"control": {}, "variant": {}},
+    "traffic_allocation": {"control": 0.5, "variant": 0.5}})"));
+  ASSERT_TRUE(created.is_ok()) << created.status().to_string();
+  const std::string id = created->test_id;
+  ASSERT_TRUE(start_ab_test(store(), clock_, id).is_ok());
+
+  // A user's revenue after exposure follows their activity before it (sessions, payments)
+  // and a spend level that their revenue before exposure shows only for some, at 1-50 days
+  // back (so the 14-day CUPED window misses part of it); the variant lifts spend 8%.
+  std::mt19937_64 rng(77);
+  std::gamma_distribution<double> activity_level(2.0, 1.0), spend_level(1.5, 20.0);
+  std::bernoulli_distribution shows_spend(0.6), coin(0.5);
+  std::uniform_int_distribution<int> days_back(1, 50), hour(0, 23);
+  std::normal_distribution<double> noise;
+  EventBatch batch;
+  batch.features.push_back(Feature{"budgeting", Tier::kFree, 0, 0, "money"});
+  json exposures = json::array(), revenue = json::array(), sessions = json::array(),
+       payments = json::array(), usage = json::array(), paywall = json::array();
+  for (int k = 0; k < 1600; ++k) {
+    const std::string user = "cu_" + std::to_string(k);
+    const std::string group = k % 2 == 1 ? "variant" : "control";
+    const UnixSeconds exposed =
+        kStart + 60 * kSecondsPerDay + (k % 5) * kSecondsPerDay + (k % 7) * 3600 + 17;
+    batch.exposures.push_back({id, user, group, exposed});
+    exposures.push_back({user, group, exposed});
+    const double activity = activity_level(rng), spend = spend_level(rng);
+    const UnixSeconds exposure_day = exposed / kSecondsPerDay * kSecondsPerDay;
+    for (int d = 1; d <= 30; ++d) {  // day 29-30 back are outside the 28-day window
+      const UnixSeconds day = exposure_day - d * kSecondsPerDay;
+      if (std::bernoulli_distribution(std::min(0.95, 0.15 * activity))(rng)) {
+        const UnixSeconds at = day + hour(rng) * 3600;
+        const auto duration = static_cast<std::int32_t>(60 + 120 * activity * coin(rng));
+        batch.sessions.push_back({user, at, duration});
+        sessions.push_back({user, at, duration});
+        const int count = 1 + static_cast<int>(activity);
+        batch.feature_usage.push_back({user, "budgeting", at + 5, count});
+        usage.push_back({user, at + 5, count});
+      }
+    }
+    if (coin(rng)) {  // a payment, sometimes failed, some days before the exposure day
+      const UnixSeconds at = exposure_day - days_back(rng) % 27 * kSecondsPerDay - 3600;
+      const bool succeeded = coin(rng);
+      const auto amount = static_cast<std::int64_t>(100 * spend);
+      batch.payments.push_back({user, at, succeeded, amount});
+      payments.push_back({user, at, succeeded, amount});
+    }
+    if (activity < 1) {
+      const UnixSeconds at = exposure_day - 2 * kSecondsPerDay + 60;
+      batch.paywall_hits.push_back({user, "budgeting", at});
+      paywall.push_back({user, at});
+    }
+    auto add_revenue = [&](double value, UnixSeconds at) {
+      batch.metric_events.push_back({user, "revenue", value, at});
+      revenue.push_back({user, value, at});
+    };
+    if (shows_spend(rng))
+      add_revenue(spend * (0.8 + 0.4 * coin(rng)), exposed - days_back(rng) * kSecondsPerDay);
+    const double lift = group == "variant" ? 1.08 : 1.0;
+    const double post = std::max(0.0, spend * lift + 6 * activity + 4 * noise(rng));
+    add_revenue(post, exposed + 3600);
+  }
+  ASSERT_TRUE(store().ingest(batch).is_ok());
+  clock_.set(kStart + 70 * kSecondsPerDay);
+
+  ResultsOptions options;
+  options.cupac = true;
+  auto results = analyze_ab_test_results(store(), clock_, id, options);
+  ASSERT_TRUE(results.is_ok()) << results.status().to_string();
+  const json& r = *results;
+  const json expected = run_oracle({{"exposures", exposures},
+                                    {"revenue", revenue},
+                                    {"sessions", sessions},
+                                    {"payments", payments},
+                                    {"usage", usage},
+                                    {"paywall_hits", paywall},
+                                    {"cap_level", 0.98},
+                                    {"alpha", 0.05}},
+                                   "cupac_oracle.py");
+  ASSERT_TRUE(expected.is_object()) << "the python oracle failed";
+  constexpr double kExact = 1e-9;
+  constexpr double kFit = 1e-7;  // normal equations vs numpy's solve on explicit rows
+  constexpr double kT = 1e-7;
+
+  // The capped metric keeps CUPED, on the covariate capped with the metric's cap.
+  const json& metric = r["metrics"][0];
+  EXPECT_TRUE(metric["cuped_applied"].get<bool>());
+  EXPECT_TRUE(near_relative(metric["capping"]["cap"], expected["cap"], kExact));
+  EXPECT_TRUE(near_relative(metric["cuped_theta"], expected["cuped"]["theta"], kExact));
+  EXPECT_TRUE(
+      near_relative(metric["groups"]["variant"]["mean"], expected["cuped"]["means"][1], kExact));
+  EXPECT_TRUE(
+      near_relative(metric["groups"]["variant"]["p_value"], expected["cuped"]["p_value"], kT));
+
+  ASSERT_EQ(r["cupac"]["metrics"].size(), 1u) << r["cupac"].dump();
+  const json& cupac = r["cupac"]["metrics"][0];
+  ASSERT_FALSE(cupac.contains("unavailable")) << cupac.dump();
+  EXPECT_EQ(cupac["metric"], "revenue");
+  EXPECT_EQ(cupac["users"], expected["users"]);
+  EXPECT_TRUE(near_relative(cupac["capped_at"], expected["cap"], kExact));
+  EXPECT_TRUE(near_relative(cupac["cross_validated_r2"], expected["r2"], kFit));
+  const json& variant = cupac["treatments"][0];
+  EXPECT_EQ(variant["group"], "variant");
+  EXPECT_TRUE(
+      near_relative(variant["unadjusted"]["standard_error"], expected["plain"]["se"], kExact));
+  EXPECT_TRUE(near_relative(variant["cuped"]["estimate"], expected["cuped"]["estimate"], kExact,
+                            expected["cuped"]["se"]));
+  EXPECT_TRUE(near_relative(variant["cuped"]["standard_error"], expected["cuped"]["se"], kExact));
+  EXPECT_TRUE(near_relative(variant["cupac"]["estimate"], expected["cupac"]["estimate"], kFit,
+                            expected["cupac"]["se"]));
+  EXPECT_TRUE(near_relative(variant["cupac"]["standard_error"], expected["cupac"]["se"], kFit));
+  EXPECT_TRUE(near_relative(variant["cupac"]["p_value"], expected["cupac"]["p_value"], 1e-5));
+  EXPECT_TRUE(
+      near_relative(variant["cupac"]["variance_reduction"], expected["cupac_reduction"], kFit));
+  // The activity explains what the pre-period revenue alone cannot.
+  EXPECT_GT(variant["cupac"]["variance_reduction"].get<double>(),
+            variant["cuped"]["variance_reduction"].get<double>() + 0.1);
+  std::printf(
+      "capped revenue (cap %.2f): variance cut by CUPED %.3f, by CUPAC %.3f (out-of-fold "
+      "R^2 %.3f); se %.4f unadjusted, %.4f CUPED, %.4f CUPAC\n",
+      cupac["capped_at"].get<double>(), variant["cuped"]["variance_reduction"].get<double>(),
+      variant["cupac"]["variance_reduction"].get<double>(),
+      cupac["cross_validated_r2"].get<double>(),
+      variant["unadjusted"]["standard_error"].get<double>(),
+      variant["cuped"]["standard_error"].get<double>(),
+      variant["cupac"]["standard_error"].get<double>());
 }
 
 }  // namespace

@@ -83,11 +83,33 @@ def main():
     for test_id in ("test_123",) + seed_fixture.EDGE_TESTS:
         seed_fixture.check_group_analysis(optimization_service.analyze_ab_test_results(test_id))
 
+    check_results_options(fulcrum, optimization_service)
     check_errors(fulcrum, optimization_service)
     check_audit(fulcrum_bin, store, namespace["test_id"])
     check_gil_released(optimization_service)
     check_dashboard(optimization_service)
     print("seed examples ran in-process: ok")
+
+
+def check_results_options(fulcrum, service):
+    """The results route's options as keyword arguments: a slice table and CUPAC beside CUPED
+    on the demo's onboarding test (revenue capped at its 99th percentile)."""
+    demo_test = "exp_onboarding_checklist"
+    results = service.analyze_ab_test_results(demo_test, slice="tier", cupac=True)
+    assert results["slices"]["attribute"] == "tier" and results["slices"]["rows"], results["slices"]
+    reports = results["cupac"]["metrics"]
+    assert [r["metric"] for r in reports] == ["conversion_rate", "revenue_per_user"], reports
+    revenue = reports[1]
+    assert "unavailable" not in revenue and revenue["users"] > 100, revenue
+    assert revenue["capped_at"] == results["metrics"][1]["capping"]["cap"], revenue
+    treatment = revenue["treatments"][0]
+    for method in ("unadjusted", "cuped", "cupac"):
+        assert treatment[method]["standard_error"] > 0, treatment
+    try:
+        service.analyze_ab_test_results(demo_test, slice="a b")
+        raise AssertionError("a bad slice attribute was accepted")
+    except fulcrum.ValidationError as error:
+        assert error.field == "slice", error.field
 
 
 def check_errors(fulcrum, service):

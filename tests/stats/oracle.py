@@ -292,7 +292,47 @@ def bandit(case):
     return {"best": best.tolist(), "top_two": ((best + second) / 2).tolist()}
 
 
-KINDS = {"bandit": bandit, "one_sided": one_sided, "capping": capping, "quantile": quantile, "welch": welch, "proportions": proportions, "ratio": ratio, "cuped": cuped, "srm": srm, "sequential_srm": sequential_srm,
+def capped_cuped(case):
+    # GrowthBook's capping with CUPED: the pooled percentile of the post values caps both the
+    # metric and its covariate; then CUPED with the pooled theta and Welch on adjusted values.
+    c_post, t_post = np.array(case["control_post"]), np.array(case["treatment_post"])
+    c_pre, t_pre = np.array(case["control_pre"]), np.array(case["treatment_pre"])
+    cap = float(np.percentile(np.concatenate([c_post, t_post]), 100 * case["level"]))
+    out = {"cap": cap}
+    for name, limit in (("capped", cap), ("uncapped", math.inf)):
+        y0, y1 = np.minimum(c_post, limit), np.minimum(t_post, limit)
+        x0, x1 = np.minimum(c_pre, limit), np.minimum(t_pre, limit)
+        x, y = np.concatenate([x0, x1]), np.concatenate([y0, y1])
+        theta = np.cov(x, y)[0, 1] / np.var(x, ddof=1)
+        a0, a1 = y0 - theta * (x0 - x.mean()), y1 - theta * (x1 - x.mean())
+        res = stats.ttest_ind(a1, a0, equal_var=False)
+        out[name] = {"theta": float(theta), "estimate": float(a1.mean() - a0.mean()),
+                     "p_value": float(res.pvalue), "means": [float(a0.mean()), float(a1.mean())]}
+    return out
+
+
+def cupac(case):
+    # Cross-fitted ridge regression, written directly with numpy: for each fold, standardise
+    # the other folds' features (population sd), solve (Z'Z + ridge m I) b = Z'(y - mean y),
+    # predict the fold. Constant features get weight 0.
+    X = np.array(case["features"], dtype=float)
+    y = np.array(case["outcome"], dtype=float)
+    folds = np.array(case["folds"])
+    prediction = np.zeros(len(y))
+    for f in range(case["fold_count"]):
+        train, test = folds != f, folds == f
+        m = int(train.sum())
+        mu, sd = X[train].mean(axis=0), X[train].std(axis=0)
+        keep = sd > 0
+        Z = (X[train][:, keep] - mu[keep]) / sd[keep]
+        ybar = y[train].mean()
+        beta = np.linalg.solve(Z.T @ Z + case["ridge"] * m * np.eye(keep.sum()), Z.T @ (y[train] - ybar))
+        prediction[test] = ybar + ((X[test][:, keep] - mu[keep]) / sd[keep]) @ beta
+    r2 = 1 - ((y - prediction) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+    return {"prediction": prediction.tolist(), "r2": float(r2)}
+
+
+KINDS = {"capped_cuped": capped_cuped, "cupac": cupac, "bandit": bandit, "one_sided": one_sided, "capping": capping, "quantile": quantile, "welch": welch, "proportions": proportions, "ratio": ratio, "cuped": cuped, "srm": srm, "sequential_srm": sequential_srm,
          "multitest": multitest, "bayes": bayes, "sequential": sequential, "power": power}
 
 

@@ -1002,27 +1002,61 @@ TEST_P(ExperimentAnalysisTest, DailyCumulativeCountsFirstExposureAndFirstConvers
   EXPECT_TRUE(store_->daily_cumulative("missing", "rev")->empty());
 }
 
-TEST_P(ExperimentAnalysisTest, VariantMetricValuesAreThePerUserObservations) {
+TEST_P(ExperimentAnalysisTest, ExposedUserMetricIsEachUsersObservationAndPrePeriodWindows) {
   REQUIRE_STORE();
   ingest_fixture();
-  auto values = store_->variant_metric_values("e", "rev");
-  ASSERT_TRUE(values.is_ok()) << values.status().to_string();
-  std::map<std::string, std::vector<double>> by_variant;
-  for (auto& variant : *values) {
-    std::sort(variant.values.begin(), variant.values.end());
-    EXPECT_TRUE(by_variant.emplace(variant.variant, variant.values).second) << variant.variant;
+  // Windows before first exposure: (0, 60 s], (60 s, 2000 s], (2000 s, 10 days].
+  const std::vector<UnixSeconds> edges = {0, 60, 2000, 10 * kDay};
+  auto read = store_->exposed_user_metric("e", "rev", edges);
+  ASSERT_TRUE(read.is_ok()) << read.status().to_string();
+  const ExposedUserMetric& users = *read;
+  EXPECT_EQ(users.variants, (std::vector<std::string>{"control", "treatment"}));
+  ASSERT_EQ(users.windows, 3u);
+  ASSERT_EQ(users.size(), 6u);
+  ASSERT_EQ(users.user_ids.size(), 6u);
+  ASSERT_EQ(users.pre.size(), 18u);
+  using Row = std::tuple<std::string, UnixSeconds, double, double, double, double>;
+  std::map<std::string, Row> by_user;
+  for (std::size_t u = 0; u < users.size(); ++u) {
+    by_user[users.user_ids[u]] = {users.variants[users.variant_index[u]],
+                                  users.first_exposure_at[u],
+                                  users.post[u],
+                                  users.pre[u * 3],
+                                  users.pre[u * 3 + 1],
+                                  users.pre[u * 3 + 2]};
+    // The key the rollups use for this user, or none (a backend may key only users with
+    // usage events; these have none).
+    auto key = store_->find_user_key(users.user_ids[u]);
+    ASSERT_TRUE(key.is_ok()) << users.user_ids[u];
+    EXPECT_EQ(users.user_keys[u], key->value_or(kNoRollupKey)) << users.user_ids[u];
   }
-  // The users variant_metric_stats sums: u1 3+4 after first exposure (2 and 7 before it),
-  // u2 nothing, u6 10; u3 0+5, u4 2.5 (1.5 came before exposure), u5 -1. u7 is not exposed.
-  const std::map<std::string, std::vector<double>> expected = {{"control", {0, 7, 10}},
-                                                               {"treatment", {-1, 2.5, 5}}};
-  EXPECT_EQ(by_variant, expected);
-  // Every exposed user is an observation, also of a metric nobody has.
-  auto absent = store_->variant_metric_values("e", "absent");
+  // u1: 2 came 50 s and 7 came 1100 s before the first exposure, 3 + 4 after it; u4's 1.5
+  // came 10 s before; u5's first exposure is its treatment one. u7 is not exposed.
+  const std::map<std::string, Row> expected = {
+      {"u1", {"control", kT0 + 100, 7, 2, 7, 0}},
+      {"u2", {"control", kT0 + 200, 0, 0, 0, 0}},
+      {"u6", {"control", kT0 + 2 * kDay + 5, 10, 0, 0, 0}},
+      {"u3", {"treatment", kT0 + 300, 5, 0, 0, 0}},
+      {"u4", {"treatment", kT0 + kDay + 10, 2.5, 1.5, 0, 0}},
+      {"u5", {"treatment", kT0 + 150, -1, 0, 0, 0}}};
+  EXPECT_EQ(by_user, expected);
+  // No windows: only the post-exposure observations; a metric nobody has is all zeros.
+  auto absent = store_->exposed_user_metric("e", "absent", {});
   ASSERT_TRUE(absent.is_ok());
-  ASSERT_EQ(absent->size(), 2u);
-  for (const auto& variant : *absent) EXPECT_EQ(variant.values, std::vector<double>(3, 0.0));
-  EXPECT_TRUE(store_->variant_metric_values("missing", "rev")->empty());
+  EXPECT_EQ(absent->windows, 0u);
+  EXPECT_EQ(absent->post, std::vector<double>(6, 0.0));
+  EXPECT_TRUE(absent->pre.empty());
+  EXPECT_EQ(store_->exposed_user_metric("missing", "rev", edges)->size(), 0u);
+  // Edges start at 0 and rise, at most 8 windows of at most ten years in all.
+  for (const std::vector<UnixSeconds>& bad : {std::vector<UnixSeconds>{60},
+                                              {5, 60},
+                                              {0, 60, 60},
+                                              {0, 3651 * kDay},
+                                              {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}}) {
+    auto refused = store_->exposed_user_metric("e", "rev", bad);
+    ASSERT_FALSE(refused.is_ok());
+    EXPECT_EQ(refused.status().field(), "pre_window_edges");
+  }
   // Awkward doubles come back exactly.
   EventBatch odd;
   odd.exposures = {{"odd", "o1", "a", kT0}, {"odd", "o2", "a", kT0}};
@@ -1030,10 +1064,9 @@ TEST_P(ExperimentAnalysisTest, VariantMetricValuesAreThePerUserObservations) {
                        {"o1", "m", 1e-300, kT0 + 1},
                        {"o2", "m", -123456789.125, kT0 + 2}};
   ASSERT_TRUE(store_->ingest(odd).is_ok());
-  auto exact = store_->variant_metric_values("odd", "m");
+  auto exact = store_->exposed_user_metric("odd", "m", {});
   ASSERT_TRUE(exact.is_ok());
-  ASSERT_EQ(exact->size(), 1u);
-  std::vector<double> got = exact->front().values;
+  std::vector<double> got = exact->post;
   std::sort(got.begin(), got.end());
   EXPECT_EQ(got, (std::vector<double>{-123456789.125, 0.1 + 1e-300}));
 }

@@ -1094,41 +1094,67 @@ per_user AS (
   LEFT JOIN metric_events m ON m.metric = $2 AND m.user_id = f.user_id AND m.at >= f.at
   GROUP BY f.user_id, f.variant))sql";
 
-// The elements of a float8[] in text form ("{1,2.5,-3e-05}"); false when one is not a number.
-bool parse_float_array(std::string_view text, std::vector<double>& out) {
-  if (text.size() < 2 || text.front() != '{' || text.back() != '}') return false;
-  text = text.substr(1, text.size() - 2);
-  while (!text.empty()) {
-    const std::size_t comma = std::min(text.find(','), text.size());
-    double value = 0;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + comma, value);
-    if (error != std::errc() || end != text.data() + comma) return false;
-    out.push_back(value);
-    text.remove_prefix(std::min(comma + 1, text.size()));
-  }
-  return true;
-}
-
 }  // namespace
 
-Result<std::vector<VariantMetricValues>> PostgresStore::variant_metric_values(
-    const std::string& experiment_id, const std::string& metric) {
+Result<ExposedUserMetric> PostgresStore::exposed_user_metric(
+    const std::string& experiment_id, const std::string& metric,
+    std::span<const UnixSeconds> pre_window_edges) {
+  FULCRUM_RETURN_IF_ERROR(check_pre_window_edges(pre_window_edges));
   FULCRUM_WITH_LEASE(lease);
-  // One row per variant: the per-user values travel as one array, not a row per user.
-  const std::string sql = std::string(kFirstExposureCte) + kPostPerUserCte +
-                          " SELECT variant, array_agg(post) FROM per_user GROUP BY variant "
-                          "ORDER BY variant";
-  auto result = run(lease.conn(), sql, Params().add(experiment_id).add(metric));
-  if (!result.is_ok()) return result.status();
-  std::vector<VariantMetricValues> out;
-  bool parsed = true;
-  each_row(*result, [&](const Row& row) {
-    VariantMetricValues variant;
-    variant.variant = row.text(0);
-    parsed = parsed && parse_float_array(row.text(1), variant.values);
-    out.push_back(std::move(variant));
-  });
-  if (!parsed) return internal_error("variant_metric_values: unreadable float8 array");
+  const std::size_t windows = pre_window_edges.empty() ? 0 : pre_window_edges.size() - 1;
+  const UnixSeconds earliest = windows > 0 ? pre_window_edges.back() : 0;
+  // One row per exposed user: the post-exposure sum and one sum per pre-exposure window,
+  // aggregated by the server (the edges are checked integers, written into the SQL).
+  std::string windows_sql;
+  for (std::size_t w = 0; w < windows; ++w) {
+    windows_sql += ", COALESCE(SUM(m.value) FILTER (WHERE m.at < f.at - " +
+                   std::to_string(pre_window_edges[w]) + " AND m.at >= f.at - " +
+                   std::to_string(pre_window_edges[w + 1]) + "), 0) AS pre" + std::to_string(w);
+  }
+  std::string pre_columns;
+  for (std::size_t w = 0; w < windows; ++w) pre_columns += ", p.pre" + std::to_string(w);
+  const std::string sql = std::string(kFirstExposureCte) + R"sql(,
+per_user AS (
+  SELECT f.user_id, f.variant, f.at,
+    COALESCE(SUM(m.value) FILTER (WHERE m.at >= f.at), 0) AS post)sql" +
+                          windows_sql + R"sql(
+  FROM first_exposure f
+  LEFT JOIN metric_events m
+    ON m.metric = $2 AND m.user_id = f.user_id AND m.at >= f.at - )sql" +
+                          std::to_string(earliest) + R"sql(
+  GROUP BY f.user_id, f.variant, f.at)
+SELECT p.user_id, p.variant, p.at, COALESCE(k.user_key, -1), p.post)sql" +
+                          pre_columns + R"sql(
+FROM per_user p LEFT JOIN user_keys k ON k.user_id = p.user_id)sql";
+  ExposedUserMetric out;
+  out.windows = windows;
+  std::map<std::string, std::uint16_t, std::less<>> variant_ids;
+  std::vector<std::uint16_t> raw_variant;
+  FULCRUM_RETURN_IF_ERROR(
+      stream(lease.conn(), sql, Params().add(experiment_id).add(metric), [&](const Row& row) {
+        out.user_ids.push_back(row.text(0));
+        const std::string variant = row.text(1);
+        auto found = variant_ids.find(variant);
+        if (found == variant_ids.end()) {
+          found =
+              variant_ids.emplace(variant, static_cast<std::uint16_t>(variant_ids.size())).first;
+        }
+        raw_variant.push_back(found->second);
+        out.first_exposure_at.push_back(row.int64(2));
+        const std::int64_t key = row.int64(3);
+        out.user_keys.push_back(key < 0 ? kNoRollupKey : static_cast<std::uint32_t>(key));
+        out.post.push_back(row.real(4));
+        for (std::size_t w = 0; w < windows; ++w)
+          out.pre.push_back(row.real(static_cast<int>(5 + w)));
+      }));
+  // Variants sorted by name, as the SQLite backend reports them.
+  std::vector<std::uint16_t> sorted_index(variant_ids.size());
+  for (const auto& [name, id] : variant_ids) {
+    sorted_index[id] = static_cast<std::uint16_t>(out.variants.size());
+    out.variants.push_back(name);
+  }
+  out.variant_index.reserve(raw_variant.size());
+  for (std::uint16_t id : raw_variant) out.variant_index.push_back(sorted_index[id]);
   return out;
 }
 

@@ -57,8 +57,9 @@ class PostgresStore final : public Store {
   Result<std::vector<VariantMetricStats>> variant_metric_stats(
       const std::string& experiment_id, const std::string& metric,
       UnixSeconds pre_period_seconds) override;
-  Result<std::vector<VariantMetricValues>> variant_metric_values(
-      const std::string& experiment_id, const std::string& metric) override;
+  Result<ExposedUserMetric> exposed_user_metric(
+      const std::string& experiment_id, const std::string& metric,
+      std::span<const UnixSeconds> pre_window_edges) override;
   Result<std::vector<SliceMetricStats>> sliced_metric_stats(const std::string& experiment_id,
                                                             const std::string& metric,
                                                             const std::string& attribute,

@@ -282,8 +282,8 @@ Status SqliteStore::scan_segments(sqlite3* db, const std::string* key, TimeRange
   FULCRUM_WITH_READER(reader);                          \
   return scan_segments<Event>(reader.db(), key, range, visit)
 
-Status SqliteStore::scan_feature_usage(
-    TimeRange range, const std::function<void(const FeatureUsageEvent&)>& visit) {
+Status SqliteStore::scan_feature_usage(TimeRange range,
+                                       const std::function<void(const FeatureUsageEvent&)>& visit) {
   FULCRUM_SCAN_SEGMENTS(FeatureUsageEvent, nullptr, range, visit);
 }
 
@@ -341,9 +341,8 @@ template <typename Visit>
 Status each_segment(sqlite3* db, EventKind kind, const std::string& key, Visit visit) {
   Statement query(db, "SELECT payload FROM event_segments WHERE kind = ?1 AND key = ?2");
   query.bind(1, static_cast<std::int64_t>(kind)).bind(2, key);
-  return each_segment_row(query, 0, [&](const Statement&, SegmentReader& segment) {
-    visit(segment);
-  });
+  return each_segment_row(query, 0,
+                          [&](const Statement&, SegmentReader& segment) { visit(segment); });
 }
 
 Status load_first_exposures(sqlite3* db, const std::string& experiment_id,
@@ -382,9 +381,8 @@ Status load_first_exposures(sqlite3* db, const std::string& experiment_id,
         }
         for (std::uint32_t i = 0; i < segment.count(); ++i) {
           const UserKey user = segment.user();
-          const std::uint16_t variant = variant_of_string.empty()
-                                            ? 0
-                                            : variant_of_string[segment.text_index()];
+          const std::uint16_t variant =
+              variant_of_string.empty() ? 0 : variant_of_string[segment.text_index()];
           const UnixSeconds at = segment.integer();
           if (!segment.status().is_ok()) return;
           if (user >= out.slot_of_key.size()) out.slot_of_key.resize(user + 1, 0);
@@ -563,20 +561,51 @@ Result<std::vector<VariantMetricStats>> SqliteStore::variant_metric_stats(
   return stats;
 }
 
-Result<std::vector<VariantMetricValues>> SqliteStore::variant_metric_values(
-    const std::string& experiment_id, const std::string& metric) {
+Result<ExposedUserMetric> SqliteStore::exposed_user_metric(
+    const std::string& experiment_id, const std::string& metric,
+    std::span<const UnixSeconds> pre_window_edges) {
+  FULCRUM_RETURN_IF_ERROR(check_pre_window_edges(pre_window_edges));
   FULCRUM_WITH_READER(reader);
   auto snapshot = first_exposures(reader.db(), experiment_id);
   if (!snapshot.is_ok()) return snapshot.status();
   const SqliteFirstExposures& exposed = **snapshot;
-  std::vector<ExposedUserSums> per_user;
-  FULCRUM_RETURN_IF_ERROR(exposed_user_sums(reader.db(), metric, exposed, 0, per_user));
-  std::vector<VariantMetricValues> out(exposed.variants.size());
-  for (std::size_t v = 0; v < out.size(); ++v) out[v].variant = exposed.variants[v];
-  for (std::size_t slot = 0; slot < per_user.size(); ++slot) {
-    out[exposed.variant_index[slot]].values.push_back(per_user[slot].post);
+  auto names = user_names(reader.db());
+  if (!names.is_ok()) return names.status();
+  const std::size_t users = exposed.first_at.size();
+  const std::size_t windows = pre_window_edges.empty() ? 0 : pre_window_edges.size() - 1;
+  ExposedUserMetric out;
+  out.variants = exposed.variants;
+  out.windows = windows;
+  out.user_ids.resize(users);
+  out.user_keys.resize(users);
+  out.variant_index.assign(exposed.variant_index.begin(), exposed.variant_index.end());
+  out.first_exposure_at = exposed.first_at;
+  out.post.assign(users, 0);
+  out.pre.assign(users * windows, 0);
+  for (std::size_t key = 0; key < exposed.slot_of_key.size(); ++key) {
+    const std::uint32_t slot = exposed.slot_of_key[key];
+    if (slot == 0) continue;
+    out.user_keys[slot - 1] = static_cast<std::uint32_t>(key);
+    if (key < (*names)->size()) out.user_ids[slot - 1] = (**names)[key];
   }
-  std::erase_if(out, [](const VariantMetricValues& v) { return v.values.empty(); });
+  const UnixSeconds earliest = windows > 0 ? pre_window_edges.back() : 0;
+  FULCRUM_RETURN_IF_ERROR(
+      join_metric_events(reader.db(), metric, exposed, [&](const JoinedEvents& events) {
+        for (std::size_t i = 0; i < events.slots.size(); ++i) {
+          const std::uint32_t slot = events.slots[i];
+          const UnixSeconds first = out.first_exposure_at[slot];
+          if (events.at[i] >= first) {
+            out.post[slot] += events.value[i];
+            continue;
+          }
+          // before = first - at > 0 falls in window w when edges[w] < before <= edges[w+1].
+          const UnixSeconds before = first - events.at[i];
+          if (before > earliest) continue;
+          std::size_t w = 0;
+          while (before > pre_window_edges[w + 1]) ++w;
+          out.pre[slot * windows + w] += events.value[i];
+        }
+      }));
   return out;
 }
 
@@ -680,7 +709,8 @@ Result<std::vector<Store::DailyCumulative>> SqliteStore::daily_cumulative(
   std::unordered_map<UnixSeconds, std::size_t> index_of_day;
   std::vector<UnixSeconds> days;
   std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> by_day(exposed.variants.size());
-  auto counts_on = [&](std::size_t variant, UnixSeconds at) -> std::pair<std::int64_t, std::int64_t>& {
+  auto counts_on = [&](std::size_t variant,
+                       UnixSeconds at) -> std::pair<std::int64_t, std::int64_t>& {
     const auto [found, added] = index_of_day.try_emplace(floor_to_day(at), days.size());
     if (added) days.push_back(found->first);
     auto& counts = by_day[variant];
@@ -788,10 +818,9 @@ Status SqliteStore::convert_legacy_events() {
   FULCRUM_RETURN_IF_ERROR(convert(
       "SELECT user_id, at, kind, from_tier, to_tier FROM subscription_changes ORDER BY rowid",
       [](const Statement& row) {
-        return SubscriptionChangeEvent{row.text(0), row.int64(1),
-                                       static_cast<SubscriptionChangeKind>(row.int64(2)),
-                                       static_cast<Tier>(row.int64(3)),
-                                       static_cast<Tier>(row.int64(4))};
+        return SubscriptionChangeEvent{
+            row.text(0), row.int64(1), static_cast<SubscriptionChangeKind>(row.int64(2)),
+            static_cast<Tier>(row.int64(3)), static_cast<Tier>(row.int64(4))};
       },
       std::vector<SubscriptionChangeEvent>{}));
   FULCRUM_RETURN_IF_ERROR(convert(
