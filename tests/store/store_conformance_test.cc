@@ -343,7 +343,9 @@ TEST_P(StoreConformanceTest, UserPeriodSumsCoverEveryStoredUserPerHalfOpenPeriod
       "revenue", {100, 200, 300}, [&](const User& user, const double* sums) {
         EXPECT_FALSE(seen.count(user.user_id)) << user.user_id;
         seen[user.user_id] = {sums[0], sums[1]};
-        if (user.user_id == "b") EXPECT_EQ(user.attributes.at("segment"), "student");
+        if (user.user_id == "b") {
+          EXPECT_EQ(user.attributes.at("segment"), "student");
+        }
       });
   ASSERT_TRUE(scanned.is_ok()) << scanned.to_string();
   const std::map<std::string, std::vector<double>> expected = {
