@@ -90,7 +90,8 @@ TEST_F(HoldoutPayloadTest, FlagRuleGetsTheHoldoutRuleRightBeforeIt) {
                           "test");
   ASSERT_TRUE(flag.is_ok()) << flag.status().to_string();
   EXPECT_EQ(to_json(*flag)["rules"][1]["holdout_id"], "hold-2026");
-  const json& rules = build().features["new_home"]["rules"];
+  const SdkPayload payload = build();
+  const json& rules = payload.features["new_home"]["rules"];
   ASSERT_EQ(rules.size(), 3u);
   EXPECT_EQ(rules[0]["id"], "staff");
   EXPECT_EQ(rules[1]["id"], "holdout:hold-2026");
@@ -124,10 +125,12 @@ TEST_F(HoldoutPayloadTest, EvaluatorAssignAndHoldsOutAgreeForEveryUser) {
     const bool held_out = holdout->holds_out(attributes);
     ASSERT_EQ(assigned->held_out, held_out) << user;
     ASSERT_EQ(result.experiment_key.value_or(""), held_out ? "hold-2026" : "t-in") << user;
+    const bool exposed = exposure.has_value();
     // The test's own bucketing, whether or not the user is held out.
     auto unheld = *test;
     unheld.config.holdout_id.clear();
-    auto bucketed = ex::plan_assignment(store(), unheld, user, nullptr, clock_.now(), exposure);
+    std::optional<ExposureEvent> ignored;
+    auto bucketed = ex::plan_assignment(store(), unheld, user, nullptr, clock_.now(), ignored);
     ASSERT_TRUE(bucketed.is_ok());
     const bool variant = bucketed->variant == "variant";
     if (held_out) {
@@ -136,7 +139,7 @@ TEST_F(HoldoutPayloadTest, EvaluatorAssignAndHoldsOutAgreeForEveryUser) {
       EXPECT_TRUE(result.value.is_null()) << user;  // the implicit feature's off value
       EXPECT_FALSE(assigned->in_experiment);
       EXPECT_FALSE(assigned->variant.has_value());
-      EXPECT_FALSE(exposure.has_value());
+      EXPECT_FALSE(exposed);
       EXPECT_EQ(assigned->reason, "holdout");
       EXPECT_EQ(result.experiment_result->key, "holdoutcontrol");
     } else {
