@@ -597,7 +597,8 @@ test('holdouts page: create one (field error first), opted-in test, cumulative i
   assert.ok(impact.periods.length >= 3, JSON.stringify(impact.periods.map((p) => p.month)));
   const last = impact.periods[impact.periods.length - 1];
   const kpis = await page.locator('.kpi').allInnerTexts();
-  assert.ok(kpis.some((k) => k.includes(last.holdout_users.toLocaleString('en-US')) && k.includes('Holdout users')),
+  assert.ok(kpis.some((k) => k.includes(last.holdout_users.toLocaleString('en-US'))
+                            && k.toLowerCase().includes('holdout users')),
             JSON.stringify(kpis));
   await page.locator('[data-chart="holdout-impact-revenue_per_user"] canvas').first().waitFor();
   await page.locator('[data-chart="holdout-impact-conversion_rate"] canvas').first().waitFor();
