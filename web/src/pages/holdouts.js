@@ -121,7 +121,7 @@ function impactView(impact, context, holdoutId) {
       label: group === 'general' ? 'Everyone else' : 'Holdout',
       values: periods.map((p) => p.cumulative[metric.name]?.[group]?.mean ?? null),
     }));
-    return card(`Cumulative ${fmt.label(metric.name)} per user`,
+    return card(`${fmt.label(metric.name)}: mean per user since the start`,
       lineChart(x, series, { name: `holdout-impact-${metric.name}`, percent: metric.type === 'binomial',
                              emptyText: 'No full month since the holdout started yet.' }),
       h('p', { class: 'muted' }, 'Each point: since the start, up to the end of that month.'));
