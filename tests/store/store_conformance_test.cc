@@ -333,10 +333,10 @@ TEST_P(StoreConformanceTest, UserPeriodSumsCoverEveryStoredUserPerHalfOpenPeriod
     batch.users.push_back(user);
   }
   batch.users[1].attributes = {{"segment", "student"}};
-  batch.metric_events = {{"a", "revenue", 2.5, 100},  {"a", "revenue", 1.25, 199},
-                         {"a", "revenue", 4.0, 200},  {"a", "revenue", 8.0, 300},
-                         {"b", "revenue", 0.5, 250},  {"b", "conversion", 1.0, 250},
-                         {"a", "revenue", 16.0, 99},  {"ghost", "revenue", 3.0, 150}};
+  batch.metric_events = {{"a", "revenue", 2.5, 100}, {"a", "revenue", 1.25, 199},
+                         {"a", "revenue", 4.0, 200}, {"a", "revenue", 8.0, 300},
+                         {"b", "revenue", 0.5, 250}, {"b", "conversion", 1.0, 250},
+                         {"a", "revenue", 16.0, 99}, {"ghost", "revenue", 3.0, 150}};
   ASSERT_TRUE(store_->ingest(batch).is_ok());
   std::map<std::string, std::vector<double>> seen;
   Status scanned = store_->scan_user_period_sums(
@@ -351,7 +351,8 @@ TEST_P(StoreConformanceTest, UserPeriodSumsCoverEveryStoredUserPerHalfOpenPeriod
   const std::map<std::string, std::vector<double>> expected = {
       {"a", {3.75, 4.0}}, {"b", {0.0, 0.5}}, {"c", {0.0, 0.0}}};
   EXPECT_EQ(seen, expected);
-  Status bad = store_->scan_user_period_sums("revenue", {200, 100}, [](const User&, const double*) {});
+  Status bad =
+      store_->scan_user_period_sums("revenue", {200, 100}, [](const User&, const double*) {});
   EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(bad.field(), "edges");
 }
