@@ -56,6 +56,8 @@ void register_lifecycle_routes(Router& router, ApiContext& context);
 // GET /api/features/{clientKey}, GET /sub/{clientKey}, POST /api/eval/{clientKey}, OFREP.
 void register_flag_routes(Router& router, ApiContext& context);
 void register_user_routes(Router& router, ApiContext& context);
+// Global holdouts: CRUD, stop and the cumulative-impact view (routes_holdouts.cc).
+void register_holdout_routes(Router& router, ApiContext& context);
 // Jobs, webhooks, experiment policies and campaign target users (src/automation).
 void register_automation_routes(Router& router, ApiContext& context);
 // Token revocation, token-key rotation and the audit head (routes_trust.cc).

@@ -46,8 +46,8 @@ void SdkHub::start() {
 Status SdkHub::refresh() {
   std::lock_guard lock(refresh_mutex_);
   std::string fingerprint;
-  for (const char* kind :
-       {flags::kFlagDocumentKind, experiments::kDocumentKind, flags::kSdkConnectionKind}) {
+  for (const char* kind : {flags::kFlagDocumentKind, experiments::kDocumentKind,
+                           flags::kSdkConnectionKind, experiments::kHoldoutDocumentKind}) {
     auto docs = store_.list_documents(kind);
     if (!docs) return docs.status();
     fingerprint += kind;
@@ -70,9 +70,11 @@ Status SdkHub::rebuild(std::string fingerprint) {
   if (!tests) return tests.status();
   auto connections = flags::list_sdk_connections(store_);
   if (!connections) return connections.status();
+  auto holdouts = experiments::list_holdouts(store_);
+  if (!holdouts) return holdouts.status();
 
   auto next = std::make_shared<Snapshot>();
-  next->payload = flags::build_payload(*flag_list, *tests);
+  next->payload = flags::build_payload(*flag_list, *tests, *holdouts);
   auto compiled = assign::CompiledFeatures::compile(next->payload.features);
   if (compiled.is_ok()) {
     next->features = std::move(*compiled);

@@ -101,6 +101,7 @@ Server::Impl::Impl(Store& store_in, const Clock& clock_in, ServerOptions options
   register_sunset_routes(router, context);
   register_lifecycle_routes(router, context);
   register_flag_routes(router, context);
+  register_holdout_routes(router, context);
   register_user_routes(router, context);
   register_automation_routes(router, context);
   register_trust_routes(router, context);

@@ -37,7 +37,8 @@ const std::set<std::string> kConfigFields = {"test_name",
                                              "non_inferiority_margins",
                                              "metric_capping",
                                              "metric_quantiles",
-                                             "bandit"};
+                                             "bandit",
+                                             "holdout_id"};
 
 Status require_string(const json& obj, const char* key, std::string& out, bool required,
                       std::size_t max_bytes = limits::kMaxIdBytes) {
@@ -555,6 +556,13 @@ Result<ExperimentConfig> parse_config(const json& request) {
   if (auto bandit = request.find("bandit"); bandit != request.end() && !bandit->is_null()) {
     FULCRUM_RETURN_IF_ERROR(parse_bandit(*bandit, config));
   }
+  if (auto holdout = request.find("holdout_id"); holdout != request.end() && !holdout->is_null()) {
+    if (!holdout->is_string() || holdout->get_ref<const std::string&>().empty()) {
+      return invalid_argument("must be a holdout id", "holdout_id");
+    }
+    FULCRUM_RETURN_IF_ERROR(limits::check_id(holdout->get_ref<const std::string&>(), "holdout_id"));
+    config.holdout_id = holdout->get<std::string>();
+  }
   if (auto s = request.find("start_date"); s != request.end() && !s->is_null()) {
     if (!s->is_string()) return invalid_argument("must be an ISO-8601 string", "start_date");
     config.start_date = parse_iso8601(s->get<std::string>());
@@ -616,6 +624,7 @@ json config_to_json(const ExperimentConfig& config) {
     if (config.bandit.top_two) bandit["top_two"] = *config.bandit.top_two;
     out["bandit"] = bandit;
   }
+  if (!config.holdout_id.empty()) out["holdout_id"] = config.holdout_id;
   out["namespace"] =
       config.ns ? json{{"id", config.ns->id}, {"start", config.ns->start}, {"end", config.ns->end}}
                 : json(nullptr);

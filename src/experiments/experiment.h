@@ -21,7 +21,8 @@
 //   metric_capping {metric: {"type": "absolute"|"percentile", "value", "ignore_zeros"}}
 //     (continuous metrics; percentile value in (0, 1), absolute value > 0),
 //   metric_quantiles {metric: level in (0, 1)} (required for metric_types "quantile"),
-//   bandit {enabled, min_weight, recompute_interval_minutes, top_two} (see BanditConfig)
+//   bandit {enabled, min_weight, recompute_interval_minutes, top_two} (see BanditConfig),
+//   holdout_id (a running holdout, experiments/holdout.h: its users get no variant)
 //                                                                             (optional)
 // Groups are assigned in a fixed order, control first then the others by name, so the
 // bucket a user gets does not depend on JSON key order.
@@ -98,6 +99,9 @@ struct ExperimentConfig {
   double target_mde = 0.05;
   std::optional<UnixSeconds> start_date;
   BanditConfig bandit;
+  // The global holdout the test opted into ("" = none): its users are kept out of the test
+  // (experiments/holdout.h). Frozen while a phase runs, like the allocation.
+  std::string holdout_id;
 
   assign::Allocation allocation() const;
   const GroupSpec* find_group(const std::string& name) const;

@@ -6,6 +6,7 @@
 
 #include "assign/condition.h"
 #include "core/ids.h"
+#include "experiments/holdout.h"
 
 namespace fulcrum::experiments {
 namespace {
@@ -52,6 +53,13 @@ Result<ExperimentConfig> apply_patch(const ExperimentConfig& config, const json&
   return parse_config(merged);
 }
 
+// A holdout the config newly opts into must exist and be running.
+Status check_new_holdout(Store& store, const ExperimentConfig& before,
+                         const ExperimentConfig& after) {
+  if (after.holdout_id.empty() || after.holdout_id == before.holdout_id) return Status::ok();
+  return check_holdout_opt_in(store, after.holdout_id, "holdout_id");
+}
+
 }  // namespace
 
 Result<Experiment> create_ab_test_with_id(Store& store, const Clock& clock,
@@ -61,6 +69,7 @@ Result<Experiment> create_ab_test_with_id(Store& store, const Clock& clock,
   }
   auto config = parse_config(request);
   if (!config) return config.status();
+  FULCRUM_RETURN_IF_ERROR(check_new_holdout(store, ExperimentConfig{}, *config));
   Experiment e;
   e.test_id = test_id;
   e.config = std::move(*config);
@@ -196,6 +205,14 @@ Result<Experiment> update_ab_test(Store& store, const Clock& clock, const std::s
   }
   auto config = apply_patch(e.config, patch);
   if (!config) return config.status();
+  if (e.status != ExperimentStatus::kDraft && config->holdout_id != e.config.holdout_id) {
+    // Joining or leaving a holdout mid-phase would take users out of (or put them back
+    // into) the comparison after they were exposed; a new phase reshuffles anyway.
+    return invalid_argument(std::string("cannot change while the test is ") +
+                                status_name(e.status) + "; start a new phase to change it",
+                            "holdout_id");
+  }
+  FULCRUM_RETURN_IF_ERROR(check_new_holdout(store, e.config, *config));
   if (e.status != ExperimentStatus::kDraft) {
     const json before = config_to_json(e.config), after = config_to_json(*config);
     for (const std::string& field : kFrozenFields) {
@@ -226,6 +243,7 @@ Result<Experiment> new_phase(Store& store, const Clock& clock, const std::string
   }
   auto config = apply_patch(e.config, patch);
   if (!config) return config.status();
+  FULCRUM_RETURN_IF_ERROR(check_new_holdout(store, e.config, *config));
   const UnixSeconds now = clock.now();
   current_phase(e).ended_at = now;
   e.config = std::move(*config);
@@ -290,16 +308,18 @@ json user_attributes(const User& user) {
 }
 
 json to_json(const Assignment& a) {
-  return {{"test_id", a.test_id},
-          {"user_id", a.user_id},
-          {"in_experiment", a.in_experiment},
-          {"variant", a.variant ? json(*a.variant) : json(nullptr)},
-          {"config", a.config},
-          {"reason", a.reason},
-          {"phase", a.phase},
-          {"bucket", a.bucket},
-          {"sticky", a.sticky},
-          {"exposure_recorded", a.exposure_recorded}};
+  json out = {{"test_id", a.test_id},
+              {"user_id", a.user_id},
+              {"in_experiment", a.in_experiment},
+              {"variant", a.variant ? json(*a.variant) : json(nullptr)},
+              {"config", a.config},
+              {"reason", a.reason},
+              {"phase", a.phase},
+              {"bucket", a.bucket},
+              {"sticky", a.sticky},
+              {"exposure_recorded", a.exposure_recorded}};
+  if (a.held_out) out["held_out"] = true;
+  return out;
 }
 
 Result<Assignment> assign_user(Store& store, const Clock& clock, const std::string& test_id,
@@ -331,6 +351,35 @@ Result<Assignment> plan_assignment(Store& store, const Experiment& e, const std:
   a.user_id = user_id;
   a.phase = e.phase;
   a.config = nullptr;
+  if (!e.config.holdout_id.empty() &&
+      (e.status == ExperimentStatus::kActive || e.status == ExperimentStatus::kCompleted)) {
+    // The holdout's users see neither the test nor what it shipped (the payload's holdout
+    // rule comes before the test's rule, with the same hash).
+    auto holdout = get_holdout(store, e.config.holdout_id);
+    if (!holdout.is_ok() && holdout.status().code() != StatusCode::kNotFound) {
+      return holdout.status();
+    }
+    if (holdout.is_ok()) {
+      // The user id is the "id" attribute of /assign; other attributes come from the
+      // request, else from the stored user.
+      json stored;
+      const json* seen = attributes;
+      if (holdout->hash_attribute == "id") {
+        stored = {{"id", user_id}};
+        seen = &stored;
+      } else if (seen == nullptr) {
+        auto user = store.get_user(user_id);
+        if (!user) return user.status();
+        stored = user->has_value() ? user_attributes(**user) : json{{"id", user_id}};
+        seen = &stored;
+      }
+      if (holdout->holds_out(*seen)) {
+        a.reason = "holdout";
+        a.held_out = true;
+        return a;
+      }
+    }
+  }
   if (e.status == ExperimentStatus::kCompleted) {
     // Roll out the decision: everyone gets the winner (control when there is none).
     a.variant = e.winner.value_or(e.config.control);

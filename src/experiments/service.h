@@ -90,7 +90,9 @@ struct Assignment {
   std::optional<std::string> variant;  // group name; for completed tests, the winner
   nlohmann::json config;               // the group's config (null when no variant)
   std::string reason;  // "assigned", "not_active", "targeting", "namespace", "coverage",
-                       // "completed"
+                       // "completed", "holdout"
+  // The user is in the running holdout the test opted into: no variant, no exposure.
+  bool held_out = false;
   int phase = 0;
   double bucket = 0;  // the user's hash bucket in [0, 1)
   // Bandit tests: the variant is the user's first exposure in this phase, kept although

@@ -15,13 +15,13 @@ const std::set<std::string> kFlagFields = {"key",   "value_type", "default_value
                                            "tags",  "rules",      "killed",        "archived"};
 const std::set<std::string> kReadOnlyFields = {"version", "created_at", "updated_at",
                                                "updated_by"};
-const std::set<std::string> kForceFields = {"id",        "type",           "description",
-                                            "enabled",   "condition",      "value",
-                                            "coverage",  "hash_attribute", "seed"};
+const std::set<std::string> kForceFields = {
+    "id",    "type",     "description",    "enabled", "condition",
+    "value", "coverage", "hash_attribute", "seed",    "holdout_id"};
 const std::set<std::string> kExperimentFields = {
-    "id",         "type",    "description", "enabled",      "condition",      "key",
-    "variations", "weights", "coverage",    "hash_version", "hash_attribute", "seed",
-    "namespace"};
+    "id",         "type",      "description", "enabled",      "condition",      "key",
+    "variations", "weights",   "coverage",    "hash_version", "hash_attribute", "seed",
+    "namespace",  "holdout_id"};
 
 Status reject_unknown(const json& object, const std::set<std::string>& known,
                       const std::string& prefix) {
@@ -137,6 +137,8 @@ Result<Rule> parse_rule(const json& value, ValueType type, const std::string& fi
     return invalid_argument("must not be empty", field + ".hash_attribute");
   }
   FULCRUM_RETURN_IF_ERROR(read_string(value, "seed", field + ".seed", rule.seed, 200));
+  FULCRUM_RETURN_IF_ERROR(
+      read_string(value, "holdout_id", field + ".holdout_id", rule.holdout_id, 128));
 
   if (rule.kind == Rule::Kind::kForce) {
     const json* forced = find(value, "value");
@@ -227,6 +229,7 @@ json rule_to_json(const Rule& rule) {
   if (!rule.description.empty()) out["description"] = rule.description;
   if (!rule.seed.empty()) out["seed"] = rule.seed;
   if (rule.coverage) out["coverage"] = *rule.coverage;
+  if (!rule.holdout_id.empty()) out["holdout_id"] = rule.holdout_id;
   if (rule.kind == Rule::Kind::kForce) {
     out["value"] = rule.value;
     return out;

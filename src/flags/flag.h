@@ -12,7 +12,8 @@
 //      {"id": "exp", "type": "experiment", "key": "checkout-exp", "condition": {...},
 //       "variations": [{"name": "control", "value": false}, {"name": "new", "value": true}],
 //       "weights": [0.5, 0.5], "coverage": 1, "hash_attribute": "id", "seed": "checkout-exp",
-//       "hash_version": 2, "namespace": {"id": "checkout", "start": 0, "end": 0.5}}],
+//       "hash_version": 2, "namespace": {"id": "checkout", "start": 0, "end": 0.5},
+//       "holdout_id": "holdout_2026"}],
 //    "killed": false, "archived": false}
 // plus read-only "version", "created_at", "updated_at", "updated_by".
 //
@@ -55,6 +56,9 @@ struct Rule {
   nlohmann::json condition = nlohmann::json::object();  // {} matches everyone
   std::string hash_attribute = "id";
   std::string seed;  // empty: the flag key (force) or the experiment key (experiment)
+  // A running holdout the rule opted into ("" = none, experiments/holdout.h): the payload
+  // puts the holdout's rule before this one, so held-out users get the flag's default value.
+  std::string holdout_id;
   // force
   nlohmann::json value;
   std::optional<double> coverage;  // force: rollout share; experiment: share entering (default 1)

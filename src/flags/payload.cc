@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 
 #include "flags/encryption.h"
 
@@ -71,9 +72,37 @@ json test_rule_json(const ex::Experiment& test) {
   return out;
 }
 
+// A test or flag rule on its way into a feature, with the holdout it opted into ("" none).
+struct PendingRule {
+  json rule;
+  std::string holdout_id;
+};
+
+// The holdout experiment rule GrowthBook's SDKs evaluate (SDK spec cases "Support holdout
+// groups" / "Support passthrough variations"): both variations serve the off value; a user
+// hashed into [0, p) is held out ("holdoutcontrol") and gets it, everyone else falls in the
+// passthrough range [p, 1) and the SDK goes on to the next rule.
+json holdout_rule_json(const ex::Holdout& holdout, const json& off_value) {
+  const double p = holdout.share();
+  return {
+      {"id", "holdout:" + holdout.holdout_id},
+      {"key", holdout.holdout_id},
+      {"hashAttribute", holdout.hash_attribute},
+      {"seed", holdout.seed},
+      {"hashVersion", 2},
+      {"variations", json::array({off_value, off_value})},
+      {"ranges", json::array({json::array({0.0, p}), json::array({p, 1.0})})},
+      {"meta",
+       json::array(
+           {{{"key", "holdoutcontrol"}, {"name", "Holdout"}},
+            {{"key", "holdouttreatment"}, {"name", "General population"}, {"passthrough", true}}})},
+      {"name", holdout.name}};
+}
+
 }  // namespace
 
-SdkPayload build_payload(const std::vector<Flag>& flags, const std::vector<ex::Experiment>& tests) {
+SdkPayload build_payload(const std::vector<Flag>& flags, const std::vector<ex::Experiment>& tests,
+                         const std::vector<ex::Holdout>& holdouts) {
   SdkPayload payload;
   std::map<std::string, const Flag*> by_key;
   for (const Flag& flag : flags) {
@@ -92,15 +121,14 @@ SdkPayload build_payload(const std::vector<Flag>& flags, const std::vector<ex::E
     return a->created_at != b->created_at ? a->created_at < b->created_at : a->test_id < b->test_id;
   });
 
-  // Test rules first, per feature, in test order.
-  std::map<std::string, json> test_rules;
+  // Test rules first, per feature, in test order; each with the holdout it opted into.
+  std::map<std::string, std::vector<PendingRule>> test_rules;
   for (const ex::Experiment* test : ordered) {
     const std::string& feature = test->config.feature_name;
     if (feature.empty()) continue;
-    json& rules = test_rules[feature];
-    if (rules.is_null()) rules = json::array();
+    std::vector<PendingRule>& rules = test_rules[feature];
     if (test->status == ex::ExperimentStatus::kActive) {
-      rules.push_back(test_rule_json(*test));
+      rules.push_back({test_rule_json(*test), test->config.holdout_id});
       payload.exposure_keys[test->test_id] = test->exposure_key();
       if (test->config.bandit.enabled) payload.bandit_bucket_versions[test->test_id] = test->phase;
       payload.tests_by_feature[feature].push_back({test->test_id, "active"});
@@ -109,11 +137,33 @@ SdkPayload build_payload(const std::vector<Flag>& flags, const std::vector<ex::E
       const ex::GroupSpec* group = test->config.find_group(winner);
       if (!group) continue;
       const std::string rule_id = "test:" + test->test_id + ":winner";
-      rules.push_back({{"id", rule_id}, {"force", group->config}});
+      rules.push_back({{{"id", rule_id}, {"force", group->config}}, test->config.holdout_id});
       payload.rule_variants[rule_id] = winner;
       payload.tests_by_feature[feature].push_back({test->test_id, "completed"});
     }
   }
+
+  std::map<std::string, const ex::Holdout*> running_holdouts;
+  for (const ex::Holdout& holdout : holdouts) {
+    payload.last_change = std::max(payload.last_change, holdout.updated_at);
+    if (holdout.status == ex::HoldoutStatus::kRunning) {
+      running_holdouts[holdout.holdout_id] = &holdout;
+    }
+  }
+  // The feature's rules in order, each running holdout's rule right before the first rule
+  // that opted into it: held-out users get `off_value` there, the others pass through.
+  auto assemble = [&](const std::vector<PendingRule>& pending, const json& off_value) {
+    json rules = json::array();
+    std::set<std::string> emitted;
+    for (const PendingRule& rule : pending) {
+      auto holdout = running_holdouts.find(rule.holdout_id);
+      if (holdout != running_holdouts.end() && emitted.insert(rule.holdout_id).second) {
+        rules.push_back(holdout_rule_json(*holdout->second, off_value));
+      }
+      rules.push_back(rule.rule);
+    }
+    return rules;
+  };
 
   for (const auto& [key, flag] : by_key) {
     if (flag->killed) {
@@ -121,23 +171,24 @@ SdkPayload build_payload(const std::vector<Flag>& flags, const std::vector<ex::E
       payload.killed_features.push_back(key);
       continue;
     }
-    json rules = json::array();
-    if (auto it = test_rules.find(key); it != test_rules.end()) rules = it->second;
+    std::vector<PendingRule> pending;
+    if (auto it = test_rules.find(key); it != test_rules.end()) pending = it->second;
     for (const Rule& rule : flag->rules) {
       if (!rule.enabled) continue;
-      rules.push_back(rule_json(*flag, rule));
+      pending.push_back({rule_json(*flag, rule), rule.holdout_id});
       if (rule.kind == Rule::Kind::kExperiment) {
         const std::string exp_key = rule.experiment_key.empty() ? key : rule.experiment_key;
         payload.exposure_keys.emplace(exp_key, exp_key);
       }
     }
     json feature = {{"defaultValue", flag->default_value}};
+    json rules = assemble(pending, flag->default_value);
     if (!rules.empty()) feature["rules"] = rules;
     payload.features[key] = feature;
   }
-  for (auto& [feature, rules] : test_rules) {
+  for (auto& [feature, pending] : test_rules) {
     if (by_key.count(feature)) continue;
-    payload.features[feature] = {{"defaultValue", nullptr}, {"rules", rules}};
+    payload.features[feature] = {{"defaultValue", nullptr}, {"rules", assemble(pending, nullptr)}};
   }
   return payload;
 }

@@ -21,6 +21,15 @@
 //   completed  -> force rule with the winner's config (control when there is no winner),
 //                 for everyone, as /assign answers "completed"
 //   draft, paused, cancelled -> nothing (/assign answers "not_active": the app's default)
+//
+// Holdouts (experiments/holdout.h): a feature with a test or an enabled flag rule that opted
+// into a running holdout gets, right before the first such rule (first of all for a test),
+// the holdout's experiment rule: {"id": "holdout:<id>", "key": <id>, "hashAttribute",
+// "seed", "hashVersion": 2, "variations": [off, off], "ranges": [[0, p], [p, 1]],
+// "meta": [{"key": "holdoutcontrol", ...}, {"key": "holdouttreatment", ..., "passthrough":
+// true}], "name"} with p = percent / 100 and off = the flag's default value (null for a
+// feature without a flag). Held-out users get off and no later rule; the others pass through
+// to the next rules. A stopped holdout emits nothing (its users are released).
 #pragma once
 
 #include <map>
@@ -30,6 +39,7 @@
 #include <vector>
 
 #include "experiments/experiment.h"
+#include "experiments/holdout.h"
 #include "flags/flag.h"
 
 namespace fulcrum::flags {
@@ -58,7 +68,8 @@ struct SdkPayload {
 // `flags` may include archived ones (they are skipped); `tests` in any order (they are
 // applied oldest first, ties by test_id, so the output does not depend on input order).
 SdkPayload build_payload(const std::vector<Flag>& flags,
-                         const std::vector<experiments::Experiment>& tests);
+                         const std::vector<experiments::Experiment>& tests,
+                         const std::vector<experiments::Holdout>& holdouts = {});
 
 // The document an SDK fetches: {"features", "experiments": [], "dateUpdated", "status": 200},
 // or with `encryption_key` {"encryptedFeatures": "<iv>.<ciphertext>", "experiments": [],

@@ -1,7 +1,9 @@
 #include "flags/service.h"
 
 #include <algorithm>
+#include <set>
 
+#include "experiments/holdout.h"
 #include "flags/encryption.h"
 
 namespace fulcrum::flags {
@@ -68,12 +70,27 @@ Status check_expected_version(const json& patch, const Flag& stored) {
   return Status::ok();
 }
 
+// Every holdout a rule newly opts into (not named by a rule of the stored flag) must exist and
+// be running (kInvalidArgument naming "rules[i].holdout_id").
+Status check_rule_holdouts(Store& store, const Flag& before, const Flag& after) {
+  std::set<std::string> known;
+  for (const Rule& rule : before.rules) known.insert(rule.holdout_id);
+  for (std::size_t i = 0; i < after.rules.size(); ++i) {
+    const std::string& holdout_id = after.rules[i].holdout_id;
+    if (holdout_id.empty() || known.count(holdout_id)) continue;
+    FULCRUM_RETURN_IF_ERROR(experiments::check_holdout_opt_in(
+        store, holdout_id, "rules[" + std::to_string(i) + "].holdout_id"));
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Result<Flag> create_flag(Store& store, const Clock& clock, const json& request,
                          const std::string& actor) {
   auto flag = parse_flag(request);
   if (!flag) return flag.status();
+  FULCRUM_RETURN_IF_ERROR(check_rule_holdouts(store, Flag{}, *flag));
   flag->created_at = flag->updated_at = clock.now();
   flag->updated_by = actor;
   flag->version = 0;
@@ -116,6 +133,7 @@ Result<Flag> update_flag(Store& store, const Clock& clock, const std::string& ke
   }
   auto updated = parse_flag(merged);
   if (!updated) return updated.status();
+  FULCRUM_RETURN_IF_ERROR(check_rule_holdouts(store, *stored, *updated));
   updated->created_at = stored->created_at;
   updated->updated_at = clock.now();
   updated->updated_by = actor;

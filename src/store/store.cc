@@ -15,6 +15,17 @@ bool is_slice_attribute_name(std::string_view name) {
   return true;
 }
 
+Status validate_period_edges(const std::vector<UnixSeconds>& edges) {
+  if (edges.size() < 2 || edges.size() > kMaxMetricSumPeriods + 1) {
+    return invalid_argument("needs 2 to " + std::to_string(kMaxMetricSumPeriods + 1) + " edges",
+                            "edges");
+  }
+  for (std::size_t i = 1; i < edges.size(); ++i) {
+    if (edges[i] <= edges[i - 1]) return invalid_argument("must be strictly ascending", "edges");
+  }
+  return Status::ok();
+}
+
 Result<std::unique_ptr<Store>> open_store(const std::string& location) {
   if (location.rfind("postgres://", 0) == 0 || location.rfind("postgresql://", 0) == 0) {
     auto store = PostgresStore::open(location);

@@ -174,6 +174,17 @@ class Store {
   virtual Result<std::vector<DailyCumulative>> daily_cumulative(const std::string& experiment_id,
                                                                 const std::string& metric) = 0;
 
+  // --- holdouts: per-user metric sums over consecutive periods ------------------------------
+  // Every stored user with the sums of one metric's values in each period
+  // [edges[i], edges[i + 1]) (edges ascending, 2 to kMaxMetricSumPeriods + 1 of them), summed
+  // in the store (one pass over the metric's events, GROUP BY on PostgreSQL): visit(user,
+  // sums) with sums[i] for period i (0 for a user without events in it). Events of users not
+  // stored are left out. Users in no particular order. The backends hold one double per
+  // stored user and period, never one struct per event. kInvalidArgument naming "edges".
+  virtual Status scan_user_period_sums(
+      const std::string& metric, const std::vector<UnixSeconds>& edges,
+      const std::function<void(const User&, const double* sums)>& visit) = 0;
+
   // --- documents (experiments, campaigns, ...) ---------------------------------------------
   // Optimistic concurrency: doc.version is the version the caller read (0 for a new
   // document). Writes only when the stored version equals it (absent counts as 0) and
@@ -283,6 +294,11 @@ class Store {
 // starting with a letter or '_' (it becomes a JSON key in the store's query).
 bool is_slice_attribute_name(std::string_view name);
 inline constexpr std::size_t kMaxSliceAttributeBytes = 64;
+
+// scan_user_period_sums' bound on periods per call (memory: 8 bytes per stored user and
+// period on SQLite), and the check of its edges (kInvalidArgument naming "edges").
+inline constexpr std::size_t kMaxMetricSumPeriods = 12;
+Status validate_period_edges(const std::vector<UnixSeconds>& edges);
 
 // Opens a store from a location: a file path (SQLite, created when absent) or a
 // postgres:// / postgresql:// URL when the PostgreSQL backend is built in.

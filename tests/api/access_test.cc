@@ -49,6 +49,12 @@ std::vector<Expectation> expectations() {
   table.push_back({"POST", p + "/ab-tests/{test_id}/assign", {kAdmin, kService}});
   table.push_back({"PUT", p + "/ab-tests/{test_id}/coverage", {kAdmin}});
   table.push_back({"GET", p + "/dashboard", {kAdmin, kAnalyst}});
+  table.push_back({"GET", p + "/holdouts", {kAdmin, kAnalyst}});
+  table.push_back({"POST", p + "/holdouts", {kAdmin}});
+  table.push_back({"GET", p + "/holdouts/{holdout_id}", {kAdmin, kAnalyst}});
+  table.push_back({"PATCH", p + "/holdouts/{holdout_id}", {kAdmin}});
+  table.push_back({"POST", p + "/holdouts/{holdout_id}/stop", {kAdmin}});
+  table.push_back({"GET", p + "/holdouts/{holdout_id}/impact", {kAdmin, kAnalyst}});
 #endif
 #if defined(FULCRUM_HAVE_FLAGS) && defined(FULCRUM_HAVE_EXPERIMENTS)
   const std::string f = std::string(kApiPrefix);
@@ -165,6 +171,7 @@ class AccessTest : public ApiServerTest {
     replace("{clientKey}", client_key_);
     replace("{key}", "missing_flag");
     replace("{kid}", "kid_missing");
+    replace("{holdout_id}", "holdout_missing");
     std::string body;
     if (pattern.ends_with("/auth/user-token")) body = R"({"user_id": "u-self"})";
     if (pattern.ends_with("/events")) {
@@ -182,6 +189,8 @@ class AccessTest : public ApiServerTest {
       body = R"({"key": "f1", "value_type": "boolean", "default_value": false})";
     }
     if (pattern.ends_with("/flags/{key}")) body = R"({"description": "x"})";
+    if (pattern.ends_with("/holdouts")) body = R"({"name": "h"})";
+    if (pattern.ends_with("/holdouts/{holdout_id}")) body = R"({"description": "x"})";
     return {path, body};
   }
 

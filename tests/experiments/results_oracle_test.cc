@@ -11,6 +11,7 @@
 #include <fstream>
 #include <random>
 
+#include "../support/python_oracle.h"
 #include "../support/sqlite_store_fixture.h"
 #include "experiments/service.h"
 
@@ -30,25 +31,8 @@ constexpr UnixSeconds kStart = 1'700'006'400;
          << "actual " << actual << " vs expected " << expected << " (allowed " << allowed << ")";
 }
 
-json run_oracle(const json& request, const char* script = "results_oracle.py") {
-  const std::string base =
-      ::testing::TempDir() + "fulcrum_results_oracle_" + std::to_string(::getpid());
-  {
-    std::ofstream out(base + ".json");
-    out << request.dump();
-  }
-  const std::string command = std::string("/usr/bin/python3 ") + FULCRUM_SOURCE_DIR +
-                              "/tests/experiments/" + script + " < " + base + ".json";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return nullptr;
-  std::string output;
-  char buffer[65536];
-  std::size_t read = 0;
-  while ((read = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, read);
-  const int status = ::pclose(pipe);
-  std::remove((base + ".json").c_str());
-  if (status != 0) return nullptr;
-  return json::parse(output, nullptr, false);
+json run_oracle(const json& request, const std::string& script = "results_oracle.py") {
+  return testing_support::run_python_oracle("tests/experiments/" + script, request);
 }
 
 class ResultsOracleTest : public SqliteStoreFixture {

@@ -433,3 +433,61 @@ test('a bandit: weights change, /assign and a sticky-bucketing SDK keep users in
   after.destroy();
   plain.destroy();
 });
+
+test('a global holdout: the SDK gives held-out users the off value, the others their variant',
+  async () => {
+    const holdout = await api(env.admin, 'POST', '/holdouts',
+      { holdout_id: 'sdk-holdout', name: 'SDK holdout', percent: 20 });
+    assert.equal(holdout.status, 201, JSON.stringify(holdout.body));
+    const off = { banner: 'none' };
+    const flag = await api(env.admin, 'POST', '/flags',
+      { key: 'holdout_banner', value_type: 'json', default_value: off });
+    assert.equal(flag.status, 201, JSON.stringify(flag.body));
+    const created = await api(env.admin, 'POST', '/ab-tests', {
+      test_name: 'Banner behind a holdout', feature_name: 'holdout_banner',
+      success_metrics: ['conversion_rate'],
+      test_groups: { control: { banner: 'a' }, variant: { banner: 'b' } },
+      traffic_allocation: { control: 0.5, variant: 0.5 }, holdout_id: 'sdk-holdout',
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const testId = created.body.test_id;
+    assert.equal((await api(env.admin, 'POST', `/ab-tests/${testId}/start`)).status, 200);
+
+    const gb = new GrowthBook({ apiHost: env.baseUrl, clientKey: env.clientKey });
+    assert.equal((await gb.init({ timeout: 5000 })).success, true);
+    OpenFeature.setProvider(new OFREPProvider({
+      baseUrl: env.baseUrl, headers: [['Authorization', `Bearer ${env.sdkSecret}`]],
+    }));
+    const client = OpenFeature.getClient();
+    const users = 600;
+    let held = 0;
+    for (let i = 0; i < users; ++i) {
+      const id = `holdout-user-${i}`;
+      const decision = (await api(env.service, 'POST', `/ab-tests/${testId}/assign`,
+        { user_id: id })).body;
+      await gb.setAttributes({ id });
+      const result = gb.evalFeature('holdout_banner');
+      const details = await client.getObjectDetails('holdout_banner', { fallback: true },
+        { targetingKey: id });
+      const what = `${id}: ${JSON.stringify(decision)} / ${JSON.stringify(result)}`;
+      if (decision.reason === 'holdout') {
+        held++;
+        assert.equal(decision.variant, null, what);
+        assert.deepEqual(result.value, off, what);
+        assert.equal(result.experimentResult.key, 'holdoutcontrol', what);
+        assert.equal(result.experiment.key, 'sdk-holdout', what);
+        assert.deepEqual(details.value, off, what);
+      } else {
+        assert.equal(decision.in_experiment, true, what);
+        assert.equal(result.experiment.key, testId, what);  // passed through the holdout
+        assert.equal(result.experimentResult.key, decision.variant, what);
+        assert.deepEqual(result.value, decision.config, what);
+        assert.equal(details.reason, 'SPLIT', what);
+        assert.equal(details.variant, decision.variant, what);
+        assert.deepEqual(details.value, decision.config, what);
+      }
+    }
+    // 20% of 600 = 120, +- 4.5 standard errors (about 44).
+    assert.ok(Math.abs(held - 120) < 44, `held out ${held} of ${users}`);
+    gb.destroy();
+  });

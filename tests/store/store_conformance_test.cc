@@ -321,6 +321,42 @@ TEST_P(StoreConformanceTest, ScansReturnExactlyTheHalfOpenRange) {
               }).empty());
 }
 
+// Holdout impact reads: every stored user once with its metric sums per half-open period;
+// events outside the edges, of other metrics and of users not stored are left out.
+TEST_P(StoreConformanceTest, UserPeriodSumsCoverEveryStoredUserPerHalfOpenPeriod) {
+  REQUIRE_STORE();
+  EventBatch batch;
+  for (const char* id : {"a", "b", "c"}) {
+    User user;
+    user.user_id = id;
+    user.signup_at = 50;
+    batch.users.push_back(user);
+  }
+  batch.users[1].attributes = {{"segment", "student"}};
+  batch.metric_events = {{"a", "revenue", 2.5, 100}, {"a", "revenue", 1.25, 199},
+                         {"a", "revenue", 4.0, 200}, {"a", "revenue", 8.0, 300},
+                         {"b", "revenue", 0.5, 250}, {"b", "conversion", 1.0, 250},
+                         {"a", "revenue", 16.0, 99}, {"ghost", "revenue", 3.0, 150}};
+  ASSERT_TRUE(store_->ingest(batch).is_ok());
+  std::map<std::string, std::vector<double>> seen;
+  Status scanned = store_->scan_user_period_sums(
+      "revenue", {100, 200, 300}, [&](const User& user, const double* sums) {
+        EXPECT_FALSE(seen.count(user.user_id)) << user.user_id;
+        seen[user.user_id] = {sums[0], sums[1]};
+        if (user.user_id == "b") {
+          EXPECT_EQ(user.attributes.at("segment"), "student");
+        }
+      });
+  ASSERT_TRUE(scanned.is_ok()) << scanned.to_string();
+  const std::map<std::string, std::vector<double>> expected = {
+      {"a", {3.75, 4.0}}, {"b", {0.0, 0.5}}, {"c", {0.0, 0.0}}};
+  EXPECT_EQ(seen, expected);
+  Status bad =
+      store_->scan_user_period_sums("revenue", {200, 100}, [](const User&, const double*) {});
+  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.field(), "edges");
+}
+
 TEST_P(StoreConformanceTest, LargeScansVisitEveryRowOnce) {
   REQUIRE_STORE();
   // More rows than one streaming batch of any backend, so the scan must page.

@@ -11,6 +11,7 @@ import { renderSunset } from './pages/sunset.js';
 import { renderFlags, renderFlagDetail } from './pages/flags.js';
 import { renderRecommendations, renderUpgradeTiming } from './pages/engines.js';
 import { renderAutomation } from './pages/automation.js';
+import { renderHoldouts, renderHoldoutDetail } from './pages/holdouts.js';
 
 const routes = [
   [/^\/overview$/, 'overview', renderOverview],
@@ -25,6 +26,8 @@ const routes = [
   [/^\/sunset$/, 'sunset', renderSunset],
   [/^\/flags$/, 'flags', renderFlags],
   [/^\/flags\/([^/]+)$/, 'flags', renderFlagDetail],
+  [/^\/holdouts$/, 'holdouts', renderHoldouts],
+  [/^\/holdouts\/([^/]+)$/, 'holdouts', renderHoldoutDetail],
   [/^\/automation$/, 'automation', renderAutomation],
 ];
 

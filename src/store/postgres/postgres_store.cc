@@ -1158,6 +1158,50 @@ FROM per_user p LEFT JOIN user_keys k ON k.user_id = p.user_id)sql";
   return out;
 }
 
+Status PostgresStore::scan_user_period_sums(
+    const std::string& metric, const std::vector<UnixSeconds>& edges,
+    const std::function<void(const User&, const double* sums)>& visit) {
+  FULCRUM_RETURN_IF_ERROR(validate_period_edges(edges));
+  FULCRUM_WITH_LEASE(lease);
+  // Summed per (user, period) on the server, one row per stored user with its periods'
+  // sums as two arrays; width_bucket numbers the periods 1..n by the edges.
+  const std::string sql =
+      "WITH e AS (SELECT user_id, width_bucket(at, $2::int8[]) AS p, SUM(value) AS total "
+      "FROM metric_events WHERE metric = $1 AND at >= $3 AND at < $4 GROUP BY user_id, p), "
+      "a AS (SELECT user_id, array_agg(p ORDER BY p) AS ps, array_agg(total ORDER BY p) AS "
+      "totals FROM e GROUP BY user_id) "
+      "SELECT u.user_id,u.tier,u.signup_at,u.country,u.app_version,u.attributes,"
+      "a.ps::text,a.totals::text FROM users u LEFT JOIN a ON a.user_id = u.user_id";
+  std::string edges_text = "{";
+  for (std::size_t i = 0; i < edges.size(); ++i) {
+    if (i) edges_text += ',';
+    edges_text += std::to_string(edges[i]);
+  }
+  edges_text += '}';
+  const std::size_t periods = edges.size() - 1;
+  std::vector<double> sums(periods), period_numbers, totals;
+  bool parsed = true;
+  Status streamed = stream(
+      lease.conn(), sql, Params().add(metric).add(edges_text).add(edges.front()).add(edges.back()),
+      [&](const Row& row) {
+        std::fill(sums.begin(), sums.end(), 0.0);
+        if (!row.is_null(6)) {
+          period_numbers.clear();
+          totals.clear();
+          parsed = parsed && parse_float_array(row.text(6), period_numbers) &&
+                   parse_float_array(row.text(7), totals) && period_numbers.size() == totals.size();
+          for (std::size_t i = 0; parsed && i < period_numbers.size(); ++i) {
+            const auto period = static_cast<std::size_t>(period_numbers[i]);
+            if (period >= 1 && period <= periods) sums[period - 1] = totals[i];
+          }
+        }
+        visit(read_user(row), sums.data());
+      });
+  if (!streamed.is_ok()) return streamed;
+  if (!parsed) return internal_error("scan_user_period_sums: unreadable array");
+  return Status::ok();
+}
+
 Result<std::vector<SliceMetricStats>> PostgresStore::sliced_metric_stats(
     const std::string& experiment_id, const std::string& metric, const std::string& attribute,
     double cap) {

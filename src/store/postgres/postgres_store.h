@@ -66,6 +66,9 @@ class PostgresStore final : public Store {
                                                             double cap) override;
   Result<std::vector<DailyCumulative>> daily_cumulative(const std::string& experiment_id,
                                                         const std::string& metric) override;
+  Status scan_user_period_sums(
+      const std::string& metric, const std::vector<UnixSeconds>& edges,
+      const std::function<void(const User&, const double* sums)>& visit) override;
   Result<std::int64_t> put_document(const Document& doc) override;
   Result<std::optional<Document>> get_document(const std::string& kind,
                                                const std::string& id) override;

@@ -683,6 +683,33 @@ Result<std::vector<SliceMetricStats>> SqliteStore::sliced_metric_stats(
   return rows;
 }
 
+Status SqliteStore::metric_period_sums(sqlite3* db, const std::string& metric,
+                                       const std::vector<UnixSeconds>& edges,
+                                       std::vector<double>& sums) {
+  const std::size_t periods = edges.size() - 1;
+  std::int64_t largest_key = 0;
+  {
+    Statement sizes(db, "SELECT COALESCE(MAX(user_key), 0) FROM user_keys");
+    FULCRUM_RETURN_IF_ERROR(
+        sizes.each_row([&](const Statement& row) { largest_key = row.int64(0); }));
+  }
+  sums.assign((static_cast<std::size_t>(largest_key) + 1) * periods, 0.0);
+  const std::size_t keys = static_cast<std::size_t>(largest_key) + 1;
+  return each_segment(db, EventKind::kMetric, metric, [&](SegmentReader& segment) {
+    for (std::uint32_t i = 0; i < segment.count(); ++i) {
+      const UserKey user = segment.user();
+      const double value = segment.real();
+      const UnixSeconds at = segment.integer();
+      if (!segment.status().is_ok()) return;
+      if (user >= keys || at < edges.front() || at >= edges.back()) continue;
+      // The period whose [edges[p], edges[p + 1]) holds `at`.
+      const auto period = static_cast<std::size_t>(
+          std::upper_bound(edges.begin(), edges.end(), at) - edges.begin() - 1);
+      sums[static_cast<std::size_t>(user) * periods + period] += value;
+    }
+  });
+}
+
 Result<std::vector<Store::DailyCumulative>> SqliteStore::daily_cumulative(
     const std::string& experiment_id, const std::string& metric) {
   FULCRUM_WITH_READER(reader);

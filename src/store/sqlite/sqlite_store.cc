@@ -331,6 +331,33 @@ Status SqliteStore::scan_users(const std::function<void(const User&)>& visit) {
   return query.each_row([&](const Statement& row) { visit(read_user(row)); });
 }
 
+Status SqliteStore::scan_user_period_sums(
+    const std::string& metric, const std::vector<UnixSeconds>& edges,
+    const std::function<void(const User&, const double* sums)>& visit) {
+  FULCRUM_RETURN_IF_ERROR(validate_period_edges(edges));
+  FULCRUM_WITH_READER(reader);
+  // One read transaction, so the sums and the users come from the same snapshot.
+  FULCRUM_RETURN_IF_ERROR(exec(reader.db(), "BEGIN"));
+  std::vector<double> sums;
+  Status status = metric_period_sums(reader.db(), metric, edges, sums);
+  if (status.is_ok()) {
+    const std::size_t periods = edges.size() - 1;
+    const std::vector<double> none(periods, 0.0);
+    Statement query(reader.db(),
+                    "SELECT u.user_id,u.tier,u.signup_at,u.country,u.app_version,u.attributes,"
+                    "COALESCE(k.user_key, -1) FROM users u "
+                    "LEFT JOIN user_keys k ON k.user_id = u.user_id");
+    status = query.each_row([&](const Statement& row) {
+      const std::int64_t key = row.int64(6);
+      const std::size_t offset = static_cast<std::size_t>(key) * periods;
+      const bool has_sums = key >= 0 && offset + periods <= sums.size();
+      visit(read_user(row), has_sums ? sums.data() + offset : none.data());
+    });
+  }
+  Status ended = exec(reader.db(), "COMMIT");
+  return status.is_ok() ? ended : status;
+}
+
 Result<std::int64_t> SqliteStore::count_users() {
   FULCRUM_WITH_READER(reader);
   std::int64_t count = 0;

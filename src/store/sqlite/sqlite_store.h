@@ -69,6 +69,9 @@ class SqliteStore final : public Store {
                                                             double cap) override;
   Result<std::vector<DailyCumulative>> daily_cumulative(const std::string& experiment_id,
                                                         const std::string& metric) override;
+  Status scan_user_period_sums(
+      const std::string& metric, const std::vector<UnixSeconds>& edges,
+      const std::function<void(const User&, const double* sums)>& visit) override;
   Result<std::int64_t> put_document(const Document& doc) override;
   Result<std::optional<Document>> get_document(const std::string& kind,
                                                const std::string& id) override;
@@ -131,6 +134,10 @@ class SqliteStore final : public Store {
   Result<sqlite3*> open_connection() const;
   Result<sqlite3*> acquire_reader();
   void release_reader(sqlite3* db);
+  // scan_user_period_sums' pass over the metric's segments: sums[user_key * periods + i].
+  static Status metric_period_sums(sqlite3* db, const std::string& metric,
+                                   const std::vector<UnixSeconds>& edges,
+                                   std::vector<double>& sums);
 
   std::string path_;
   std::mutex write_mutex_;
