@@ -66,7 +66,7 @@ CommandRunner setup_recommendations(CLI::App& app, const GlobalOptions& global) 
     std::unique_ptr<Store> store;
     UnixSeconds now = 0;
     if (!open_with_now(global, *options, store, now)) return 1;
-    auto history = UsageHistory::load(*store, UsageLoadOptions{.to_day = analysis_end_day(now)});
+    auto history = UsageHistory::open(*store, UsageLoadOptions{.to_day = analysis_end_day(now)});
     if (!history.is_ok()) {
       std::cerr << history.status().to_string() << "\n";
       return 1;

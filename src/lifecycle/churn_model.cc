@@ -121,15 +121,45 @@ double LogisticModel::predict(const Eigen::VectorXd& raw_row) const {
   return 1.0 / (1.0 + std::exp(-eta));
 }
 
-Eigen::VectorXd LogisticModel::predict_all(const Eigen::MatrixXd& raw) const {
-  Eigen::MatrixXd z =
-      (raw.rowwise() - mean.transpose()).array().rowwise() / scale.transpose().array();
-  Eigen::VectorXd eta = (z * coefficients).array() + intercept;
-  return (1.0 / (1.0 + (-eta.array()).exp())).matrix();
+namespace {
+
+// Rows read per block by the fit and the predictions: small enough to stay in cache-sized
+// buffers, large enough for the matrix products to run at full speed.
+constexpr Eigen::Index kRowBlock = 8192;
+
+// Standardised rows [start, start + rows) of `raw` with the intercept in column 0.
+template <typename Scalar>
+void standardised_block(const FeatureMatrixRef<Scalar>& raw, const LogisticModel& model,
+                        Eigen::Index start, Eigen::Index rows, Eigen::MatrixXd& x) {
+  const Eigen::Index k = raw.cols();
+  x.col(0).head(rows).setOnes();
+  for (Eigen::Index j = 0; j < k; ++j) {
+    x.col(j + 1).head(rows) =
+        (raw.col(j).segment(start, rows).template cast<double>().array() - model.mean[j]) /
+        model.scale[j];
+  }
 }
 
-Result<LogisticModel> fit_logistic_irls(const Eigen::MatrixXd& raw, const Eigen::VectorXd& y,
-                                        double l2, int max_iterations, double tolerance) {
+template <typename Scalar>
+Eigen::VectorXd predict_rows(const LogisticModel& model, const FeatureMatrixRef<Scalar>& raw) {
+  const Eigen::Index n = raw.rows(), k = raw.cols();
+  Eigen::VectorXd out(n);
+  Eigen::MatrixXd x(std::min(n, kRowBlock), k + 1);
+  Eigen::VectorXd beta(k + 1);
+  beta[0] = model.intercept;
+  beta.tail(k) = model.coefficients;
+  for (Eigen::Index start = 0; start < n; start += kRowBlock) {
+    const Eigen::Index rows = std::min(kRowBlock, n - start);
+    standardised_block(raw, model, start, rows, x);
+    out.segment(start, rows) = (1.0 / (1.0 + (-(x.topRows(rows) * beta).array()).exp())).matrix();
+  }
+  return out;
+}
+
+template <typename Scalar>
+Result<LogisticModel> fit_rows(const FeatureMatrixRef<Scalar>& raw,
+                               const Eigen::Ref<const Eigen::VectorXd>& y, double l2,
+                               int max_iterations, double tolerance) {
   const Eigen::Index n = raw.rows(), k = raw.cols();
   if (n == 0) return invalid_argument("no training rows", "features");
   if (y.size() != n) return invalid_argument("labels and rows differ in length", "labels");
@@ -138,35 +168,42 @@ Result<LogisticModel> fit_logistic_irls(const Eigen::MatrixXd& raw, const Eigen:
   }
   if (!(l2 >= 0)) return invalid_argument("must be >= 0", "l2");
   LogisticModel model;
-  model.mean = raw.colwise().mean().transpose();
-  model.scale = ((raw.rowwise() - model.mean.transpose()).array().square().colwise().sum() /
-                 static_cast<double>(n))
-                    .sqrt()
-                    .transpose();
+  model.mean.resize(k);
+  model.scale.resize(k);
   for (Eigen::Index j = 0; j < k; ++j) {
+    const auto column = raw.col(j).template cast<double>();
+    model.mean[j] = column.sum() / static_cast<double>(n);
+    model.scale[j] =
+        std::sqrt((column.array() - model.mean[j]).square().sum() / static_cast<double>(n));
     if (!(model.scale[j] > 1e-12)) model.scale[j] = 1.0;  // constant column: leave centred
   }
-  // Design matrix with the intercept in column 0.
-  Eigen::MatrixXd x(n, k + 1);
-  x.col(0).setOnes();
-  x.rightCols(k) =
-      (raw.rowwise() - model.mean.transpose()).array().rowwise() / model.scale.transpose().array();
   Eigen::VectorXd penalty = Eigen::VectorXd::Constant(k + 1, l2);
   penalty[0] = 0.0;
   Eigen::VectorXd beta = Eigen::VectorXd::Zero(k + 1);
-  // Work buffers sized once: with millions of rows (upgrade snapshots at 1M users) an n x k
-  // temporary per iteration costs more in page faults than the arithmetic.
-  Eigen::VectorXd eta(n), p(n), w(n);
-  Eigen::MatrixXd weighted_x(n, k + 1);
+  // One block of standardised rows (intercept in column 0) and its weighted copy, reused by
+  // every block of every step: with millions of rows an n x k design matrix per fit would
+  // cost more memory than the data.
+  const Eigen::Index block = std::min(n, kRowBlock);
+  Eigen::MatrixXd x(block, k + 1), weighted_x(block, k + 1);
+  Eigen::VectorXd p(block), w(block);
+  Eigen::MatrixXd hessian(k + 1, k + 1);
+  Eigen::VectorXd gradient(k + 1);
   for (int iteration = 1; iteration <= max_iterations; ++iteration) {
-    eta.noalias() = x * beta;
-    p = (1.0 / (1.0 + (-eta.array()).exp())).matrix();
-    w = (p.array() * (1.0 - p.array())).max(1e-10).matrix();
     // Newton step for the penalised log-likelihood: H = X'WX + L, g = X'(y-p) - L beta.
-    weighted_x = x.array().colwise() * w.array();
-    Eigen::MatrixXd hessian = weighted_x.transpose() * x;
+    hessian.setZero();
+    gradient.setZero();
+    for (Eigen::Index start = 0; start < n; start += kRowBlock) {
+      const Eigen::Index rows = std::min(kRowBlock, n - start);
+      standardised_block(raw, model, start, rows, x);
+      const auto xb = x.topRows(rows);
+      p.head(rows) = (1.0 / (1.0 + (-(xb * beta).array()).exp())).matrix();
+      w.head(rows) = (p.head(rows).array() * (1.0 - p.head(rows).array())).max(1e-10).matrix();
+      weighted_x.topRows(rows) = xb.array().colwise() * w.head(rows).array();
+      hessian.noalias() += weighted_x.topRows(rows).transpose() * xb;
+      gradient.noalias() += xb.transpose() * (y.segment(start, rows) - p.head(rows));
+    }
     hessian.diagonal() += penalty;
-    Eigen::VectorXd gradient = x.transpose() * (y - p) - penalty.cwiseProduct(beta);
+    gradient -= penalty.cwiseProduct(beta);
     Eigen::VectorXd step = hessian.ldlt().solve(gradient);
     if (!step.allFinite()) return internal_error("IRLS produced a non-finite step");
     beta += step;
@@ -179,6 +216,26 @@ Result<LogisticModel> fit_logistic_irls(const Eigen::MatrixXd& raw, const Eigen:
   model.intercept = beta[0];
   model.coefficients = beta.tail(k);
   return model;
+}
+
+}  // namespace
+
+Eigen::VectorXd LogisticModel::predict_all(const FeatureMatrixRef<double>& raw) const {
+  return predict_rows(*this, raw);
+}
+Eigen::VectorXd LogisticModel::predict_all(const FeatureMatrixRef<float>& raw) const {
+  return predict_rows(*this, raw);
+}
+
+Result<LogisticModel> fit_logistic_irls(const FeatureMatrixRef<double>& raw,
+                                        const Eigen::Ref<const Eigen::VectorXd>& y, double l2,
+                                        int max_iterations, double tolerance) {
+  return fit_rows(raw, y, l2, max_iterations, tolerance);
+}
+Result<LogisticModel> fit_logistic_irls(const FeatureMatrixRef<float>& raw,
+                                        const Eigen::Ref<const Eigen::VectorXd>& y, double l2,
+                                        int max_iterations, double tolerance) {
+  return fit_rows(raw, y, l2, max_iterations, tolerance);
 }
 
 double roc_auc(const std::vector<double>& scores, const std::vector<int>& labels) {

@@ -16,19 +16,6 @@ std::vector<int> to_labels(const Eigen::VectorXd& v) {
   return labels;
 }
 
-UpgradeDataset select_rows(const UpgradeDataset& data, const std::vector<Eigen::Index>& rows) {
-  UpgradeDataset out;
-  out.features.resize(static_cast<Eigen::Index>(rows.size()), data.features.cols());
-  out.upgraded.resize(static_cast<Eigen::Index>(rows.size()));
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    out.users.push_back(data.users[rows[i]]);
-    out.at.push_back(data.at[rows[i]]);
-    out.features.row(static_cast<Eigen::Index>(i)) = data.features.row(rows[i]);
-    out.upgraded[static_cast<Eigen::Index>(i)] = data.upgraded[rows[i]];
-  }
-  return out;
-}
-
 }  // namespace
 
 Status UpgradePropensityOptions::validate() const {
@@ -112,35 +99,55 @@ bool upgraded_from_free(const UsageHistory& history, int user, UnixSeconds from,
   return false;
 }
 
+Result<UpgradeDataset> upgrade_dataset_of(const UsageHistory& history,
+                                          const std::vector<UnixSeconds>& snapshot_times,
+                                          UnixSeconds horizon) {
+  // Who is eligible needs no day rows (signup and tier timeline), so every row's place is
+  // known before the rows are read: row = first row of its snapshot + the user's rank among
+  // that snapshot's eligible users. The slices then fill their users' rows in place.
+  const int users = history.user_count();
+  const std::size_t snapshots = snapshot_times.size();
+  std::vector<std::int32_t> row_of(snapshots * static_cast<std::size_t>(users), -1);
+  Eigen::Index rows = 0;
+  for (std::size_t s = 0; s < snapshots; ++s) {
+    const UnixSeconds at = snapshot_times[s];
+    for (int user = 0; user < users; ++user) {
+      if (history.user(user).signup_at < at && history.tier_at(user, at) == Tier::kFree) {
+        row_of[s * static_cast<std::size_t>(users) + static_cast<std::size_t>(user)] =
+            static_cast<std::int32_t>(rows++);
+      }
+    }
+  }
+  UpgradeDataset data;
+  data.users.resize(static_cast<std::size_t>(rows));
+  data.at.resize(static_cast<std::size_t>(rows));
+  data.features.resize(rows, kUpgradeFeatureCount);
+  data.upgraded.resize(rows);
+  Status read = history.for_each_slice([&](std::span<const int> slice) {
+    for (int user : slice) {
+      for (std::size_t s = 0; s < snapshots; ++s) {
+        const std::int32_t row =
+            row_of[s * static_cast<std::size_t>(users) + static_cast<std::size_t>(user)];
+        if (row < 0) continue;
+        const UnixSeconds at = snapshot_times[s];
+        data.users[static_cast<std::size_t>(row)] = user;
+        data.at[static_cast<std::size_t>(row)] = at;
+        data.features.row(row) =
+            upgrade_features(engagement_counts(history, user, at)).cast<float>().transpose();
+        data.upgraded[row] = upgraded_from_free(history, user, at, at + horizon) ? 1.0 : 0.0;
+      }
+    }
+    return Status::ok();
+  });
+  if (!read.is_ok()) return read;
+  return data;
+}
+
 UpgradeDataset upgrade_dataset(const UsageHistory& history,
                                const std::vector<UnixSeconds>& snapshot_times,
                                UnixSeconds horizon) {
-  auto eligible = [&](int user, UnixSeconds at) {
-    return history.user(user).signup_at < at && history.tier_at(user, at) == Tier::kFree;
-  };
-  // Count first, then fill the design matrix in place: at a million users there are
-  // millions of rows, and a vector of per-row vectors would cost more than the matrix.
-  Eigen::Index rows = 0;
-  for (UnixSeconds at : snapshot_times) {
-    for (int user = 0; user < history.user_count(); ++user) rows += eligible(user, at) ? 1 : 0;
-  }
-  UpgradeDataset data;
-  data.users.reserve(static_cast<std::size_t>(rows));
-  data.at.reserve(static_cast<std::size_t>(rows));
-  data.features.resize(rows, kUpgradeFeatureCount);
-  data.upgraded.resize(rows);
-  Eigen::Index row = 0;
-  for (UnixSeconds at : snapshot_times) {
-    for (int user = 0; user < history.user_count(); ++user) {
-      if (!eligible(user, at)) continue;
-      data.users.push_back(user);
-      data.at.push_back(at);
-      data.features.row(row) = upgrade_features(engagement_counts(history, user, at)).transpose();
-      data.upgraded[row] = upgraded_from_free(history, user, at, at + horizon) ? 1.0 : 0.0;
-      ++row;
-    }
-  }
-  return data;
+  auto data = upgrade_dataset_of(history, snapshot_times, horizon);
+  return data.is_ok() ? std::move(data).value() : UpgradeDataset{};
 }
 
 double brier_score(const Eigen::VectorXd& predicted, const Eigen::VectorXd& outcome) {
@@ -186,28 +193,35 @@ Result<UpgradePropensityModel> train_upgrade_propensity(const UsageHistory& hist
   // Snapshots at midnights: day windows are exact and labels start where features end.
   now = analysis_end(now);
   std::vector<UnixSeconds> times = upgrade_snapshot_times(now, options);
-  UpgradeDataset all = upgrade_dataset(history, times, options.horizon);
+  auto dataset = upgrade_dataset_of(history, times, options.horizon);
+  if (!dataset.is_ok()) return dataset.status();
+  const UpgradeDataset& all = *dataset;
   // Time split: holdout = the last holdout_snapshots snapshots; training rows must have
-  // their whole label window before the first holdout snapshot.
+  // their whole label window before the first holdout snapshot. Rows are in snapshot order,
+  // so both are blocks of rows (read in place, not copied): training the leading rows,
+  // holdout the trailing ones.
   const UnixSeconds holdout_from = times[times.size() - options.holdout_snapshots];
-  std::vector<Eigen::Index> train_rows, holdout_rows;
-  for (Eigen::Index i = 0; i < all.features.rows(); ++i) {
-    if (all.at[i] >= holdout_from) {
-      holdout_rows.push_back(i);
-    } else if (all.at[i] + options.horizon <= holdout_from) {
-      train_rows.push_back(i);
-    }
-  }
-  UpgradeDataset train = select_rows(all, train_rows);
-  UpgradeDataset holdout = select_rows(all, holdout_rows);
-  if (train.upgraded.size() == 0 || train.upgraded.sum() == 0) {
+  const auto train_rows = static_cast<Eigen::Index>(
+      std::partition_point(all.at.begin(), all.at.end(),
+                           [&](UnixSeconds at) { return at + options.horizon <= holdout_from; }) -
+      all.at.begin());
+  const auto holdout_start = static_cast<Eigen::Index>(
+      std::partition_point(all.at.begin(), all.at.end(),
+                           [&](UnixSeconds at) { return at < holdout_from; }) -
+      all.at.begin());
+  const Eigen::Index holdout_rows = all.features.rows() - holdout_start;
+  const auto train_features = all.features.topRows(train_rows);
+  const auto train_upgraded = all.upgraded.head(train_rows);
+  const auto holdout_features = all.features.bottomRows(holdout_rows);
+  const Eigen::VectorXd holdout_upgraded = all.upgraded.tail(holdout_rows);
+  if (train_rows == 0 || train_upgraded.sum() == 0) {
     return failed_precondition("no upgrades from free in the training snapshots");
   }
-  if (holdout.upgraded.size() == 0) return failed_precondition("no free users in the holdout");
-  auto fitted = fit_logistic_irls(train.features, train.upgraded, options.l2);
+  if (holdout_rows == 0) return failed_precondition("no free users in the holdout");
+  auto fitted = fit_logistic_irls(train_features, train_upgraded, options.l2);
   if (!fitted.is_ok()) return fitted.status();
-  Eigen::MatrixXd paywall_only = train.features.col(kPaywallHits14);
-  auto paywall_fit = fit_logistic_irls(paywall_only, train.upgraded, options.l2);
+  auto paywall_fit = fit_logistic_irls(all.features.block(0, kPaywallHits14, train_rows, 1),
+                                       train_upgraded, options.l2);
   if (!paywall_fit.is_ok()) return paywall_fit.status();
 
   UpgradePropensityModel model;
@@ -215,22 +229,22 @@ Result<UpgradePropensityModel> train_upgrade_propensity(const UsageHistory& hist
   e.train_until = holdout_from;
   e.holdout_from = holdout_from;
   e.holdout_until = now;
-  e.train_rows = static_cast<int>(train.upgraded.size());
-  e.holdout_rows = static_cast<int>(holdout.upgraded.size());
-  e.train_upgrade_rate = train.upgraded.mean();
-  e.holdout_upgrade_rate = holdout.upgraded.mean();
-  Eigen::VectorXd predicted = fitted->predict_all(holdout.features);
+  e.train_rows = static_cast<int>(train_rows);
+  e.holdout_rows = static_cast<int>(holdout_rows);
+  e.train_upgrade_rate = train_upgraded.mean();
+  e.holdout_upgrade_rate = holdout_upgraded.mean();
+  Eigen::VectorXd predicted = fitted->predict_all(holdout_features);
   Eigen::VectorXd paywall_predicted =
-      paywall_fit->predict_all(Eigen::MatrixXd(holdout.features.col(kPaywallHits14)));
-  Eigen::VectorXd base = Eigen::VectorXd::Constant(holdout.upgraded.size(), e.train_upgrade_rate);
-  std::vector<int> labels = to_labels(holdout.upgraded);
+      paywall_fit->predict_all(all.features.block(holdout_start, kPaywallHits14, holdout_rows, 1));
+  Eigen::VectorXd base = Eigen::VectorXd::Constant(holdout_rows, e.train_upgrade_rate);
+  std::vector<int> labels = to_labels(holdout_upgraded);
   e.model_auc = roc_auc(to_vector(predicted), labels);
-  e.model_brier = brier_score(predicted, holdout.upgraded);
+  e.model_brier = brier_score(predicted, holdout_upgraded);
   e.paywall_auc = roc_auc(to_vector(paywall_predicted), labels);
-  e.paywall_brier = brier_score(paywall_predicted, holdout.upgraded);
+  e.paywall_brier = brier_score(paywall_predicted, holdout_upgraded);
   e.base_rate_auc = roc_auc(to_vector(base), labels);
-  e.base_rate_brier = brier_score(base, holdout.upgraded);
-  model.calibration = MonotoneCalibration::fit(to_vector(predicted), to_vector(holdout.upgraded),
+  e.base_rate_brier = brier_score(base, holdout_upgraded);
+  model.calibration = MonotoneCalibration::fit(to_vector(predicted), to_vector(holdout_upgraded),
                                                2.0, e.train_upgrade_rate);
 
   // Serving model: every snapshot whose label window is complete (all of them).

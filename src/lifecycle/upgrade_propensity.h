@@ -65,13 +65,21 @@ EngagementCounts engagement_counts(const UsageHistory& history, int user, UnixSe
 // Whether the user upgraded from free in [from, to) (the tier timeline keeps exact times).
 bool upgraded_from_free(const UsageHistory& history, int user, UnixSeconds from, UnixSeconds to);
 
-// Snapshot rows: one per (snapshot time, user free at that time and signed up before it).
+// Snapshot rows: one per (snapshot time, user free at that time and signed up before it),
+// by snapshot time, then by user index. The features are floats (counts and their logs: a
+// float keeps 7 significant digits, and at a million users the rows are millions).
 struct UpgradeDataset {
   std::vector<int> users;
   std::vector<UnixSeconds> at;
-  Eigen::MatrixXd features;  // raw features, one row per snapshot row
+  Eigen::MatrixXf features;  // raw features, one row per snapshot row
   Eigen::VectorXd upgraded;  // label: upgraded from free within the horizon
 };
+// Reads the history one slice of users at a time (UsageHistory::for_each_slice); fails only
+// when a streamed history's read fails.
+Result<UpgradeDataset> upgrade_dataset_of(const UsageHistory& history,
+                                          const std::vector<UnixSeconds>& snapshot_times,
+                                          UnixSeconds horizon);
+// The same for an in-memory history (load, from_events), which cannot fail.
 UpgradeDataset upgrade_dataset(const UsageHistory& history,
                                const std::vector<UnixSeconds>& snapshot_times, UnixSeconds horizon);
 

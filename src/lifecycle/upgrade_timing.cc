@@ -224,11 +224,14 @@ Result<UpgradeTiming> optimize_upgrade_timing(Store& store, const Clock& clock,
   if (!user.is_ok()) return user.status();
   if (!user->has_value()) return not_found("unknown user: " + user_id);
   const UnixSeconds now = clock.now();
-  auto history = UsageHistory::load(store, upgrade_history_window(now, options));
+  auto history = UsageHistory::open(store, upgrade_history_window(now, options));
   if (!history.is_ok()) return history.status();
   auto model = UpgradeTimingModel::train(*history, now, options);
   if (!model.is_ok()) return model.status();
-  auto timing = model->timing_for(*history, user_id);
+  // The streamed history holds no rows after training: the user's own are read alone.
+  auto user_history = UsageHistory::load_user(store, user_id, upgrade_history_window(now, options));
+  if (!user_history.is_ok()) return user_history.status();
+  auto timing = model->timing_for(*user_history, user_id);
   if (timing.is_ok()) return timing;
   return model->timing_for_new_user(**user);
 }
@@ -237,7 +240,7 @@ Result<UpgradeEvaluation> evaluate_upgrade_timing(Store& store, UnixSeconds now,
                                                   const UpgradePropensityOptions& options) {
   UpgradeTimingOptions timing_options;
   timing_options.propensity = options;
-  auto history = UsageHistory::load(store, upgrade_history_window(now, timing_options));
+  auto history = UsageHistory::open(store, upgrade_history_window(now, timing_options));
   if (!history.is_ok()) return history.status();
   auto model = train_upgrade_propensity(*history, now, options);
   if (!model.is_ok()) return model.status();
@@ -260,7 +263,7 @@ UpgradeTimingService::UpgradeTimingService(UpgradeTimingOptions options,
 
 StoredModelHolder<UpgradeTimingModel>::Train UpgradeTimingService::trainer(Store& store) const {
   return [&store, options = options_](UnixSeconds now) -> Result<UpgradeTimingModel> {
-    auto history = UsageHistory::load(store, upgrade_history_window(now, options));
+    auto history = UsageHistory::open(store, upgrade_history_window(now, options));
     if (!history.is_ok()) return history.status();
     return UpgradeTimingModel::train(*history, now, options);
   };

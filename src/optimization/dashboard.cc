@@ -3,11 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 
 #include "experiments/service.h"
 #include "optimization/automated_optimization.h"
-#include "usage/usage_history.h"
 #include "recommend/outcomes.h"
+#include "usage/usage_history.h"
 
 namespace fulcrum {
 namespace {
@@ -104,7 +105,7 @@ json recommendation_section(AutomatedOptimization& engines) {
                   {"counts_by_type", std::move(counts)},
                   {"top_features", std::move(top)}};
   // Measured: what became of the recommendations a model made one window ago.
-  auto history = UsageHistory::load(
+  auto history = UsageHistory::open(
       engines.store(), UsageLoadOptions{.to_day = analysis_end_day(current.trained_at())});
   if (!history.is_ok()) {
     section["outcomes"] = {{"error", history.status().message()}};
@@ -122,21 +123,40 @@ json upgrade_timing_section(AutomatedOptimization& engines) {
   if (!model.is_ok()) return {{"error", model.status().message()}};
   const UpgradeTimingModel& current = **model;
   const UnixSeconds now = current.trained_at();
-  // Every free user's timing from one read of the rollups the model was trained on.
-  auto history = UsageHistory::load(engines.store(),
+  // Every free user's timing from one walk over the rollups the model was trained on, a
+  // slice of users at a time; only the figures the section shows are kept per user.
+  auto history = UsageHistory::open(engines.store(),
                                     upgrade_history_window(now, engines.options().upgrade_timing));
   if (!history.is_ok()) return {{"error", history.status().message()}};
-  std::vector<UpgradeTiming> timings;
-  Status scanned = engines.store().scan_users([&](const User& user) {
-    if (user.tier != Tier::kFree) return;
-    auto timing = current.timing_for(*history, user.user_id);
-    timings.push_back(timing.is_ok() ? std::move(*timing) : current.timing_for_new_user(user));
+  struct Timing {
+    int user = -1;  // index into the history; -1: not a free user
+    double confidence_score = 0, propensity_today = 0;
+    std::optional<UnixSeconds> optimal_upgrade_date;
+    int days_until_optimal = 0;
+  };
+  std::vector<Timing> by_user(static_cast<std::size_t>(history->user_count()));
+  Status scanned = history->for_each_slice([&](std::span<const int> users) {
+    for (int u : users) {
+      const User& user = history->user(u);
+      if (user.tier != Tier::kFree) continue;
+      auto timing = current.timing_for(*history, user.user_id);
+      const UpgradeTiming t =
+          timing.is_ok() ? std::move(*timing) : current.timing_for_new_user(user);
+      by_user[static_cast<std::size_t>(u)] = {u, t.confidence_score, t.propensity_today,
+                                              t.optimal_upgrade_date, t.days_until_optimal};
+    }
+    return Status::ok();
   });
   if (!scanned.is_ok()) return {{"error", scanned.message()}};
+  std::vector<Timing> timings;  // in the users' order
+  for (const Timing& t : by_user) {
+    if (t.user >= 0) timings.push_back(t);
+  }
+  std::vector<Timing>().swap(by_user);
 
   double max_propensity = 0, sum_propensity = 0;
   std::int64_t this_week = 0;
-  for (const UpgradeTiming& t : timings) {
+  for (const Timing& t : timings) {
     max_propensity = std::max(max_propensity, t.propensity_today);
     sum_propensity += t.propensity_today;
     if (t.optimal_upgrade_date && *t.optimal_upgrade_date < now + 7 * kSecondsPerDay) ++this_week;
@@ -145,7 +165,7 @@ json upgrade_timing_section(AutomatedOptimization& engines) {
   const double upper = std::max(0.05, std::ceil(max_propensity / 0.05) * 0.05);
   const double width = upper / kHistogramBins;
   std::vector<std::int64_t> bins(kHistogramBins, 0);
-  for (const UpgradeTiming& t : timings) {
+  for (const Timing& t : timings) {
     ++bins[std::clamp(static_cast<int>(t.propensity_today / width), 0, kHistogramBins - 1)];
   }
   json histogram = json::array();
@@ -153,21 +173,25 @@ json upgrade_timing_section(AutomatedOptimization& engines) {
     histogram.push_back({{"from", round4(b * width)}, {"to", round4((b + 1) * width)},
                          {"users", bins[b]}});
   }
-  std::vector<const UpgradeTiming*> ranked;
-  for (const UpgradeTiming& t : timings) ranked.push_back(&t);
-  std::sort(ranked.begin(), ranked.end(), [](const UpgradeTiming* a, const UpgradeTiming* b) {
+  std::vector<const Timing*> ranked;
+  for (const Timing& t : timings) ranked.push_back(&t);
+  auto user_id = [&](const Timing* t) -> const std::string& {
+    return history->user(t->user).user_id;
+  };
+  std::sort(ranked.begin(), ranked.end(), [&](const Timing* a, const Timing* b) {
     return a->confidence_score != b->confidence_score ? a->confidence_score > b->confidence_score
-                                                      : a->user_id < b->user_id;
+                                                      : user_id(a) < user_id(b);
   });
   json top = json::array();
   for (std::size_t i = 0; i < ranked.size() && i < kTopCandidates; ++i) {
-    const UpgradeTiming& t = *ranked[i];
-    top.push_back({{"user_id", t.user_id},
-                   {"optimal_upgrade_date",
-                    t.optimal_upgrade_date ? json(format_iso8601(*t.optimal_upgrade_date)) : json()},
-                   {"confidence_score", round4(t.confidence_score)},
-                   {"propensity_today", round4(t.propensity_today)},
-                   {"days_until_optimal", t.days_until_optimal}});
+    const Timing& t = *ranked[i];
+    top.push_back(
+        {{"user_id", user_id(&t)},
+         {"optimal_upgrade_date",
+          t.optimal_upgrade_date ? json(format_iso8601(*t.optimal_upgrade_date)) : json()},
+         {"confidence_score", round4(t.confidence_score)},
+         {"propensity_today", round4(t.propensity_today)},
+         {"days_until_optimal", t.days_until_optimal}});
   }
   const UpgradePropensityModel& propensity = current.propensity();
   json calibration = json::array();

@@ -44,29 +44,51 @@ Result<RecommendationEvaluation> evaluate_recommendations(const UsageHistory& hi
   const UnixSeconds window =
       (options.window_seconds + kSecondsPerDay - 1) / kSecondsPerDay * kSecondsPerDay;
   evaluation.cutoff = evaluation.until - window;
+  // One walk over the history's slices: the snapshot lambda is validated on (one window
+  // before the cutoff) and its targets, the snapshot at the cutoff and the test targets.
+  UsageSnapshot train =
+      UsageSnapshot::empty(history, evaluation.cutoff - window, options.window_seconds);
+  UsageSnapshot past = UsageSnapshot::empty(history, evaluation.cutoff, options.window_seconds);
+  AdoptionTargets lambda_targets, test_targets;
+  std::vector<bool> adopted;
+  FULCRUM_RETURN_IF_ERROR(history.for_each_slice([&](std::span<const int> users) {
+    for (int u : users) {
+      train.fill(history, u);
+      past.fill(history, u);
+      const UnixSeconds signup_at = history.user(u).signup_at;
+      if (signup_at < train.at && new_adoptions(history, train, u, evaluation.cutoff, adopted)) {
+        lambda_targets.add(u, adopted);
+      }
+      // The targets: features first used in [cutoff, until).
+      if (signup_at < evaluation.cutoff &&
+          new_adoptions(history, past, u, evaluation.until, adopted)) {
+        test_targets.add(u, adopted);
+      }
+    }
+    return Status::ok();
+  }));
+  lambda_targets.sort_by_user();
+  test_targets.sort_by_user();
   {
     // Lambda from the window before the cutoff: the test window stays unseen.
-    UsageSnapshot train =
-        UsageSnapshot::build(history, evaluation.cutoff - window, options.window_seconds);
-    auto lambda = choose_ease_lambda(history, train, evaluation.cutoff, options);
+    auto lambda = choose_ease_lambda(train, evaluation.cutoff, lambda_targets, options);
     if (!lambda.is_ok()) return lambda.status();
     evaluation.lambda = std::move(lambda).value();
+    train = {};
+    lambda_targets = {};
   }
-  auto core = build_model_core(history, evaluation.cutoff, options, evaluation.lambda.chosen);
+  auto core = build_model_core(std::move(past), evaluation.lambda.chosen);
   if (!core.is_ok()) return core.status();
-  const auto& past = core->snapshot;
-  auto fixed_weights = fit_ease_from_usage(past.used, kFixedEaseLambda);
+  const auto& snapshot = core->snapshot;
+  auto fixed_weights = fit_ease_from_usage(snapshot.used, kFixedEaseLambda);
   if (!fixed_weights.is_ok()) return fixed_weights.status();
-  std::vector<bool> relevant;
-  for (int u = 0; u < history.user_count(); ++u) {
-    if (history.user(u).signup_at >= evaluation.cutoff) continue;
-    // The targets: features first used in [cutoff, until).
-    if (!new_adoptions(history, past, u, evaluation.until, relevant)) continue;
-    const int user = u;
+  for (std::size_t i = 0; i < test_targets.users.size(); ++i) {
+    const int user = test_targets.users[i];
+    const std::vector<bool>& relevant = test_targets.relevant[i];
     RankingScores model = score_ranking(rank_unused_features(*core, user), relevant, k);
     RankingScores popular = score_ranking(rank_unused_by_popularity(*core, user), relevant, k);
     RankingScores fixed = score_ranking(
-        rank_unused_features(*fixed_weights, core->popularity, past.used.row(user).data()),
+        rank_unused_features(*fixed_weights, core->popularity, snapshot.used.row(user).data()),
         relevant, k);
     add_scores(evaluation.model, model);
     add_scores(evaluation.most_popular, popular);

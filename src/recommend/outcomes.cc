@@ -58,8 +58,10 @@ Result<RecommendationOutcomes> measure_recommendation_outcomes(const UsageHistor
   const UnixSeconds then = now - options.window_seconds;
   auto past_model = RecommendationModel::train(history, then, options);
   if (!past_model.is_ok()) return past_model.status();
-  const UsageSnapshot at_then = UsageSnapshot::build(history, then, options.window_seconds);
-  const UsageSnapshot at_now = UsageSnapshot::build(history, now, options.window_seconds);
+  // The snapshot the past model was trained on is the one at `then`; the one at `now` is
+  // read a slice at a time, each user's recommendations scored while their rows are loaded.
+  const UsageSnapshot& at_then = past_model->snapshot();
+  UsageSnapshot at_now = UsageSnapshot::empty(history, now, options.window_seconds);
 
   RecommendationOutcomes out;
   out.recommended_at = then;
@@ -69,6 +71,10 @@ Result<RecommendationOutcomes> measure_recommendation_outcomes(const UsageHistor
     out.calibration[b].lower = static_cast<double>(b) / RecommendationOutcomes::kBins;
     out.calibration[b].upper = static_cast<double>(b + 1) / RecommendationOutcomes::kBins;
   }
+  FULCRUM_RETURN_IF_ERROR(history.for_each_slice([&](std::span<const int> users) {
+    for (int u : users) at_now.fill(history, u);
+    return Status::ok();
+  }));
   for (int u = 0; u < history.user_count(); ++u) {
     const User& user = history.user(u);
     if (user.signup_at >= then) continue;  // did not exist when the recommendations were made

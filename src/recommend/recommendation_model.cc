@@ -281,7 +281,7 @@ nlohmann::json FeatureRecommendation::to_json() const {
   };
 }
 
-UsageSnapshot UsageSnapshot::build(const UsageHistory& history, UnixSeconds at,
+UsageSnapshot UsageSnapshot::empty(const UsageHistory& history, UnixSeconds at,
                                    UnixSeconds window) {
   const auto users = static_cast<Eigen::Index>(history.user_count());
   const auto features = static_cast<Eigen::Index>(history.features().size());
@@ -297,35 +297,60 @@ UsageSnapshot UsageSnapshot::build(const UsageHistory& history, UnixSeconds at,
   s.used_before_recent.setZero(users, features);
   s.activity_recent.assign(users, 0);
   s.activity_previous.assign(users, 0);
-  const UsageDay recent_start = end - window_days, previous_start = end - 2 * window_days;
-  for (Eigen::Index u = 0; u < users; ++u) {
-    const int user = static_cast<int>(u);
-    for (const auto& d :
-         history.feature_days_between(user, std::numeric_limits<UsageDay>::min(), end)) {
-      if (d.feature >= features) continue;  // not in the catalog
-      if (d.day >= recent_start)
-        s.paywall_recent(u, d.feature) += static_cast<float>(d.paywall_hits);
-      if (d.usage_events == 0) continue;  // paywall hits only
-      s.used(u, d.feature) = 1.0;
-      if (d.day < recent_start) s.used_before_recent(u, d.feature) = 1;
-      if (d.day >= recent_start) {
-        s.recent(u, d.feature) += static_cast<float>(d.uses);
-        s.activity_recent[u] += static_cast<float>(d.uses);
-      } else if (d.day >= previous_start) {
-        s.previous(u, d.feature) += static_cast<float>(d.uses);
-        s.activity_previous[u] += static_cast<float>(d.uses);
-      }
-    }
-    for (const auto& d : history.days_between(user, previous_start, end)) {
-      (d.day >= recent_start ? s.activity_recent : s.activity_previous)[u] +=
-          static_cast<float>(d.sessions);
-    }
-  }
   s.tiers.resize(users);
   for (Eigen::Index u = 0; u < users; ++u) {
     s.tiers[u] = history.tier_at(static_cast<int>(u), s.at);
   }
   return s;
+}
+
+void UsageSnapshot::fill(const UsageHistory& history, int user) {
+  const auto features = used.cols();
+  const UsageDay end = analysis_end_day(at);
+  const auto window_days = static_cast<UsageDay>(window / kSecondsPerDay);
+  const UsageDay recent_start = end - window_days, previous_start = end - 2 * window_days;
+  const auto u = static_cast<Eigen::Index>(user);
+  for (const auto& d :
+       history.feature_days_between(user, std::numeric_limits<UsageDay>::min(), end)) {
+    if (d.feature >= features) continue;  // not in the catalog
+    if (d.day >= recent_start) paywall_recent(u, d.feature) += static_cast<float>(d.paywall_hits);
+    if (d.usage_events == 0) continue;  // paywall hits only
+    used(u, d.feature) = 1.0;
+    if (d.day < recent_start) used_before_recent(u, d.feature) = 1;
+    if (d.day >= recent_start) {
+      recent(u, d.feature) += static_cast<float>(d.uses);
+      activity_recent[u] += static_cast<float>(d.uses);
+    } else if (d.day >= previous_start) {
+      previous(u, d.feature) += static_cast<float>(d.uses);
+      activity_previous[u] += static_cast<float>(d.uses);
+    }
+  }
+  for (const auto& d : history.days_between(user, previous_start, end)) {
+    (d.day >= recent_start ? activity_recent : activity_previous)[u] +=
+        static_cast<float>(d.sessions);
+  }
+}
+
+UsageSnapshot UsageSnapshot::build(const UsageHistory& history, UnixSeconds at,
+                                   UnixSeconds window) {
+  UsageSnapshot s = empty(history, at, window);
+  (void)history.for_each_slice([&](std::span<const int> users) {
+    for (int user : users) s.fill(history, user);
+    return Status::ok();
+  });
+  return s;
+}
+
+void AdoptionTargets::sort_by_user() {
+  std::vector<std::size_t> order(users.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](std::size_t a, std::size_t b) { return users[a] < users[b]; });
+  AdoptionTargets sorted;
+  sorted.users.reserve(users.size());
+  sorted.relevant.reserve(users.size());
+  for (std::size_t i : order) sorted.add(users[i], relevant[i]);
+  *this = std::move(sorted);
 }
 
 Result<RecommendationModel::Core> build_model_core(const UsageHistory& history, UnixSeconds at,
@@ -429,6 +454,26 @@ Result<EaseLambdaValidation> choose_ease_lambda(const UsageHistory& history,
                                                 const UsageSnapshot& train,
                                                 UnixSeconds validate_until,
                                                 const RecommendOptions& options) {
+  // Targets: features first used in the validation window (usage before it is in `train`).
+  AdoptionTargets targets;
+  if (!options.ease_lambda) {
+    std::vector<bool> adopted;
+    FULCRUM_RETURN_IF_ERROR(history.for_each_slice([&](std::span<const int> users) {
+      for (int u : users) {
+        if (u >= train.used.rows() || history.user(u).signup_at >= train.at) continue;
+        if (new_adoptions(history, train, u, validate_until, adopted)) targets.add(u, adopted);
+      }
+      return Status::ok();
+    }));
+    targets.sort_by_user();
+  }
+  return choose_ease_lambda(train, validate_until, targets, options);
+}
+
+Result<EaseLambdaValidation> choose_ease_lambda(const UsageSnapshot& train,
+                                                UnixSeconds validate_until,
+                                                const AdoptionTargets& targets,
+                                                const RecommendOptions& options) {
   EaseLambdaValidation validation;
   validation.k = options.validation_k;
   validation.train_until = train.at;
@@ -453,16 +498,8 @@ Result<EaseLambdaValidation> choose_ease_lambda(const UsageHistory& history,
   std::sort(grid.begin(), grid.end());
   grid.erase(std::unique(grid.begin(), grid.end()), grid.end());
 
-  // Targets: features first used in the validation window (usage before it is in `train`).
-  std::vector<int> users;
-  std::vector<std::vector<bool>> relevant;
-  std::vector<bool> adopted;
-  for (int u = 0; u < history.user_count() && u < train.used.rows(); ++u) {
-    if (history.user(u).signup_at >= train.at) continue;
-    if (!new_adoptions(history, train, u, validate_until, adopted)) continue;
-    users.push_back(u);
-    relevant.push_back(adopted);
-  }
+  const std::vector<int>& users = targets.users;
+  const std::vector<std::vector<bool>>& relevant = targets.relevant;
   validation.users_validated = users.size();
   if (users.empty()) return validation;  // nothing to validate on: the fixed value
 
@@ -511,13 +548,30 @@ Result<RecommendationModel> RecommendationModel::train(const UsageHistory& histo
   // adoptions of [holdout_start, now) by a model trained before it, and the same split
   // calibrates the confidences below.
   const UnixSeconds holdout_start = analysis_end(now) - whole_days(options.window_seconds);
+  // One walk over the history's slices fills both snapshots and the validation targets.
   UsageSnapshot holdout_snapshot =
-      UsageSnapshot::build(history, holdout_start, options.window_seconds);
-  auto validation = choose_ease_lambda(history, holdout_snapshot, now, options);
+      UsageSnapshot::empty(history, holdout_start, options.window_seconds);
+  UsageSnapshot current_snapshot = UsageSnapshot::empty(history, now, options.window_seconds);
+  AdoptionTargets targets;
+  std::vector<bool> adopted;
+  FULCRUM_RETURN_IF_ERROR(history.for_each_slice([&](std::span<const int> users) {
+    for (int u : users) {
+      holdout_snapshot.fill(history, u);
+      current_snapshot.fill(history, u);
+      if (history.user(u).signup_at < holdout_snapshot.at &&
+          new_adoptions(history, holdout_snapshot, u, now, adopted)) {
+        targets.add(u, adopted);
+      }
+    }
+    return Status::ok();
+  }));
+  targets.sort_by_user();
+  auto validation = choose_ease_lambda(holdout_snapshot, now, targets, options);
   if (!validation.is_ok()) return validation.status();
+  targets = {};
   auto past = build_model_core(std::move(holdout_snapshot), validation->chosen);
   if (!past.is_ok()) return past.status();
-  auto current = build_model_core(history, now, options, validation->chosen);
+  auto current = build_model_core(std::move(current_snapshot), validation->chosen);
   if (!current.is_ok()) return current.status();
 
   RecommendationModel model;

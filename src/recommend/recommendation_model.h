@@ -95,7 +95,26 @@ struct UsageSnapshot {
   std::vector<float> activity_recent, activity_previous;  // sessions + usage events
   std::vector<Tier> tiers;
 
+  // The snapshot of every user of an in-memory history (a streamed one's read errors leave
+  // rows empty: engines over a store walk its slices with empty() and fill()).
   static UsageSnapshot build(const UsageHistory& history, UnixSeconds at, UnixSeconds window);
+  // Zero rows for every user of `history` (tiers set), for fill() to complete user by user
+  // while UsageHistory::for_each_slice has the user's rows loaded.
+  static UsageSnapshot empty(const UsageHistory& history, UnixSeconds at, UnixSeconds window);
+  void fill(const UsageHistory& history, int user);
+};
+
+// Users with features first used in a window (new_adoptions), in ascending user order: the
+// targets that lambda validation and evaluation rank against.
+struct AdoptionTargets {
+  std::vector<int> users;
+  std::vector<std::vector<bool>> relevant;  // one flag per catalog feature
+  void add(int user, const std::vector<bool>& adopted) {
+    users.push_back(user);
+    relevant.push_back(adopted);
+  }
+  // Slices visit users out of index order; the sums over targets run in index order.
+  void sort_by_user();
 };
 
 // EASE weights from a binary usage matrix (users x features).
@@ -138,6 +157,12 @@ Result<EaseLambdaValidation> choose_ease_lambda(const UsageHistory& history,
                                                 const UsageSnapshot& train,
                                                 UnixSeconds validate_until,
                                                 const RecommendOptions& options);
+// The same with the targets already collected (the adoptions of [train.at, validate_until)
+// of users signed up before train.at), so one walk over a streamed history serves both.
+Result<EaseLambdaValidation> choose_ease_lambda(const UsageSnapshot& train,
+                                                UnixSeconds validate_until,
+                                                const AdoptionTargets& targets,
+                                                const RecommendOptions& options);
 
 // The layout version of RecommendationModel::serialize; bump it with any layout change
 // (stored models of another version are refused and retrained).
@@ -168,6 +193,8 @@ class RecommendationModel {
   const std::vector<std::string>& user_ids() const { return user_ids_; }
   const std::vector<Feature>& features() const { return features_; }
   const Eigen::MatrixXd& ease_weights() const { return core_.weights; }
+  // The usage snapshot at trained_at() the model serves from.
+  const UsageSnapshot& snapshot() const { return core_.snapshot; }
   // The lambda the weights were fitted with, and how it was chosen.
   double ease_lambda() const { return lambda_validation_.chosen; }
   const EaseLambdaValidation& lambda_validation() const { return lambda_validation_; }

@@ -11,7 +11,7 @@ Result<std::vector<FeatureRecommendation>> generate_feature_recommendations(
   if (!user.is_ok()) return user.status();
   if (!user->has_value()) return not_found("unknown user: " + user_id);
   const UnixSeconds now = clock.now();
-  auto history = UsageHistory::load(store, UsageLoadOptions{.to_day = analysis_end_day(now)});
+  auto history = UsageHistory::open(store, UsageLoadOptions{.to_day = analysis_end_day(now)});
   if (!history.is_ok()) return history.status();
   auto model = RecommendationModel::train(*history, now, options);
   if (!model.is_ok()) return model.status();
@@ -42,7 +42,7 @@ RecommendationService::RecommendationService(RecommendOptions options,
 
 StoredModelHolder<RecommendationModel>::Train RecommendationService::trainer(Store& store) const {
   return [&store, options = options_](UnixSeconds now) -> Result<RecommendationModel> {
-    auto history = UsageHistory::load(store, UsageLoadOptions{.to_day = analysis_end_day(now)});
+    auto history = UsageHistory::open(store, UsageLoadOptions{.to_day = analysis_end_day(now)});
     if (!history.is_ok()) return history.status();
     return RecommendationModel::train(*history, now, options);
   };

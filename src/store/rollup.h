@@ -70,11 +70,21 @@ struct TierChangeRollup {
   bool operator==(const TierChangeRollup&) const = default;
 };
 
-// Which rollup rows to read: days in [from_day, to_day), of one user or of all.
+// Which rollup rows to read: days in [from_day, to_day), of one user (user_key), of the
+// users with keys in [user_key, user_key_end) when user_key_end is set too, or of all. A
+// key range is read by one index probe per day (the tables are keyed day first), so reading
+// the users in slices of keys costs one pass over the rows in all.
 struct RollupQuery {
   UsageDay from_day = std::numeric_limits<UsageDay>::min();
   UsageDay to_day = std::numeric_limits<UsageDay>::max();
   std::optional<std::uint32_t> user_key;
+  std::optional<std::uint32_t> user_key_end = std::nullopt;  // exclusive; only with user_key
+  // The keys read, as [first, end) (every key when no user_key is set).
+  std::uint32_t first_key() const { return user_key.value_or(0); }
+  std::uint64_t end_key() const {
+    if (!user_key) return std::uint64_t{1} << 32;
+    return user_key_end ? *user_key_end : std::uint64_t{*user_key} + 1;
+  }
 };
 
 // What `fulcrum rollups verify` reports: the rollups recomputed from the events and compared

@@ -69,31 +69,60 @@ void group_by_user(int users, std::vector<int>& row_user, std::vector<Row>& rows
 
 }  // namespace
 
-// Collects users, features and rows, then lays them out per user.
+// Rows read but not yet laid out per user, with each row's user.
+struct UsageHistory::PendingRows {
+  std::vector<int> day_user, feature_day_user;
+  void add(const UsageHistory& h, const UserDayRollup& row) {
+    if (row.day < h.options_.from_day || row.day >= h.options_.to_day) return;
+    const int u = h.user_of(row.user_key);
+    if (u < 0) return;
+    day_user.push_back(u);
+    h.days_.push_back(compact(row));
+  }
+  void add(const UsageHistory& h, const FeatureDayRollup& row) {
+    if (row.day < h.options_.from_day || row.day >= h.options_.to_day) return;
+    const int u = h.user_of(row.user_key);
+    const int f =
+        row.feature_key < h.feature_of_key_.size() ? h.feature_of_key_[row.feature_key] : -1;
+    if (u < 0 || f < 0) return;
+    feature_day_user.push_back(u);
+    h.feature_days_.push_back(compact(row, f));
+  }
+};
+
+// Collects users, features and the tier timeline (and, for in-memory histories, the rows),
+// then lays them out per user.
 class UsageHistory::Builder {
  public:
-  explicit Builder(const UsageLoadOptions& options) : options_(options) {}
+  explicit Builder(const UsageLoadOptions& options) { h_.options_ = options; }
 
-  void add_registered_user(const User& user) {
+  // Only what the engines read (id, tier, signup): at a million users the targeting
+  // attributes would be a few hundred MB of every history and of every model trained on it.
+  void add_registered_user(const User& full) {
+    User user;
+    user.user_id = full.user_id;
+    user.tier = full.tier;
+    user.signup_at = full.signup_at;
     auto [it, inserted] = h_.user_index_.try_emplace(user.user_id, h_.user_count());
     if (inserted) {
-      h_.users_.push_back(user);
+      h_.users_.push_back(std::move(user));
     } else {
-      h_.users_[it->second] = user;
+      h_.users_[it->second] = std::move(user);
     }
   }
   // The user of an event key; -1 when it is not loaded.
   void map_user_key(std::uint32_t key, const std::string& user_id) {
     int u = h_.find_user(user_id);
-    if (u < 0 && options_.include_unregistered_users) {
+    if (u < 0 && h_.options_.include_unregistered_users) {
       u = h_.user_count();
       h_.user_index_.emplace(user_id, u);
       User user;
       user.user_id = user_id;
       h_.users_.push_back(std::move(user));
     }
-    if (key >= user_of_key_.size()) user_of_key_.resize(static_cast<std::size_t>(key) + 1, -1);
-    user_of_key_[key] = u;
+    auto& user_of_key = h_.user_of_key_;
+    if (key >= user_of_key.size()) user_of_key.resize(static_cast<std::size_t>(key) + 1, -1);
+    user_of_key[key] = u;
   }
   void set_catalog(std::vector<Feature> catalog) {
     std::sort(catalog.begin(), catalog.end(),
@@ -108,51 +137,31 @@ class UsageHistory::Builder {
   void map_feature_keys(std::vector<std::pair<std::uint32_t, std::string>> keys) {
     std::sort(keys.begin(), keys.end(),
               [](const auto& a, const auto& b) { return a.second < b.second; });
+    auto& feature_of_key = h_.feature_of_key_;
     for (const auto& [key, name] : keys) {
-      if (key >= feature_of_key_.size()) {
-        feature_of_key_.resize(static_cast<std::size_t>(key) + 1, -1);
+      if (key >= feature_of_key.size()) {
+        feature_of_key.resize(static_cast<std::size_t>(key) + 1, -1);
       }
-      feature_of_key_[key] = add_feature_name(name);
+      feature_of_key[key] = add_feature_name(name);
     }
   }
-  void add(const UserDayRollup& row) {
-    if (row.day < options_.from_day || row.day >= options_.to_day) return;
-    const int u = user_of(row.user_key);
-    if (u < 0) return;
-    day_user_.push_back(u);
-    h_.days_.push_back(compact(row));
-  }
-  void add(const FeatureDayRollup& row) {
-    if (row.day < options_.from_day || row.day >= options_.to_day) return;
-    const int u = user_of(row.user_key);
-    const int f = row.feature_key < feature_of_key_.size() ? feature_of_key_[row.feature_key] : -1;
-    if (u < 0 || f < 0) return;
-    feature_day_user_.push_back(u);
-    h_.feature_days_.push_back(compact(row, f));
-  }
+  void add(const UserDayRollup& row) { rows_.add(h_, row); }
+  void add(const FeatureDayRollup& row) { rows_.add(h_, row); }
   void add(const TierChangeRollup& row) {
-    const int u = user_of(row.user_key);
+    const int u = h_.user_of(row.user_key);
     if (u < 0) return;
     change_user_.push_back(u);
     h_.changes_.push_back({row.at, row.kind, row.from_tier, row.to_tier});
   }
+  UsageHistory& history() { return h_; }
   UsageHistory finish() {
-    const int users = h_.user_count();
-    group_by_user(users, day_user_, h_.days_, h_.day_offsets_,
-                  [](const Day& a, const Day& b) { return a.day < b.day; });
-    group_by_user(users, feature_day_user_, h_.feature_days_, h_.feature_day_offsets_,
-                  [](const FeatureDay& a, const FeatureDay& b) {
-                    return a.day != b.day ? a.day < b.day : a.feature < b.feature;
-                  });
-    group_by_user(users, change_user_, h_.changes_, h_.change_offsets_,
+    h_.place_rows(rows_);
+    group_by_user(h_.user_count(), change_user_, h_.changes_, h_.change_offsets_,
                   [](const TierChange& a, const TierChange& b) { return a.at < b.at; });
     return std::move(h_);
   }
 
  private:
-  int user_of(std::uint32_t key) const {
-    return key < user_of_key_.size() ? user_of_key_[key] : -1;
-  }
   int add_feature_name(const std::string& name) {
     auto [it, inserted] =
         h_.feature_index_.try_emplace(name, static_cast<int>(h_.feature_names_.size()));
@@ -160,11 +169,57 @@ class UsageHistory::Builder {
     return it->second;
   }
 
-  UsageLoadOptions options_;
   UsageHistory h_;
-  std::vector<int> user_of_key_, feature_of_key_;
-  std::vector<int> day_user_, feature_day_user_, change_user_;
+  PendingRows rows_;
+  std::vector<int> change_user_;
 };
+
+void UsageHistory::place_rows(PendingRows& pending) const {
+  const int users = user_count();
+  group_by_user(users, pending.day_user, days_, day_offsets_,
+                [](const Day& a, const Day& b) { return a.day < b.day; });
+  group_by_user(users, pending.feature_day_user, feature_days_, feature_day_offsets_,
+                [](const FeatureDay& a, const FeatureDay& b) {
+                  return a.day != b.day ? a.day < b.day : a.feature < b.feature;
+                });
+}
+
+Status UsageHistory::read_rows(Store& store, const RollupQuery& query) const {
+  days_.clear();
+  feature_days_.clear();
+  PendingRows pending;
+  FULCRUM_RETURN_IF_ERROR(
+      store.scan_user_days(query, [&](const UserDayRollup& row) { pending.add(*this, row); }));
+  FULCRUM_RETURN_IF_ERROR(store.scan_feature_days(
+      query, [&](const FeatureDayRollup& row) { pending.add(*this, row); }));
+  place_rows(pending);
+  return Status::ok();
+}
+
+Status UsageHistory::for_each_slice(
+    const std::function<Status(std::span<const int> users)>& visit) const {
+  if (store_ == nullptr) {
+    std::vector<int> everyone(static_cast<std::size_t>(user_count()));
+    for (int u = 0; u < user_count(); ++u) everyone[static_cast<std::size_t>(u)] = u;
+    return visit(everyone);
+  }
+  Status result = Status::ok();
+  for (std::size_t slice = 0; slice < slice_users_.size() && result.is_ok(); ++slice) {
+    if (slice_users_[slice].empty()) continue;
+    RollupQuery query{options_.from_day, options_.to_day, std::nullopt, std::nullopt};
+    query.user_key = static_cast<std::uint32_t>(slice * keys_per_slice_);
+    query.user_key_end = static_cast<std::uint32_t>(
+        std::min<std::uint64_t>((slice + 1) * std::uint64_t{keys_per_slice_}, 0xFFFFFFFFULL));
+    result = read_rows(*store_, query);
+    if (result.is_ok()) result = visit(slice_users_[slice]);
+  }
+  // The last slice's rows go: a streamed history holds none between walks.
+  std::vector<Day>().swap(days_);
+  std::vector<FeatureDay>().swap(feature_days_);
+  day_offsets_.assign(static_cast<std::size_t>(user_count()) + 1, 0);
+  feature_day_offsets_.assign(static_cast<std::size_t>(user_count()) + 1, 0);
+  return result;
+}
 
 int UsageHistory::find_user(std::string_view user_id) const {
   auto it = user_index_.find(std::string(user_id));
@@ -202,8 +257,8 @@ Tier UsageHistory::tier_at(int u, UnixSeconds t) const {
   return tier;
 }
 
-Result<UsageHistory> UsageHistory::load(Store& store, const UsageLoadOptions& options) {
-  Builder builder(options);
+// The users, catalog, keys and tier timeline of a whole store into `builder`.
+Status UsageHistory::read_skeleton(Store& store, Builder& builder) {
   FULCRUM_RETURN_IF_ERROR(store.scan_users([&](const User& u) { builder.add_registered_user(u); }));
   auto catalog = store.list_features();
   if (!catalog.is_ok()) return catalog.status();
@@ -214,14 +269,42 @@ Result<UsageHistory> UsageHistory::load(Store& store, const UsageLoadOptions& op
   builder.map_feature_keys(std::move(feature_keys));
   FULCRUM_RETURN_IF_ERROR(store.scan_user_keys(
       [&](std::uint32_t key, const std::string& user_id) { builder.map_user_key(key, user_id); }));
-  const RollupQuery query{options.from_day, options.to_day, std::nullopt};
+  return store.scan_tier_changes(std::nullopt,
+                                 [&](const TierChangeRollup& row) { builder.add(row); });
+}
+
+Result<UsageHistory> UsageHistory::load(Store& store, const UsageLoadOptions& options) {
+  Builder builder(options);
+  FULCRUM_RETURN_IF_ERROR(read_skeleton(store, builder));
+  const RollupQuery query{options.from_day, options.to_day, std::nullopt, std::nullopt};
   FULCRUM_RETURN_IF_ERROR(
       store.scan_user_days(query, [&](const UserDayRollup& row) { builder.add(row); }));
   FULCRUM_RETURN_IF_ERROR(
       store.scan_feature_days(query, [&](const FeatureDayRollup& row) { builder.add(row); }));
-  FULCRUM_RETURN_IF_ERROR(store.scan_tier_changes(
-      std::nullopt, [&](const TierChangeRollup& row) { builder.add(row); }));
   return builder.finish();
+}
+
+Result<UsageHistory> UsageHistory::open(Store& store, const UsageLoadOptions& options,
+                                        std::uint32_t keys_per_slice) {
+  if (keys_per_slice == 0) return invalid_argument("must be positive", "keys_per_slice");
+  Builder builder(options);
+  FULCRUM_RETURN_IF_ERROR(read_skeleton(store, builder));
+  UsageHistory history = builder.finish();
+  history.store_ = &store;
+  history.keys_per_slice_ = keys_per_slice;
+  // Each user's slice is its key's; users without a key (no events) join the first.
+  std::vector<int> slice_of(static_cast<std::size_t>(history.user_count()), 0);
+  for (std::size_t key = 0; key < history.user_of_key_.size(); ++key) {
+    const int u = history.user_of_key_[key];
+    if (u >= 0) slice_of[static_cast<std::size_t>(u)] = static_cast<int>(key / keys_per_slice);
+  }
+  history.slice_users_.resize(
+      history.user_of_key_.empty() ? 1 : (history.user_of_key_.size() - 1) / keys_per_slice + 1);
+  for (int u = 0; u < history.user_count(); ++u) {
+    history.slice_users_[static_cast<std::size_t>(slice_of[static_cast<std::size_t>(u)])].push_back(
+        u);
+  }
+  return history;
 }
 
 Result<UsageHistory> UsageHistory::load_user(Store& store, const std::string& user_id,

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -68,14 +69,32 @@ class UsageHistory {
     Tier to_tier = Tier::kFree;
   };
 
-  // Every user's rollups of the days in [options.from_day, options.to_day).
+  // Every user's rollups of the days in [options.from_day, options.to_day), all in memory
+  // (small stores and tests; engines over a whole store use open()).
   static Result<UsageHistory> load(Store& store, const UsageLoadOptions& options = {});
+  // The users, the catalog and the tier timeline now; the day rows are read a slice of users
+  // at a time by for_each_slice (users whose store keys fall in one range of
+  // `keys_per_slice` keys), so no more than one slice's rows are ever in memory: at a
+  // million users the whole history is tens of millions of rows. `store` must outlive the
+  // history.
+  static Result<UsageHistory> open(Store& store, const UsageLoadOptions& options = {},
+                                   std::uint32_t keys_per_slice = kDefaultKeysPerSlice);
+  static constexpr std::uint32_t kDefaultKeysPerSlice = 32768;
   // One user's rollups only (the store reads that user's rows alone). NotFound when the
   // user is neither registered nor has events.
   static Result<UsageHistory> load_user(Store& store, const std::string& user_id,
                                         const UsageLoadOptions& options = {});
   // The same rows from an in-memory batch, through the stores' aggregation (RollupAccumulator).
   static UsageHistory from_events(const EventBatch& events, const UsageLoadOptions& options = {});
+
+  // Visits the users in slices: during visit(users) the day and feature-day rows of those
+  // users (ascending indices) are loaded, and only theirs; days() of any other user is
+  // empty. Every user is in exactly one slice (users without events in the first). A history
+  // from load() or from_events() is one slice of every user. An error of the store's read
+  // or of `visit` ends the walk and is returned. Not to be called from two threads at once.
+  Status for_each_slice(const std::function<Status(std::span<const int> users)>& visit) const;
+  // Whether the rows are read a slice at a time (open) rather than all held (load).
+  bool streamed() const { return store_ != nullptr; }
 
   int user_count() const { return static_cast<int>(users_.size()); }
   const User& user(int u) const { return users_[u]; }
@@ -107,14 +126,30 @@ class UsageHistory {
 
  private:
   class Builder;
+  struct PendingRows;
+  // Reads the rows of `query` (a key range, or every key) into days_ / feature_days_.
+  Status read_rows(Store& store, const RollupQuery& query) const;
+  void place_rows(PendingRows& pending) const;
+  static Status read_skeleton(Store& store, Builder& builder);
+  int user_of(std::uint32_t key) const {
+    return key < user_of_key_.size() ? user_of_key_[key] : -1;
+  }
+
+  Store* store_ = nullptr;  // set for a streamed history (open)
+  UsageLoadOptions options_;
+  std::uint32_t keys_per_slice_ = kDefaultKeysPerSlice;
+  std::vector<int> user_of_key_, feature_of_key_;  // store keys -> indices (-1: not loaded)
+  std::vector<std::vector<int>> slice_users_;      // streamed: the users of each key slice
   std::vector<User> users_;
   std::unordered_map<std::string, int> user_index_;
   std::vector<Feature> features_;
   std::vector<std::string> feature_names_;
   std::unordered_map<std::string, int> feature_index_;
-  std::vector<std::size_t> day_offsets_{0}, feature_day_offsets_{0}, change_offsets_{0};
-  std::vector<Day> days_;
-  std::vector<FeatureDay> feature_days_;
+  // The rows loaded now (mutable: a streamed history swaps them slice by slice).
+  mutable std::vector<std::size_t> day_offsets_{0}, feature_day_offsets_{0};
+  mutable std::vector<Day> days_;
+  mutable std::vector<FeatureDay> feature_days_;
+  std::vector<std::size_t> change_offsets_{0};
   std::vector<TierChange> changes_;
 };
 

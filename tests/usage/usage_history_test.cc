@@ -122,6 +122,53 @@ TEST_F(UsageHistoryTest, LoadUserReadsOneUserAndTheDayRange) {
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
 }
 
+// A streamed history (open) visits every user once, each with exactly the rows load() holds,
+// and only that slice's rows are loaded at a time; one key per slice is the harshest split.
+TEST_F(UsageHistoryTest, StreamedSlicesHoldTheSameRowsOneSliceAtATime) {
+  // A user registered without events belongs to the first slice.
+  EventBatch dave;
+  dave.users = {{"dave", Tier::kFree, kStart, "DE", "5.0", {}}};
+  ASSERT_TRUE(store_->ingest(dave).is_ok());
+  UsageLoadOptions everyone;
+  everyone.include_unregistered_users = true;
+  everyone.from_day = usage_day_of(kStart) + 2;
+  auto loaded = UsageHistory::load(*store_, everyone);
+  ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
+  for (std::uint32_t keys_per_slice : {1u, 2u, 1000u}) {
+    auto streamed = UsageHistory::open(*store_, everyone, keys_per_slice);
+    ASSERT_TRUE(streamed.is_ok()) << streamed.status().to_string();
+    ASSERT_TRUE(streamed->streamed());
+    ASSERT_EQ(streamed->user_count(), loaded->user_count());
+    std::vector<int> visits(static_cast<std::size_t>(loaded->user_count()), 0);
+    int slices = 0;
+    Status walked = streamed->for_each_slice([&](std::span<const int> users) {
+      ++slices;
+      std::size_t rows = 0;
+      for (int u : users) {
+        ++visits[static_cast<std::size_t>(u)];
+        const int v = loaded->find_user(streamed->user(u).user_id);
+        EXPECT_EQ(streamed->days(u).size(), loaded->days(v).size()) << streamed->user(u).user_id;
+        EXPECT_EQ(streamed->feature_days(u).size(), loaded->feature_days(v).size());
+        for (std::size_t i = 0; i < streamed->days(u).size(); ++i) {
+          EXPECT_EQ(streamed->days(u)[i].day, loaded->days(v)[i].day);
+          EXPECT_EQ(streamed->days(u)[i].sessions, loaded->days(v)[i].sessions);
+        }
+        rows += streamed->days(u).size() + streamed->feature_days(u).size();
+      }
+      EXPECT_EQ(streamed->day_rows() + streamed->feature_day_rows(), rows);  // this slice's only
+      return Status::ok();
+    });
+    ASSERT_TRUE(walked.is_ok()) << walked.to_string();
+    for (int count : visits) EXPECT_EQ(count, 1);
+    // Keys start at 1: dave (no key) alone in slice 0, then one slice per user with events.
+    if (keys_per_slice == 1) {
+      EXPECT_EQ(slices, 4);
+    }
+    EXPECT_EQ(streamed->day_rows(), 0u);  // nothing held after the walk
+    EXPECT_EQ(streamed->tier_changes(streamed->find_user("alice")).size(), 1u);
+  }
+}
+
 TEST(UsageDays, AnalysisEndRoundsDownToTheLastMidnight) {
   EXPECT_EQ(analysis_end(kStart), kStart);        // a midnight stays
   EXPECT_EQ(analysis_end(kStart + 353), kStart);  // a few minutes past: those days exactly

@@ -1679,8 +1679,10 @@ FeatureDayRollup read_feature_day(const Row& row) {
   return r;
 }
 
-// Rows of a day range; one user's rows by one primary-key probe per day (the tables are
-// keyed day first), over the days that hold rollups at all.
+// Rows of a day range; the rows of a user-key range ([$3, $4): one user or a slice of users)
+// by one primary-key range probe per day (the tables are keyed day first), over the days
+// that hold rollups at all. LATERAL keeps the planner on those probes: a slice of keys is a
+// small share of a day's rows, never a reason to scan the table.
 std::string rollup_select(const char* table, const char* columns, const RollupQuery& query,
                           Params& params) {
   params.add(static_cast<std::int64_t>(query.from_day))
@@ -1689,10 +1691,12 @@ std::string rollup_select(const char* table, const char* columns, const RollupQu
     return std::string("SELECT ") + columns + " FROM " + table +
            " WHERE day >= $1::integer AND day < $2::integer";
   }
-  params.add(static_cast<std::int64_t>(*query.user_key));
+  params.add(static_cast<std::int64_t>(query.first_key()))
+      .add(static_cast<std::int64_t>(query.end_key()));
   return std::string("SELECT ") + columns + " FROM (SELECT generate_series(" +
          "GREATEST($1::integer, MIN(day)), LEAST($2::integer - 1, MAX(day))) AS d FROM " + table +
-         ") days JOIN " + table + " t ON t.day = days.d AND t.user_key = $3::integer";
+         ") days CROSS JOIN LATERAL (SELECT * FROM " + table +
+         " t WHERE t.day = days.d AND t.user_key >= $3::bigint AND t.user_key < $4::bigint) t";
 }
 
 }  // namespace

@@ -55,15 +55,21 @@ FeatureDayRollup read_feature_day(const Statement& row) {
   return r;
 }
 
-// SQL reading rows of a day range, or one user's rows by one primary-key lookup per day
-// (the tables are keyed day first). ?1 = from_day, ?2 = to_day, ?3 = user key.
+// SQL reading rows of a day range, or the rows of a user-key range ([?3, ?4): one user or a
+// slice of users) by one primary-key range probe per day (the tables are keyed day first).
+// ?1 = from_day, ?2 = to_day.
 std::string rollup_select(const char* table, const char* columns, const RollupQuery& query) {
   if (!query.user_key) {
     return std::string("SELECT ") + columns + " FROM " + table + " WHERE day >= ?1 AND day < ?2";
   }
   return std::string("WITH RECURSIVE days(d) AS (SELECT ?1 UNION ALL SELECT d + 1 FROM days ") +
          "WHERE d + 1 < ?2) SELECT " + columns + " FROM days JOIN " + table +
-         " ON day = d AND user_key = ?3";
+         " ON day = d AND user_key >= ?3 AND user_key < ?4";
+}
+
+void bind_keys(Statement& select, const RollupQuery& query) {
+  select.bind(3, static_cast<std::int64_t>(query.first_key()))
+      .bind(4, static_cast<std::int64_t>(query.end_key()));
 }
 
 // A user's range is clamped to the days that hold rollups, so the recursive day list
@@ -506,7 +512,7 @@ Status SqliteStore::scan_user_days(const RollupQuery& query,
   Statement select(reader.db(), rollup_select("usage_user_days", kUserDayColumns, bounded).c_str());
   select.bind(1, static_cast<std::int64_t>(bounded.from_day))
       .bind(2, static_cast<std::int64_t>(bounded.to_day));
-  if (query.user_key) select.bind(3, static_cast<std::int64_t>(*query.user_key));
+  if (query.user_key) bind_keys(select, query);
   return select.each_row([&](const Statement& row) { visit(read_user_day(row)); });
 }
 
@@ -525,7 +531,7 @@ Status SqliteStore::scan_feature_days(const RollupQuery& query,
                    rollup_select("usage_feature_days", kFeatureDayColumns, bounded).c_str());
   select.bind(1, static_cast<std::int64_t>(bounded.from_day))
       .bind(2, static_cast<std::int64_t>(bounded.to_day));
-  if (query.user_key) select.bind(3, static_cast<std::int64_t>(*query.user_key));
+  if (query.user_key) bind_keys(select, query);
   return select.each_row([&](const Statement& row) { visit(read_feature_day(row)); });
 }
 
