@@ -1094,6 +1094,21 @@ per_user AS (
   LEFT JOIN metric_events m ON m.metric = $2 AND m.user_id = f.user_id AND m.at >= f.at
   GROUP BY f.user_id, f.variant))sql";
 
+// The elements of a float8[] in text form ("{1,2.5,-3e-05}"); false when one is not a number.
+bool parse_float_array(std::string_view text, std::vector<double>& out) {
+  if (text.size() < 2 || text.front() != '{' || text.back() != '}') return false;
+  text = text.substr(1, text.size() - 2);
+  while (!text.empty()) {
+    const std::size_t comma = std::min(text.find(','), text.size());
+    double value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + comma, value);
+    if (error != std::errc() || end != text.data() + comma) return false;
+    out.push_back(value);
+    text.remove_prefix(std::min(comma + 1, text.size()));
+  }
+  return true;
+}
+
 }  // namespace
 
 Result<ExposedUserMetric> PostgresStore::exposed_user_metric(
