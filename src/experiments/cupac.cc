@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "experiments/results_json.h"
+#include "experiments/service.h"
 #include "stats/cupac.h"
 #include "stats/cuped.h"
 #include "stats/hypothesis.h"
@@ -20,7 +22,7 @@ using json = nlohmann::json;
 constexpr std::uint32_t kFolds = 5;
 constexpr int kUsageWindowDays = 28;
 // The metric's own windows before exposure; the first two together are plain CUPED's
-// pre-period (kCupedPrePeriod, 14 days).
+// pre-period (kCupedPrePeriod).
 constexpr std::array<UnixSeconds, 5> kMetricWindowEdges = {
     0, 7 * kSecondsPerDay, 14 * kSecondsPerDay, 28 * kSecondsPerDay, 56 * kSecondsPerDay};
 constexpr std::array<const char*, 12> kFeatureNames = {
@@ -28,14 +30,7 @@ constexpr std::array<const char*, 12> kFeatureNames = {
     "active_days_28d",  "sessions_28d",           "session_minutes_28d", "feature_uses_28d",
     "paywall_hits_28d", "payments_succeeded_28d", "payments_failed_28d", "amount_paid_28d"};
 constexpr std::size_t kFeatures = kFeatureNames.size();
-
-json effect(const stats::EffectTest& t) {
-  auto number = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
-  return {{"estimate", number(t.estimate)},
-          {"standard_error", number(t.standard_error)},
-          {"ci", {number(t.ci.lower), number(t.ci.upper)}},
-          {"p_value", number(t.p_value)}};
-}
+static_assert(kMetricWindowEdges[2] == kCupedPrePeriod);
 
 }  // namespace
 
@@ -88,17 +83,18 @@ json metric_report(const Experiment& experiment, const MetricSpec& metric, doubl
   // Per group: the outcome's sums with each covariate.
   const std::size_t groups = users.variants.size();
   std::vector<stats::CupedStats> with_pre(groups), with_prediction(groups);
+  auto add = [](stats::CupedStats& s, double y, double x) {
+    s.post.n += 1;
+    s.post.sum += y;
+    s.post.sum_squares += y * y;
+    s.pre_sum += x;
+    s.pre_sum_squares += x * x;
+    s.cross_sum += x * y;
+  };
   for (std::size_t u = 0; u < n; ++u) {
     const std::size_t g = users.variant_index[u];
-    for (auto* stats_of : {&with_pre[g], &with_prediction[g]}) {
-      const double x = stats_of == &with_pre[g] ? cuped_covariate[u] : fitted->prediction[u];
-      stats_of->post.n += 1;
-      stats_of->post.sum += outcome[u];
-      stats_of->post.sum_squares += outcome[u] * outcome[u];
-      stats_of->pre_sum += x;
-      stats_of->pre_sum_squares += x * x;
-      stats_of->cross_sum += x * outcome[u];
-    }
+    add(with_pre[g], outcome[u], cuped_covariate[u]);
+    add(with_prediction[g], outcome[u], fitted->prediction[u]);
   }
   auto index_of = [&](const std::string& group) -> std::optional<std::size_t> {
     for (std::size_t g = 0; g < groups; ++g) {
@@ -126,11 +122,11 @@ json metric_report(const Experiment& experiment, const MetricSpec& metric, doubl
     auto reduction = [&](const stats::Comparison& c) {
       return se > 0 ? json(1 - std::pow(c.absolute.standard_error / se, 2)) : json(nullptr);
     };
-    json cuped_json = effect(cuped->absolute), cupac_json = effect(cupac->absolute);
+    json cuped_json = effect_json(cuped->absolute), cupac_json = effect_json(cupac->absolute);
     cuped_json["variance_reduction"] = reduction(*cuped);
     cupac_json["variance_reduction"] = reduction(*cupac);
     treatments.push_back({{"group", group.name},
-                          {"unadjusted", effect(plain->absolute)},
+                          {"unadjusted", effect_json(plain->absolute)},
                           {"cuped", std::move(cuped_json)},
                           {"cupac", std::move(cupac_json)}});
   }
@@ -140,7 +136,7 @@ json metric_report(const Experiment& experiment, const MetricSpec& metric, doubl
           {"users", n},
           {"features", kFeatureNames},
           {"folds", kFolds},
-          {"cuped_pre_period_days", 14},
+          {"cuped_pre_period_days", kCupedPrePeriod / kSecondsPerDay},
           {"cross_validated_r2", fitted->cross_validated_r2},
           {"treatments", std::move(treatments)}};
 }
@@ -150,6 +146,11 @@ json metric_report(const Experiment& experiment, const MetricSpec& metric, doubl
 Result<json> cupac_report(Store& store, const Experiment& experiment,
                           const std::map<std::string, double>& caps) {
   json reports = json::array();
+  // A user's activity before their first exposure is the same for every metric: each user's
+  // is scanned once, by rollup key, the first time a read returns them (a backend returns the
+  // users in no particular order).
+  std::vector<ActivityBefore> activity_known;
+  std::vector<std::uint32_t> known_of_key;  // rollup key -> index in activity_known + 1
   for (const MetricSpec& metric : experiment.config.success_metrics) {
     if (metric.type != stats::MetricType::kBinomial &&
         metric.type != stats::MetricType::kContinuous) {
@@ -158,16 +159,30 @@ Result<json> cupac_report(Store& store, const Experiment& experiment,
     auto read =
         store.exposed_user_metric(experiment.exposure_key(), metric.name, kMetricWindowEdges);
     if (!read) return read.status();
-    // Read per metric: a backend returns the users in no particular order.
-    std::vector<UsageDay> exposure_days(read->size());
+    std::vector<std::uint32_t> new_keys;
+    std::vector<UsageDay> new_days;
     for (std::size_t u = 0; u < read->size(); ++u) {
-      exposure_days[u] = usage_day_of(read->first_exposure_at[u]);
+      const std::uint32_t key = read->user_keys[u];
+      if (key == kNoRollupKey) continue;
+      if (key >= known_of_key.size()) known_of_key.resize(key + 1, 0);
+      if (known_of_key[key] != 0) continue;
+      known_of_key[key] = static_cast<std::uint32_t>(activity_known.size() + new_keys.size() + 1);
+      new_keys.push_back(key);
+      new_days.push_back(usage_day_of(read->first_exposure_at[u]));
     }
-    auto activity = activity_before(store, read->user_keys, exposure_days, kUsageWindowDays);
-    if (!activity) return activity.status();
+    if (!new_keys.empty()) {
+      auto scanned = activity_before(store, new_keys, new_days, kUsageWindowDays);
+      if (!scanned) return scanned.status();
+      activity_known.insert(activity_known.end(), scanned->begin(), scanned->end());
+    }
+    std::vector<ActivityBefore> activity(read->size());  // zeros for users without a key
+    for (std::size_t u = 0; u < read->size(); ++u) {
+      const std::uint32_t key = read->user_keys[u];
+      if (key != kNoRollupKey) activity[u] = activity_known[known_of_key[key] - 1];
+    }
     auto cap = caps.find(metric.name);
     reports.push_back(metric_report(experiment, metric, cap == caps.end() ? INFINITY : cap->second,
-                                    *read, *activity));
+                                    *read, activity));
   }
   return json{{"metrics", std::move(reports)}};
 }

@@ -23,8 +23,9 @@
 //     its interval yet),
 //   "slices": null, or with ?slice=: {attribute, metric, top, correction, capped_at,
 //     rows: [{value, other, tested, users, groups: {group: {...as metrics[].groups}}}]},
-//   "cupac": with ?cupac=true only, experiments/cupac.h cupac_report() (the primary metric
-//     unadjusted, with plain CUPED and with CUPAC side by side, and the variance each cuts),
+//   "cupac": with ?cupac=true only, experiments/cupac.h cupac_report() (every binomial and
+//     continuous metric unadjusted, with plain CUPED and with CUPAC side by side, and the
+//     variance each cuts),
 //   "bandit": bandit tests only, experiments/bandit.h bandit_summary() (current weights,
 //     probability best per arm, the weights history); their SRM expects the exposure shares
 //     the weights history implies (srm.expected), not the starting traffic_allocation
@@ -47,6 +48,7 @@
 
 #include "experiments/bandit.h"
 #include "experiments/cupac.h"
+#include "experiments/results_json.h"
 #include "experiments/service.h"
 #include "stats/analysis.h"
 #include "stats/analysis_json.h"
@@ -65,13 +67,6 @@ const stats::GroupResult* find_group(const stats::MetricResult& metric, const st
     if (g.name == name) return &g;
   }
   return nullptr;
-}
-
-json effect_json(const stats::EffectTest& t) {
-  return {{"estimate", number_or_null(t.estimate)},
-          {"standard_error", number_or_null(t.standard_error)},
-          {"ci", {number_or_null(t.ci.lower), number_or_null(t.ci.upper)}},
-          {"p_value", number_or_null(t.p_value)}};
 }
 
 // One group of a metric's comparison, as metrics[].groups.{group}.
@@ -163,6 +158,13 @@ json health_check(std::int64_t multi_variant_users, std::int64_t total_exposures
 }
 
 }  // namespace
+
+json effect_json(const stats::EffectTest& t) {
+  return {{"estimate", number_or_null(t.estimate)},
+          {"standard_error", number_or_null(t.standard_error)},
+          {"ci", {number_or_null(t.ci.lower), number_or_null(t.ci.upper)}},
+          {"p_value", number_or_null(t.p_value)}};
+}
 
 Status validate_results_options(const ResultsOptions& options) {
   if (options.slice && !is_slice_attribute_name(*options.slice)) {
