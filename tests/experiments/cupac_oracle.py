@@ -14,10 +14,15 @@ value (which is also what the capped metric's own CUPED uses).
 """
 import json
 import math
+import os
 import sys
 
 import numpy as np
 from scipy import stats
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "stats"))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from oracle import cross_fit  # noqa: E402  (the same numpy ridge the stats oracle uses)
 
 DAY = 86400
 EDGES = [0, 7 * DAY, 14 * DAY, 28 * DAY, 56 * DAY]
@@ -29,21 +34,6 @@ def fold_of(user, folds=5):
         h ^= byte
         h = (h * 0x100000001b3) % (1 << 64)
     return h % folds
-
-
-def cross_fit(X, y, folds, k_folds=5, ridge=1e-3):
-    prediction = np.zeros(len(y))
-    for f in range(k_folds):
-        train, test = folds != f, folds == f
-        m = int(train.sum())
-        mu, sd = X[train].mean(axis=0), X[train].std(axis=0)
-        keep = sd > 0
-        Z = (X[train][:, keep] - mu[keep]) / sd[keep]
-        ybar = y[train].mean()
-        beta = np.linalg.solve(Z.T @ Z + ridge * m * np.eye(keep.sum()), Z.T @ (y[train] - ybar))
-        prediction[test] = ybar + ((X[test][:, keep] - mu[keep]) / sd[keep]) @ beta
-    r2 = 1 - ((y - prediction) ** 2).sum() / ((y - y.mean()) ** 2).sum()
-    return prediction, float(r2)
 
 
 def cuped(x0, y0, x1, y1, alpha):
@@ -122,7 +112,7 @@ def main():
     outcome = np.minimum(post, cap)
     pre14 = np.minimum(windows[:, 0] + windows[:, 1], cap)
     folds = np.array([fold_of(u) for u in users])
-    prediction, r2 = cross_fit(features, outcome, folds)
+    prediction, r2 = cross_fit(features, outcome, folds, 5, 1e-3)
     control = np.array([first[u][0] == "control" for u in users])
     variant = ~control
     alpha = r["alpha"]

@@ -311,25 +311,30 @@ def capped_cuped(case):
     return out
 
 
-def cupac(case):
-    # Cross-fitted ridge regression, written directly with numpy: for each fold, standardise
-    # the other folds' features (population sd), solve (Z'Z + ridge m I) b = Z'(y - mean y),
-    # predict the fold. Constant features get weight 0.
-    X = np.array(case["features"], dtype=float)
-    y = np.array(case["outcome"], dtype=float)
-    folds = np.array(case["folds"])
+def cross_fit(X, y, folds, fold_count, ridge):
+    """Cross-fitted ridge regression, written directly with numpy: for each fold, standardise
+    the other folds' features (population sd), solve (Z'Z + ridge m I) b = Z'(y - mean y),
+    predict the fold. Constant features get weight 0. Also used by
+    tests/experiments/cupac_oracle.py."""
     prediction = np.zeros(len(y))
-    for f in range(case["fold_count"]):
+    for f in range(fold_count):
         train, test = folds != f, folds == f
         m = int(train.sum())
         mu, sd = X[train].mean(axis=0), X[train].std(axis=0)
         keep = sd > 0
         Z = (X[train][:, keep] - mu[keep]) / sd[keep]
         ybar = y[train].mean()
-        beta = np.linalg.solve(Z.T @ Z + case["ridge"] * m * np.eye(keep.sum()), Z.T @ (y[train] - ybar))
+        beta = np.linalg.solve(Z.T @ Z + ridge * m * np.eye(keep.sum()), Z.T @ (y[train] - ybar))
         prediction[test] = ybar + ((X[test][:, keep] - mu[keep]) / sd[keep]) @ beta
     r2 = 1 - ((y - prediction) ** 2).sum() / ((y - y.mean()) ** 2).sum()
-    return {"prediction": prediction.tolist(), "r2": float(r2)}
+    return prediction, float(r2)
+
+
+def cupac(case):
+    prediction, r2 = cross_fit(np.array(case["features"], dtype=float),
+                               np.array(case["outcome"], dtype=float), np.array(case["folds"]),
+                               case["fold_count"], case["ridge"])
+    return {"prediction": prediction.tolist(), "r2": r2}
 
 
 KINDS = {"capped_cuped": capped_cuped, "cupac": cupac, "bandit": bandit, "one_sided": one_sided, "capping": capping, "quantile": quantile, "welch": welch, "proportions": proportions, "ratio": ratio, "cuped": cuped, "srm": srm, "sequential_srm": sequential_srm,
