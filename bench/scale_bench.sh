@@ -82,6 +82,12 @@ measure_server() {
   local log="$DIR/logs/server-$users-$backend" load port key pid status=ok
   load=$(load1)
   echo "[$(date -u +%H:%M:%S)] server (GET /dashboard), $users users, $backend (load $load)" >&2
+  # The row measures training: a model an earlier run stored would be loaded instead.
+  if [ "$backend" = sqlite ]; then
+    sqlite3 "$store" "DELETE FROM documents WHERE kind = 'trained_model'"
+  else
+    psql -q "$store" -c "DELETE FROM documents WHERE kind = 'trained_model'"
+  fi
   key=$("$FULCRUM" --store "$store" keys create --role admin --label scale-bench |
     sed -n 's/^secret: //p')
   port=$(free_port)

@@ -92,7 +92,7 @@ int run(Store& store, UnixSeconds now) {
   for (int u = 0; u < history->user_count(); ++u) {
     if (history->days(u).size() > history->days(busiest).size()) busiest = u;
   }
-  const std::string user_id = history->user(busiest).user_id;
+  const std::string user_id = history->user_id(busiest);
   started = std::chrono::steady_clock::now();
   std::size_t user_cells = 0;
   raw_scan(store, range, &user_id, user_cells);

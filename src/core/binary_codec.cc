@@ -33,6 +33,10 @@ void ByteWriter::u8_array(const std::uint8_t* values, std::size_t n) {
   count(n);
   bytes_.append(reinterpret_cast<const char*>(values), n);
 }
+void ByteWriter::u16_array(const std::uint16_t* values, std::size_t n) {
+  count(n);
+  bytes_.append(reinterpret_cast<const char*>(values), n * sizeof(std::uint16_t));
+}
 
 bool ByteReader::take(void* out, std::size_t n) {
   if (!ok() || bytes_.size() - offset_ < n) {
@@ -113,6 +117,12 @@ std::vector<float> ByteReader::f32_vector(std::size_t expected) {
 std::vector<std::uint8_t> ByteReader::u8_vector(std::size_t expected) {
   std::vector<std::uint8_t> values(count(1, expected));
   if (!values.empty()) take(values.data(), values.size());
+  return values;
+}
+
+std::vector<std::uint16_t> ByteReader::u16_vector(std::size_t expected) {
+  std::vector<std::uint16_t> values(count(sizeof(std::uint16_t), expected));
+  if (!values.empty()) take(values.data(), values.size() * sizeof(std::uint16_t));
   return values;
 }
 

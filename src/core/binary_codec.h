@@ -26,6 +26,7 @@ class ByteWriter {
   void f64_array(const double* values, std::size_t count);
   void f32_array(const float* values, std::size_t count);
   void u8_array(const std::uint8_t* values, std::size_t count);
+  void u16_array(const std::uint16_t* values, std::size_t count);
   void f64_vector(const std::vector<double>& values) { f64_array(values.data(), values.size()); }
   void f32_vector(const std::vector<float>& values) { f32_array(values.data(), values.size()); }
   const std::string& bytes() const { return bytes_; }
@@ -50,6 +51,7 @@ class ByteReader {
   std::vector<double> f64_vector(std::size_t expected = SIZE_MAX);
   std::vector<float> f32_vector(std::size_t expected = SIZE_MAX);
   std::vector<std::uint8_t> u8_vector(std::size_t expected = SIZE_MAX);
+  std::vector<std::uint16_t> u16_vector(std::size_t expected = SIZE_MAX);
   // Fails the reader (e.g. a value out of range); the first reason is kept.
   void fail(std::string reason);
   bool ok() const { return error_.empty(); }

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <numeric>
+#include <span>
 
 #include "core/time.h"
 #include "store/store.h"
@@ -67,52 +69,66 @@ int unrecovered_failures(const UserActivity& activity, int user, UnixSeconds fro
 
 }  // namespace
 
-ChurnDataset churn_dataset(const UserActivity& activity, int cutoff_day,
-                           const ChurnModelConfig& config, bool with_labels) {
-  const int label_days = config.label_days;
-  const int weeks = config.feature_days / 7;
-  const int columns = static_cast<int>(churn_feature_names().size());
-  ChurnDataset data;
-  std::vector<double> values;
-  std::vector<double> labels;
+ChurnDatasetBuilder::ChurnDatasetBuilder(int user_count, int cutoff_day,
+                                         const ChurnModelConfig& config, bool with_labels)
+    : cutoff_day_(cutoff_day),
+      config_(config),
+      with_labels_(with_labels),
+      has_row_(static_cast<std::size_t>(user_count), false) {
+  data_.features_.resize(user_count, static_cast<Eigen::Index>(churn_feature_names().size()));
+  if (with_labels) data_.churned_.resize(user_count);
+}
+
+void ChurnDatasetBuilder::add(const UserActivity& activity, int user) {
+  const int cutoff_day = cutoff_day_;
+  const int label_days = config_.label_days;
+  // Only users active in the window before the cutoff can churn after it.
+  const int last = activity.last_active_day(user, cutoff_day);
+  if (last < 0 || last < cutoff_day - label_days) return;
   const UnixSeconds cutoff_time = activity.day_start(cutoff_day);
-  for (int user = 0; user < activity.user_count(); ++user) {
-    // Only users active in the window before the cutoff can churn after it.
-    int last = activity.last_active_day(user, cutoff_day);
-    if (last < 0 || last < cutoff_day - label_days) continue;
-    double events_7 = static_cast<double>(activity.activity_sum(user, cutoff_day - 7, cutoff_day));
-    double events_28 =
-        static_cast<double>(activity.activity_sum(user, cutoff_day - 28, cutoff_day));
-    double prior_28 =
-        static_cast<double>(activity.activity_sum(user, cutoff_day - 35, cutoff_day - 7));
-    UnixSeconds signup = activity.signup_at(user);
-    double tenure_days =
-        signup > 0 ? static_cast<double>(cutoff_time - signup) / kSecondsPerDay : 365.0;
-    double row[] = {
-        static_cast<double>(cutoff_day - 1 - last),
-        static_cast<double>(activity.active_days(user, cutoff_day - 28, cutoff_day)),
-        std::log1p(events_7),
-        std::log1p(events_28),
-        relative_weekly_slope(activity, user, cutoff_day, weeks),
-        events_7 / (prior_28 / 4.0 + 1.0),
-        static_cast<double>(
-            unrecovered_failures(activity, user, cutoff_time - 28 * kSecondsPerDay, cutoff_time)),
-        activity.tier(user) == Tier::kFree ? 0.0 : 1.0,
-        std::clamp(tenure_days, 0.0, 365.0) / 30.0,
-    };
-    values.insert(values.end(), row, row + columns);
-    data.users.push_back(user);
-    if (with_labels) {
-      labels.push_back(activity.activity_sum(user, cutoff_day, cutoff_day + label_days) == 0 ? 1.0
-                                                                                             : 0.0);
+  double events_7 = static_cast<double>(activity.activity_sum(user, cutoff_day - 7, cutoff_day));
+  double events_28 = static_cast<double>(activity.activity_sum(user, cutoff_day - 28, cutoff_day));
+  double prior_28 =
+      static_cast<double>(activity.activity_sum(user, cutoff_day - 35, cutoff_day - 7));
+  UnixSeconds signup = activity.signup_at(user);
+  double tenure_days =
+      signup > 0 ? static_cast<double>(cutoff_time - signup) / kSecondsPerDay : 365.0;
+  const double row[] = {
+      static_cast<double>(cutoff_day - 1 - last),
+      static_cast<double>(activity.active_days(user, cutoff_day - 28, cutoff_day)),
+      std::log1p(events_7),
+      std::log1p(events_28),
+      relative_weekly_slope(activity, user, cutoff_day, config_.feature_days / 7),
+      events_7 / (prior_28 / 4.0 + 1.0),
+      static_cast<double>(
+          unrecovered_failures(activity, user, cutoff_time - 28 * kSecondsPerDay, cutoff_time)),
+      activity.tier(user) == Tier::kFree ? 0.0 : 1.0,
+      std::clamp(tenure_days, 0.0, 365.0) / 30.0,
+  };
+  for (Eigen::Index j = 0; j < data_.features_.cols(); ++j) data_.features_(user, j) = row[j];
+  if (with_labels_) {
+    data_.churned_[user] =
+        activity.activity_sum(user, cutoff_day, cutoff_day + label_days) == 0 ? 1.0 : 0.0;
+  }
+  has_row_[static_cast<std::size_t>(user)] = true;
+}
+
+ChurnDataset ChurnDatasetBuilder::finish() && {
+  // Pack the rows in place, in user order (row r moves up from its user's index >= r).
+  for (std::size_t user = 0; user < has_row_.size(); ++user) {
+    if (has_row_[user]) data_.users_.push_back(static_cast<int>(user));
+  }
+  for (Eigen::Index j = 0; j < data_.features_.cols(); ++j) {
+    auto column = data_.features_.col(j);
+    for (std::size_t r = 0; r < data_.users_.size(); ++r) {
+      column[static_cast<Eigen::Index>(r)] = column[data_.users_[r]];
     }
   }
-  const auto rows = static_cast<Eigen::Index>(data.users.size());
-  data.features =
-      Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-          values.data(), rows, columns);
-  if (with_labels) data.churned = Eigen::Map<Eigen::VectorXd>(labels.data(), rows);
-  return data;
+  for (std::size_t r = 0; r < data_.users_.size() && with_labels_; ++r) {
+    data_.churned_[static_cast<Eigen::Index>(r)] = data_.churned_[data_.users_[r]];
+  }
+  std::vector<bool>().swap(has_row_);
+  return std::move(data_);
 }
 
 double LogisticModel::predict(const Eigen::VectorXd& raw_row) const {
@@ -157,9 +173,8 @@ Eigen::VectorXd predict_rows(const LogisticModel& model, const FeatureMatrixRef<
 }
 
 template <typename Scalar>
-Result<LogisticModel> fit_rows(const FeatureMatrixRef<Scalar>& raw,
-                               const Eigen::Ref<const Eigen::VectorXd>& y, double l2,
-                               int max_iterations, double tolerance) {
+Result<LogisticModel> fit_rows(const FeatureMatrixRef<Scalar>& raw, const LabelVectorRef<Scalar>& y,
+                               double l2, int max_iterations, double tolerance) {
   const Eigen::Index n = raw.rows(), k = raw.cols();
   if (n == 0) return invalid_argument("no training rows", "features");
   if (y.size() != n) return invalid_argument("labels and rows differ in length", "labels");
@@ -200,7 +215,8 @@ Result<LogisticModel> fit_rows(const FeatureMatrixRef<Scalar>& raw,
       w.head(rows) = (p.head(rows).array() * (1.0 - p.head(rows).array())).max(1e-10).matrix();
       weighted_x.topRows(rows) = xb.array().colwise() * w.head(rows).array();
       hessian.noalias() += weighted_x.topRows(rows).transpose() * xb;
-      gradient.noalias() += xb.transpose() * (y.segment(start, rows) - p.head(rows));
+      gradient.noalias() +=
+          xb.transpose() * (y.segment(start, rows).template cast<double>() - p.head(rows));
     }
     hessian.diagonal() += penalty;
     gradient -= penalty.cwiseProduct(beta);
@@ -228,12 +244,12 @@ Eigen::VectorXd LogisticModel::predict_all(const FeatureMatrixRef<float>& raw) c
 }
 
 Result<LogisticModel> fit_logistic_irls(const FeatureMatrixRef<double>& raw,
-                                        const Eigen::Ref<const Eigen::VectorXd>& y, double l2,
+                                        const LabelVectorRef<double>& y, double l2,
                                         int max_iterations, double tolerance) {
   return fit_rows(raw, y, l2, max_iterations, tolerance);
 }
 Result<LogisticModel> fit_logistic_irls(const FeatureMatrixRef<float>& raw,
-                                        const Eigen::Ref<const Eigen::VectorXd>& y, double l2,
+                                        const LabelVectorRef<float>& y, double l2,
                                         int max_iterations, double tolerance) {
   return fit_rows(raw, y, l2, max_iterations, tolerance);
 }
@@ -283,10 +299,20 @@ nlohmann::json ChurnEvaluation::to_json() const {
 
 namespace {
 
-std::vector<int> to_int_labels(const Eigen::VectorXd& y) {
+std::vector<int> to_int_labels(const Eigen::Ref<const Eigen::VectorXd>& y) {
   std::vector<int> labels(static_cast<std::size_t>(y.size()));
   for (Eigen::Index i = 0; i < y.size(); ++i) labels[i] = y[i] > 0.5 ? 1 : 0;
   return labels;
+}
+
+// Collects datasets at several cutoffs in one walk over the activity's slices.
+Status collect(const UserActivity& activity, std::initializer_list<ChurnDatasetBuilder*> builders) {
+  return activity.for_each_slice([&](std::span<const int> users) {
+    for (int user : users) {
+      for (ChurnDatasetBuilder* builder : builders) builder->add(activity, user);
+    }
+    return Status::ok();
+  });
 }
 
 }  // namespace
@@ -300,19 +326,22 @@ Result<ChurnEvaluation> evaluate_churn_model(const UserActivity& activity,
   }
   const int test_cutoff = activity.days() - config.label_days;
   const int train_cutoff = test_cutoff - config.label_days;
-  ChurnDataset train = churn_dataset(activity, train_cutoff, config, true);
-  ChurnDataset test = churn_dataset(activity, test_cutoff, config, true);
-  if (train.users.empty()) return failed_precondition("no active users before the train cutoff");
-  auto model = fit_logistic_irls(train.features, train.churned, config.l2, config.max_iterations,
-                                 config.tolerance);
+  ChurnDatasetBuilder train_rows(activity.user_count(), train_cutoff, config, true);
+  ChurnDatasetBuilder test_rows(activity.user_count(), test_cutoff, config, true);
+  FULCRUM_RETURN_IF_ERROR(collect(activity, {&train_rows, &test_rows}));
+  const ChurnDataset train = std::move(train_rows).finish();
+  const ChurnDataset test = std::move(test_rows).finish();
+  if (train.rows() == 0) return failed_precondition("no active users before the train cutoff");
+  auto model = fit_logistic_irls(train.features(), train.churned(), config.l2,
+                                 config.max_iterations, config.tolerance);
   if (!model) return model.status();
   ChurnEvaluation evaluation;
   evaluation.train_cutoff = activity.day_start(train_cutoff);
   evaluation.test_cutoff = activity.day_start(test_cutoff);
-  evaluation.train_rows = static_cast<int>(train.users.size());
-  evaluation.test_rows = static_cast<int>(test.users.size());
-  evaluation.train_churn_rate = train.churned.mean();
-  evaluation.test_churn_rate = test.users.empty() ? 0.0 : test.churned.mean();
+  evaluation.train_rows = train.rows();
+  evaluation.test_rows = test.rows();
+  evaluation.train_churn_rate = train.churned().mean();
+  evaluation.test_churn_rate = test.rows() == 0 ? 0.0 : test.churned().mean();
   evaluation.iterations = model->iterations;
   evaluation.converged = model->converged;
   evaluation.coefficients.emplace_back("intercept", model->intercept);
@@ -320,12 +349,12 @@ Result<ChurnEvaluation> evaluate_churn_model(const UserActivity& activity,
     evaluation.coefficients.emplace_back(churn_feature_names()[j],
                                          model->coefficients[static_cast<Eigen::Index>(j)]);
   }
-  if (test.users.empty()) {
+  if (test.rows() == 0) {
     evaluation.test_auc = std::numeric_limits<double>::quiet_NaN();
   } else {
-    Eigen::VectorXd scores = model->predict_all(test.features);
+    Eigen::VectorXd scores = model->predict_all(test.features());
     evaluation.test_auc = roc_auc(std::vector<double>(scores.data(), scores.data() + scores.size()),
-                                  to_int_labels(test.churned));
+                                  to_int_labels(test.churned()));
   }
   return evaluation;
 }
@@ -333,7 +362,7 @@ Result<ChurnEvaluation> evaluate_churn_model(const UserActivity& activity,
 Result<ChurnEvaluation> evaluate_churn_model(Store& store, const Clock& clock,
                                              const ChurnModelConfig& config) {
   FULCRUM_RETURN_IF_ERROR(config.validate());
-  auto activity = load_user_activity(store, clock.now(), config.history_days());
+  auto activity = UserActivity::open(store, clock.now(), config.history_days());
   if (!activity) return activity.status();
   return evaluate_churn_model(*activity, config);
 }
@@ -345,21 +374,28 @@ Result<std::vector<std::pair<int, double>>> score_churn_risk(const UserActivity&
     return invalid_argument("activity window shorter than feature_days + label_days",
                             "history_days");
   }
-  const int train_cutoff = activity.days() - config.label_days;
-  ChurnDataset train = churn_dataset(activity, train_cutoff, config, true);
+  ChurnDatasetBuilder train(activity.user_count(), activity.days() - config.label_days, config,
+                            true);
+  ChurnDatasetBuilder current(activity.user_count(), activity.days(), config, false);
+  FULCRUM_RETURN_IF_ERROR(collect(activity, {&train, &current}));
+  return score_churn_risk(std::move(train).finish(), std::move(current).finish(), config);
+}
+
+Result<std::vector<std::pair<int, double>>> score_churn_risk(const ChurnDataset& train,
+                                                             const ChurnDataset& current,
+                                                             const ChurnModelConfig& config) {
   std::vector<std::pair<int, double>> scored;
-  if (train.users.empty()) return scored;
-  const double churn_rate = train.churned.mean();
+  if (train.rows() == 0) return scored;
+  const double churn_rate = train.churned().mean();
   if (churn_rate == 0.0 || churn_rate == 1.0) return scored;  // nothing to learn from
-  auto model = fit_logistic_irls(train.features, train.churned, config.l2, config.max_iterations,
-                                 config.tolerance);
+  auto model = fit_logistic_irls(train.features(), train.churned(), config.l2,
+                                 config.max_iterations, config.tolerance);
   if (!model) return model.status();
-  ChurnDataset current = churn_dataset(activity, activity.days(), config, false);
-  if (current.users.empty()) return scored;
-  Eigen::VectorXd scores = model->predict_all(current.features);
-  scored.reserve(current.users.size());
-  for (std::size_t i = 0; i < current.users.size(); ++i) {
-    scored.emplace_back(current.users[i], scores[static_cast<Eigen::Index>(i)]);
+  if (current.rows() == 0) return scored;
+  Eigen::VectorXd scores = model->predict_all(current.features());
+  scored.reserve(current.users().size());
+  for (std::size_t i = 0; i < current.users().size(); ++i) {
+    scored.emplace_back(current.users()[i], scores[static_cast<Eigen::Index>(i)]);
   }
   return scored;
 }

@@ -252,7 +252,7 @@ Result<std::vector<RetentionCampaign>> trigger_retention_campaigns(
     Store& store, const Clock& clock, const RetentionCampaignConfig& config) {
   FULCRUM_RETURN_IF_ERROR(config.validate());
   const UnixSeconds now = clock.now();
-  auto activity = load_user_activity(store, now, config.triggers.history_days());
+  auto activity = UserActivity::open(store, now, config.triggers.history_days());
   if (!activity) return activity.status();
   auto matches = detect_retention_triggers(*activity, config.triggers);
   if (!matches) return matches.status();

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <boost/math/distributions/students_t.hpp>
 #include <cmath>
+#include <initializer_list>
+#include <span>
 
 namespace fulcrum {
 
@@ -226,30 +228,44 @@ Result<TriggerMatches> detect_retention_triggers(const UserActivity& activity,
     return std::find(config.enabled.begin(), config.enabled.end(), type) != config.enabled.end();
   };
   for (TriggerType type : config.enabled) matches[type];
-  for (int user = 0; user < activity.user_count(); ++user) {
-    if (enabled(TriggerType::kUsageDrop)) {
-      if (auto match = detect_usage_drop(activity, user, config)) {
-        matches[TriggerType::kUsageDrop].push_back(*match);
-      }
-    }
-    if (enabled(TriggerType::kEngagementDecline)) {
-      if (auto match = detect_engagement_decline(activity, user, config)) {
-        matches[TriggerType::kEngagementDecline].push_back(*match);
-      }
-    }
-    if (enabled(TriggerType::kPaymentIssue)) {
-      if (auto match = detect_payment_issue(activity, user, config)) {
-        matches[TriggerType::kPaymentIssue].push_back(*match);
-      }
-    }
-    if (enabled(TriggerType::kFeatureAbandonment)) {
-      if (auto match = detect_feature_abandonment(activity, user, config)) {
-        matches[TriggerType::kFeatureAbandonment].push_back(*match);
-      }
-    }
-  }
+  // The churn model's rows are collected in the same walk as the behavioural triggers, so
+  // the store is read once; the model is fitted after the walk (it needs every user).
+  std::optional<ChurnDatasetBuilder> churn_train, churn_current;
   if (enabled(TriggerType::kChurnRisk)) {
-    auto scored = score_churn_risk(activity, config.churn);
+    churn_train.emplace(activity.user_count(), activity.days() - config.churn.label_days,
+                        config.churn, true);
+    churn_current.emplace(activity.user_count(), activity.days(), config.churn, false);
+  }
+  using Detector = std::optional<TriggerMatch> (*)(const UserActivity&, int,
+                                                   const RetentionTriggerConfig&);
+  std::vector<std::pair<TriggerType, Detector>> detectors;
+  for (auto [type, detector] : std::initializer_list<std::pair<TriggerType, Detector>>{
+           {TriggerType::kUsageDrop, &detect_usage_drop},
+           {TriggerType::kEngagementDecline, &detect_engagement_decline},
+           {TriggerType::kPaymentIssue, &detect_payment_issue},
+           {TriggerType::kFeatureAbandonment, &detect_feature_abandonment}}) {
+    if (enabled(type)) detectors.emplace_back(type, detector);
+  }
+  FULCRUM_RETURN_IF_ERROR(activity.for_each_slice([&](std::span<const int> users) {
+    for (int user : users) {
+      for (const auto& [type, detector] : detectors) {
+        if (auto match = detector(activity, user, config)) matches[type].push_back(*match);
+      }
+      if (churn_train) {
+        churn_train->add(activity, user);
+        churn_current->add(activity, user);
+      }
+    }
+    return Status::ok();
+  }));
+  // Slices come in store-key order: each list goes back to user order.
+  for (auto& [type, list] : matches) {
+    std::sort(list.begin(), list.end(),
+              [](const TriggerMatch& a, const TriggerMatch& b) { return a.user < b.user; });
+  }
+  if (churn_train) {
+    auto scored = score_churn_risk(std::move(*churn_train).finish(),
+                                   std::move(*churn_current).finish(), config.churn);
     if (!scored) return scored.status();
     auto& list = matches[TriggerType::kChurnRisk];
     for (const auto& [user, probability] : *scored) {

@@ -7,10 +7,14 @@
 namespace fulcrum {
 namespace {
 
-std::vector<double> to_vector(const Eigen::VectorXd& v) {
-  return std::vector<double>(v.data(), v.data() + v.size());
+template <typename Vector>
+std::vector<double> to_vector(const Vector& v) {
+  std::vector<double> values(static_cast<std::size_t>(v.size()));
+  for (Eigen::Index i = 0; i < v.size(); ++i) values[static_cast<std::size_t>(i)] = v[i];
+  return values;
 }
-std::vector<int> to_labels(const Eigen::VectorXd& v) {
+template <typename Vector>
+std::vector<int> to_labels(const Vector& v) {
   std::vector<int> labels(static_cast<std::size_t>(v.size()));
   for (Eigen::Index i = 0; i < v.size(); ++i) labels[static_cast<std::size_t>(i)] = v[i] > 0.5;
   return labels;
@@ -68,7 +72,7 @@ EngagementCounts engagement_counts(const UsageHistory& history, int user, UnixSe
     }
   }
   c.tenure_days =
-      static_cast<double>(at - history.user(user).signup_at) / static_cast<double>(kSecondsPerDay);
+      static_cast<double>(at - history.signup_at(user)) / static_cast<double>(kSecondsPerDay);
   const int catalog = static_cast<int>(history.features().size());
   std::vector<bool> seen(catalog, false);
   std::map<int, int> hits;
@@ -102,39 +106,35 @@ bool upgraded_from_free(const UsageHistory& history, int user, UnixSeconds from,
 Result<UpgradeDataset> upgrade_dataset_of(const UsageHistory& history,
                                           const std::vector<UnixSeconds>& snapshot_times,
                                           UnixSeconds horizon) {
-  // Who is eligible needs no day rows (signup and tier timeline), so every row's place is
-  // known before the rows are read: row = first row of its snapshot + the user's rank among
-  // that snapshot's eligible users. The slices then fill their users' rows in place.
   const int users = history.user_count();
   const std::size_t snapshots = snapshot_times.size();
-  std::vector<std::int32_t> row_of(snapshots * static_cast<std::size_t>(users), -1);
-  Eigen::Index rows = 0;
-  for (std::size_t s = 0; s < snapshots; ++s) {
-    const UnixSeconds at = snapshot_times[s];
-    for (int user = 0; user < users; ++user) {
-      if (history.user(user).signup_at < at && history.tier_at(user, at) == Tier::kFree) {
-        row_of[s * static_cast<std::size_t>(users) + static_cast<std::size_t>(user)] =
-            static_cast<std::int32_t>(rows++);
-      }
-    }
-  }
+  auto eligible = [&](int user, UnixSeconds at) {
+    return history.signup_at(user) < at && history.tier_at(user, at) == Tier::kFree;
+  };
+  // Who is eligible needs no day rows (signup and tier timeline), so each snapshot's block
+  // of rows is sized before any row is read; the slices then fill each block front to back.
+  // No per-row user or time is kept: the fits read features and labels only, and a row's
+  // snapshot is its block.
   UpgradeDataset data;
-  data.users.resize(static_cast<std::size_t>(rows));
-  data.at.resize(static_cast<std::size_t>(rows));
+  data.snapshot_begin.assign(snapshots + 1, 0);
+  for (std::size_t s = 0; s < snapshots; ++s) {
+    Eigen::Index count = 0;
+    for (int user = 0; user < users; ++user) count += eligible(user, snapshot_times[s]) ? 1 : 0;
+    data.snapshot_begin[s + 1] = data.snapshot_begin[s] + count;
+  }
+  const Eigen::Index rows = data.snapshot_begin[snapshots];
   data.features.resize(rows, kUpgradeFeatureCount);
   data.upgraded.resize(rows);
+  std::vector<Eigen::Index> next_row(data.snapshot_begin.begin(), data.snapshot_begin.end() - 1);
   Status read = history.for_each_slice([&](std::span<const int> slice) {
     for (int user : slice) {
       for (std::size_t s = 0; s < snapshots; ++s) {
-        const std::int32_t row =
-            row_of[s * static_cast<std::size_t>(users) + static_cast<std::size_t>(user)];
-        if (row < 0) continue;
         const UnixSeconds at = snapshot_times[s];
-        data.users[static_cast<std::size_t>(row)] = user;
-        data.at[static_cast<std::size_t>(row)] = at;
+        if (!eligible(user, at)) continue;
+        const Eigen::Index row = next_row[s]++;
         data.features.row(row) =
             upgrade_features(engagement_counts(history, user, at)).cast<float>().transpose();
-        data.upgraded[row] = upgraded_from_free(history, user, at, at + horizon) ? 1.0 : 0.0;
+        data.upgraded[row] = upgraded_from_free(history, user, at, at + horizon) ? 1.0f : 0.0f;
       }
     }
     return Status::ok();
@@ -150,9 +150,28 @@ UpgradeDataset upgrade_dataset(const UsageHistory& history,
   return data.is_ok() ? std::move(data).value() : UpgradeDataset{};
 }
 
-double brier_score(const Eigen::VectorXd& predicted, const Eigen::VectorXd& outcome) {
+namespace {
+
+template <typename Predicted, typename Outcome>
+double mean_squared_error(const Predicted& predicted, const Outcome& outcome) {
   if (predicted.size() == 0) return 0.0;
-  return (predicted - outcome).squaredNorm() / static_cast<double>(predicted.size());
+  return (predicted - outcome.template cast<double>()).squaredNorm() /
+         static_cast<double>(predicted.size());
+}
+
+// The Brier score of scores held in a std::vector (as roc_auc reads them) against float
+// labels, without copying either.
+template <typename Outcome>
+double brier_of(const std::vector<double>& predicted, const Outcome& outcome) {
+  return mean_squared_error(Eigen::Map<const Eigen::VectorXd>(
+                                predicted.data(), static_cast<Eigen::Index>(predicted.size())),
+                            outcome);
+}
+
+}  // namespace
+
+double brier_score(const Eigen::VectorXd& predicted, const Eigen::VectorXd& outcome) {
+  return mean_squared_error(predicted, outcome);
 }
 
 nlohmann::json UpgradeEvaluation::to_json() const {
@@ -197,23 +216,20 @@ Result<UpgradePropensityModel> train_upgrade_propensity(const UsageHistory& hist
   if (!dataset.is_ok()) return dataset.status();
   const UpgradeDataset& all = *dataset;
   // Time split: holdout = the last holdout_snapshots snapshots; training rows must have
-  // their whole label window before the first holdout snapshot. Rows are in snapshot order,
-  // so both are blocks of rows (read in place, not copied): training the leading rows,
+  // their whole label window before the first holdout snapshot. Both are blocks of
+  // snapshots, so blocks of rows (read in place, not copied): training the leading rows,
   // holdout the trailing ones.
-  const UnixSeconds holdout_from = times[times.size() - options.holdout_snapshots];
-  const auto train_rows = static_cast<Eigen::Index>(
-      std::partition_point(all.at.begin(), all.at.end(),
-                           [&](UnixSeconds at) { return at + options.horizon <= holdout_from; }) -
-      all.at.begin());
-  const auto holdout_start = static_cast<Eigen::Index>(
-      std::partition_point(all.at.begin(), all.at.end(),
-                           [&](UnixSeconds at) { return at < holdout_from; }) -
-      all.at.begin());
+  const std::size_t holdout_first = times.size() - options.holdout_snapshots;
+  const UnixSeconds holdout_from = times[holdout_first];
+  std::size_t train_snapshots = 0;
+  while (times[train_snapshots] + options.horizon <= holdout_from) ++train_snapshots;
+  const Eigen::Index train_rows = all.snapshot_begin[train_snapshots];
+  const Eigen::Index holdout_start = all.snapshot_begin[holdout_first];
   const Eigen::Index holdout_rows = all.features.rows() - holdout_start;
   const auto train_features = all.features.topRows(train_rows);
   const auto train_upgraded = all.upgraded.head(train_rows);
   const auto holdout_features = all.features.bottomRows(holdout_rows);
-  const Eigen::VectorXd holdout_upgraded = all.upgraded.tail(holdout_rows);
+  const auto holdout_upgraded = all.upgraded.tail(holdout_rows);
   if (train_rows == 0 || train_upgraded.sum() == 0) {
     return failed_precondition("no upgrades from free in the training snapshots");
   }
@@ -231,21 +247,29 @@ Result<UpgradePropensityModel> train_upgrade_propensity(const UsageHistory& hist
   e.holdout_until = now;
   e.train_rows = static_cast<int>(train_rows);
   e.holdout_rows = static_cast<int>(holdout_rows);
-  e.train_upgrade_rate = train_upgraded.mean();
-  e.holdout_upgrade_rate = holdout_upgraded.mean();
-  Eigen::VectorXd predicted = fitted->predict_all(holdout_features);
-  Eigen::VectorXd paywall_predicted =
-      paywall_fit->predict_all(all.features.block(holdout_start, kPaywallHits14, holdout_rows, 1));
-  Eigen::VectorXd base = Eigen::VectorXd::Constant(holdout_rows, e.train_upgrade_rate);
-  std::vector<int> labels = to_labels(holdout_upgraded);
-  e.model_auc = roc_auc(to_vector(predicted), labels);
-  e.model_brier = brier_score(predicted, holdout_upgraded);
-  e.paywall_auc = roc_auc(to_vector(paywall_predicted), labels);
-  e.paywall_brier = brier_score(paywall_predicted, holdout_upgraded);
-  e.base_rate_auc = roc_auc(to_vector(base), labels);
-  e.base_rate_brier = brier_score(base, holdout_upgraded);
-  model.calibration = MonotoneCalibration::fit(to_vector(predicted), to_vector(holdout_upgraded),
-                                               2.0, e.train_upgrade_rate);
+  e.train_upgrade_rate = train_upgraded.cast<double>().mean();
+  e.holdout_upgrade_rate = holdout_upgraded.cast<double>().mean();
+  // One predictor's holdout scores at a time (8 bytes a row each: at a million users the
+  // holdout is millions of rows); the model's are kept for the calibration.
+  std::vector<double> predicted;
+  {
+    const std::vector<int> labels = to_labels(holdout_upgraded);
+    predicted = to_vector(fitted->predict_all(holdout_features));
+    e.model_auc = roc_auc(predicted, labels);
+    e.model_brier = brier_of(predicted, holdout_upgraded);
+    const std::vector<double> paywall_predicted = to_vector(paywall_fit->predict_all(
+        all.features.block(holdout_start, kPaywallHits14, holdout_rows, 1)));
+    e.paywall_auc = roc_auc(paywall_predicted, labels);
+    e.paywall_brier = brier_of(paywall_predicted, holdout_upgraded);
+  }
+  {
+    const std::vector<double> base(static_cast<std::size_t>(holdout_rows), e.train_upgrade_rate);
+    e.base_rate_auc = roc_auc(base, to_labels(holdout_upgraded));
+    e.base_rate_brier = brier_of(base, holdout_upgraded);
+  }
+  model.calibration =
+      MonotoneCalibration::fit(predicted, to_vector(holdout_upgraded), 2.0, e.train_upgrade_rate);
+  std::vector<double>().swap(predicted);
 
   // Serving model: every snapshot whose label window is complete (all of them).
   auto serving = fit_logistic_irls(all.features, all.upgraded, options.l2);

@@ -66,13 +66,15 @@ EngagementCounts engagement_counts(const UsageHistory& history, int user, UnixSe
 bool upgraded_from_free(const UsageHistory& history, int user, UnixSeconds from, UnixSeconds to);
 
 // Snapshot rows: one per (snapshot time, user free at that time and signed up before it),
-// by snapshot time, then by user index. The features are floats (counts and their logs: a
-// float keeps 7 significant digits, and at a million users the rows are millions).
+// grouped by snapshot (oldest first); within a snapshot, in the order the history visits its
+// users (for_each_slice; user index order for an in-memory history). A row holds only what
+// the fits read, in floats (counts and their logs: a float keeps 7 significant digits) —
+// 40 bytes, since at a million users the rows are millions (about 9 per user).
 struct UpgradeDataset {
-  std::vector<int> users;
-  std::vector<UnixSeconds> at;
+  // Snapshot s holds rows [snapshot_begin[s], snapshot_begin[s + 1]).
+  std::vector<Eigen::Index> snapshot_begin{0};
   Eigen::MatrixXf features;  // raw features, one row per snapshot row
-  Eigen::VectorXd upgraded;  // label: upgraded from free within the horizon
+  Eigen::VectorXf upgraded;  // label: 1 when upgraded from free within the horizon, else 0
 };
 // Reads the history one slice of users at a time (UsageHistory::for_each_slice); fails only
 // when a streamed history's read fails.

@@ -121,6 +121,11 @@ UsageLoadOptions upgrade_history_window(UnixSeconds now, const UpgradeTimingOpti
   return window;
 }
 
+Result<UsageHistory> open_upgrade_history(Store& store, UnixSeconds now,
+                                          const UpgradeTimingOptions& options) {
+  return UsageHistory::open(store, upgrade_history_window(now, options), kUpgradeKeysPerSlice);
+}
+
 Result<UpgradeTimingModel> UpgradeTimingModel::train(const UsageHistory& history, UnixSeconds now,
                                                      const UpgradeTimingOptions& options) {
   if (options.lookahead_days < 1) return invalid_argument("must be >= 1", "lookahead_days");
@@ -224,7 +229,7 @@ Result<UpgradeTiming> optimize_upgrade_timing(Store& store, const Clock& clock,
   if (!user.is_ok()) return user.status();
   if (!user->has_value()) return not_found("unknown user: " + user_id);
   const UnixSeconds now = clock.now();
-  auto history = UsageHistory::open(store, upgrade_history_window(now, options));
+  auto history = open_upgrade_history(store, now, options);
   if (!history.is_ok()) return history.status();
   auto model = UpgradeTimingModel::train(*history, now, options);
   if (!model.is_ok()) return model.status();
@@ -240,7 +245,7 @@ Result<UpgradeEvaluation> evaluate_upgrade_timing(Store& store, UnixSeconds now,
                                                   const UpgradePropensityOptions& options) {
   UpgradeTimingOptions timing_options;
   timing_options.propensity = options;
-  auto history = UsageHistory::open(store, upgrade_history_window(now, timing_options));
+  auto history = open_upgrade_history(store, now, timing_options);
   if (!history.is_ok()) return history.status();
   auto model = train_upgrade_propensity(*history, now, options);
   if (!model.is_ok()) return model.status();
@@ -263,7 +268,7 @@ UpgradeTimingService::UpgradeTimingService(UpgradeTimingOptions options,
 
 StoredModelHolder<UpgradeTimingModel>::Train UpgradeTimingService::trainer(Store& store) const {
   return [&store, options = options_](UnixSeconds now) -> Result<UpgradeTimingModel> {
-    auto history = UsageHistory::open(store, upgrade_history_window(now, options));
+    auto history = open_upgrade_history(store, now, options);
     if (!history.is_ok()) return history.status();
     return UpgradeTimingModel::train(*history, now, options);
   };

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "core/status.h"
-#include "core/time.h"
 #include "core/stored_model.h"
+#include "core/time.h"
 #include "lifecycle/upgrade_propensity.h"
 #include "store/store.h"
 
@@ -82,6 +82,14 @@ class UpgradeTimingModel {
 // The days of rollups upgrade timing reads for an analysis at `now`: the snapshots'
 // 56-day feature windows and their labels (the whole history up to now).
 UsageLoadOptions upgrade_history_window(UnixSeconds now, const UpgradeTimingOptions& options);
+// The streamed history of that window (UsageHistory::open), walked kUpgradeKeysPerSlice
+// users at a time.
+Result<UsageHistory> open_upgrade_history(Store& store, UnixSeconds now,
+                                          const UpgradeTimingOptions& options);
+// A quarter of the default slice: the window is 140 days, and a slice's day and feature-day
+// rows (with their vectors' growth) were ~190 MB at 32k users, more than the training rows
+// of 250k users. A quarter costs a few more range reads.
+constexpr std::uint32_t kUpgradeKeysPerSlice = UsageHistory::kDefaultKeysPerSlice / 4;
 
 // Engagement counts projected `days` ahead: session, usage and paywall trends continue at
 // their last-14-day growth rate (clamped to 0.5x..2x per 14 days), tenure grows.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <optional>
 
@@ -124,69 +125,72 @@ json upgrade_timing_section(AutomatedOptimization& engines) {
   const UpgradeTimingModel& current = **model;
   const UnixSeconds now = current.trained_at();
   // Every free user's timing from one walk over the rollups the model was trained on, a
-  // slice of users at a time; only the figures the section shows are kept per user.
-  auto history = UsageHistory::open(engines.store(),
-                                    upgrade_history_window(now, engines.options().upgrade_timing));
+  // slice of users at a time. Per user only today's propensity is kept (8 bytes, for the
+  // histogram and the mean); the top candidates are kept as they are found.
+  auto history = open_upgrade_history(engines.store(), now, engines.options().upgrade_timing);
   if (!history.is_ok()) return {{"error", history.status().message()}};
   struct Timing {
-    int user = -1;  // index into the history; -1: not a free user
+    int user = -1;  // index into the history
     double confidence_score = 0, propensity_today = 0;
     std::optional<UnixSeconds> optimal_upgrade_date;
     int days_until_optimal = 0;
   };
-  std::vector<Timing> by_user(static_cast<std::size_t>(history->user_count()));
+  auto user_id = [&](const Timing& t) -> const std::string& {
+    return history->user_id(t.user);
+  };
+  auto ranks_before = [&](const Timing& a, const Timing& b) {
+    return a.confidence_score != b.confidence_score ? a.confidence_score > b.confidence_score
+                                                    : user_id(a) < user_id(b);
+  };
+  // By user index (NaN: not a free user), so the mean sums in the users' order.
+  std::vector<double> propensity_by_user(static_cast<std::size_t>(history->user_count()),
+                                         std::numeric_limits<double>::quiet_NaN());
+  std::vector<Timing> top;  // the best kTopCandidates so far, best first
+  std::int64_t free_users = 0, this_week = 0;
   Status scanned = history->for_each_slice([&](std::span<const int> users) {
     for (int u : users) {
-      const User& user = history->user(u);
-      if (user.tier != Tier::kFree) continue;
+      if (history->current_tier(u) != Tier::kFree) continue;
+      const User user = history->user(u);
       auto timing = current.timing_for(*history, user.user_id);
       const UpgradeTiming t =
           timing.is_ok() ? std::move(*timing) : current.timing_for_new_user(user);
-      by_user[static_cast<std::size_t>(u)] = {u, t.confidence_score, t.propensity_today,
-                                              t.optimal_upgrade_date, t.days_until_optimal};
+      ++free_users;
+      propensity_by_user[static_cast<std::size_t>(u)] = t.propensity_today;
+      if (t.optimal_upgrade_date && *t.optimal_upgrade_date < now + 7 * kSecondsPerDay) {
+        ++this_week;
+      }
+      const Timing candidate{u, t.confidence_score, t.propensity_today, t.optimal_upgrade_date,
+                             t.days_until_optimal};
+      if (top.size() == kTopCandidates && !ranks_before(candidate, top.back())) continue;
+      top.insert(std::upper_bound(top.begin(), top.end(), candidate, ranks_before), candidate);
+      if (top.size() > kTopCandidates) top.pop_back();
     }
     return Status::ok();
   });
   if (!scanned.is_ok()) return {{"error", scanned.message()}};
-  std::vector<Timing> timings;  // in the users' order
-  for (const Timing& t : by_user) {
-    if (t.user >= 0) timings.push_back(t);
-  }
-  std::vector<Timing>().swap(by_user);
 
   double max_propensity = 0, sum_propensity = 0;
-  std::int64_t this_week = 0;
-  for (const Timing& t : timings) {
-    max_propensity = std::max(max_propensity, t.propensity_today);
-    sum_propensity += t.propensity_today;
-    if (t.optimal_upgrade_date && *t.optimal_upgrade_date < now + 7 * kSecondsPerDay) ++this_week;
+  for (double p : propensity_by_user) {
+    if (std::isnan(p)) continue;
+    max_propensity = std::max(max_propensity, p);
+    sum_propensity += p;
   }
   // Bins cover [0, upper) with upper the maximum rounded up to a multiple of 0.05.
   const double upper = std::max(0.05, std::ceil(max_propensity / 0.05) * 0.05);
   const double width = upper / kHistogramBins;
   std::vector<std::int64_t> bins(kHistogramBins, 0);
-  for (const Timing& t : timings) {
-    ++bins[std::clamp(static_cast<int>(t.propensity_today / width), 0, kHistogramBins - 1)];
+  for (double p : propensity_by_user) {
+    if (!std::isnan(p)) ++bins[std::clamp(static_cast<int>(p / width), 0, kHistogramBins - 1)];
   }
   json histogram = json::array();
   for (int b = 0; b < kHistogramBins; ++b) {
     histogram.push_back({{"from", round4(b * width)}, {"to", round4((b + 1) * width)},
                          {"users", bins[b]}});
   }
-  std::vector<const Timing*> ranked;
-  for (const Timing& t : timings) ranked.push_back(&t);
-  auto user_id = [&](const Timing* t) -> const std::string& {
-    return history->user(t->user).user_id;
-  };
-  std::sort(ranked.begin(), ranked.end(), [&](const Timing* a, const Timing* b) {
-    return a->confidence_score != b->confidence_score ? a->confidence_score > b->confidence_score
-                                                      : user_id(a) < user_id(b);
-  });
-  json top = json::array();
-  for (std::size_t i = 0; i < ranked.size() && i < kTopCandidates; ++i) {
-    const Timing& t = *ranked[i];
-    top.push_back(
-        {{"user_id", user_id(&t)},
+  json top_json = json::array();
+  for (const Timing& t : top) {
+    top_json.push_back(
+        {{"user_id", user_id(t)},
          {"optimal_upgrade_date",
           t.optimal_upgrade_date ? json(format_iso8601(*t.optimal_upgrade_date)) : json()},
          {"confidence_score", round4(t.confidence_score)},
@@ -202,16 +206,16 @@ json upgrade_timing_section(AutomatedOptimization& engines) {
                            {"observed_rate", rates[i]}});
   }
   return {{"model_trained_at", format_iso8601(now)},
-          {"free_users", timings.size()},
+          {"free_users", free_users},
           {"optimal_this_week", this_week},
           {"week", {{"from", format_iso8601(now)},
                     {"to", format_iso8601(now + 7 * kSecondsPerDay)}}},
           {"mean_propensity",
-           timings.empty() ? 0.0 : round4(sum_propensity / static_cast<double>(timings.size()))},
+           free_users == 0 ? 0.0 : round4(sum_propensity / static_cast<double>(free_users))},
           {"propensity_histogram", {{"bin_width", width}, {"bins", std::move(histogram)}}},
           {"model", {{"evaluation", propensity.evaluation.to_json()},
                      {"holdout_calibration", std::move(calibration)}}},
-          {"top_candidates", std::move(top)}};
+          {"top_candidates", std::move(top_json)}};
 }
 
 json retention_section(AutomatedOptimization& engines) {

@@ -55,7 +55,7 @@ Result<RecommendationEvaluation> evaluate_recommendations(const UsageHistory& hi
     for (int u : users) {
       train.fill(history, u);
       past.fill(history, u);
-      const UnixSeconds signup_at = history.user(u).signup_at;
+      const UnixSeconds signup_at = history.signup_at(u);
       if (signup_at < train.at && new_adoptions(history, train, u, evaluation.cutoff, adopted)) {
         lambda_targets.add(u, adopted);
       }

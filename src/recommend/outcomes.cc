@@ -76,9 +76,8 @@ Result<RecommendationOutcomes> measure_recommendation_outcomes(const UsageHistor
     return Status::ok();
   }));
   for (int u = 0; u < history.user_count(); ++u) {
-    const User& user = history.user(u);
-    if (user.signup_at >= then) continue;  // did not exist when the recommendations were made
-    auto recommendations = past_model->recommend(user.user_id);
+    if (history.signup_at(u) >= then) continue;  // did not exist when the recommendations were made
+    auto recommendations = past_model->recommend(history.user_id(u));
     if (!recommendations.is_ok()) continue;
     for (const FeatureRecommendation& r : *recommendations) {
       const int f = history.find_feature(r.feature_name);

@@ -23,14 +23,25 @@ constexpr double kMinRetentionLift = 1.05;
 constexpr double kPaywallWeight = 0.2;  // paywall hits raise upgrade_promotion score
 constexpr double kPopularityTieBreak = 1e-6;
 
+// One user's snapshot row; counts read as floats (how thresholds and reasons use them).
 struct UserView {
   Tier tier = Tier::kFree;
-  const double* used = nullptr;
-  const float* recent = nullptr;
-  const float* previous = nullptr;
-  const float* paywall = nullptr;
+  const std::uint8_t* used_flags = nullptr;
+  const std::uint16_t* recent_counts = nullptr;
+  const std::uint16_t* previous_counts = nullptr;
+  const std::uint16_t* paywall_counts = nullptr;
   float activity_recent = 0, activity_previous = 0;
+
+  bool used(int f) const { return used_flags[f] != 0; }
+  float recent(int f) const { return recent_counts[f]; }
+  float previous(int f) const { return previous_counts[f]; }
+  float paywall(int f) const { return paywall_counts[f]; }
 };
+
+void add_saturating(std::uint16_t& cell, std::uint64_t amount) {
+  cell = static_cast<std::uint16_t>(
+      std::min<std::uint64_t>(cell + amount, UsageSnapshot::kMaxCount));
+}
 
 struct Candidate {
   int feature = 0;
@@ -42,10 +53,10 @@ struct Candidate {
 UserView view_of(const UsageSnapshot& s, int u) {
   UserView v;
   v.tier = s.tiers[u];
-  v.used = s.used.row(u).data();
-  v.recent = s.recent.row(u).data();
-  v.previous = s.previous.row(u).data();
-  v.paywall = s.paywall_recent.row(u).data();
+  v.used_flags = s.used.row(u).data();
+  v.recent_counts = s.recent.row(u).data();
+  v.previous_counts = s.previous.row(u).data();
+  v.paywall_counts = s.paywall_recent.row(u).data();
   v.activity_recent = s.activity_recent[u];
   v.activity_previous = s.activity_previous[u];
   return v;
@@ -57,33 +68,34 @@ bool at_risk(const UserView& v) {
 }
 
 Eigen::RowVectorXd ease_scores(const Eigen::MatrixXd& weights,
-                               const std::vector<double>& popularity, const double* used) {
+                               const std::vector<double>& popularity, const std::uint8_t* used) {
   const auto n = weights.rows();
-  Eigen::Map<const Eigen::RowVectorXd> x(used, n);
+  Eigen::RowVectorXd x(n);
+  for (Eigen::Index f = 0; f < n; ++f) x[f] = used[f] != 0 ? 1.0 : 0.0;
   Eigen::RowVectorXd scores = x * weights;
   for (Eigen::Index f = 0; f < n; ++f) scores[f] += kPopularityTieBreak * popularity[f];
   return scores;
 }
 
-Eigen::RowVectorXd ease_scores(const RecommendationModel::Core& core, const double* used) {
+Eigen::RowVectorXd ease_scores(const RecommendationModel::Core& core, const std::uint8_t* used) {
   return ease_scores(core.weights, core.popularity, used);
 }
 
 void collect_candidates(const RecommendationModel::Core& core, const std::vector<Feature>& features,
                         const UserView& v, std::vector<Candidate>& out) {
   const int n = static_cast<int>(features.size());
-  Eigen::RowVectorXd scores = ease_scores(core, v.used);
+  Eigen::RowVectorXd scores = ease_scores(core, v.used_flags);
   bool risk = at_risk(v);
   double recent_total = 0;
   int top_feature = -1;
   for (int f = 0; f < n; ++f) {
-    recent_total += v.recent[f];
-    if (v.recent[f] > 0 && (top_feature < 0 || v.recent[f] > v.recent[top_feature]))
+    recent_total += v.recent(f);
+    if (v.recent(f) > 0 && (top_feature < 0 || v.recent(f) > v.recent(top_feature)))
       top_feature = f;
   }
   for (int f = 0; f < n; ++f) {
     const Feature& feature = features[f];
-    bool used = v.used[f] > 0;
+    bool used = v.used(f);
     bool within_tier = feature.required_tier <= v.tier;
     if (!used && within_tier) {
       out.push_back({f, RecommendationType::kFeatureDiscovery, scores[f], false});
@@ -94,29 +106,29 @@ void collect_candidates(const RecommendationModel::Core& core, const std::vector
     }
     if (!used && !within_tier) {
       out.push_back({f, RecommendationType::kUpgradePromotion,
-                     scores[f] + kPaywallWeight * std::log1p(v.paywall[f]), false});
+                     scores[f] + kPaywallWeight * std::log1p(v.paywall(f)), false});
     }
     if (used) {
-      if (v.previous[f] >= kMinPreviousUses && v.recent[f] < kDeclineRatio * v.previous[f]) {
+      if (v.previous(f) >= kMinPreviousUses && v.recent(f) < kDeclineRatio * v.previous(f)) {
         out.push_back(
-            {f, RecommendationType::kUsageOptimization, 1.0 - v.recent[f] / v.previous[f], false});
-      } else if (v.recent[f] > 0 && core.peer_median[f] >= 2 && v.recent[f] < core.peer_low[f]) {
+            {f, RecommendationType::kUsageOptimization, 1.0 - v.recent(f) / v.previous(f), false});
+      } else if (v.recent(f) > 0 && core.peer_median[f] >= 2 && v.recent(f) < core.peer_low[f]) {
         out.push_back({f, RecommendationType::kUsageOptimization,
-                       1.0 - v.recent[f] / core.peer_median[f], true});
+                       1.0 - v.recent(f) / core.peer_median[f], true});
       }
     }
   }
-  if (top_feature >= 0 && v.recent[top_feature] >= kMinPersonalizationUses &&
-      v.recent[top_feature] >= kPersonalizationShare * recent_total) {
+  if (top_feature >= 0 && v.recent(top_feature) >= kMinPersonalizationUses &&
+      v.recent(top_feature) >= kPersonalizationShare * recent_total) {
     out.push_back({top_feature, RecommendationType::kPersonalization,
-                   v.recent[top_feature] / recent_total, false});
+                   v.recent(top_feature) / recent_total, false});
   }
 }
 
 // Outcome of a candidate in the following window (`next` = snapshot one window later).
 double outcome(const Candidate& c, const UsageSnapshot& now_snapshot, const UsageSnapshot& next,
                int u) {
-  float next_count = next.recent(u, c.feature);
+  const std::uint16_t next_count = next.recent(u, c.feature);
   switch (c.type) {
     case RecommendationType::kUsageOptimization:
       return next_count > now_snapshot.recent(u, c.feature) ? 1.0 : 0.0;
@@ -133,13 +145,14 @@ float quantile(std::vector<float>& values, double q) {
 }
 
 // Share of users who used each feature (the popularity ranker and EASE's tie-break).
-std::vector<double> column_shares(const UsageSnapshot::RowMatrixD& used) {
-  const auto users = used.rows();
-  Eigen::VectorXd column_sums = used.colwise().sum().transpose();
-  std::vector<double> shares(static_cast<std::size_t>(used.cols()), 0.0);
-  for (Eigen::Index f = 0; f < used.cols(); ++f) {
-    shares[f] = users > 0 ? column_sums[f] / static_cast<double>(users) : 0.0;
+std::vector<double> column_shares(const UsageSnapshot::Flags& used) {
+  const auto users = used.rows(), features = used.cols();
+  std::vector<double> shares(static_cast<std::size_t>(features), 0.0);
+  for (Eigen::Index u = 0; u < users; ++u) {
+    const std::uint8_t* row = used.row(u).data();
+    for (Eigen::Index f = 0; f < features; ++f) shares[f] += row[f] != 0 ? 1.0 : 0.0;
   }
+  for (double& share : shares) share = users > 0 ? share / static_cast<double>(users) : 0.0;
   return shares;
 }
 
@@ -156,7 +169,7 @@ std::vector<std::string> co_used_features(const RecommendationModel::Core& core,
                                           int f) {
   std::vector<std::pair<double, int>> sources;
   for (int i = 0; i < static_cast<int>(features.size()); ++i) {
-    if (v.used[i] > 0 && core.weights(i, f) > 0) sources.push_back({core.weights(i, f), i});
+    if (v.used(i) && core.weights(i, f) > 0) sources.push_back({core.weights(i, f), i});
   }
   std::sort(sources.rbegin(), sources.rend());
   std::vector<std::string> names;
@@ -194,9 +207,9 @@ std::vector<std::string> explain(const RecommendationModel::Core& core,
     case RecommendationType::kUpgradePromotion:
       reasons.push_back(fmt::format("Needs the {} plan; the user is on {}",
                                     tier_name(feature.required_tier), tier_name(v.tier)));
-      if (v.paywall[c.feature] > 0) {
+      if (v.paywall(c.feature) > 0) {
         reasons.push_back(fmt::format("Hit the paywall on {} {} times in the last {} days",
-                                      feature.name, v.paywall[c.feature], days));
+                                      feature.name, v.paywall(c.feature), days));
       }
       if (!co_used_text.empty()) {
         reasons.push_back(
@@ -207,11 +220,11 @@ std::vector<std::string> explain(const RecommendationModel::Core& core,
       if (c.below_peers) {
         reasons.push_back(
             fmt::format("Used {} {} times in the last {} days; a typical user of it: {}",
-                        feature.name, v.recent[c.feature], days, core.peer_median[c.feature]));
+                        feature.name, v.recent(c.feature), days, core.peer_median[c.feature]));
       } else {
         reasons.push_back(fmt::format("Used {} {} times in the last {} days, down from {}",
-                                      feature.name, v.recent[c.feature], days,
-                                      v.previous[c.feature]));
+                                      feature.name, v.recent(c.feature), days,
+                                      v.previous(c.feature)));
       }
       break;
     case RecommendationType::kPersonalization: {
@@ -290,10 +303,10 @@ UsageSnapshot UsageSnapshot::empty(const UsageHistory& history, UnixSeconds at,
   UsageSnapshot s;
   s.at = usage_day_start(end);
   s.window = static_cast<UnixSeconds>(window_days) * kSecondsPerDay;
-  s.used = RowMatrixD::Zero(users, features);
-  s.recent = RowMatrixF::Zero(users, features);
-  s.previous = RowMatrixF::Zero(users, features);
-  s.paywall_recent = RowMatrixF::Zero(users, features);
+  s.used.setZero(users, features);
+  s.recent.setZero(users, features);
+  s.previous.setZero(users, features);
+  s.paywall_recent.setZero(users, features);
   s.used_before_recent.setZero(users, features);
   s.activity_recent.assign(users, 0);
   s.activity_previous.assign(users, 0);
@@ -313,15 +326,15 @@ void UsageSnapshot::fill(const UsageHistory& history, int user) {
   for (const auto& d :
        history.feature_days_between(user, std::numeric_limits<UsageDay>::min(), end)) {
     if (d.feature >= features) continue;  // not in the catalog
-    if (d.day >= recent_start) paywall_recent(u, d.feature) += static_cast<float>(d.paywall_hits);
+    if (d.day >= recent_start) add_saturating(paywall_recent(u, d.feature), d.paywall_hits);
     if (d.usage_events == 0) continue;  // paywall hits only
-    used(u, d.feature) = 1.0;
+    used(u, d.feature) = 1;
     if (d.day < recent_start) used_before_recent(u, d.feature) = 1;
     if (d.day >= recent_start) {
-      recent(u, d.feature) += static_cast<float>(d.uses);
+      add_saturating(recent(u, d.feature), d.uses);
       activity_recent[u] += static_cast<float>(d.uses);
     } else if (d.day >= previous_start) {
-      previous(u, d.feature) += static_cast<float>(d.uses);
+      add_saturating(previous(u, d.feature), d.uses);
       activity_previous[u] += static_cast<float>(d.uses);
     }
   }
@@ -375,7 +388,7 @@ Result<RecommendationModel::Core> build_model_core(UsageSnapshot snapshot, doubl
   for (int f = 0; f < n; ++f) {
     std::vector<float> counts;
     for (Eigen::Index u = 0; u < users; ++u) {
-      if (s.recent(u, f) > 0) counts.push_back(s.recent(u, f));
+      if (s.recent(u, f) > 0) counts.push_back(static_cast<float>(s.recent(u, f)));
     }
     core.peer_median[f] = quantile(counts, 0.5);
     core.peer_low[f] = quantile(counts, 0.25);
@@ -402,13 +415,25 @@ Result<RecommendationModel::Core> build_model_core(UsageSnapshot snapshot, doubl
   return core;
 }
 
-Result<Eigen::MatrixXd> fit_ease_from_usage(const UsageSnapshot::RowMatrixD& used, double lambda) {
-  Eigen::MatrixXd gram = used.transpose() * used;
-  return fit_ease(gram, lambda);
+Eigen::MatrixXd usage_gram(const UsageSnapshot::Flags& used) {
+  constexpr Eigen::Index kBlockRows = 4096;
+  Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(used.cols(), used.cols());
+  Eigen::MatrixXd block;
+  for (Eigen::Index first = 0; first < used.rows(); first += kBlockRows) {
+    const Eigen::Index rows = std::min(kBlockRows, used.rows() - first);
+    block = used.middleRows(first, rows).cast<double>();
+    gram.noalias() += block.transpose() * block;
+  }
+  return gram;
+}
+
+Result<Eigen::MatrixXd> fit_ease_from_usage(const UsageSnapshot::Flags& used, double lambda) {
+  return fit_ease(usage_gram(used), lambda);
 }
 
 std::vector<int> rank_unused_features(const Eigen::MatrixXd& weights,
-                                      const std::vector<double>& popularity, const double* used) {
+                                      const std::vector<double>& popularity,
+                                      const std::uint8_t* used) {
   Eigen::RowVectorXd scores = ease_scores(weights, popularity, used);
   std::vector<int> ranked;
   for (int f = 0; f < scores.size(); ++f) {
@@ -460,7 +485,7 @@ Result<EaseLambdaValidation> choose_ease_lambda(const UsageHistory& history,
     std::vector<bool> adopted;
     FULCRUM_RETURN_IF_ERROR(history.for_each_slice([&](std::span<const int> users) {
       for (int u : users) {
-        if (u >= train.used.rows() || history.user(u).signup_at >= train.at) continue;
+        if (u >= train.used.rows() || history.signup_at(u) >= train.at) continue;
         if (new_adoptions(history, train, u, validate_until, adopted)) targets.add(u, adopted);
       }
       return Status::ok();
@@ -503,7 +528,7 @@ Result<EaseLambdaValidation> choose_ease_lambda(const UsageSnapshot& train,
   validation.users_validated = users.size();
   if (users.empty()) return validation;  // nothing to validate on: the fixed value
 
-  const Eigen::MatrixXd gram = train.used.transpose() * train.used;
+  const Eigen::MatrixXd gram = usage_gram(train.used);
   const std::vector<double> popularity = column_shares(train.used);
   double best = -1;
   for (double lambda : grid) {
@@ -558,7 +583,7 @@ Result<RecommendationModel> RecommendationModel::train(const UsageHistory& histo
     for (int u : users) {
       holdout_snapshot.fill(history, u);
       current_snapshot.fill(history, u);
-      if (history.user(u).signup_at < holdout_snapshot.at &&
+      if (history.signup_at(u) < holdout_snapshot.at &&
           new_adoptions(history, holdout_snapshot, u, now, adopted)) {
         targets.add(u, adopted);
       }
@@ -587,7 +612,7 @@ Result<RecommendationModel> RecommendationModel::train(const UsageHistory& histo
   std::vector<Candidate> candidates;
   const auto& past_snapshot = past->snapshot;
   for (int u = 0; u < history.user_count(); ++u) {
-    if (history.user(u).signup_at >= holdout_start) continue;  // did not exist yet
+    if (history.signup_at(u) >= holdout_start) continue;  // did not exist yet
     candidates.clear();
     UserView v = view_of(past_snapshot, static_cast<int>(u));
     collect_candidates(past.value(), model.features_, v, candidates);
@@ -601,20 +626,34 @@ Result<RecommendationModel> RecommendationModel::train(const UsageHistory& histo
     model.calibrations_[t] = MonotoneCalibration::fit(scores[t], outcomes[t]);
   }
 
-  model.users_.reserve(static_cast<std::size_t>(history.user_count()));
-  for (int u = 0; u < history.user_count(); ++u) {
-    model.users_.push_back(history.user(u));
-    model.user_ids_.push_back(history.user(u).user_id);
-    model.user_index_.emplace(history.user(u).user_id, u);
-  }
+  model.user_ids_.reserve(static_cast<std::size_t>(history.user_count()));
+  for (int u = 0; u < history.user_count(); ++u) model.user_ids_.push_back(history.user_id(u));
+  model.index_users();
   return model;
 }
 
+void RecommendationModel::index_users() {
+  users_by_id_.resize(user_ids_.size());
+  for (std::size_t i = 0; i < users_by_id_.size(); ++i) users_by_id_[i] = static_cast<int>(i);
+  std::sort(users_by_id_.begin(), users_by_id_.end(),
+            [&](int a, int b) { return user_ids_[a] < user_ids_[b]; });
+}
+
+int RecommendationModel::find_user(std::string_view user_id) const {
+  auto it = std::lower_bound(users_by_id_.begin(), users_by_id_.end(), user_id,
+                             [&](int u, std::string_view id) { return user_ids_[u] < id; });
+  return it != users_by_id_.end() && user_ids_[*it] == user_id ? *it : -1;
+}
+
+
 Result<std::vector<FeatureRecommendation>> RecommendationModel::recommend(
     const std::string& user_id) const {
-  auto it = user_index_.find(user_id);
-  if (it == user_index_.end()) return not_found("unknown user: " + user_id);
-  return serve(it->second, users_[it->second]);
+  const int user = find_user(user_id);
+  if (user < 0) return not_found("unknown user: " + user_id);
+  User record;  // what a history keeps of a user: the tier is the snapshot's
+  record.user_id = user_ids_[user];
+  record.tier = core_.snapshot.tiers[user];
+  return serve(user, record);
 }
 
 std::vector<FeatureRecommendation> RecommendationModel::recommend_cold_start(
@@ -625,15 +664,15 @@ std::vector<FeatureRecommendation> RecommendationModel::recommend_cold_start(
 std::vector<FeatureRecommendation> RecommendationModel::serve(int user,
                                                               const User& user_record) const {
   const int n = static_cast<int>(features_.size());
-  std::vector<double> zeros_d(user >= 0 ? 0 : n, 0.0);
-  std::vector<float> zeros_f(user >= 0 ? 0 : n, 0.0f);
+  std::vector<std::uint8_t> no_use(user >= 0 ? 0 : n, 0);
+  std::vector<std::uint16_t> no_counts(user >= 0 ? 0 : n, 0);
   UserView v;
   if (user >= 0) {
     v = view_of(core_.snapshot, user);
   } else {
     v.tier = user_record.tier;
-    v.used = zeros_d.data();
-    v.recent = v.previous = v.paywall = zeros_f.data();
+    v.used_flags = no_use.data();
+    v.recent_counts = v.previous_counts = v.paywall_counts = no_counts.data();
   }
   std::vector<Candidate> candidates;
   collect_candidates(core_, features_, v, candidates);

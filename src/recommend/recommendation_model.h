@@ -80,18 +80,20 @@ struct RecommendOptions {
 // Per-user usage state at one instant, as dense users x features matrices (row-major so
 // one user's row is contiguous). Pure data; built from the usage rollups: windows are whole
 // UTC days ending at analysis_end(at), and `at` is stored rounded down to that midnight.
+// Cells are as small as their values allow (flags in a byte, window counts in 16 bits,
+// saturating at 65,535): at a million users and 20 features the snapshot is ~170 MB, and a
+// server keeps one per trained model.
 struct UsageSnapshot {
-  using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Flags = Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Counts = Eigen::Matrix<std::uint16_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  static constexpr std::uint16_t kMaxCount = 65535;
   UnixSeconds at = 0;
   UnixSeconds window = 0;
-  RowMatrixD used;            // 1 when the user used the feature before `at`
-  RowMatrixF recent;          // usage count in [at - window, at)
-  RowMatrixF previous;        // usage count in [at - 2 window, at - window)
-  RowMatrixF paywall_recent;  // paywall hits in [at - window, at)
-  // 1 when the user used the feature before `at - window` (adopted before the recent
-  // window; one byte a cell: at a million users the snapshot's size matters).
-  Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> used_before_recent;
+  Flags used;                // 1 when the user used the feature before `at`
+  Counts recent;             // usage count in [at - window, at)
+  Counts previous;           // usage count in [at - 2 window, at - window)
+  Counts paywall_recent;     // paywall hits in [at - window, at)
+  Flags used_before_recent;  // 1 when the user used the feature before `at - window`
   std::vector<float> activity_recent, activity_previous;  // sessions + usage events
   std::vector<Tier> tiers;
 
@@ -117,8 +119,11 @@ struct AdoptionTargets {
   void sort_by_user();
 };
 
+// The Gram matrix X'X of a binary usage matrix (users x features), accumulated in blocks
+// of rows so no double copy of the matrix is made.
+Eigen::MatrixXd usage_gram(const UsageSnapshot::Flags& used);
 // EASE weights from a binary usage matrix (users x features).
-Result<Eigen::MatrixXd> fit_ease_from_usage(const UsageSnapshot::RowMatrixD& used, double lambda);
+Result<Eigen::MatrixXd> fit_ease_from_usage(const UsageSnapshot::Flags& used, double lambda);
 
 // The features `user` first used in [before.at, to): used then (uses > 0) and not used
 // before (per `before`). Fills `adopted` (one flag per catalog feature); false when none.
@@ -166,7 +171,7 @@ Result<EaseLambdaValidation> choose_ease_lambda(const UsageSnapshot& train,
 
 // The layout version of RecommendationModel::serialize; bump it with any layout change
 // (stored models of another version are refused and retrained).
-constexpr int kRecommendationModelFormat = 1;
+constexpr int kRecommendationModelFormat = 2;
 // A short hash of every option that shapes a trained model: two models are comparable (and
 // a stored one may be served) only when their fingerprints are equal.
 std::string recommend_options_fingerprint(const RecommendOptions& options);
@@ -219,9 +224,13 @@ class RecommendationModel {
   UnixSeconds trained_at_ = 0;
   RecommendOptions options_;
   std::vector<Feature> features_;
+  // What serving needs of each user besides the snapshot row (which holds the tier): the id,
+  // and the ids in sorted order for lookup. A User record and a hash-map entry per user
+  // would be ~260 bytes each at a million users; these are ~36.
   std::vector<std::string> user_ids_;
-  std::vector<User> users_;
-  std::unordered_map<std::string, int> user_index_;
+  std::vector<int> users_by_id_;  // indices into user_ids_, ascending by id
+  int find_user(std::string_view user_id) const;  // -1 when unknown
+  void index_users();                             // sorts users_by_id_
   Core core_;
   EaseLambdaValidation lambda_validation_;
   std::array<MonotoneCalibration, kRecommendationTypeCount> calibrations_;
@@ -239,7 +248,8 @@ Result<RecommendationModel::Core> build_model_core(UsageSnapshot snapshot, doubl
 std::vector<int> rank_unused_features(const RecommendationModel::Core& core, int user);
 // The same with explicit weights (B), popularity and the user's usage row.
 std::vector<int> rank_unused_features(const Eigen::MatrixXd& weights,
-                                      const std::vector<double>& popularity, const double* used);
+                                      const std::vector<double>& popularity,
+                                      const std::uint8_t* used);
 // Unused features ranked by popularity alone: the most-popular baseline.
 std::vector<int> rank_unused_by_popularity(const RecommendationModel::Core& core, int user);
 

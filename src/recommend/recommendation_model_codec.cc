@@ -1,5 +1,5 @@
 // RecommendationModel's serialised form. Binary rather than JSON: the model is mostly dense
-// matrices (users x features, five of them), which JSON would make several times larger
+// matrices (users x features, five of them, of bytes and 16-bit counts), which JSON would make several times larger
 // and whose doubles it would have to print and parse exactly; a byte copy is exact by
 // construction and loads at memory speed.
 #include <nlohmann/json.hpp>
@@ -39,36 +39,6 @@ Feature read_feature(ByteReader& in) {
   return feature;
 }
 
-void write_user(ByteWriter& out, const User& user) {
-  out.str(user.user_id);
-  out.u8(static_cast<std::uint8_t>(user.tier));
-  out.i64(user.signup_at);
-  out.str(user.country);
-  out.str(user.app_version);
-  out.u32(static_cast<std::uint32_t>(user.attributes.size()));
-  for (const auto& [key, value] : user.attributes) {
-    out.str(key);
-    out.str(value);
-  }
-  out.str(user.event_id);
-}
-
-User read_user(ByteReader& in) {
-  User user;
-  user.user_id = in.str();
-  user.tier = read_tier(in);
-  user.signup_at = in.i64();
-  user.country = in.str();
-  user.app_version = in.str();
-  const std::uint32_t attributes = in.u32();
-  for (std::uint32_t i = 0; i < attributes && in.ok(); ++i) {
-    std::string key = in.str();
-    user.attributes[std::move(key)] = in.str();
-  }
-  user.event_id = in.str();
-  return user;
-}
-
 template <typename Matrix>
 void write_matrix_shape(ByteWriter& out, const Matrix& matrix) {
   out.i64(matrix.rows());
@@ -92,6 +62,79 @@ Matrix read_matrix(ByteReader& in, Eigen::Index rows, Eigen::Index cols, Read re
   Matrix matrix(rows, cols);
   std::copy(values.begin(), values.end(), matrix.data());
   return matrix;
+}
+
+// The snapshot's five users x features matrices, sparsely: a user uses a few of the
+// catalog's features, so most cells are zero in all five. Per user the number of cells with
+// any nonzero value, then per such cell (by user, ascending feature) its feature, flags
+// (bit 0 used, bit 1 used before the recent window) and three counts, each as one column.
+// At a million users this is a third of the dense form.
+constexpr std::uint8_t kUsedFlag = 1, kUsedBeforeRecentFlag = 2;
+
+void write_snapshot_cells(ByteWriter& out, const UsageSnapshot& s) {
+  const auto rows = s.used.rows(), cols = s.used.cols();
+  std::vector<std::uint16_t> row_cells(static_cast<std::size_t>(rows), 0);
+  std::vector<std::uint16_t> features, recent, previous, paywall;
+  std::vector<std::uint8_t> flags;
+  for (Eigen::Index u = 0; u < rows; ++u) {
+    for (Eigen::Index f = 0; f < cols; ++f) {
+      const std::uint8_t cell_flags =
+          (s.used(u, f) != 0 ? kUsedFlag : 0) |
+          (s.used_before_recent(u, f) != 0 ? kUsedBeforeRecentFlag : 0);
+      if (cell_flags == 0 && s.recent(u, f) == 0 && s.previous(u, f) == 0 &&
+          s.paywall_recent(u, f) == 0) {
+        continue;
+      }
+      ++row_cells[static_cast<std::size_t>(u)];
+      features.push_back(static_cast<std::uint16_t>(f));  // history features are 16-bit
+      flags.push_back(cell_flags);
+      recent.push_back(s.recent(u, f));
+      previous.push_back(s.previous(u, f));
+      paywall.push_back(s.paywall_recent(u, f));
+    }
+  }
+  out.u16_array(row_cells.data(), row_cells.size());
+  out.u16_array(features.data(), features.size());
+  out.u8_array(flags.data(), flags.size());
+  out.u16_array(recent.data(), recent.size());
+  out.u16_array(previous.data(), previous.size());
+  out.u16_array(paywall.data(), paywall.size());
+}
+
+// Fails the reader on cells out of order or out of range, or unknown flags.
+void read_snapshot_cells(ByteReader& in, Eigen::Index rows, Eigen::Index cols,
+                         UsageSnapshot& s) {
+  const auto row_cells = in.u16_vector(static_cast<std::size_t>(rows));
+  std::size_t cells = 0;
+  for (std::uint16_t n : row_cells) cells += n;
+  const auto features = in.u16_vector(cells);
+  const auto flags = in.u8_vector(cells);
+  const auto recent = in.u16_vector(cells);
+  const auto previous = in.u16_vector(cells);
+  const auto paywall = in.u16_vector(cells);
+  if (!in.ok()) return;  // allocate only what the input really holds
+  s.used.setZero(rows, cols);
+  s.used_before_recent.setZero(rows, cols);
+  s.recent.setZero(rows, cols);
+  s.previous.setZero(rows, cols);
+  s.paywall_recent.setZero(rows, cols);
+  std::size_t cell = 0;
+  for (Eigen::Index u = 0; u < rows; ++u) {
+    int last = -1;
+    for (std::uint16_t i = 0; i < row_cells[static_cast<std::size_t>(u)]; ++i, ++cell) {
+      const int f = features[cell];
+      if (f <= last || f >= cols || flags[cell] > (kUsedFlag | kUsedBeforeRecentFlag)) {
+        in.fail("bad snapshot cell");
+        return;
+      }
+      last = f;
+      s.used(u, f) = (flags[cell] & kUsedFlag) != 0 ? 1 : 0;
+      s.used_before_recent(u, f) = (flags[cell] & kUsedBeforeRecentFlag) != 0 ? 1 : 0;
+      s.recent(u, f) = recent[cell];
+      s.previous(u, f) = previous[cell];
+      s.paywall_recent(u, f) = paywall[cell];
+    }
+  }
 }
 
 }  // namespace
@@ -122,34 +165,14 @@ std::string RecommendationModel::serialize() const {
 
   out.u32(static_cast<std::uint32_t>(features_.size()));
   for (const auto& feature : features_) write_feature(out, feature);
-  out.u32(static_cast<std::uint32_t>(users_.size()));
-  for (const auto& user : users_) write_user(out, user);
+  out.u32(static_cast<std::uint32_t>(user_ids_.size()));
+  for (const auto& user_id : user_ids_) out.str(user_id);
 
   const UsageSnapshot& snapshot = core_.snapshot;
   out.i64(snapshot.at);
   out.i64(snapshot.window);
   write_matrix_shape(out, snapshot.used);
-  const auto cells = static_cast<std::size_t>(snapshot.used.size());
-  // `used` holds 0 or 1: one byte a cell carries it exactly, an eighth of the doubles.
-  std::vector<std::uint8_t> used(cells);
-  bool binary = true;
-  for (std::size_t i = 0; i < cells; ++i) {
-    const double value = snapshot.used.data()[i];
-    binary = binary && (value == 0.0 || value == 1.0);
-    used[i] = value == 1.0 ? 1 : 0;
-  }
-  out.u8(binary ? 1 : 0);
-  if (binary) {
-    out.u8_array(used.data(), cells);
-  } else {
-    out.f64_array(snapshot.used.data(), cells);
-  }
-  out.f32_array(snapshot.recent.data(), static_cast<std::size_t>(snapshot.recent.size()));
-  out.f32_array(snapshot.previous.data(), static_cast<std::size_t>(snapshot.previous.size()));
-  out.f32_array(snapshot.paywall_recent.data(),
-                static_cast<std::size_t>(snapshot.paywall_recent.size()));
-  out.u8_array(snapshot.used_before_recent.data(),
-               static_cast<std::size_t>(snapshot.used_before_recent.size()));
+  write_snapshot_cells(out, snapshot);
   out.f32_vector(snapshot.activity_recent);
   out.f32_vector(snapshot.activity_previous);
   std::vector<std::uint8_t> tiers;
@@ -197,7 +220,7 @@ Result<RecommendationModel> RecommendationModel::deserialize(std::string_view pa
   for (std::uint32_t f = 0; f < features && in.ok(); ++f)
     model.features_.push_back(read_feature(in));
   const std::uint32_t users = in.u32();
-  for (std::uint32_t u = 0; u < users && in.ok(); ++u) model.users_.push_back(read_user(in));
+  for (std::uint32_t u = 0; u < users && in.ok(); ++u) model.user_ids_.push_back(in.str());
 
   UsageSnapshot& snapshot = model.core_.snapshot;
   snapshot.at = in.i64();
@@ -207,23 +230,7 @@ Result<RecommendationModel> RecommendationModel::deserialize(std::string_view pa
       (rows != static_cast<Eigen::Index>(users) || cols != static_cast<Eigen::Index>(features))) {
     in.fail("snapshot shape disagrees with the users and features");
   }
-  const auto cells = static_cast<std::size_t>(rows * cols);
-  const bool binary = in.u8() != 0;
-  if (binary) {
-    auto used = in.u8_vector(cells);
-    if (in.ok()) snapshot.used.resize(rows, cols);
-    for (std::size_t i = 0; i < used.size(); ++i) snapshot.used.data()[i] = used[i];
-  } else {
-    snapshot.used = read_matrix<UsageSnapshot::RowMatrixD>(
-        in, rows, cols, [&](std::size_t n) { return in.f64_vector(n); });
-  }
-  auto floats = [&](std::size_t n) { return in.f32_vector(n); };
-  snapshot.recent = read_matrix<UsageSnapshot::RowMatrixF>(in, rows, cols, floats);
-  snapshot.previous = read_matrix<UsageSnapshot::RowMatrixF>(in, rows, cols, floats);
-  snapshot.paywall_recent = read_matrix<UsageSnapshot::RowMatrixF>(in, rows, cols, floats);
-  snapshot.used_before_recent =
-      read_matrix<Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-          in, rows, cols, [&](std::size_t n) { return in.u8_vector(n); });
+  read_snapshot_cells(in, rows, cols, snapshot);
   snapshot.activity_recent = in.f32_vector(users);
   snapshot.activity_previous = in.f32_vector(users);
   for (std::uint8_t tier : in.u8_vector(users)) {
@@ -259,10 +266,7 @@ Result<RecommendationModel> RecommendationModel::deserialize(std::string_view pa
   for (auto& calibration : model.calibrations_) calibration = read_calibration(in);
   FULCRUM_RETURN_IF_ERROR(in.finish());
 
-  for (std::size_t u = 0; u < model.users_.size(); ++u) {
-    model.user_ids_.push_back(model.users_[u].user_id);
-    model.user_index_.emplace(model.users_[u].user_id, static_cast<int>(u));
-  }
+  model.index_users();
   return model;
 }
 

@@ -12,13 +12,15 @@ constexpr char kLeasePeriod[] = "training";
 
 std::string lease_job(const std::string& name) { return "model_training:" + name; }
 
-std::string base64_encode(const std::string& bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+// Appends the base64 of `bytes` to `out` in place (a model payload is tens of MB: no
+// temporary copy of its text).
+void append_base64(const std::string& bytes, std::string& out) {
+  const std::size_t start = out.size();
+  out.resize(start + 4 * ((bytes.size() + 2) / 3));
+  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + start),
                                       reinterpret_cast<const unsigned char*>(bytes.data()),
                                       static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(written));
-  return out;
+  out.resize(start + static_cast<std::size_t>(written));
 }
 
 // Decodes padded base64 of exactly `expected_bytes` bytes (EVP_DecodeBlock counts padding
@@ -40,14 +42,20 @@ std::optional<std::string> base64_decode(const std::string& text, std::size_t ex
 }  // namespace
 
 std::string stored_model_body(const StoredModel& model) {
-  nlohmann::json body = {{"name", model.name},
-                         {"format_version", model.format_version},
-                         {"options_fingerprint", model.options_fingerprint},
-                         {"trained_at", model.trained_at},
-                         {"content_sha256", model.content_sha256},
-                         {"payload_bytes", model.payload.size()},
-                         {"payload_base64", base64_encode(model.payload)}};
-  return body.dump();
+  const nlohmann::json head = {{"name", model.name},
+                               {"format_version", model.format_version},
+                               {"options_fingerprint", model.options_fingerprint},
+                               {"trained_at", model.trained_at},
+                               {"content_sha256", model.content_sha256},
+                               {"payload_bytes", model.payload.size()}};
+  // The same JSON object with the payload's text written straight into the body.
+  std::string body = head.dump();
+  body.pop_back();  // the closing brace
+  body.reserve(body.size() + 4 * ((model.payload.size() + 2) / 3) + 24);
+  body += ",\"payload_base64\":\"";
+  append_base64(model.payload, body);
+  body += "\"}";
+  return body;
 }
 
 Result<StoredModel> parse_stored_model_body(const std::string& body) {
@@ -84,7 +92,7 @@ Result<StoredModel> parse_stored_model_body(const std::string& body) {
   model.content_sha256 = json["content_sha256"].get<std::string>();
   const auto payload_bytes = json["payload_bytes"].get<std::int64_t>();
   if (payload_bytes < 0) return invalid_argument("stored model: negative payload_bytes");
-  auto payload = base64_decode(json["payload_base64"].get<std::string>(),
+  auto payload = base64_decode(json["payload_base64"].get_ref<const std::string&>(),
                                static_cast<std::size_t>(payload_bytes));
   if (!payload) return invalid_argument("stored model: payload_base64 is not valid base64");
   model.payload = std::move(*payload);

@@ -67,6 +67,39 @@ void group_by_user(int users, std::vector<int>& row_user, std::vector<Row>& rows
   }
 }
 
+// The same for the rows of one slice of users (`users`, the only users of any row;
+// position[u] is u's index in `users`): only these users' ranges are set, so a slice costs
+// its own rows and users, not the whole history's users.
+template <typename Row, typename Less>
+void group_by_slice_user(std::span<const int> users, const std::vector<int>& position,
+                         std::vector<int>& row_user, std::vector<Row>& rows,
+                         std::vector<UsageHistory::RowRange>& ranges, Less less) {
+  std::vector<std::size_t> offsets(users.size() + 1, 0);
+  for (int& u : row_user) {
+    u = position[static_cast<std::size_t>(u)];  // now the user's index in the slice
+    ++offsets[static_cast<std::size_t>(u) + 1];
+  }
+  for (std::size_t i = 0; i < users.size(); ++i) offsets[i + 1] += offsets[i];
+  {
+    std::vector<std::size_t> next(offsets.begin(), offsets.end() - 1);
+    for (int& slot : row_user) slot = static_cast<int>(next[static_cast<std::size_t>(slot)]++);
+  }
+  std::vector<int>& destination = row_user;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    while (static_cast<std::size_t>(destination[i]) != i) {
+      const auto j = static_cast<std::size_t>(destination[i]);
+      std::swap(rows[i], rows[j]);
+      std::swap(destination[i], destination[j]);
+    }
+  }
+  std::vector<int>().swap(row_user);
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    ranges[static_cast<std::size_t>(users[i])] = {offsets[i], offsets[i + 1]};
+    std::sort(rows.begin() + static_cast<std::ptrdiff_t>(offsets[i]),
+              rows.begin() + static_cast<std::ptrdiff_t>(offsets[i + 1]), less);
+  }
+}
+
 }  // namespace
 
 // Rows read but not yet laid out per user, with each row's user.
@@ -96,29 +129,28 @@ class UsageHistory::Builder {
  public:
   explicit Builder(const UsageLoadOptions& options) { h_.options_ = options; }
 
-  // Only what the engines read (id, tier, signup): at a million users the targeting
-  // attributes would be a few hundred MB of every history and of every model trained on it.
-  void add_registered_user(const User& full) {
-    User user;
-    user.user_id = full.user_id;
-    user.tier = full.tier;
-    user.signup_at = full.signup_at;
-    auto [it, inserted] = h_.user_index_.try_emplace(user.user_id, h_.user_count());
+  // Only what the engines read (id, tier, signup).
+  void add_registered_user(const User& user) {
+    auto [it, inserted] = index_.try_emplace(user.user_id, h_.user_count());
     if (inserted) {
-      h_.users_.push_back(std::move(user));
+      h_.user_ids_.push_back(user.user_id);
+      h_.tiers_.push_back(user.tier);
+      h_.signups_.push_back(user.signup_at);
     } else {
-      h_.users_[it->second] = std::move(user);
+      h_.tiers_[it->second] = user.tier;
+      h_.signups_[it->second] = user.signup_at;
     }
   }
   // The user of an event key; -1 when it is not loaded.
   void map_user_key(std::uint32_t key, const std::string& user_id) {
-    int u = h_.find_user(user_id);
+    auto found = index_.find(user_id);
+    int u = found == index_.end() ? -1 : found->second;
     if (u < 0 && h_.options_.include_unregistered_users) {
       u = h_.user_count();
-      h_.user_index_.emplace(user_id, u);
-      User user;
-      user.user_id = user_id;
-      h_.users_.push_back(std::move(user));
+      index_.emplace(user_id, u);
+      h_.user_ids_.push_back(user_id);
+      h_.tiers_.push_back(Tier::kFree);
+      h_.signups_.push_back(0);
     }
     auto& user_of_key = h_.user_of_key_;
     if (key >= user_of_key.size()) user_of_key.resize(static_cast<std::size_t>(key) + 1, -1);
@@ -155,7 +187,20 @@ class UsageHistory::Builder {
   }
   UsageHistory& history() { return h_; }
   UsageHistory finish() {
-    h_.place_rows(rows_);
+    // The builder's hash index goes with it; the history looks ids up in sorted order.
+    std::unordered_map<std::string, int>().swap(index_);
+    auto& order = h_.users_by_id_;
+    order.resize(h_.user_ids_.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+    std::sort(order.begin(), order.end(),
+              [&](int a, int b) { return h_.user_ids_[a] < h_.user_ids_[b]; });
+    // An in-memory history is one slice of every user.
+    std::vector<int> everyone(h_.user_ids_.size());
+    for (std::size_t i = 0; i < everyone.size(); ++i) everyone[i] = static_cast<int>(i);
+    h_.slice_position_ = everyone;
+    h_.day_ranges_.assign(everyone.size(), {});
+    h_.feature_day_ranges_.assign(everyone.size(), {});
+    h_.place_rows(everyone, rows_);
     group_by_user(h_.user_count(), change_user_, h_.changes_, h_.change_offsets_,
                   [](const TierChange& a, const TierChange& b) { return a.at < b.at; });
     return std::move(h_);
@@ -170,21 +215,23 @@ class UsageHistory::Builder {
   }
 
   UsageHistory h_;
+  std::unordered_map<std::string, int> index_;  // user id -> index while building
   PendingRows rows_;
   std::vector<int> change_user_;
 };
 
-void UsageHistory::place_rows(PendingRows& pending) const {
-  const int users = user_count();
-  group_by_user(users, pending.day_user, days_, day_offsets_,
-                [](const Day& a, const Day& b) { return a.day < b.day; });
-  group_by_user(users, pending.feature_day_user, feature_days_, feature_day_offsets_,
+void UsageHistory::place_rows(std::span<const int> users, PendingRows& pending) const {
+  group_by_slice_user(users, slice_position_, pending.day_user, days_, day_ranges_,
+                      [](const Day& a, const Day& b) { return a.day < b.day; });
+  group_by_slice_user(users, slice_position_, pending.feature_day_user, feature_days_,
+                      feature_day_ranges_,
                 [](const FeatureDay& a, const FeatureDay& b) {
                   return a.day != b.day ? a.day < b.day : a.feature < b.feature;
                 });
 }
 
-Status UsageHistory::read_rows(Store& store, const RollupQuery& query) const {
+Status UsageHistory::read_rows(Store& store, const RollupQuery& query,
+                               std::span<const int> users) const {
   days_.clear();
   feature_days_.clear();
   PendingRows pending;
@@ -192,7 +239,7 @@ Status UsageHistory::read_rows(Store& store, const RollupQuery& query) const {
       store.scan_user_days(query, [&](const UserDayRollup& row) { pending.add(*this, row); }));
   FULCRUM_RETURN_IF_ERROR(store.scan_feature_days(
       query, [&](const FeatureDayRollup& row) { pending.add(*this, row); }));
-  place_rows(pending);
+  place_rows(users, pending);
   return Status::ok();
 }
 
@@ -210,20 +257,32 @@ Status UsageHistory::for_each_slice(
     query.user_key = static_cast<std::uint32_t>(slice * keys_per_slice_);
     query.user_key_end = static_cast<std::uint32_t>(
         std::min<std::uint64_t>((slice + 1) * std::uint64_t{keys_per_slice_}, 0xFFFFFFFFULL));
-    result = read_rows(*store_, query);
+    result = read_rows(*store_, query, slice_users_[slice]);
     if (result.is_ok()) result = visit(slice_users_[slice]);
+    // Outside its slice a user has no rows loaded.
+    for (int u : slice_users_[slice]) {
+      day_ranges_[static_cast<std::size_t>(u)] = {};
+      feature_day_ranges_[static_cast<std::size_t>(u)] = {};
+    }
   }
   // The last slice's rows go: a streamed history holds none between walks.
   std::vector<Day>().swap(days_);
   std::vector<FeatureDay>().swap(feature_days_);
-  day_offsets_.assign(static_cast<std::size_t>(user_count()) + 1, 0);
-  feature_day_offsets_.assign(static_cast<std::size_t>(user_count()) + 1, 0);
   return result;
 }
 
+User UsageHistory::user(int u) const {
+  User record;
+  record.user_id = user_ids_[u];
+  record.tier = tiers_[u];
+  record.signup_at = signups_[u];
+  return record;
+}
+
 int UsageHistory::find_user(std::string_view user_id) const {
-  auto it = user_index_.find(std::string(user_id));
-  return it == user_index_.end() ? -1 : it->second;
+  auto it = std::lower_bound(users_by_id_.begin(), users_by_id_.end(), user_id,
+                             [&](int u, std::string_view id) { return user_ids_[u] < id; });
+  return it != users_by_id_.end() && user_ids_[*it] == user_id ? *it : -1;
 }
 
 int UsageHistory::find_feature(std::string_view name) const {
@@ -251,7 +310,7 @@ std::span<const UsageHistory::FeatureDay> UsageHistory::feature_days_between(
 }
 
 Tier UsageHistory::tier_at(int u, UnixSeconds t) const {
-  Tier tier = users_[u].tier;
+  Tier tier = tiers_[u];
   auto changes = tier_changes(u);
   for (auto it = changes.rbegin(); it != changes.rend() && it->at >= t; ++it) tier = it->from_tier;
   return tier;
@@ -301,8 +360,9 @@ Result<UsageHistory> UsageHistory::open(Store& store, const UsageLoadOptions& op
   history.slice_users_.resize(
       history.user_of_key_.empty() ? 1 : (history.user_of_key_.size() - 1) / keys_per_slice + 1);
   for (int u = 0; u < history.user_count(); ++u) {
-    history.slice_users_[static_cast<std::size_t>(slice_of[static_cast<std::size_t>(u)])].push_back(
-        u);
+    auto& members = history.slice_users_[static_cast<std::size_t>(slice_of[static_cast<std::size_t>(u)])];
+    history.slice_position_[static_cast<std::size_t>(u)] = static_cast<int>(members.size());
+    members.push_back(u);
   }
   return history;
 }

@@ -96,8 +96,13 @@ class UsageHistory {
   // Whether the rows are read a slice at a time (open) rather than all held (load).
   bool streamed() const { return store_ != nullptr; }
 
-  int user_count() const { return static_cast<int>(users_.size()); }
-  const User& user(int u) const { return users_[u]; }
+  int user_count() const { return static_cast<int>(user_ids_.size()); }
+  // What a history keeps of a user: id, current tier and signup time (no targeting
+  // attributes: at a million users they would be hundreds of MB of every history).
+  User user(int u) const;
+  const std::string& user_id(int u) const { return user_ids_[u]; }
+  Tier current_tier(int u) const { return tiers_[u]; }
+  UnixSeconds signup_at(int u) const { return signups_[u]; }
   int find_user(std::string_view user_id) const;  // -1 when unknown
   // The catalog sorted by name: feature indices [0, features().size()) are catalog entries;
   // higher indices (up to feature_names().size()) are names seen in events only.
@@ -106,12 +111,17 @@ class UsageHistory {
   int find_feature(std::string_view name) const;  // -1 when unknown
 
   std::span<const Day> days(int u) const {
-    return {days_.data() + day_offsets_[u], days_.data() + day_offsets_[u + 1]};
+    const RowRange& r = day_ranges_[static_cast<std::size_t>(u)];
+    return {days_.data() + r.begin, days_.data() + r.end};
   }
   std::span<const FeatureDay> feature_days(int u) const {
-    return {feature_days_.data() + feature_day_offsets_[u],
-            feature_days_.data() + feature_day_offsets_[u + 1]};
+    const RowRange& r = feature_day_ranges_[static_cast<std::size_t>(u)];
+    return {feature_days_.data() + r.begin, feature_days_.data() + r.end};
   }
+  // Where a user's loaded rows are (empty outside the user's slice).
+  struct RowRange {
+    std::size_t begin = 0, end = 0;
+  };
   std::span<const TierChange> tier_changes(int u) const {
     return {changes_.data() + change_offsets_[u], changes_.data() + change_offsets_[u + 1]};
   }
@@ -128,8 +138,9 @@ class UsageHistory {
   class Builder;
   struct PendingRows;
   // Reads the rows of `query` (a key range, or every key) into days_ / feature_days_.
-  Status read_rows(Store& store, const RollupQuery& query) const;
-  void place_rows(PendingRows& pending) const;
+  Status read_rows(Store& store, const RollupQuery& query, std::span<const int> users) const;
+  // Lays out the rows of `users` (ascending; every row is one of theirs).
+  void place_rows(std::span<const int> users, PendingRows& pending) const;
   static Status read_skeleton(Store& store, Builder& builder);
   int user_of(std::uint32_t key) const {
     return key < user_of_key_.size() ? user_of_key_[key] : -1;
@@ -140,13 +151,18 @@ class UsageHistory {
   std::uint32_t keys_per_slice_ = kDefaultKeysPerSlice;
   std::vector<int> user_of_key_, feature_of_key_;  // store keys -> indices (-1: not loaded)
   std::vector<std::vector<int>> slice_users_;      // streamed: the users of each key slice
-  std::vector<User> users_;
-  std::unordered_map<std::string, int> user_index_;
+  // Users as columns plus their ids' sorted order for lookup: ~45 bytes a user, where a
+  // User record and a hash-map entry were ~260.
+  std::vector<std::string> user_ids_;
+  std::vector<Tier> tiers_;
+  std::vector<UnixSeconds> signups_;
+  std::vector<int> users_by_id_;  // indices into user_ids_, ascending by id
   std::vector<Feature> features_;
   std::vector<std::string> feature_names_;
   std::unordered_map<std::string, int> feature_index_;
   // The rows loaded now (mutable: a streamed history swaps them slice by slice).
-  mutable std::vector<std::size_t> day_offsets_{0}, feature_day_offsets_{0};
+  mutable std::vector<RowRange> day_ranges_, feature_day_ranges_;
+  std::vector<int> slice_position_;  // each user's index in its slice's user list
   mutable std::vector<Day> days_;
   mutable std::vector<FeatureDay> feature_days_;
   std::vector<std::size_t> change_offsets_{0};

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -135,6 +136,37 @@ TEST_F(CampaignStoreTest, TriggersCreateStoredCampaignsAndRespectCooldown) {
   auto listed = list_campaigns(*store_);
   ASSERT_TRUE(listed.is_ok());
   EXPECT_EQ(listed->size(), campaigns->size());
+}
+
+// The store's users table lists the users in the reverse order of their first events (their
+// rollup keys), so the slices of keys visit them in descending user order: the matches of
+// a walk in small slices must still equal the held activity's, in user order.
+TEST_F(CampaignStoreTest, StreamedSlicesGiveTheHeldActivitysMatchesInUserOrder) {
+  EventBatch batch = planted_batch(60, 20);
+  std::reverse(batch.users.begin(), batch.users.end());
+  ASSERT_TRUE(store_->ingest(batch).is_ok());
+  RetentionTriggerConfig config;  // every trigger, the churn model too
+  auto held = load_user_activity(*store_, kNow, config.history_days());
+  auto streamed = UserActivity::open(*store_, kNow, config.history_days(), /*keys_per_slice=*/7);
+  ASSERT_TRUE(held.is_ok() && streamed.is_ok());
+  auto expected = detect_retention_triggers(*held, config);
+  auto actual = detect_retention_triggers(*streamed, config);
+  ASSERT_TRUE(expected.is_ok()) << expected.status().to_string();
+  ASSERT_TRUE(actual.is_ok()) << actual.status().to_string();
+  ASSERT_EQ(actual->size(), expected->size());
+  for (const auto& [type, list] : *expected) {
+    const auto& got = actual->at(type);
+    ASSERT_EQ(got.size(), list.size()) << trigger_type_name(type);
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      EXPECT_EQ(got[i].user, list[i].user) << trigger_type_name(type);
+      EXPECT_EQ(got[i].score, list[i].score) << trigger_type_name(type);  // same rows, same fit
+      EXPECT_EQ(got[i].detail, list[i].detail);
+    }
+  }
+  EXPECT_EQ(expected->at(TriggerType::kUsageDrop).size(), 60U);
+  const auto& drops = actual->at(TriggerType::kUsageDrop);
+  EXPECT_TRUE(std::is_sorted(drops.begin(), drops.end(),
+                             [](const TriggerMatch& a, const TriggerMatch& b) { return a.user < b.user; }));
 }
 
 TEST_F(CampaignStoreTest, LifecycleDraftActiveCompleted) {

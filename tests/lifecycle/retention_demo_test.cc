@@ -107,6 +107,36 @@ TEST_F(RetentionDemoTest, TriggersFindPlantedAbandonmentsAndFadingChurners) {
   EXPECT_FALSE(matches->at(TriggerType::kPaymentIssue).empty());
 }
 
+// The engines walk the store in slices of user keys: the matches, churn probabilities and
+// the churn evaluation must be those of the whole activity held at once, to the bit.
+TEST_F(RetentionDemoTest, StreamedSlicesGiveTheHeldActivitysResults) {
+  const RetentionTriggerConfig config;
+  auto held = load_user_activity(*store_, kEnd, config.history_days());
+  auto streamed = UserActivity::open(*store_, kEnd, config.history_days(), /*keys_per_slice=*/256);
+  ASSERT_TRUE(held.is_ok() && streamed.is_ok());
+  auto expected = detect_retention_triggers(*held, config);
+  auto actual = detect_retention_triggers(*streamed, config);
+  ASSERT_TRUE(expected.is_ok() && actual.is_ok());
+  ASSERT_FALSE(expected->at(TriggerType::kChurnRisk).empty());
+  for (const auto& [type, list] : *expected) {
+    const auto& got = actual->at(type);
+    ASSERT_EQ(got.size(), list.size()) << trigger_type_name(type);
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      EXPECT_EQ(got[i].user, list[i].user) << trigger_type_name(type);
+      EXPECT_EQ(got[i].score, list[i].score) << trigger_type_name(type);
+      EXPECT_EQ(got[i].detail, list[i].detail) << trigger_type_name(type);
+    }
+  }
+  ChurnModelConfig churn;
+  auto long_held = load_user_activity(*store_, kEnd, churn.history_days());
+  auto long_streamed = UserActivity::open(*store_, kEnd, churn.history_days(), 256);
+  ASSERT_TRUE(long_held.is_ok() && long_streamed.is_ok());
+  auto evaluation = evaluate_churn_model(*long_held, churn);
+  auto streamed_evaluation = evaluate_churn_model(*long_streamed, churn);
+  ASSERT_TRUE(evaluation.is_ok() && streamed_evaluation.is_ok());
+  EXPECT_EQ(streamed_evaluation->to_json().dump(), evaluation->to_json().dump());
+}
+
 }  // namespace
 }  // namespace fulcrum
 #endif

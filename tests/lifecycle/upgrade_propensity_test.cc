@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "recommend/synthetic.h"
+#include "store/store.h"
 
 namespace fulcrum {
 namespace {
@@ -153,6 +154,61 @@ TEST(UpgradePropensity, BeatsPaywallRuleAndBaseRateOnTimeSplit) {
   auto json = e.to_json();
   EXPECT_TRUE(json["model"].contains("auc"));
   EXPECT_TRUE(json["paywall_hits_only"].contains("brier"));
+}
+
+// A snapshot's block of rows holds its eligible users (signed up before it, free then),
+// however the history is sliced; a store walked a few users at a time trains the model of
+// the in-memory history (within a block the rows follow the walk, so sums agree to rounding).
+TEST(UpgradePropensity, SnapshotBlocksAndStreamedSlicesTrainTheSameModel) {
+  auto path = std::filesystem::temp_directory_path() /
+              ("upgrade_slices_" + std::to_string(::getpid()) + ".db");
+  std::filesystem::remove(path);
+  auto store = open_store(path.string());
+  ASSERT_TRUE(store.is_ok()) << store.status().to_string();
+  SyntheticUsageOptions synthetic;
+  synthetic.users = 600;
+  synthetic.upgrader_share = 0.4;
+  ASSERT_TRUE((*store)->ingest(make_synthetic_usage(synthetic)).is_ok());
+  const UnixSeconds now = synthetic.start + synthetic.days * kSecondsPerDay;
+  const UpgradePropensityOptions options;
+  auto loaded = UsageHistory::load(**store);
+  auto streamed = UsageHistory::open(**store, {}, /*keys_per_slice=*/7);
+  ASSERT_TRUE(loaded.is_ok() && streamed.is_ok());
+
+  const auto times = upgrade_snapshot_times(analysis_end(now), options);
+  auto rows = upgrade_dataset_of(*streamed, times, options.horizon);
+  ASSERT_TRUE(rows.is_ok()) << rows.status().to_string();
+  ASSERT_EQ(rows->snapshot_begin.size(), times.size() + 1);
+  for (std::size_t s = 0; s < times.size(); ++s) {
+    Eigen::Index eligible = 0;
+    for (int u = 0; u < loaded->user_count(); ++u) {
+      eligible +=
+          loaded->user(u).signup_at < times[s] && loaded->tier_at(u, times[s]) == Tier::kFree;
+    }
+    EXPECT_EQ(rows->snapshot_begin[s + 1] - rows->snapshot_begin[s], eligible) << "snapshot " << s;
+  }
+  EXPECT_EQ(rows->features.rows(), rows->snapshot_begin.back());
+  EXPECT_EQ(rows->upgraded.size(), rows->features.rows());
+
+  auto whole = train_upgrade_propensity(*loaded, now, options);
+  auto sliced = train_upgrade_propensity(*streamed, now, options);
+  ASSERT_TRUE(whole.is_ok()) << whole.status().to_string();
+  ASSERT_TRUE(sliced.is_ok()) << sliced.status().to_string();
+  const UpgradeEvaluation& a = whole->evaluation;
+  const UpgradeEvaluation& b = sliced->evaluation;
+  EXPECT_EQ(a.train_rows, b.train_rows);
+  EXPECT_EQ(a.holdout_rows, b.holdout_rows);
+  EXPECT_DOUBLE_EQ(a.train_upgrade_rate, b.train_upgrade_rate);
+  EXPECT_NEAR(a.model_auc, b.model_auc, 1e-12);
+  EXPECT_NEAR(a.model_brier, b.model_brier, 1e-12);
+  EXPECT_NEAR(a.paywall_brier, b.paywall_brier, 1e-12);
+  ASSERT_EQ(a.coefficients.size(), b.coefficients.size());
+  for (std::size_t j = 0; j < a.coefficients.size(); ++j) {
+    EXPECT_NEAR(a.coefficients[j].second, b.coefficients[j].second, 1e-9)
+        << a.coefficients[j].first;
+  }
+  store->reset();
+  std::filesystem::remove(path);
 }
 
 TEST(UpgradePropensity, BrierScoreAndOptionValidation) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <random>
 
@@ -65,8 +66,8 @@ void expect_same(const UsageHistory& a, const UsageHistory& b) {
   ASSERT_EQ(a.user_count(), b.user_count());
   ASSERT_EQ(a.feature_names(), b.feature_names());
   for (int u = 0; u < a.user_count(); ++u) {
-    const int v = b.find_user(a.user(u).user_id);
-    ASSERT_GE(v, 0) << a.user(u).user_id;
+    const int v = b.find_user(a.user_id(u));
+    ASSERT_GE(v, 0) << a.user_id(u);
     ASSERT_EQ(a.days(u).size(), b.days(v).size());
     for (std::size_t i = 0; i < a.days(u).size(); ++i) {
       EXPECT_EQ(a.days(u)[i].day, b.days(v)[i].day);
@@ -146,8 +147,8 @@ TEST_F(UsageHistoryTest, StreamedSlicesHoldTheSameRowsOneSliceAtATime) {
       std::size_t rows = 0;
       for (int u : users) {
         ++visits[static_cast<std::size_t>(u)];
-        const int v = loaded->find_user(streamed->user(u).user_id);
-        EXPECT_EQ(streamed->days(u).size(), loaded->days(v).size()) << streamed->user(u).user_id;
+        const int v = loaded->find_user(streamed->user_id(u));
+        EXPECT_EQ(streamed->days(u).size(), loaded->days(v).size()) << streamed->user_id(u);
         EXPECT_EQ(streamed->feature_days(u).size(), loaded->feature_days(v).size());
         for (std::size_t i = 0; i < streamed->days(u).size(); ++i) {
           EXPECT_EQ(streamed->days(u)[i].day, loaded->days(v)[i].day);
@@ -167,6 +168,49 @@ TEST_F(UsageHistoryTest, StreamedSlicesHoldTheSameRowsOneSliceAtATime) {
     EXPECT_EQ(streamed->day_rows(), 0u);  // nothing held after the walk
     EXPECT_EQ(streamed->tier_changes(streamed->find_user("alice")).size(), 1u);
   }
+}
+
+TEST_F(UsageHistoryTest, StreamedUserActivityHoldsOneSliceOfCellsAtATime) {
+  const UnixSeconds now = kStart + 20 * kDay;
+  auto held = load_user_activity(*store_, now, 20);
+  auto streamed = UserActivity::open(*store_, now, 20, /*keys_per_slice=*/1);
+  ASSERT_TRUE(held.is_ok() && streamed.is_ok());
+  EXPECT_TRUE(streamed->streamed());
+  const int users = held->user_count();
+  ASSERT_EQ(streamed->user_count(), users);
+  ASSERT_EQ(streamed->feature_count(), held->feature_count());
+  for (int u = 0; u < users; ++u) EXPECT_EQ(streamed->user_id(u), held->user_id(u));
+  const int alice = streamed->find_user("alice");
+  EXPECT_EQ(streamed->activity_sum(alice, 0, 20), 0);  // no cells outside a walk
+  std::vector<int> visits(static_cast<std::size_t>(users), 0);
+  int slices = 0;
+  Status walked = streamed->for_each_slice([&](std::span<const int> slice) {
+    ++slices;
+    for (int u : slice) ++visits[static_cast<std::size_t>(u)];
+    for (int u = 0; u < users; ++u) {
+      const bool in_slice = std::find(slice.begin(), slice.end(), u) != slice.end();
+      for (int d = 0; d < 20; ++d) {
+        EXPECT_EQ(streamed->activity(u, d), in_slice ? held->activity(u, d) : 0) << u << " " << d;
+      }
+      EXPECT_EQ(streamed->payments(u).size(), in_slice ? held->payments(u).size() : 0U);
+      for (int f = 0; f < held->feature_count(); ++f) {
+        EXPECT_EQ(streamed->used_feature_ever(u, f), in_slice && held->used_feature_ever(u, f));
+      }
+    }
+    return Status::ok();
+  });
+  ASSERT_TRUE(walked.is_ok()) << walked.to_string();
+  EXPECT_EQ(slices, 3);  // one store key per slice: alice, bob, carol
+  EXPECT_EQ(visits, std::vector<int>(static_cast<std::size_t>(users), 1));
+  EXPECT_EQ(streamed->activity_sum(alice, 0, 20), 0);  // the last slice's cells are gone
+  // An error of the visit ends the walk and is returned.
+  slices = 0;
+  Status stopped = streamed->for_each_slice([&](std::span<const int>) {
+    ++slices;
+    return internal_error("stop");
+  });
+  EXPECT_FALSE(stopped.is_ok());
+  EXPECT_EQ(slices, 1);
 }
 
 TEST(UsageDays, AnalysisEndRoundsDownToTheLastMidnight) {
