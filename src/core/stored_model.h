@@ -40,6 +40,15 @@ struct StoredModel {
   std::string content_sha256;  // lowercase hex SHA-256 of payload
   std::string payload;
   std::int64_t store_version = 0;  // the store's version of the record (0: not stored)
+  UnixSeconds store_updated_at = 0;  // when the record was written
+};
+
+// Which write of a stored record a replica holds: the version, and the write time because
+// a record erased and written again starts over at version 1.
+struct StoredRecord {
+  std::int64_t version = 0;
+  UnixSeconds updated_at = 0;
+  bool operator==(const StoredRecord&) const = default;
 };
 
 // Where models are shared between processes. Implementations are thread-safe.
@@ -49,6 +58,9 @@ class ModelStore {
   // The stored model of `name`, nullopt when none. A record that cannot be read as a model
   // at all (not the store's envelope) is kInvalidArgument; the holder verifies the rest.
   virtual Result<std::optional<StoredModel>> load(const std::string& name) = 0;
+  // Which write of `name` is stored, without reading the model (nullopt when none): the
+  // periodic recheck reads the model only when this moved.
+  virtual Result<std::optional<StoredRecord>> stored_record(const std::string& name) = 0;
   // Stores `model` in place of whatever is stored under its name; returns the new version.
   virtual Result<std::int64_t> save(const StoredModel& model, UnixSeconds now) = 0;
   // Takes the training lease of `name` until `until`; true when this process holds it (also
@@ -226,6 +238,17 @@ class StoredModelHolder {
       std::lock_guard lock(model_mutex_);
       last_store_check_ = now;
     }
+    // The record served already (same version): skip reading and hashing tens of MB.
+    auto record = store->stored_record(codec_.name);
+    if (!record.is_ok()) {
+      options_.log(codec_.name + ": checking the stored model: " + record.status().to_string());
+      return false;
+    }
+    if (!record->has_value()) return false;
+    {
+      std::lock_guard lock(model_mutex_);
+      if (served_record_ && *served_record_ == **record) return !stale(model_, now);
+    }
     auto loaded = store->load(codec_.name);
     if (!loaded.is_ok()) {
       options_.log(codec_.name + ": loading the stored model: " + loaded.status().to_string());
@@ -264,6 +287,7 @@ class StoredModelHolder {
                           stored.format_version, stored.options_fingerprint,
                           stored.trained_at,     "loaded",
                           stored.store_version};
+    served_record_ = StoredRecord{stored.store_version, stored.store_updated_at};
     return true;
   }
 
@@ -279,6 +303,7 @@ class StoredModelHolder {
       auto saved = store->save(stored, now);
       if (saved.is_ok()) {
         stored.store_version = *saved;
+        stored.store_updated_at = now;
       } else {
         options_.log(codec_.name + ": storing the trained model: " + saved.status().to_string());
       }
@@ -289,6 +314,10 @@ class StoredModelHolder {
                           stored.format_version, stored.options_fingerprint,
                           stored.trained_at,     "trained",
                           stored.store_version};
+    served_record_ = stored.store_version != 0
+                         ? std::optional<StoredRecord>(
+                               StoredRecord{stored.store_version, stored.store_updated_at})
+                         : std::nullopt;
     last_store_check_ = now;
     ++trainings_;
     return Status::ok();
@@ -296,10 +325,12 @@ class StoredModelHolder {
 
   ModelCodec<Model> codec_;
   StoredModelHolderOptions options_;
-  mutable std::mutex model_mutex_;  // guards model_, served_, trainings_, last_store_check_
+  mutable std::mutex model_mutex_;  // guards model_, served_(_record_), trainings_,
+                                    // last_store_check_
   std::mutex training_mutex_;       // one training or load at a time
   std::shared_ptr<const Model> model_;
   std::optional<ServedModel> served_;
+  std::optional<StoredRecord> served_record_;  // the store's record of model_, if stored
   int trainings_ = 0;
   UnixSeconds last_store_check_ = 0;
 };

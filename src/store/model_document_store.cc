@@ -106,7 +106,15 @@ Result<std::optional<StoredModel>> DocumentModelStore::load(const std::string& n
   auto model = parse_stored_model_body((*doc)->body);
   if (!model.is_ok()) return model.status();
   model->store_version = (*doc)->version;
+  model->store_updated_at = (*doc)->updated_at;
   return std::optional<StoredModel>(std::move(model).value());
+}
+
+Result<std::optional<StoredRecord>> DocumentModelStore::stored_record(const std::string& name) {
+  auto head = store_.get_document_head(kTrainedModelKind, name);
+  if (!head.is_ok()) return head.status();
+  if (!head->has_value()) return std::optional<StoredRecord>{};
+  return std::optional<StoredRecord>(StoredRecord{(*head)->version, (*head)->updated_at});
 }
 
 Result<std::int64_t> DocumentModelStore::save(const StoredModel& model, UnixSeconds now) {
@@ -122,7 +130,7 @@ Result<std::int64_t> DocumentModelStore::save(const StoredModel& model, UnixSeco
   // Overwrite whatever is stored (a newer training replaces it; a corrupt record must go):
   // the version compare-and-set only orders this write after the one read just before.
   for (int attempt = 0; attempt < 3; ++attempt) {
-    auto existing = store_.get_document(kTrainedModelKind, model.name);
+    auto existing = store_.get_document_head(kTrainedModelKind, model.name);
     if (!existing.is_ok()) return existing.status();
     doc.version = existing->has_value() ? (*existing)->version : 0;
     doc.created_at = existing->has_value() ? (*existing)->created_at : now;

@@ -26,6 +26,7 @@ class DocumentModelStore final : public ModelStore {
       : store_(store), holder_(std::move(holder)) {}
 
   Result<std::optional<StoredModel>> load(const std::string& name) override;
+  Result<std::optional<StoredRecord>> stored_record(const std::string& name) override;
   Result<std::int64_t> save(const StoredModel& model, UnixSeconds now) override;
   Result<bool> acquire_training_lease(const std::string& name, UnixSeconds now,
                                       UnixSeconds until) override;

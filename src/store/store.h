@@ -193,6 +193,10 @@ class Store {
   virtual Result<std::int64_t> put_document(const Document& doc) = 0;
   virtual Result<std::optional<Document>> get_document(const std::string& kind,
                                                        const std::string& id) = 0;
+  // The document without its body (body empty): its version, status and times, for callers
+  // that need only those of a large document (a stored model's body is tens of MB).
+  virtual Result<std::optional<Document>> get_document_head(const std::string& kind,
+                                                            const std::string& id) = 0;
   virtual Result<std::vector<Document>> list_documents(const std::string& kind) = 0;
   // Deletes a document (kNotFound when absent) so that its text does not linger in the
   // store's files: SQLite overwrites the freed pages (secure_delete) and checkpoints the WAL;

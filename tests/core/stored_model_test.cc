@@ -49,12 +49,21 @@ class MemoryModelStore final : public ModelStore {
     if (it == models.end()) return std::optional<StoredModel>{};
     return std::optional<StoredModel>(it->second);
   }
-  Result<std::int64_t> save(const StoredModel& model, UnixSeconds) override {
+  Result<std::optional<StoredRecord>> stored_record(const std::string& name) override {
+    std::lock_guard lock(mutex_);
+    ++record_checks;
+    auto it = models.find(name);
+    if (it == models.end()) return std::optional<StoredRecord>{};
+    return std::optional<StoredRecord>(
+        StoredRecord{it->second.store_version, it->second.store_updated_at});
+  }
+  Result<std::int64_t> save(const StoredModel& model, UnixSeconds now) override {
     std::lock_guard lock(mutex_);
     auto& slot = models[model.name];
     const std::int64_t version = slot.store_version + 1;
     slot = model;
     slot.store_version = version;
+    slot.store_updated_at = now;
     ++saves;
     return version;
   }
@@ -75,7 +84,7 @@ class MemoryModelStore final : public ModelStore {
   std::mutex mutex_;
   std::map<std::string, StoredModel> models;
   std::map<std::string, UnixSeconds> lease_until;
-  int loads = 0, saves = 0;
+  int loads = 0, saves = 0, record_checks = 0;
 };
 
 StoredModelHolderOptions quick_options(std::vector<std::string>* log = nullptr) {
@@ -259,7 +268,7 @@ TEST(StoredModelHolderTest, AHolderWithoutAModelWaitsThenIsUnavailableUntilTheLe
   ASSERT_FALSE(waiting.is_ok());
   EXPECT_EQ(waiting.status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(trainings, 0);
-  EXPECT_GE(store.loads, 1 + 5);  // the first look and five polls
+  EXPECT_GE(store.record_checks, 1 + 5);  // the first look and five polls (nothing stored)
   auto after_expiry = holder.fresh(5000, train, &store);
   ASSERT_TRUE(after_expiry.is_ok()) << after_expiry.status().to_string();
   EXPECT_EQ(trainings, 1);
@@ -280,6 +289,37 @@ TEST(StoredModelHolderTest, AFreshHolderPicksUpANewerStoredModelAtTheRecheck) {
   EXPECT_EQ((*holder.fresh(1050, train, &store))->trained, 1020);  // due: the newer one
   EXPECT_EQ(holder.served()->source, "loaded");
   EXPECT_EQ(holder.trainings(), 1);
+}
+
+// The recheck reads a model (tens of MB in production) only when its record changed: not
+// the holder's own write, nor one it loaded already; a record erased and written again
+// (version 1 again, another write time) is read.
+TEST(StoredModelHolderTest, TheRecheckReadsTheStoredModelOnlyWhenItsRecordChanged) {
+  MemoryModelStore store;
+  StoredModelHolder<FakeModel> trainer(fake_codec(), quick_options());
+  StoredModelHolder<FakeModel> reader(fake_codec(), quick_options());
+  auto train = [](UnixSeconds now) -> Result<FakeModel> { return FakeModel{now, 1}; };
+  ASSERT_TRUE(trainer.fresh(1000, train, &store).is_ok());
+  ASSERT_TRUE(reader.fresh(1001, train, &store).is_ok());
+  ASSERT_EQ(reader.served()->source, "loaded");
+  const int loads = store.loads;
+  const int checks = store.record_checks;
+  EXPECT_EQ((*trainer.fresh(1060, train, &store))->trained, 1000);  // recheck due
+  EXPECT_EQ((*reader.fresh(1060, train, &store))->trained, 1000);
+  EXPECT_EQ(store.record_checks, checks + 2);
+  EXPECT_EQ(store.loads, loads);  // both serve the stored record: nothing read
+
+  store.models.clear();  // an operator erases it; another replica stores a newer model
+  ASSERT_TRUE(store
+                  .save(make_stored_model("fake", 1, "opts-a", 1070,
+                                          fake_codec().encode(FakeModel{1070, 5})),
+                        1070)
+                  .is_ok());
+  ASSERT_EQ(store.models.at("fake").store_version, 1);  // the version the reader holds
+  EXPECT_EQ((*reader.fresh(1075, train, &store))->trained, 1000);  // recheck not due
+  EXPECT_EQ((*reader.fresh(1111, train, &store))->trained, 1070);
+  EXPECT_EQ(store.loads, loads + 1);
+  EXPECT_EQ(reader.trainings(), 0);
 }
 
 TEST(StoredModelHolderTest, TheServedModelIsNamedInMetricsAndJson) {

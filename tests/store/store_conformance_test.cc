@@ -571,6 +571,16 @@ TEST_P(StoreConformanceTest, ADocumentKeptOutOfTheChangeFeedIsStillVersioned) {
   ASSERT_TRUE(stored.is_ok() && stored->has_value());
   EXPECT_EQ((*stored)->version, 2);
   EXPECT_EQ((*stored)->body, std::string(100'000, 'n'));
+  // Its head: the same record without the body.
+  auto head = store_->get_document_head("trained_model", "recommendations");
+  ASSERT_TRUE(head.is_ok() && head->has_value()) << head.status().to_string();
+  EXPECT_EQ((*head)->version, 2);
+  EXPECT_EQ((*head)->status, "stored");
+  EXPECT_EQ((*head)->updated_at, (*stored)->updated_at);
+  EXPECT_TRUE((*head)->body.empty());
+  auto no_head = store_->get_document_head("trained_model", "ghost");
+  ASSERT_TRUE(no_head.is_ok());
+  EXPECT_FALSE(no_head->has_value());
   auto changes = store_->pending_document_changes(100);
   ASSERT_TRUE(changes.is_ok());
   EXPECT_TRUE(changes->empty()) << changes->size() << " change rows for a bulk document";

@@ -1400,6 +1400,19 @@ Result<std::optional<Document>> PostgresStore::get_document(const std::string& k
   return found;
 }
 
+Result<std::optional<Document>> PostgresStore::get_document_head(const std::string& kind,
+                                                                 const std::string& id) {
+  FULCRUM_WITH_LEASE(lease);
+  auto result = run(lease.conn(),
+                    "SELECT id,kind,status,'',created_at,updated_at,version FROM documents "
+                    "WHERE kind=$1 AND id=$2",
+                    Params().add(kind).add(id));
+  if (!result.is_ok()) return result.status();
+  std::optional<Document> found;
+  each_row(*result, [&](const Row& row) { found = read_document(row); });
+  return found;
+}
+
 Result<std::vector<Document>> PostgresStore::list_documents(const std::string& kind) {
   FULCRUM_WITH_LEASE(lease);
   auto result =

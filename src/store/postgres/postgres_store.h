@@ -72,6 +72,8 @@ class PostgresStore final : public Store {
   Result<std::int64_t> put_document(const Document& doc) override;
   Result<std::optional<Document>> get_document(const std::string& kind,
                                                const std::string& id) override;
+  Result<std::optional<Document>> get_document_head(const std::string& kind,
+                                               const std::string& id) override;
   Result<std::vector<Document>> list_documents(const std::string& kind) override;
   Status erase_document(const std::string& kind, const std::string& id) override;
   Status add_campaign_members(const std::vector<CampaignMember>& members) override;
