@@ -167,6 +167,8 @@ if [ -n "$PG_SIZES" ]; then
     db="scale_$users"
     "$PG_BIN/createdb" -h "$pg_host" -p "$pg_port" -U "$pg_user" "$db" 2>/dev/null || true
     store="postgresql://$pg_user@$pg_host:$pg_port/$db"
+    # A PostgreSQL store has no key file next to it; the server's keys live in this one.
+    export FULCRUM_KEY_FILE="$DIR/$db.keys"
     echo "== PostgreSQL, $users users: $store" >&2
     run_size "$users" postgres "$store"
   done
