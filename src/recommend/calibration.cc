@@ -12,15 +12,17 @@ struct Block {
   double max_score = 0;
 };
 
-// Pool-adjacent-violators on outcomes ordered by score; rates non-decreasing.
-std::vector<Block> pool_adjacent_violators(const std::vector<std::pair<double, double>>& sorted) {
+// Pool-adjacent-violators on outcomes ordered by score; rates non-decreasing. `point(i)`
+// is the i-th of `n` (score, outcome) pairs in ascending score order.
+template <typename Point>
+std::vector<Block> pool_adjacent_violators(std::size_t n, Point point) {
   std::vector<Block> blocks;
   std::size_t i = 0;
-  while (i < sorted.size()) {
+  while (i < n) {
     // Equal scores must share one step.
-    Block block{0, 0, sorted[i].first};
-    while (i < sorted.size() && sorted[i].first == block.max_score) {
-      block.sum += sorted[i].second;
+    Block block{0, 0, point(i).first};
+    while (i < n && point(i).first == block.max_score) {
+      block.sum += point(i).second;
       block.count += 1;
       ++i;
     }
@@ -53,8 +55,15 @@ double squared_error(const std::vector<Block>& blocks) {
 MonotoneCalibration MonotoneCalibration::fit(const std::vector<double>& scores,
                                              const std::vector<double>& outcomes,
                                              double prior_weight, double fallback) {
+  std::vector<std::pair<double, double>> points(std::min(scores.size(), outcomes.size()));
+  for (std::size_t i = 0; i < points.size(); ++i) points[i] = {scores[i], outcomes[i]};
+  return fit_points(std::move(points), prior_weight, fallback);
+}
+
+MonotoneCalibration MonotoneCalibration::fit_points(std::vector<std::pair<double, double>> up,
+                                                    double prior_weight, double fallback) {
   MonotoneCalibration calibration;
-  std::size_t n = std::min(scores.size(), outcomes.size());
+  const std::size_t n = up.size();
   calibration.sample_size_ = n;
   if (n == 0) {
     calibration.base_rate_ = fallback;
@@ -62,14 +71,13 @@ MonotoneCalibration MonotoneCalibration::fit(const std::vector<double>& scores,
     calibration.upper_bounds_ = {0.0};
     return calibration;
   }
-  std::vector<std::pair<double, double>> up(n);
-  for (std::size_t i = 0; i < n; ++i) up[i] = {scores[i], outcomes[i]};
   std::sort(up.begin(), up.end());
-  // Decreasing fit = increasing fit on negated scores.
-  std::vector<std::pair<double, double>> down(up.rbegin(), up.rend());
-  for (auto& p : down) p.first = -p.first;
-  auto blocks_up = pool_adjacent_violators(up);
-  auto blocks_down = pool_adjacent_violators(down);
+  auto blocks_up = pool_adjacent_violators(n, [&](std::size_t i) { return up[i]; });
+  // Decreasing fit = increasing fit on negated scores, read from the end (no second copy).
+  auto blocks_down = pool_adjacent_violators(n, [&](std::size_t i) {
+    const auto& p = up[n - 1 - i];
+    return std::pair<double, double>(-p.first, p.second);
+  });
   calibration.increasing_ = squared_error(blocks_up) <= squared_error(blocks_down);
   const auto& blocks = calibration.increasing_ ? blocks_up : blocks_down;
 

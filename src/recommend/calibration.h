@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "core/binary_codec.h"
@@ -21,6 +22,10 @@ class MonotoneCalibration {
   static MonotoneCalibration fit(const std::vector<double>& scores,
                                  const std::vector<double>& outcomes, double prior_weight = 2.0,
                                  double fallback = 0.0);
+  // The same fit of (score, outcome) points, sorted in place: a model's calibration set is
+  // millions of candidates at a million users, and this holds them once.
+  static MonotoneCalibration fit_points(std::vector<std::pair<double, double>> points,
+                                        double prior_weight = 2.0, double fallback = 0.0);
 
   // A calibration from its parts, as upper_bounds(), rates() and the rest returned them
   // (a stored model's); nullopt when there is no step or the two vectors differ in length.

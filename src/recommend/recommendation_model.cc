@@ -608,7 +608,7 @@ Result<RecommendationModel> RecommendationModel::train(const UsageHistory& histo
 
   // Calibration on the time split: the same candidates one window ago, and whether their
   // outcome happened in the window since.
-  std::array<std::vector<double>, kRecommendationTypeCount> scores, outcomes;
+  std::array<std::vector<std::pair<double, double>>, kRecommendationTypeCount> points;
   std::vector<Candidate> candidates;
   const auto& past_snapshot = past->snapshot;
   for (int u = 0; u < history.user_count(); ++u) {
@@ -618,12 +618,12 @@ Result<RecommendationModel> RecommendationModel::train(const UsageHistory& histo
     collect_candidates(past.value(), model.features_, v, candidates);
     for (const auto& c : candidates) {
       int t = static_cast<int>(c.type);
-      scores[t].push_back(c.score);
-      outcomes[t].push_back(outcome(c, past_snapshot, model.core_.snapshot, static_cast<int>(u)));
+      points[t].emplace_back(
+          c.score, outcome(c, past_snapshot, model.core_.snapshot, static_cast<int>(u)));
     }
   }
   for (int t = 0; t < kRecommendationTypeCount; ++t) {
-    model.calibrations_[t] = MonotoneCalibration::fit(scores[t], outcomes[t]);
+    model.calibrations_[t] = MonotoneCalibration::fit_points(std::move(points[t]));
   }
 
   model.user_ids_.reserve(static_cast<std::size_t>(history.user_count()));
