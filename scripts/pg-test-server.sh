@@ -15,7 +15,8 @@
 # the dir, and fails loudly when it is not.
 # The server lives in a fresh temp dir (or DIR given to `start`), listens on 127.0.0.1 on a
 # free port with trust authentication, and is tuned for speed, not safety (fsync=off): it is
-# for tests only. When run as root, the server runs as the `postgres` system user (PostgreSQL
+# for tests only. PG_SHARED_BUFFERS sets shared_buffers (64MB by default; the scale
+# benchmark gives it what a deployment of that size would, 2GB). When run as root, the server runs as the `postgres` system user (PostgreSQL
 # refuses to run as root), which owns the data dir.
 set -euo pipefail
 
@@ -45,7 +46,7 @@ launch() {
   run_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
     -o "-p $port -c listen_addresses=127.0.0.1 -k $dir -c fsync=off \
         -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
-        -c shared_buffers=64MB" start >"$dir/pg_ctl.log" 2>&1
+        -c shared_buffers=${PG_SHARED_BUFFERS:-64MB}" start >"$dir/pg_ctl.log" 2>&1
 }
 
 # The postmaster's pid while the cluster in $1 runs (first line of postmaster.pid), or "".
