@@ -36,6 +36,28 @@ UsageHistory::FeatureDay compact(const FeatureDayRollup& r, int feature) {
   return d;
 }
 
+// Moves each row to its group's part of `rows` in place: `row_group` is each row's group in
+// [0, offsets.size() - 1) with `offsets` the groups' starts (counting-sort prefix sums). It
+// becomes each row's destination, the permutation's cycles are applied, and it is freed.
+template <typename Row>
+void permute_into_groups(std::vector<int>& row_group, const std::vector<std::size_t>& offsets,
+                         std::vector<Row>& rows) {
+  {
+    // row_group becomes each row's destination (row counts stay far below 2^31).
+    std::vector<std::size_t> next(offsets.begin(), offsets.end() - 1);
+    for (int& slot : row_group) slot = static_cast<int>(next[static_cast<std::size_t>(slot)]++);
+  }
+  std::vector<int>& destination = row_group;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    while (static_cast<std::size_t>(destination[i]) != i) {
+      const auto j = static_cast<std::size_t>(destination[i]);
+      std::swap(rows[i], rows[j]);
+      std::swap(destination[i], destination[j]);
+    }
+  }
+  std::vector<int>().swap(row_group);
+}
+
 // Places rows (with their user) into per-user slices: a counting sort by user applied in
 // place (each row's destination, then the permutation's cycles), then each slice sorted by
 // `less`. In place because the rows are most of a large store's history (at 1M users,
@@ -47,20 +69,7 @@ void group_by_user(int users, std::vector<int>& row_user, std::vector<Row>& rows
   offsets.assign(static_cast<std::size_t>(users) + 1, 0);
   for (int u : row_user) ++offsets[static_cast<std::size_t>(u) + 1];
   for (int u = 0; u < users; ++u) offsets[u + 1] += offsets[u];
-  {
-    // row_user becomes each row's destination (row counts stay far below 2^31).
-    std::vector<std::size_t> next(offsets.begin(), offsets.end() - 1);
-    for (int& slot : row_user) slot = static_cast<int>(next[slot]++);
-  }
-  std::vector<int>& destination = row_user;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    while (static_cast<std::size_t>(destination[i]) != i) {
-      const auto j = static_cast<std::size_t>(destination[i]);
-      std::swap(rows[i], rows[j]);
-      std::swap(destination[i], destination[j]);
-    }
-  }
-  std::vector<int>().swap(row_user);
+  permute_into_groups(row_user, offsets, rows);
   for (int u = 0; u < users; ++u) {
     std::sort(rows.begin() + static_cast<std::ptrdiff_t>(offsets[u]),
               rows.begin() + static_cast<std::ptrdiff_t>(offsets[u + 1]), less);
@@ -80,19 +89,7 @@ void group_by_slice_user(std::span<const int> users, const std::vector<int>& pos
     ++offsets[static_cast<std::size_t>(u) + 1];
   }
   for (std::size_t i = 0; i < users.size(); ++i) offsets[i + 1] += offsets[i];
-  {
-    std::vector<std::size_t> next(offsets.begin(), offsets.end() - 1);
-    for (int& slot : row_user) slot = static_cast<int>(next[static_cast<std::size_t>(slot)]++);
-  }
-  std::vector<int>& destination = row_user;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    while (static_cast<std::size_t>(destination[i]) != i) {
-      const auto j = static_cast<std::size_t>(destination[i]);
-      std::swap(rows[i], rows[j]);
-      std::swap(destination[i], destination[j]);
-    }
-  }
-  std::vector<int>().swap(row_user);
+  permute_into_groups(row_user, offsets, rows);
   for (std::size_t i = 0; i < users.size(); ++i) {
     ranges[static_cast<std::size_t>(users[i])] = {offsets[i], offsets[i + 1]};
     std::sort(rows.begin() + static_cast<std::ptrdiff_t>(offsets[i]),

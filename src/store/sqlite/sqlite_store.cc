@@ -473,28 +473,29 @@ Document read_document(const Statement& row) {
 }
 }  // namespace
 
-Result<std::optional<Document>> SqliteStore::get_document(const std::string& kind,
-                                                          const std::string& id) {
+Result<std::optional<Document>> SqliteStore::find_document(const std::string& kind,
+                                                           const std::string& id,
+                                                           bool with_body) {
   FULCRUM_WITH_READER(reader);
-  Statement query(reader.db(),
-                  "SELECT id,kind,status,body,created_at,updated_at,version FROM documents "
-                  "WHERE kind=?1 AND id=?2");
+  Statement query(reader.db(), with_body
+                                   ? "SELECT id,kind,status,body,created_at,updated_at,version "
+                                     "FROM documents WHERE kind=?1 AND id=?2"
+                                   : "SELECT id,kind,status,'',created_at,updated_at,version "
+                                     "FROM documents WHERE kind=?1 AND id=?2");
   query.bind(1, kind).bind(2, id);
   std::optional<Document> found;
   FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) { found = read_document(row); }));
   return found;
 }
 
+Result<std::optional<Document>> SqliteStore::get_document(const std::string& kind,
+                                                          const std::string& id) {
+  return find_document(kind, id, /*with_body=*/true);
+}
+
 Result<std::optional<Document>> SqliteStore::get_document_head(const std::string& kind,
                                                                const std::string& id) {
-  FULCRUM_WITH_READER(reader);
-  Statement query(reader.db(),
-                  "SELECT id,kind,status,'',created_at,updated_at,version FROM documents "
-                  "WHERE kind=?1 AND id=?2");
-  query.bind(1, kind).bind(2, id);
-  std::optional<Document> found;
-  FULCRUM_RETURN_IF_ERROR(query.each_row([&](const Statement& row) { found = read_document(row); }));
-  return found;
+  return find_document(kind, id, /*with_body=*/false);
 }
 
 Result<std::vector<Document>> SqliteStore::list_documents(const std::string& kind) {

@@ -134,6 +134,9 @@ class SqliteStore final : public Store {
   explicit SqliteStore(std::string path);
   class Reader;  // RAII lease of a pooled read connection
   Result<sqlite3*> open_connection() const;
+  // get_document and get_document_head (the body left empty).
+  Result<std::optional<Document>> find_document(const std::string& kind, const std::string& id,
+                                                bool with_body);
   Result<sqlite3*> acquire_reader();
   void release_reader(sqlite3* db);
   // scan_user_period_sums' pass over the metric's segments: sums[user_key * periods + i].
