@@ -238,4 +238,17 @@ INSERT INTO usage_tier_changes(user_key, at, kind, from_tier, to_tier)
          ";\n";
 }
 
+std::string rollup_range_select(std::string_view table, std::string_view columns,
+                                bool key_range) {
+  const std::string t(table), c(columns);
+  if (!key_range) {
+    return "SELECT " + c + " FROM " + t + " WHERE day >= $1::integer AND day < $2::integer";
+  }
+  return "SELECT " + c + " FROM (SELECT generate_series(GREATEST($1::integer, MIN(day)), " +
+         "LEAST($2::integer - 1, MAX(day))) AS d FROM " + t +
+         ") days CROSS JOIN LATERAL (SELECT * FROM " + t +
+         " t WHERE t.day = days.d AND t.user_key >= $3::bigint AND t.user_key < $4::bigint"
+         " OFFSET 0) t";
+}
+
 }  // namespace fulcrum::postgres

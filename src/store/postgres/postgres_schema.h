@@ -22,5 +22,13 @@ std::string rollup_merge_sql(std::string_view events_prefix);
 std::string user_day_rollup_select(std::string_view events_prefix);
 std::string feature_day_rollup_select(std::string_view events_prefix);
 std::string tier_change_rollup_select(std::string_view events_prefix);
+// The rows of a rollup table in days [$1, $2) and, with `key_range`, user keys [$3, $4) (one
+// user or a slice of users): one primary-key range probe per day (the tables are keyed day
+// first) over the days that hold rollups at all, each an index-only scan (the keys INCLUDE
+// every column). OFFSET 0 keeps the LATERAL subquery from being flattened into a join: for a
+// slice of 32k of 250k users the planner otherwise hashed the whole table (to temp files)
+// once per slice.
+std::string rollup_range_select(std::string_view table, std::string_view columns,
+                                bool key_range);
 
 }  // namespace fulcrum::postgres

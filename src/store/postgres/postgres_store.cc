@@ -1728,26 +1728,16 @@ FeatureDayRollup read_feature_day(const Row& row) {
   return r;
 }
 
-// Rows of a day range; the rows of a user-key range ([$3, $4): one user or a slice of users)
-// by one primary-key range probe per day (the tables are keyed day first), over the days
-// that hold rollups at all: index-only scans (the keys INCLUDE every column). OFFSET 0 keeps
-// the LATERAL subquery from being flattened into a join: for a slice of 32k of 250k users
-// the planner otherwise hashed the whole table (to temp files) once per slice.
+// The rows of `query` (postgres::rollup_range_select) with its parameters.
 std::string rollup_select(const char* table, const char* columns, const RollupQuery& query,
                           Params& params) {
   params.add(static_cast<std::int64_t>(query.from_day))
       .add(static_cast<std::int64_t>(query.to_day));
-  if (!query.user_key) {
-    return std::string("SELECT ") + columns + " FROM " + table +
-           " WHERE day >= $1::integer AND day < $2::integer";
+  if (query.user_key) {
+    params.add(static_cast<std::int64_t>(query.first_key()))
+        .add(static_cast<std::int64_t>(query.end_key()));
   }
-  params.add(static_cast<std::int64_t>(query.first_key()))
-      .add(static_cast<std::int64_t>(query.end_key()));
-  return std::string("SELECT ") + columns + " FROM (SELECT generate_series(" +
-         "GREATEST($1::integer, MIN(day)), LEAST($2::integer - 1, MAX(day))) AS d FROM " + table +
-         ") days CROSS JOIN LATERAL (SELECT * FROM " + table +
-         " t WHERE t.day = days.d AND t.user_key >= $3::bigint AND t.user_key < $4::bigint"
-         " OFFSET 0) t";
+  return postgres::rollup_range_select(table, columns, query.user_key.has_value());
 }
 
 }  // namespace
