@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <future>
 #include <numeric>
 #include <unordered_map>
 
@@ -110,35 +111,43 @@ Result<SunsetInput> load_sunset_input(Store& store, UnixSeconds now, const Sunse
     user_of_key[key] = it->second;
   }));
   user_index.clear();
-  const std::size_t users = paying.size();
-  auto user_of = [&](std::uint32_t key) {
-    return key < user_of_key.size() ? user_of_key[key] : -1;
-  };
-  // Week bitmasks: bit w set when active in week w (0 = oldest).
-  std::vector<std::uint32_t> active_weeks(users, 0);
-  std::vector<std::vector<std::uint32_t>> feature_weeks(feature_count,
-                                                        std::vector<std::uint32_t>(users, 0));
-  std::vector<std::int64_t> revenue(users, 0);
+  // Per-user state is indexed by store key (one key per user with events; users without
+  // events have no rows and count nowhere below): rows arrive in (day, key) order, so each
+  // day's rows sweep these arrays in order, where an index by user made every row a cache
+  // miss at a million users.
+  const std::size_t keys = user_of_key.size();
+  auto known = [&](std::uint32_t key) { return key < keys && user_of_key[key] >= 0; };
+  // Week bitmasks: bit w set when active in week w (0 = oldest); features key-major.
+  std::vector<std::uint32_t> active_weeks(keys, 0);
+  std::vector<std::uint32_t> feature_weeks(keys * feature_count, 0);
+  std::vector<std::int64_t> revenue(keys, 0);
   const UsageDay revenue_from = end_day - config.revenue_days;
   const UsageDay scan_from = std::min(first_day, revenue_from);
-  FULCRUM_RETURN_IF_ERROR(store.scan_user_days(
+  // The two tables are read at once on two of the store's connections; they fill disjoint
+  // arrays.
+  auto feature_rows = std::async(std::launch::async, [&] {
+    return store.scan_feature_days(
+        RollupQuery{first_day, end_day, std::nullopt}, [&](const FeatureDayRollup& row) {
+          if (row.uses <= 0 || !known(row.user_key)) return;
+          const int f =
+              row.feature_key < feature_of_key.size() ? feature_of_key[row.feature_key] : -1;
+          if (f < 0) return;
+          feature_weeks[static_cast<std::size_t>(row.user_key) * feature_count +
+                        static_cast<std::size_t>(f)] |= std::uint32_t{1}
+                                                        << ((row.day - first_day) / 7);
+        });
+  });
+  const Status day_rows = store.scan_user_days(
       RollupQuery{scan_from, end_day, std::nullopt}, [&](const UserDayRollup& row) {
-        const int user = user_of(row.user_key);
-        if (user < 0) return;
-        if (row.day >= revenue_from) revenue[user] += row.amount_succeeded_minor;
+        if (!known(row.user_key)) return;
+        if (row.day >= revenue_from) revenue[row.user_key] += row.amount_succeeded_minor;
         if (row.day >= first_day && (row.sessions > 0 || row.usage_events > 0)) {
-          active_weeks[user] |= std::uint32_t{1} << ((row.day - first_day) / 7);
+          active_weeks[row.user_key] |= std::uint32_t{1} << ((row.day - first_day) / 7);
         }
-      }));
-  FULCRUM_RETURN_IF_ERROR(store.scan_feature_days(
-      RollupQuery{first_day, end_day, std::nullopt}, [&](const FeatureDayRollup& row) {
-        if (row.uses <= 0) return;
-        const int user = user_of(row.user_key);
-        const int f =
-            row.feature_key < feature_of_key.size() ? feature_of_key[row.feature_key] : -1;
-        if (user < 0 || f < 0) return;
-        feature_weeks[f][user] |= std::uint32_t{1} << ((row.day - first_day) / 7);
-      }));
+      });
+  const Status feature_status = feature_rows.get();
+  FULCRUM_RETURN_IF_ERROR(day_rows);
+  FULCRUM_RETURN_IF_ERROR(feature_status);
 
   input.weekly_active_users_total.assign(weeks, 0);
   for (std::uint32_t mask : active_weeks) {
@@ -149,10 +158,12 @@ Result<SunsetInput> load_sunset_input(Store& store, UnixSeconds now, const Sunse
   std::vector<std::int64_t> recent_users(feature_count, 0);
   std::vector<std::int64_t> pair_counts(feature_count * feature_count, 0);
   std::vector<int> recent_features;
-  for (std::size_t u = 0; u < users; ++u) {
+  for (std::size_t key = 0; key < keys; ++key) {
+    if (user_of_key[key] < 0) continue;
+    const bool user_pays = paying[static_cast<std::size_t>(user_of_key[key])];
     recent_features.clear();
     for (std::size_t f = 0; f < feature_count; ++f) {
-      std::uint32_t mask = feature_weeks[f][u];
+      std::uint32_t mask = feature_weeks[key * feature_count + f];
       if (mask == 0) continue;
       auto& per = input.per_feature[f];
       if (per.weekly_users.empty()) per.weekly_users.assign(weeks, 0);
@@ -162,9 +173,9 @@ Result<SunsetInput> load_sunset_input(Store& store, UnixSeconds now, const Sunse
       if (recent != 0) recent_features.push_back(static_cast<int>(f));
       if (std::popcount(recent) >= config.dependency_min_weeks_used) {
         ++per.dependent_users;
-        if (paying[u]) {
+        if (user_pays) {
           ++per.dependent_paying_users;
-          per.dependent_revenue_minor += revenue[u];
+          per.dependent_revenue_minor += revenue[key];
         }
       }
     }
