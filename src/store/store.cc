@@ -1,5 +1,7 @@
 #include "store/store.h"
 
+#include <future>
+
 #include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -24,6 +26,20 @@ Status validate_period_edges(const std::vector<UnixSeconds>& edges) {
     if (edges[i] <= edges[i - 1]) return invalid_argument("must be strictly ascending", "edges");
   }
   return Status::ok();
+}
+
+Status scan_day_rollups_at_once(
+    Store& store, const RollupQuery& user_days,
+    const std::function<void(const UserDayRollup&)>& visit_user_day,
+    const RollupQuery& feature_days,
+    const std::function<void(const FeatureDayRollup&)>& visit_feature_day) {
+  auto feature_rows = std::async(std::launch::async, [&] {
+    return store.scan_feature_days(feature_days, visit_feature_day);
+  });
+  const Status user_rows = store.scan_user_days(user_days, visit_user_day);
+  const Status feature_status = feature_rows.get();
+  FULCRUM_RETURN_IF_ERROR(user_rows);
+  return feature_status;
 }
 
 Result<std::unique_ptr<Store>> open_store(const std::string& location) {

@@ -304,6 +304,16 @@ inline constexpr std::size_t kMaxSliceAttributeBytes = 64;
 inline constexpr std::size_t kMaxMetricSumPeriods = 12;
 Status validate_period_edges(const std::vector<UnixSeconds>& edges);
 
+// store.scan_user_days(user_days, ...) and store.scan_feature_days(feature_days, ...) at
+// once, on two of the store's connections (a PostgreSQL server then works on two cores).
+// The visits run on different threads, so they must touch disjoint state. The user days'
+// error comes first when both fail.
+Status scan_day_rollups_at_once(
+    Store& store, const RollupQuery& user_days,
+    const std::function<void(const UserDayRollup&)>& visit_user_day,
+    const RollupQuery& feature_days,
+    const std::function<void(const FeatureDayRollup&)>& visit_feature_day);
+
 // Opens a store from a location: a file path (SQLite, created when absent) or a
 // postgres:// / postgresql:// URL when the PostgreSQL backend is built in.
 Result<std::unique_ptr<Store>> open_store(const std::string& location);

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
-#include <future>
 #include <numeric>
 #include <unordered_map>
 
@@ -123,31 +122,26 @@ Result<SunsetInput> load_sunset_input(Store& store, UnixSeconds now, const Sunse
   std::vector<std::int64_t> revenue(keys, 0);
   const UsageDay revenue_from = end_day - config.revenue_days;
   const UsageDay scan_from = std::min(first_day, revenue_from);
-  // The two tables are read at once on two of the store's connections; they fill disjoint
-  // arrays.
-  auto feature_rows = std::async(std::launch::async, [&] {
-    return store.scan_feature_days(
-        RollupQuery{first_day, end_day, std::nullopt}, [&](const FeatureDayRollup& row) {
-          if (row.uses <= 0 || !known(row.user_key)) return;
-          const int f =
-              row.feature_key < feature_of_key.size() ? feature_of_key[row.feature_key] : -1;
-          if (f < 0) return;
-          feature_weeks[static_cast<std::size_t>(row.user_key) * feature_count +
-                        static_cast<std::size_t>(f)] |= std::uint32_t{1}
-                                                        << ((row.day - first_day) / 7);
-        });
-  });
-  const Status day_rows = store.scan_user_days(
-      RollupQuery{scan_from, end_day, std::nullopt}, [&](const UserDayRollup& row) {
+  // The two tables fill disjoint arrays.
+  FULCRUM_RETURN_IF_ERROR(scan_day_rollups_at_once(
+      store, RollupQuery{scan_from, end_day, std::nullopt},
+      [&](const UserDayRollup& row) {
         if (!known(row.user_key)) return;
         if (row.day >= revenue_from) revenue[row.user_key] += row.amount_succeeded_minor;
         if (row.day >= first_day && (row.sessions > 0 || row.usage_events > 0)) {
           active_weeks[row.user_key] |= std::uint32_t{1} << ((row.day - first_day) / 7);
         }
-      });
-  const Status feature_status = feature_rows.get();
-  FULCRUM_RETURN_IF_ERROR(day_rows);
-  FULCRUM_RETURN_IF_ERROR(feature_status);
+      },
+      RollupQuery{first_day, end_day, std::nullopt},
+      [&](const FeatureDayRollup& row) {
+        if (row.uses <= 0 || !known(row.user_key)) return;
+        const int f =
+            row.feature_key < feature_of_key.size() ? feature_of_key[row.feature_key] : -1;
+        if (f < 0) return;
+        feature_weeks[static_cast<std::size_t>(row.user_key) * feature_count +
+                      static_cast<std::size_t>(f)] |= std::uint32_t{1}
+                                                      << ((row.day - first_day) / 7);
+      }));
 
   input.weekly_active_users_total.assign(weeks, 0);
   for (std::uint32_t mask : active_weeks) {

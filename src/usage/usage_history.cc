@@ -1,7 +1,6 @@
 #include "usage/usage_history.h"
 
 #include <algorithm>
-#include <future>
 #include <limits>
 
 #include "store/store.h"
@@ -233,17 +232,10 @@ Status UsageHistory::read_rows(Store& store, const RollupQuery& query,
   days_.clear();
   feature_days_.clear();
   PendingRows pending;
-  // The two tables are read at once, on two of the store's connections (a PostgreSQL server
-  // then works on two cores); their rows fill disjoint parts of `pending` and the rows.
-  auto feature_rows = std::async(std::launch::async, [&] {
-    return store.scan_feature_days(
-        query, [&](const FeatureDayRollup& row) { pending.add(*this, row); });
-  });
-  const Status day_rows =
-      store.scan_user_days(query, [&](const UserDayRollup& row) { pending.add(*this, row); });
-  const Status feature_status = feature_rows.get();
-  FULCRUM_RETURN_IF_ERROR(day_rows);
-  FULCRUM_RETURN_IF_ERROR(feature_status);
+  // User-day and feature-day rows fill disjoint parts of `pending` and of the rows.
+  FULCRUM_RETURN_IF_ERROR(scan_day_rollups_at_once(
+      store, query, [&](const UserDayRollup& row) { pending.add(*this, row); }, query,
+      [&](const FeatureDayRollup& row) { pending.add(*this, row); }));
   place_rows(users, pending);
   return Status::ok();
 }

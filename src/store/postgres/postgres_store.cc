@@ -1410,10 +1410,14 @@ Document read_document(const Row& row) {
 }
 }  // namespace
 
-Result<std::optional<Document>> PostgresStore::get_document(const std::string& kind,
-                                                            const std::string& id) {
+Result<std::optional<Document>> PostgresStore::find_document(const std::string& kind,
+                                                             const std::string& id,
+                                                             bool with_body) {
   FULCRUM_WITH_LEASE(lease);
-  auto result = run(lease.conn(), std::string(kDocumentColumns) + " WHERE kind=$1 AND id=$2",
+  const char* columns = with_body ? kDocumentColumns
+                                  : "SELECT id,kind,status,'',created_at,updated_at,version "
+                                    "FROM documents";
+  auto result = run(lease.conn(), std::string(columns) + " WHERE kind=$1 AND id=$2",
                     Params().add(kind).add(id));
   if (!result.is_ok()) return result.status();
   std::optional<Document> found;
@@ -1421,17 +1425,14 @@ Result<std::optional<Document>> PostgresStore::get_document(const std::string& k
   return found;
 }
 
+Result<std::optional<Document>> PostgresStore::get_document(const std::string& kind,
+                                                            const std::string& id) {
+  return find_document(kind, id, /*with_body=*/true);
+}
+
 Result<std::optional<Document>> PostgresStore::get_document_head(const std::string& kind,
                                                                  const std::string& id) {
-  FULCRUM_WITH_LEASE(lease);
-  auto result = run(lease.conn(),
-                    "SELECT id,kind,status,'',created_at,updated_at,version FROM documents "
-                    "WHERE kind=$1 AND id=$2",
-                    Params().add(kind).add(id));
-  if (!result.is_ok()) return result.status();
-  std::optional<Document> found;
-  each_row(*result, [&](const Row& row) { found = read_document(row); });
-  return found;
+  return find_document(kind, id, /*with_body=*/false);
 }
 
 Result<std::vector<Document>> PostgresStore::list_documents(const std::string& kind) {

@@ -137,6 +137,9 @@ class PostgresStore final : public Store {
   explicit PostgresStore(std::string url);
   class Lease;  // RAII loan of a pooled connection
   Result<std::unique_ptr<Connection>> connect() const;
+  // get_document and get_document_head (the body left empty).
+  Result<std::optional<Document>> find_document(const std::string& kind, const std::string& id,
+                                                bool with_body);
   Result<std::unique_ptr<Connection>> acquire();
   void release(std::unique_ptr<Connection> connection);
 
