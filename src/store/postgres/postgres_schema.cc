@@ -239,16 +239,18 @@ INSERT INTO usage_tier_changes(user_key, at, kind, from_tier, to_tier)
 }
 
 std::string rollup_range_select(std::string_view table, std::string_view columns,
-                                bool key_range) {
+                                std::string_view key_columns, const RollupQuery& query) {
   const std::string t(table), c(columns);
-  if (!key_range) {
-    return "SELECT " + c + " FROM " + t + " WHERE day >= $1::integer AND day < $2::integer";
+  const std::string from = std::to_string(query.from_day), to = std::to_string(query.to_day);
+  if (!query.user_key) {
+    return "SELECT " + c + " FROM " + t + " WHERE day >= " + from + " AND day < " + to +
+           " ORDER BY " + std::string(key_columns);
   }
-  return "SELECT " + c + " FROM (SELECT generate_series(GREATEST($1::integer, MIN(day)), " +
-         "LEAST($2::integer - 1, MAX(day))) AS d FROM " + t +
+  return "SELECT " + c + " FROM (SELECT generate_series(GREATEST(" + from + ", MIN(day)), " +
+         "LEAST(" + to + " - 1, MAX(day))) AS d FROM " + t +
          ") days CROSS JOIN LATERAL (SELECT * FROM " + t +
-         " t WHERE t.day = days.d AND t.user_key >= $3::bigint AND t.user_key < $4::bigint"
-         " OFFSET 0) t";
+         " t WHERE t.day = days.d AND t.user_key >= " + std::to_string(query.first_key()) +
+         " AND t.user_key < " + std::to_string(query.end_key()) + " OFFSET 0) t";
 }
 
 }  // namespace fulcrum::postgres

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "store/rollup.h"
+
 namespace fulcrum::postgres {
 
 const std::vector<std::string_view>& migrations();
@@ -22,13 +24,17 @@ std::string rollup_merge_sql(std::string_view events_prefix);
 std::string user_day_rollup_select(std::string_view events_prefix);
 std::string feature_day_rollup_select(std::string_view events_prefix);
 std::string tier_change_rollup_select(std::string_view events_prefix);
-// The rows of a rollup table in days [$1, $2) and, with `key_range`, user keys [$3, $4) (one
-// user or a slice of users): one primary-key range probe per day (the tables are keyed day
-// first) over the days that hold rollups at all, each an index-only scan (the keys INCLUDE
-// every column). OFFSET 0 keeps the LATERAL subquery from being flattened into a join: for a
-// slice of 32k of 250k users the planner otherwise hashed the whole table (to temp files)
-// once per slice.
+// The rows of a rollup table in the query's days and, when it names a user key, its user
+// keys (one user or a slice of users), with the values inline (COPY takes no parameters).
+// - Every user: in primary-key order (`key_columns`), an index-only scan of the key (it
+//   INCLUDEs every column). Engines keep per-user state in arrays indexed by user key, and
+//   rows in heap order (ingestion's, by event time) made each row a cache miss there.
+// - A key range: one primary-key range probe per day (the tables are keyed day first) over
+//   the days that hold rollups at all, each an index-only scan, so rows come day by day in
+//   key order without a sort. OFFSET 0 keeps the LATERAL subquery from being flattened into
+//   a join: for a slice of 32k of 250k users the planner otherwise hashed the whole table
+//   (to temp files) once per slice.
 std::string rollup_range_select(std::string_view table, std::string_view columns,
-                                bool key_range);
+                                std::string_view key_columns, const RollupQuery& query);
 
 }  // namespace fulcrum::postgres
