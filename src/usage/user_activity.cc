@@ -257,31 +257,37 @@ Status UserActivity::read_cells(Store& store, const RollupQuery& query,
   auto row_of_key = [&](std::uint32_t key) {
     return key < user_of_key_.size() && user_of_key_[key] >= 0 ? row_of_[user_of_key_[key]] : 0;
   };
-  FULCRUM_RETURN_IF_ERROR(store.scan_user_days(query, [&](const UserDayRollup& row) {
-    const int cells = row_of_key(row.user_key);
-    const int day = row.day - first_day_;
-    if (cells == 0 || day < 0 || day >= days_) return;
-    add_saturated(daily_[static_cast<std::size_t>(cells) * days_ + day],
-                  row.sessions + std::max<std::int64_t>(row.uses, 0));
-    // A day's failures before its successes, so a same-day retry counts as a recovery.
-    const UnixSeconds at = day_start(day);
-    for (std::int64_t i = 0; i < row.payments_failed; ++i) {
-      pending_payments_.push_back({cells, {at, false, 0}});
-    }
-    for (std::int64_t i = 0; i < row.payments_succeeded; ++i) {
-      pending_payments_.push_back({cells, {at, true, 0}});
-    }
-  }));
-  FULCRUM_RETURN_IF_ERROR(store.scan_feature_days(query, [&](const FeatureDayRollup& row) {
-    if (row.uses <= 0) return;  // paywall hits only
-    const int cells = row_of_key(row.user_key);
-    const int day = row.day - first_day_;
-    if (cells == 0 || day < 0 || day >= days_ || row.feature_key >= feature_of_key_.size()) return;
-    const int feature = feature_of_key_[row.feature_key];
-    if (feature < 0) return;
-    feature_days_[feature][static_cast<std::size_t>(cells) * words_ + day / 64] |=
-        std::uint64_t{1} << (day % 64);
-  }));
+  // The two tables at once; their visits fill disjoint state (daily_ and pending_payments_,
+  // feature_days_).
+  FULCRUM_RETURN_IF_ERROR(scan_day_rollups_at_once(
+      store, query,
+      [&](const UserDayRollup& row) {
+        const int cells = row_of_key(row.user_key);
+        const int day = row.day - first_day_;
+        if (cells == 0 || day < 0 || day >= days_) return;
+        add_saturated(daily_[static_cast<std::size_t>(cells) * days_ + day],
+                      row.sessions + std::max<std::int64_t>(row.uses, 0));
+        // A day's failures before its successes, so a same-day retry counts as a recovery.
+        const UnixSeconds at = day_start(day);
+        for (std::int64_t i = 0; i < row.payments_failed; ++i) {
+          pending_payments_.push_back({cells, {at, false, 0}});
+        }
+        for (std::int64_t i = 0; i < row.payments_succeeded; ++i) {
+          pending_payments_.push_back({cells, {at, true, 0}});
+        }
+      },
+      query,
+      [&](const FeatureDayRollup& row) {
+        if (row.uses <= 0) return;  // paywall hits only
+        const int cells = row_of_key(row.user_key);
+        const int day = row.day - first_day_;
+        if (cells == 0 || day < 0 || day >= days_ || row.feature_key >= feature_of_key_.size())
+          return;
+        const int feature = feature_of_key_[row.feature_key];
+        if (feature < 0) return;
+        feature_days_[feature][static_cast<std::size_t>(cells) * words_ + day / 64] |=
+            std::uint64_t{1} << (day % 64);
+      }));
   place_payments();
   return Status::ok();
 }
