@@ -17,8 +17,10 @@
 # results.tsv; default /tmp/fulcrum-scale), SCALE_SIZES / SCALE_PG_SIZES (users; "" skips a
 # backend), FULCRUM_TEST_PG_URL (a PostgreSQL server: one database per size is created on it),
 # SCALE_ENGINES (subset of: demo sunset upgrade-timing recommendations campaigns server),
-# SCALE_TIMEOUT (seconds per command, default 5400), SCALE_END_DATE (default today), SCALE_KEEP=0 deletes each SQLite store
-# after its runs. Stores that already exist are reused (the demo row then keeps its first
+# SCALE_RUNS (runs of each engine per store, default 1: on a shared machine one run's CPU
+# time varies by up to a third; the report takes the median of an invocation's runs),
+# SCALE_TIMEOUT (seconds per command, default 5400), SCALE_END_DATE (default today),
+# SCALE_KEEP=0 deletes each SQLite store after its runs. Stores that already exist are reused (the demo row then keeps its first
 # measurement). Every row records the 1-minute load average at its start: on a shared
 # machine, compare CPU seconds and sizes within one run.
 set -euo pipefail
@@ -30,6 +32,9 @@ SIZES=${SCALE_SIZES-"50000 250000 1000000"}
 PG_SIZES=${SCALE_PG_SIZES-""}
 ENGINES=${SCALE_ENGINES:-"demo sunset upgrade-timing recommendations campaigns server"}
 TIMEOUT=${SCALE_TIMEOUT:-5400}
+RUNS=${SCALE_RUNS:-1}
+# Rows of one invocation share a series (the report's median is over the latest series).
+SERIES=$(date -u +%Y%m%dT%H%M%S)
 KEEP=${SCALE_KEEP:-1}
 # The data ends at today's midnight so the server (which analyses at its clock's now) sees
 # the same windows as the CLI (which analyses at the latest event).
@@ -41,15 +46,20 @@ mkdir -p "$DIR/logs"
 report() { /usr/bin/python3 bench/scale_report.py "$RESULTS"; }
 if [ "${1:-}" = "--report" ]; then report; exit 0; fi
 [ -x "$FULCRUM" ] || { echo "no fulcrum binary at $FULCRUM (bash scripts/build.sh)" >&2; exit 1; }
-[ -f "$RESULTS" ] || printf 'engine\tusers\tbackend\twall_s\tuser_s\tsys_s\tpeak_rss_mb\tload1\tstatus\n' >"$RESULTS"
+HEADER='engine\tusers\tbackend\twall_s\tuser_s\tsys_s\tpeak_rss_mb\tload1\tstatus\tseries'
+# A results file of an older layout (no series column) is kept aside, not mixed in.
+if [ -f "$RESULTS" ] && [ "$(head -1 "$RESULTS")" != "$(printf "$HEADER")" ]; then
+  mv "$RESULTS" "$RESULTS.$SERIES.old"
+fi
+[ -f "$RESULTS" ] || printf "$HEADER\n" >"$RESULTS"
 
 wants() { [[ " $ENGINES " == *" $1 "* ]]; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
 # record ENGINE USERS BACKEND WALL USER SYS RSS_KB LOAD STATUS
 record() {
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" \
-    "$(( $7 / 1024 ))" "$8" "$9" >>"$RESULTS"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" \
+    "$(( $7 / 1024 ))" "$8" "$9" "$SERIES" >>"$RESULTS"
 }
 
 # measure ENGINE USERS BACKEND command...: one run under /usr/bin/time -v, bounded.
@@ -131,6 +141,14 @@ run_size() {
       --end-date "$END_DATE"
     [ "$(tail -1 "$RESULTS" | cut -f9)" = ok ] && touch "$DIR/demo-$users-$backend.done"
   fi
+  local run
+  for run in $(seq 1 "$RUNS"); do
+    run_engines "$users" "$backend" "$store"
+  done
+}
+
+run_engines() {
+  local users=$1 backend=$2 store=$3
   if wants sunset; then measure sunset "$users" "$backend" "$FULCRUM" --store "$store" sunset; fi
   if wants upgrade-timing; then
     measure upgrade-timing "$users" "$backend" "$FULCRUM" --store "$store" evaluate upgrade-timing

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Prints the scaling benchmark's table (bench/scale_bench.sh) from its results.tsv.
 
-Each cell is "wall s / CPU s / peak RSS MB (load)" of the latest run of that engine, size and
-backend; CPU = user + system seconds of the measured process (for PostgreSQL that is the
+Each cell is "wall s / CPU s / peak RSS MB (load)" of the latest series (one invocation of the
+bench) of that engine, size and backend; with several runs in it (SCALE_RUNS), the run of
+median CPU time, and "median of N"; CPU = user + system seconds of the measured process (for PostgreSQL that is the
 client only, so the PostgreSQL/SQLite ratio uses wall time). Growth columns divide CPU seconds
 (wall seconds in brackets) of consecutive sizes, next to the issue's bounds. The last column
 is the raw-scan engines' figures from issue 13 (wall s, peak RSS; 2 cores, SQLite).
@@ -34,20 +35,33 @@ def users_label(n):
 
 
 def main(path):
-    rows = {}
+    series = {}  # (engine, users, backend) -> rows of its latest series
     with open(path, newline="") as f:
         for row in csv.DictReader(f, delimiter="\t"):
-            rows[(row["engine"], int(row["users"]), row["backend"])] = row
-    sizes = {b: sorted({u for (_, u, bb) in rows if bb == b}) for b in ("sqlite", "postgres")}
+            key = (row["engine"], int(row["users"]), row["backend"])
+            runs = series.setdefault(key, [])
+            if runs and runs[-1].get("series") != row.get("series"):
+                runs.clear()
+            runs.append(row)
 
     def cpu(row):
         return float(row["user_s"] or 0) + float(row["sys_s"] or 0)
+
+    rows = {}
+    for key, runs in series.items():
+        ordered = sorted(runs, key=cpu)
+        median = dict(ordered[(len(ordered) - 1) // 2])
+        median["runs"] = len(ordered)
+        rows[key] = median
+    sizes = {b: sorted({u for (_, u, bb) in rows if bb == b}) for b in ("sqlite", "postgres")}
 
     def cell(row):
         if row is None:
             return "—"
         text = (f"{float(row['wall_s'] or 0):.1f} s / {cpu(row):.1f} s / "
                 f"{int(row['peak_rss_mb'] or 0)} MB (load {row['load1']})")
+        if row["runs"] > 1:
+            text += f", median of {row['runs']}"
         return text if row["status"] == "ok" else f"{text} **{row['status']}**"
 
     header = ["engine"]
