@@ -71,6 +71,31 @@ class PostgresStoreTest : public ::testing::Test {
     PQclear(result);
   }
 
+  // The store's schema with 60 days x 50k users of synthetic rollup rows in both tables,
+  // vacuumed and analysed, so the planner sees a table of demo size.
+  void fill_synthetic_rollups() {
+    {
+      auto store = PostgresStore::open(location());
+      ASSERT_TRUE(store.is_ok()) << store.status().to_string();
+    }
+    exec("SET search_path = " + schema_);
+    exec("INSERT INTO usage_user_days SELECT d, u, 1, 60, 2, 2, 0, 0, 0, 0, 0 "
+         "FROM generate_series(20000, 20059) d, generate_series(1, 50000) u");
+    exec("INSERT INTO usage_feature_days SELECT d, u, 1 + u % 3, 2, 2, 0 "
+         "FROM generate_series(20000, 20059) d, generate_series(1, 50000) u");
+    exec("VACUUM ANALYZE usage_user_days");
+    exec("VACUUM ANALYZE usage_feature_days");
+  }
+  // EXPLAIN (COSTS OFF) of `sql`, a plan line a line.
+  std::string plan_of(const std::string& sql) {
+    PGresult* result = PQexec(admin_, ("EXPLAIN (COSTS OFF) " + sql).c_str());
+    std::string plan;
+    if (PQresultStatus(result) != PGRES_TUPLES_OK) ADD_FAILURE() << PQresultErrorMessage(result);
+    for (int i = 0; i < PQntuples(result); ++i) plan += std::string(PQgetvalue(result, i, 0)) + "\n";
+    PQclear(result);
+    return plan;
+  }
+
   std::string url_, schema_;
   PGconn* admin_ = nullptr;
 };
@@ -228,25 +253,11 @@ TEST_F(PostgresStoreTest, Kill9MidIngestLeavesRollupsConsistent) {
 // 32k-user slice. The rows here (60 days x 50k users, a slice of 16%) are enough for the
 // planner to pick that hash join when the probe is flattened (the query without OFFSET 0).
 TEST_F(PostgresStoreTest, ASliceOfUsersIsReadByIndexOnlyProbesPerDay) {
-  {
-    auto store = PostgresStore::open(location());
-    ASSERT_TRUE(store.is_ok()) << store.status().to_string();
-  }
-  exec("SET search_path = " + schema_);
-  exec("INSERT INTO usage_user_days SELECT d, u, 1, 60, 2, 2, 0, 0, 0, 0, 0 "
-       "FROM generate_series(20000, 20059) d, generate_series(1, 50000) u");
-  exec("INSERT INTO usage_feature_days SELECT d, u, 1 + u % 3, 2, 2, 0 "
-       "FROM generate_series(20000, 20059) d, generate_series(1, 50000) u");
-  exec("VACUUM ANALYZE usage_user_days");
-  exec("VACUUM ANALYZE usage_feature_days");
+  fill_synthetic_rollups();
+  ASSERT_FALSE(HasFatalFailure());
   for (const char* table : {"usage_user_days", "usage_feature_days"}) {
-    const std::string sql = postgres::rollup_range_select(
-        table, "day, user_key", "day, user_key", RollupQuery{20000, 20060, 8192, 16384});
-    PGresult* result = PQexec(admin_, ("EXPLAIN (COSTS OFF) " + sql).c_str());
-    ASSERT_EQ(PQresultStatus(result), PGRES_TUPLES_OK) << PQresultErrorMessage(result);
-    std::string plan;
-    for (int i = 0; i < PQntuples(result); ++i) plan += std::string(PQgetvalue(result, i, 0)) + "\n";
-    PQclear(result);
+    const std::string plan = plan_of(postgres::rollup_range_select(
+        table, "day, user_key", "day, user_key", RollupQuery{20000, 20060, 8192, 16384}));
     EXPECT_NE(plan.find("Nested Loop"), std::string::npos) << plan;
     EXPECT_NE(plan.find(std::string("Index Only Scan using ") + table + "_pkey on " + table + " t"),
               std::string::npos)
@@ -258,22 +269,11 @@ TEST_F(PostgresStoreTest, ASliceOfUsersIsReadByIndexOnlyProbesPerDay) {
 
 // Every user's rows come in key order from the key itself, not from a sort of the table.
 TEST_F(PostgresStoreTest, EveryUsersRowsAreReadInKeyOrderWithoutASort) {
-  {
-    auto store = PostgresStore::open(location());
-    ASSERT_TRUE(store.is_ok()) << store.status().to_string();
-  }
-  exec("SET search_path = " + schema_);
-  exec("INSERT INTO usage_feature_days SELECT d, u, 1 + u % 3, 2, 2, 0 "
-       "FROM generate_series(20000, 20059) d, generate_series(1, 50000) u");
-  exec("VACUUM ANALYZE usage_feature_days");
-  const std::string sql =
-      postgres::rollup_range_select("usage_feature_days", "day, user_key, feature_key",
-                                    "day, user_key, feature_key", RollupQuery{20010, 20050, std::nullopt});
-  PGresult* result = PQexec(admin_, ("EXPLAIN (COSTS OFF) " + sql).c_str());
-  ASSERT_EQ(PQresultStatus(result), PGRES_TUPLES_OK) << PQresultErrorMessage(result);
-  std::string plan;
-  for (int i = 0; i < PQntuples(result); ++i) plan += std::string(PQgetvalue(result, i, 0)) + "\n";
-  PQclear(result);
+  fill_synthetic_rollups();
+  ASSERT_FALSE(HasFatalFailure());
+  const std::string plan = plan_of(postgres::rollup_range_select(
+      "usage_feature_days", "day, user_key, feature_key", "day, user_key, feature_key",
+      RollupQuery{20010, 20050, std::nullopt}));
   EXPECT_NE(plan.find("Index Only Scan using usage_feature_days_pkey"), std::string::npos) << plan;
   EXPECT_EQ(plan.find("Sort"), std::string::npos) << plan;
 }
