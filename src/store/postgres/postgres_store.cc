@@ -247,6 +247,7 @@ class CopyRow {
   CopyRow(const char* begin, const char* end) : at_(begin), end_(end) {}
   std::int64_t int64() {
     std::int64_t value = 0;
+    if (at_ >= end_) return value;  // a field past the row's end reads as 0
     at_ = std::from_chars(at_, end_, value).ptr + 1;  // past the tab (or the newline)
     return value;
   }
