@@ -588,7 +588,11 @@ test('holdouts page: create one (field error first), opted-in test, cumulative i
     traffic_allocation: { control: 0.5, gold: 0.5 },
   });
   assert.equal(created.status, 201, JSON.stringify(created.body));
+  // The page is already at this hash (the form went there), and a navigation to the same
+  // hash renders nothing new: reload, or the table may be the one read before the test
+  // existed (whichever of the two requests finished first).
   await goto(`#/holdouts/${holdoutId}`);
+  await page.reload();
   await waitLoaded();
   await page.locator('#holdout-tests-table', { hasText: 'Card art behind the holdout' }).waitFor();
 
