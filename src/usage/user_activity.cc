@@ -281,8 +281,9 @@ Status UserActivity::read_cells(Store& store, const RollupQuery& query,
         if (row.uses <= 0) return;  // paywall hits only
         const int cells = row_of_key(row.user_key);
         const int day = row.day - first_day_;
-        if (cells == 0 || day < 0 || day >= days_ || row.feature_key >= feature_of_key_.size())
+        if (cells == 0 || day < 0 || day >= days_ || row.feature_key >= feature_of_key_.size()) {
           return;
+        }
         const int feature = feature_of_key_[row.feature_key];
         if (feature < 0) return;
         feature_days_[feature][static_cast<std::size_t>(cells) * words_ + day / 64] |=
